@@ -1,0 +1,1 @@
+"""serviceline: the kernel every service of the line is built on."""

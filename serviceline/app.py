@@ -1,0 +1,158 @@
+"""The app factory: every service is this, given its routers, tables and settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import asdict
+from functools import partial
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from serviceline.clock import ClockError, SimulatedClock
+from serviceline.copier import Copier, CopyCursor, CopyTarget
+from serviceline.db import create_tables, make_engine
+from serviceline.deps import Kernel
+from serviceline.feed import ChangeLog, FeedNotifier, Owned, prune
+from serviceline.routes import admin_router, copies_router, feed_router, health_router
+from serviceline.scheduler import Job, Scheduler
+from serviceline.settings import ClockMode, ServiceSettings
+from serviceline.topology import LINE, Topology
+from serviceline.upstream import Upstream, UpstreamError
+
+JobFactory = Callable[[Kernel], Job]
+
+
+def create_app(
+    name: str,
+    settings: ServiceSettings,
+    *,
+    routers: Sequence[APIRouter] = (),
+    tables: Sequence[type[SQLModel]] = (),
+    copies: Mapping[str, CopyTarget] | None = None,
+    jobs: Sequence[JobFactory] = (),
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    topology: Topology = LINE,
+) -> FastAPI:
+    service = topology.service(name)
+    owned = {
+        model.entity: model
+        for model in tables
+        if issubclass(model, Owned) and getattr(model, "__table__", None) is not None
+    }
+    copy_targets = dict(copies or {})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url_for(name))
+        models: list[type[SQLModel]] = [ChangeLog, CopyCursor, *tables]
+        models += [target.model for target in copy_targets.values()]
+        create_tables(engine, models)
+        clock = SimulatedClock.from_settings(settings)
+        notifier = FeedNotifier()
+        notifier.bind(asyncio.get_running_loop())
+        upstreams = {
+            upstream: Upstream.connect(
+                upstream,
+                settings.upstreams.get(upstream, f"http://127.0.0.1:{topology.service(upstream).port}"),
+                token=settings.upstream_tokens.get(upstream),
+                transport=(transports or {}).get(upstream),
+            )
+            for upstream in topology.upstreams(name)
+        }
+        copier = Copier(
+            name,
+            topology,
+            engine,
+            clock,
+            upstreams,
+            copy_targets,
+            year=settings.recruitment_cycle_year,
+            page_size=settings.page_size,
+        )
+        scheduler = Scheduler(engine, clock, [], settings.clock_start)
+        kernel = Kernel(
+            name, settings, topology, engine, clock, notifier, upstreams, owned, copier, scheduler
+        )
+        scheduler.jobs.extend(_edge_jobs(kernel))
+        scheduler.jobs.extend(factory(kernel) for factory in jobs)
+        if owned:
+            scheduler.jobs.append(Job("feed.prune", "0 4 * * *", partial(_prune, kernel)))
+        scheduler.load()
+        app.state.kernel = kernel
+        ticking = None
+        if settings.clock_mode is ClockMode.REALTIME:
+            ticking = asyncio.create_task(scheduler.run_realtime())
+        try:
+            yield
+        finally:
+            if ticking is not None:
+                ticking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticking
+            for upstream in upstreams.values():
+                await upstream.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title=service.title,
+        summary=f"serviceline: the {name} service of the 'Becoming a teacher' line",
+        lifespan=lifespan,
+    )
+    app.include_router(health_router)
+    app.include_router(admin_router)
+    if owned:
+        app.include_router(feed_router)
+    if copy_targets:
+        app.include_router(copies_router)
+    for router in routers:
+        app.include_router(router)
+    _add_error_handlers(app)
+    return app
+
+
+def _edge_jobs(kernel: Kernel) -> list[Job]:
+    jobs = []
+    for edge in kernel.copier.edges.values():
+        jobs.append(Job(edge.name, edge.schedule, partial(_copy, kernel, edge.name, False)))
+        jobs.append(
+            Job(f"{edge.name}:full", edge.full_sync_schedule, partial(_copy, kernel, edge.name, True))
+        )
+    return jobs
+
+
+async def _copy(kernel: Kernel, edge: str, full: bool) -> dict[str, Any]:
+    return asdict(await kernel.copier.run(edge, full=full))
+
+
+async def _prune(kernel: Kernel) -> dict[str, int]:
+    def run() -> int:
+        with kernel.session() as session:
+            pruned = prune(session, kernel.settings.feed_retention)
+            session.commit()
+            return pruned
+
+    return {"pruned": await asyncio.to_thread(run)}
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(IntegrityError)
+    async def conflict(_request: Request, error: IntegrityError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"conflicts with a stored record: {error.orig}"},
+            status_code=status.HTTP_409_CONFLICT,
+        )
+
+    @app.exception_handler(UpstreamError)
+    async def upstream_failed(_request: Request, error: UpstreamError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_502_BAD_GATEWAY)
+
+    @app.exception_handler(ClockError)
+    async def clock_refused(_request: Request, error: ClockError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_409_CONFLICT)

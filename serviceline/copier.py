@@ -1,0 +1,327 @@
+"""Consumer side: keep a copy of another service's records, applying each change exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from anyio import to_thread
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlmodel import Field, Session, SQLModel, col, delete, select, update
+
+from serviceline.clock import SimulatedClock
+from serviceline.db import json_field, upsert, utc_field
+from serviceline.readers import (
+    CursorExpired,
+    KernelReader,
+    Page,
+    SourceRecord,
+    reader_for,
+)
+from serviceline.topology import Edge, Mechanism, Topology
+from serviceline.upstream import Upstream
+
+
+class Copy(SQLModel):
+    """A row copied from its owner: what version it came from, when, and what was edited here."""
+
+    source_version: int | None = None
+    copied_at: datetime | None = utc_field()
+    source_deleted_at: datetime | None = utc_field()
+    local_edits: list[str] = json_field()
+
+
+class CopyCursor(SQLModel, table=True):
+    """How far a consumer has read an edge; moved in the same transaction as what it read."""
+
+    __tablename__ = "kernel_copy_cursor"
+    edge: str = Field(primary_key=True)
+    position: str | None = None
+    last_sync_at: datetime | None = utc_field()
+    last_full_sync_at: datetime | None = utc_field()
+
+
+ReferencedKeys = Callable[[Session, Collection[str]], set[str]]
+
+
+@dataclass(frozen=True)
+class CopyTarget:
+    """Where a consumer keeps one entity's copies, and which of them its own records still use."""
+
+    model: type[Copy]
+    referenced: ReferencedKeys | None = None
+
+
+@dataclass
+class CopyStats:
+    edge: str
+    mechanism: str
+    pages: int = 0
+    fetched: int = 0
+    upserted: int = 0
+    deleted: int = 0
+    flagged: int = 0
+    unchanged: int = 0
+    relisted: bool = False
+    cursor: str | None = None
+    rejected: list[str] = field(default_factory=list)
+
+
+class Copier:
+    """Runs the edges into one service."""
+
+    def __init__(
+        self,
+        service: str,
+        topology: Topology,
+        engine: Engine,
+        clock: SimulatedClock,
+        upstreams: Mapping[str, Upstream],
+        targets: Mapping[str, CopyTarget],
+        *,
+        year: int,
+        page_size: int,
+    ) -> None:
+        self.service = service
+        self.topology = topology
+        self.engine = engine
+        self.clock = clock
+        self.upstreams = upstreams
+        self.targets = targets
+        self.year = year
+        self.page_size = page_size
+        self.edges = {edge.name: edge for edge in topology.edges_into(service)}
+        missing = {edge.entity for edge in self.edges.values()} - set(targets)
+        if missing:
+            raise ValueError(f"{service} copies {sorted(missing)} but declares no copy table")
+
+    async def run(self, edge_name: str, *, full: bool = False) -> CopyStats:
+        edge = self.edges[edge_name]
+        key_field = "URN" if edge.reader.value == "edubase_csv" else self._owner_key(edge)
+        reader = reader_for(
+            edge,
+            self.upstreams[edge.owner],
+            key_field,
+            self.clock,
+            self.year,
+            self.page_size,
+        )
+        stats = CopyStats(edge.name, edge.mechanism.value)
+        if edge.mechanism is Mechanism.FEED and isinstance(reader, KernelReader) and not full:
+            await self._follow(edge, reader, stats)
+        elif edge.mechanism is Mechanism.UPDATED_SINCE and not full:
+            await self._updated_since(edge, reader, stats)
+        else:
+            await self._snapshot(edge, reader, stats)
+        return stats
+
+    def _owner_key(self, edge: Edge) -> str:
+        return self.topology.entity(edge.entity).key
+
+    async def _follow(self, edge: Edge, reader: KernelReader, stats: CopyStats) -> None:
+        position = await to_thread.run_sync(self._position, edge)
+        since = int(position) if position else 0
+        try:
+            while True:
+                page = await reader.changes(since)
+                stats.pages += 1
+                stats.fetched += len(page.changes)
+                now = self.clock.now()
+                await to_thread.run_sync(
+                    self._apply, edge, Page(page.changes), now, str(page.cursor), stats
+                )
+                since = page.cursor
+                if not page.has_more:
+                    break
+        except CursorExpired:
+            stats.relisted = True
+            await self._snapshot(edge, reader, stats)
+
+    async def _updated_since(self, edge: Edge, reader: Any, stats: CopyStats) -> None:
+        position = await to_thread.run_sync(self._position, edge)
+        if position is None:
+            await self._snapshot(edge, reader, stats)
+            return
+        started = self.clock.now()
+        since = datetime.fromisoformat(position) - edge.overlap
+        async for page in reader.pages(since):
+            stats.pages += 1
+            stats.fetched += len(page.records)
+            await to_thread.run_sync(self._apply, edge, page, self.clock.now(), None, stats)
+        await to_thread.run_sync(self._finish, edge, started, None, False, stats)
+
+    async def _snapshot(self, edge: Edge, reader: Any, stats: CopyStats) -> None:
+        """List everything, upsert it, then remove copies the owner no longer has."""
+        started = self.clock.now()
+        seen: set[str] = set()
+        head: int | None = None
+        async for page in reader.pages(None):
+            if head is None and page.head is not None:
+                head = page.head
+            stats.pages += 1
+            stats.fetched += len(page.records)
+            seen.update(record.key for record in page.records)
+            await to_thread.run_sync(self._apply, edge, page, self.clock.now(), None, stats)
+        # a feed edge resumes from the head seen when listing began, so nothing between is lost
+        position = str(head or 0) if edge.mechanism is Mechanism.FEED else None
+        await to_thread.run_sync(self._finish, edge, started, position, True, stats, seen)
+
+    def _position(self, edge: Edge) -> str | None:
+        with Session(self.engine) as session:
+            cursor = session.get(CopyCursor, edge.name)
+            return None if cursor is None else cursor.position
+
+    def _apply(
+        self,
+        edge: Edge,
+        page: Page,
+        now: datetime,
+        position: str | None,
+        stats: CopyStats,
+    ) -> None:
+        target = self.targets[edge.entity]
+        model = target.model
+        key = edge.key_field
+        key_column = getattr(model, key)
+        with Session(self.engine) as session:
+            latest: dict[str, SourceRecord] = {}
+            for record in page.records:
+                latest[record.key] = record  # within a page the later change wins
+            existing = {
+                getattr(row, key): row
+                for row in session.exec(select(model).where(col(key_column).in_(list(latest))))
+            }
+            rows: list[dict[str, Any]] = []
+            gone: list[str] = []
+            for record_key, record in latest.items():
+                current = existing.get(record_key)
+                if _is_older(record, current):
+                    stats.unchanged += 1
+                    continue
+                if record.deleted or not edge.scope.admits(record.fields):
+                    if current is not None:
+                        gone.append(record_key)
+                    continue
+                row = self._row(edge, model, record, now, current, stats)
+                if row is None:
+                    continue
+                if current is not None and record.version is None and _same(current, row):
+                    stats.unchanged += 1
+                    continue
+                rows.append(row)
+            if page.partition is not None:
+                column, value = page.partition
+                gone += [
+                    k
+                    for k in session.exec(
+                        select(key_column).where(getattr(model, column) == value)
+                    )
+                    if k not in latest
+                ]
+            upsert(session, model, rows, key)
+            stats.upserted += len(rows)
+            self._remove(session, edge, target, gone, now, stats)
+            if position is not None:
+                self._move_cursor(session, edge, position, now, full=False)
+            session.commit()
+
+    def _row(
+        self,
+        edge: Edge,
+        model: type[Copy],
+        record: SourceRecord,
+        now: datetime,
+        current: Copy | None,
+        stats: CopyStats,
+    ) -> dict[str, Any] | None:
+        values = edge.translate(record.fields)
+        try:
+            checked = model.model_validate(values)
+        except ValidationError as error:
+            stats.rejected.append(f"{record.key}: {error.errors()[0]['msg']}")
+            return None
+        row = checked.model_dump(include=set(values))
+        row.update(
+            source_version=record.version,
+            copied_at=now,
+            source_deleted_at=None,
+            local_edits=[] if current is None else current.local_edits,
+        )
+        return row
+
+    def _remove(
+        self,
+        session: Session,
+        edge: Edge,
+        target: CopyTarget,
+        keys: list[str],
+        now: datetime,
+        stats: CopyStats,
+    ) -> None:
+        if not keys:
+            return
+        model = target.model
+        key_column = col(getattr(model, edge.key_field))
+        kept: set[str] = set()
+        if edge.keep_referenced and target.referenced is not None:
+            kept = target.referenced(session, keys)
+        flagged = [k for k in keys if k in kept]
+        removed = [k for k in keys if k not in kept]
+        for start in range(0, len(removed), 500):
+            session.exec(delete(model).where(key_column.in_(removed[start : start + 500])))
+        if flagged:
+            session.exec(
+                update(model)
+                .where(key_column.in_(flagged), col(model.source_deleted_at).is_(None))
+                .values(source_deleted_at=now)
+            )
+        stats.deleted += len(removed)
+        stats.flagged += len(flagged)
+
+    def _finish(
+        self,
+        edge: Edge,
+        started: datetime,
+        position: str | None,
+        full: bool,
+        stats: CopyStats,
+        seen: set[str] | None = None,
+    ) -> None:
+        target = self.targets[edge.entity]
+        with Session(self.engine) as session:
+            if seen is not None:
+                keys = session.exec(select(col(getattr(target.model, edge.key_field))))
+                self._remove(session, edge, target, [k for k in keys if k not in seen], started, stats)
+            self._move_cursor(session, edge, position or started.isoformat(), started, full=full)
+            stats.cursor = position or started.isoformat()
+            session.commit()
+
+    @staticmethod
+    def _move_cursor(
+        session: Session, edge: Edge, position: str, at: datetime, *, full: bool
+    ) -> None:
+        cursor = session.get(CopyCursor, edge.name) or CopyCursor(edge=edge.name)
+        cursor.position = position
+        cursor.last_sync_at = at
+        if full:
+            cursor.last_full_sync_at = at
+        session.add(cursor)
+        session.flush()
+
+
+def _is_older(record: SourceRecord, current: Copy | None) -> bool:
+    """A redelivered or reordered change: the copy already holds this version or a later one."""
+    return (
+        current is not None
+        and record.version is not None
+        and current.source_version is not None
+        and record.version <= current.source_version
+    )
+
+
+def _same(current: Copy, row: dict[str, Any]) -> bool:
+    ignored = {"copied_at", "local_edits"}
+    return all(getattr(current, name) == value for name, value in row.items() if name not in ignored)

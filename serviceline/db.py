@@ -1,0 +1,127 @@
+"""Engines, sessions and the kernel's own tables, present in every service's database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Engine, event, insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import DateTime, TypeDecorator
+from sqlmodel import Field, Session, SQLModel, create_engine
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: every time in serviceline is UTC-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_field(*, index: bool = False, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+def json_field() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class KernelState(SQLModel, table=True):
+    """Small facts a service keeps about itself: the clock, how far the feed was pruned."""
+
+    __tablename__ = "kernel_state"
+    name: str = Field(primary_key=True)
+    value: str
+
+
+class JobRun(SQLModel, table=True):
+    """When each scheduled job last ran on the simulated clock."""
+
+    __tablename__ = "kernel_job"
+    name: str = Field(primary_key=True)
+    last_run_at: datetime | None = utc_field()
+    last_success_at: datetime | None = utc_field()
+    last_error: str | None = None
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_tables(engine: Engine, tables: Iterable[type[SQLModel]]) -> None:
+    kernel = [KernelState, JobRun]
+    wanted = [model.__table__ for model in [*kernel, *tables]]  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(engine, tables=wanted)
+
+
+def read_state(session: Session, name: str) -> str | None:
+    row = session.get(KernelState, name)
+    return None if row is None else row.value
+
+
+def write_state(session: Session, name: str, value: str) -> None:
+    row = session.get(KernelState, name)
+    if row is None:
+        session.add(KernelState(name=name, value=value))
+    else:
+        row.value = value
+    session.flush()
+
+
+def upsert(
+    session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]], key: str
+) -> None:
+    """Insert or replace many rows in one statement per chunk."""
+    if not rows:
+        return
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    columns = [name for name in rows[0] if name != key]
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        if dialect == "postgresql":
+            pg = postgresql.insert(table).values(chunk)
+            session.execute(
+                pg.on_conflict_do_update(
+                    index_elements=[key], set_={c: pg.excluded[c] for c in columns}
+                )
+            )
+        elif dialect == "sqlite":
+            lite = sqlite.insert(table).values(chunk)
+            session.execute(
+                lite.on_conflict_do_update(
+                    index_elements=[key], set_={c: lite.excluded[c] for c in columns}
+                )
+            )
+        else:
+            session.execute(insert(table), chunk)
+    session.flush()

@@ -1,0 +1,97 @@
+"""What a request can ask the kernel for: the session, the clock, upstream clients, auth."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from serviceline.clock import SimulatedClock
+from serviceline.copier import Copier
+from serviceline.feed import FeedNotifier, Owned, attach
+from serviceline.scheduler import Scheduler
+from serviceline.settings import ServiceSettings
+from serviceline.topology import Topology
+from serviceline.upstream import Upstream
+
+
+@dataclass
+class Kernel:
+    """Everything a running service holds, created in its lifespan."""
+
+    name: str
+    settings: ServiceSettings
+    topology: Topology
+    engine: Engine
+    clock: SimulatedClock
+    notifier: FeedNotifier
+    upstreams: Mapping[str, Upstream]
+    owned: Mapping[str, type[Owned]]
+    copier: Copier
+    scheduler: Scheduler
+
+    def session(self) -> Session:
+        return attach(Session(self.engine), self.clock, self.notifier)
+
+
+def get_kernel(request: Request) -> Kernel:
+    kernel: Kernel = request.app.state.kernel
+    return kernel
+
+
+KernelDep = Annotated[Kernel, Depends(get_kernel)]
+
+
+def get_session(kernel: KernelDep) -> Iterator[Session]:
+    with kernel.session() as session:
+        yield session
+        session.commit()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_clock(kernel: KernelDep) -> SimulatedClock:
+    return kernel.clock
+
+
+ClockDep = Annotated[SimulatedClock, Depends(get_clock)]
+
+
+def get_upstreams(kernel: KernelDep) -> Mapping[str, Upstream]:
+    return kernel.upstreams
+
+
+UpstreamsDep = Annotated[Mapping[str, Upstream], Depends(get_upstreams)]
+
+_bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _check(credentials: HTTPAuthorizationCredentials | None, expected: str, what: str) -> None:
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            f"{what} needs 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not secrets.compare_digest(credentials.credentials, expected):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"that token is not valid for {what}")
+
+
+def require_admin(kernel: KernelDep, credentials: BearerDep) -> None:
+    _check(credentials, kernel.settings.admin_token, "the admin API")
+
+
+def require_api_token(kernel: KernelDep, credentials: BearerDep) -> None:
+    _check(credentials, kernel.settings.api_token, f"{kernel.name}'s write API")
+
+
+AdminAuth = Depends(require_admin)
+ApiAuth = Depends(require_api_token)

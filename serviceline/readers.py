@@ -1,0 +1,184 @@
+"""How a consumer reads an owner: the kernel feed, Publish's public API v1, GIAS's daily CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from serviceline.clock import SimulatedClock
+from serviceline.topology import Edge, Reader
+from serviceline.upstream import Upstream, UpstreamError
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    key: str
+    version: int | None
+    fields: dict[str, Any]
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[SourceRecord]
+    # the page holds every current record whose consumer `field` has this value
+    partition: tuple[str, str] | None = None
+    head: int | None = None
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    changes: list[SourceRecord]
+    cursor: int
+    has_more: bool
+
+
+class CursorExpired(Exception):
+    """The owner no longer holds the changes after this cursor: relist everything."""
+
+
+class SourceReader(Protocol):
+    def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]: ...
+
+
+@dataclass
+class KernelReader:
+    upstream: Upstream
+    entity: str
+    key_field: str
+    page_size: int = 500
+
+    async def changes(self, since: int, wait: float = 0) -> FeedPage:
+        params: dict[str, Any] = {"since": since, "limit": self.page_size}
+        if wait:
+            params["wait"] = wait
+        try:
+            body = await self.upstream.get_json(f"/feed/{self.entity}", params)
+        except UpstreamError as error:
+            if error.status == 410:
+                raise CursorExpired(str(error)) from error
+            raise
+        changes = [
+            SourceRecord(
+                str(change["key"]),
+                int(change["version"]),
+                change["record"] or {},
+                deleted=change["op"] == "delete",
+            )
+            for change in body["changes"]
+        ]
+        return FeedPage(changes, int(body["next"]), bool(body["has_more"]))
+
+    async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": self.page_size}
+            if after is not None:
+                params["after"] = after
+            if updated_since is not None:
+                params["updated_since"] = updated_since.isoformat()
+            body = await self.upstream.get_json(f"/records/{self.entity}", params)
+            records = [
+                SourceRecord(str(r[self.key_field]), int(r["version"]), r) for r in body["records"]
+            ]
+            yield Page(records, head=int(body["head"]))
+            after = body["next_after"]
+            if after is None:
+                return
+
+
+@dataclass
+class PublishV1Reader:
+    """Reads as the real Apply does: `filter[updated_since]`, 500 a page, following links.next."""
+
+    upstream: Upstream
+    entity: str
+    key_field: str
+    year: int
+    page_size: int = 500
+    fan_out: int = 8
+    _base: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._base = f"/api/public/v1/recruitment_cycles/{self.year}"
+
+    async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
+        if self.entity == "site":
+            async for page in self._sites(updated_since):
+                yield page
+            return
+        path = {"provider": "providers", "course": "courses"}[self.entity]
+        async for resources in self._resources(f"{self._base}/{path}", updated_since):
+            yield Page([self._record(resource) for resource in resources])
+
+    async def _resources(
+        self, path: str, updated_since: datetime | None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        params: dict[str, Any] | None = {"page[per_page]": self.page_size}
+        if updated_since is not None and params is not None:
+            params["filter[updated_since]"] = updated_since.isoformat()
+        url: str | None = path
+        while url is not None:
+            body = await self.upstream.get_json(url, params)
+            yield body["data"]
+            url = body.get("links", {}).get("next")
+            params = None  # links.next carries the query
+
+    def _record(self, resource: dict[str, Any], **extra: Any) -> SourceRecord:
+        attributes = {**resource["attributes"], **extra}
+        version = resource.get("meta", {}).get("version")
+        return SourceRecord(str(attributes[self.key_field]), version, attributes)
+
+    async def _sites(self, updated_since: datetime | None) -> AsyncIterator[Page]:
+        """Sites are listed per provider; a provider's changed_at moves when its sites change."""
+        async for providers in self._resources(f"{self._base}/providers", updated_since):
+            codes = [provider["attributes"]["code"] for provider in providers]
+            for start in range(0, len(codes), self.fan_out):
+                batch = codes[start : start + self.fan_out]
+                bodies = await asyncio.gather(
+                    *(
+                        self.upstream.get_json(f"{self._base}/providers/{code}/locations")
+                        for code in batch
+                    )
+                )
+                for code, body in zip(batch, bodies, strict=True):
+                    records = [self._record(r, provider_code=code) for r in body["data"]]
+                    yield Page(records, partition=("provider_code", code))
+
+
+@dataclass
+class EdubaseReader:
+    """Downloads yesterday's edubasealldata<YYYYMMDD>.csv, as the real GIAS imports do."""
+
+    upstream: Upstream
+    clock: SimulatedClock
+    key_column: str = "URN"
+    page_size: int = 500
+
+    async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
+        day = (self.clock.now() - timedelta(days=1)).strftime("%Y%m%d")
+        response = await self.upstream.get(f"/edubase/downloads/public/edubasealldata{day}.csv")
+        rows = csv.DictReader(io.StringIO(response.content.decode("windows-1252")))
+        page: list[SourceRecord] = []
+        for row in rows:
+            fields = {name: (value if value != "" else None) for name, value in row.items()}
+            page.append(SourceRecord(str(row[self.key_column]), None, fields))
+            if len(page) == self.page_size:
+                yield Page(page)
+                page = []
+        yield Page(page)
+
+
+def reader_for(
+    edge: Edge, upstream: Upstream, key_field: str, clock: SimulatedClock, year: int, page_size: int
+) -> SourceReader | KernelReader:
+    if edge.reader is Reader.PUBLISH_V1:
+        return PublishV1Reader(upstream, edge.entity, key_field, year, page_size)
+    if edge.reader is Reader.EDUBASE_CSV:
+        return EdubaseReader(upstream, clock, page_size=page_size)
+    return KernelReader(upstream, edge.entity, key_field, page_size)

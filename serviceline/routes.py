@@ -1,0 +1,360 @@
+"""Routes every service gets from the kernel: health, feed, records, copies and admin."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import anyio
+from anyio import to_thread
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, model_validator
+from sqlmodel import col, func, select
+
+from serviceline.clock import parse_duration
+from serviceline.copier import CopyCursor
+from serviceline.db import JobRun
+from serviceline.deps import AdminAuth, ClockDep, Kernel, KernelDep, SessionDep
+from serviceline.feed import Owned, changes_since, head, prune, pruned_through
+from serviceline.scheduler import JobResult, UnknownJob
+
+health_router = APIRouter(tags=["health"])
+feed_router = APIRouter(tags=["feed"])
+copies_router = APIRouter(tags=["copies"])
+admin_router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminAuth])
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+    now: datetime
+
+
+@health_router.get("/health")
+def read_health(kernel: KernelDep) -> Health:
+    return Health(status="ok", service=kernel.name, now=kernel.clock.now())
+
+
+class Change(BaseModel):
+    seq: int
+    key: str
+    op: str
+    version: int
+    changed_at: datetime | None
+    record: dict[str, Any] | None
+
+
+class FeedPage(BaseModel):
+    entity: str
+    changes: list[Change]
+    next: int
+    has_more: bool
+
+
+class RecordsPage(BaseModel):
+    entity: str
+    records: list[dict[str, Any]]
+    next_after: str | None
+    head: int
+
+
+def _owned(kernel: Kernel, entity: str) -> type[Owned]:
+    model = kernel.owned.get(entity)
+    if model is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"{kernel.name} owns no entity {entity!r}; it owns {sorted(kernel.owned)}",
+        )
+    return model
+
+
+def _feed_page(kernel: Kernel, entity: str, since: int, limit: int) -> FeedPage:
+    with kernel.session() as session:
+        oldest = pruned_through(session)
+        if since < oldest:
+            raise HTTPException(
+                status.HTTP_410_GONE,
+                f"cursor {since} is older than the retained feed (pruned through {oldest}): "
+                f"relist /records/{entity} and resume from its head",
+            )
+        rows, cursor, has_more = changes_since(session, entity, since, limit)
+        changes = [Change.model_validate(row, from_attributes=True) for row in rows]
+        return FeedPage(entity=entity, changes=changes, next=cursor, has_more=has_more)
+
+
+@feed_router.get("/feed/{entity}")
+async def read_feed(
+    entity: str,
+    kernel: KernelDep,
+    since: int = Query(0, ge=0, description="the `next` of the previous page"),
+    limit: int = Query(500, ge=1, le=5000),
+    wait: float = Query(0, ge=0, le=60, description="long-poll: seconds to wait for a change"),
+) -> FeedPage:
+    _owned(kernel, entity)
+    deadline = anyio.current_time() + wait
+    while True:
+        page = await to_thread.run_sync(_feed_page, kernel, entity, since, limit)
+        remaining = deadline - anyio.current_time()
+        if page.changes or remaining <= 0:
+            return page
+        await kernel.notifier.wait(remaining)
+
+
+@feed_router.get("/records/{entity}")
+def list_records(
+    entity: str,
+    kernel: KernelDep,
+    session: SessionDep,
+    after: str | None = Query(None, description="the `next_after` of the previous page"),
+    limit: int = Query(500, ge=1, le=5000),
+    updated_since: datetime | None = None,
+) -> RecordsPage:
+    model = _owned(kernel, entity)
+    key = col(getattr(model, model.key_field))
+    top = head(session)
+    query = select(model).order_by(key).limit(limit + 1)
+    if after is not None:
+        query = query.where(key > after)
+    if updated_since is not None:
+        query = query.where(col(model.updated_at) > updated_since)
+    rows = list(session.exec(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RecordsPage(
+        entity=entity,
+        records=[row.feed_record() for row in rows],
+        next_after=rows[-1].key if more else None,
+        head=top,
+    )
+
+
+class CopiesPage(BaseModel):
+    entity: str
+    owner: str
+    copies: list[dict[str, Any]]
+    next_after: str | None
+
+
+def _copy_model(kernel: Kernel, entity: str) -> tuple[type[Any], str, str]:
+    for edge in kernel.copier.edges.values():
+        if edge.entity == entity:
+            return kernel.copier.targets[entity].model, edge.key_field, edge.owner
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"{kernel.name} keeps no copy of {entity!r}")
+
+
+@copies_router.get("/copies/{entity}")
+def list_copies(
+    entity: str,
+    kernel: KernelDep,
+    session: SessionDep,
+    after: str | None = None,
+    limit: int = Query(500, ge=1, le=5000),
+) -> CopiesPage:
+    model, key_field, owner = _copy_model(kernel, entity)
+    key = col(getattr(model, key_field))
+    query = select(model).order_by(key).limit(limit + 1)
+    if after is not None:
+        query = query.where(key > after)
+    rows = list(session.exec(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return CopiesPage(
+        entity=entity,
+        owner=owner,
+        copies=[row.model_dump(mode="json") for row in rows],
+        next_after=str(getattr(rows[-1], key_field)) if more else None,
+    )
+
+
+@copies_router.get("/copies/{entity}/{key}")
+def read_copy(entity: str, key: str, kernel: KernelDep, session: SessionDep) -> dict[str, Any]:
+    model, _, owner = _copy_model(kernel, entity)
+    row = session.get(model, key)
+    if row is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no copy of {entity} {key!r} here (owner: {owner})"
+        )
+    copied: dict[str, Any] = row.model_dump(mode="json")
+    return copied
+
+
+@copies_router.api_route("/copies/{entity}", methods=["POST"], include_in_schema=False)
+@copies_router.api_route(
+    "/copies/{entity}/{key}", methods=["PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+def refuse_copy_write(entity: str, kernel: KernelDep) -> None:
+    _, _, owner = _copy_model(kernel, entity)
+    raise HTTPException(
+        status.HTTP_403_FORBIDDEN,
+        f"{entity} is owned by {owner}; {kernel.name} holds a read-only copy and never passes "
+        f"changes back. Change it in {owner}, and {kernel.name} will learn of it at its next sync.",
+    )
+
+
+class ClockView(BaseModel):
+    service: str
+    now: datetime
+    mode: str
+    speed: float
+    next_due: datetime | None
+    next_job: str | None
+
+
+class Advance(BaseModel):
+    to: datetime | None = None
+    by: str | None = None
+
+    @model_validator(mode="after")
+    def one_of(self) -> Advance:
+        if (self.to is None) == (self.by is None):
+            raise ValueError("give exactly one of 'to' (a time) or 'by' (e.g. 10m, 6h, 1d)")
+        return self
+
+
+class Advanced(BaseModel):
+    now: datetime
+    ran: list[dict[str, Any]]
+
+
+def _clock_view(kernel: Kernel) -> ClockView:
+    upcoming = kernel.scheduler.next_due()
+    return ClockView(
+        service=kernel.name,
+        now=kernel.clock.now(),
+        mode=kernel.clock.mode.value,
+        speed=kernel.clock.speed,
+        next_due=upcoming[0] if upcoming else None,
+        next_job=upcoming[1].name if upcoming else None,
+    )
+
+
+@admin_router.get("/clock")
+def read_clock(kernel: KernelDep) -> ClockView:
+    return _clock_view(kernel)
+
+
+@admin_router.post("/clock/advance")
+async def advance_clock(body: Advance, kernel: KernelDep, clock: ClockDep) -> Advanced:
+    if body.by is not None:
+        try:
+            target = clock.now() + parse_duration(body.by)
+        except ValueError as error:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"by: {error}") from error
+    else:
+        assert body.to is not None
+        target = body.to
+    if target < clock.now():
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"to: {target.isoformat()} is before the clock ({clock.now().isoformat()})",
+        )
+    ran = await kernel.scheduler.advance(target)
+    return Advanced(now=clock.now(), ran=[_result(r) for r in ran])
+
+
+def _result(result: JobResult) -> dict[str, Any]:
+    data = asdict(result)
+    data["due_at"] = result.due_at.isoformat()
+    return data
+
+
+class JobView(BaseModel):
+    name: str
+    schedule: str | None
+    due_at: datetime | None
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+
+
+@admin_router.get("/jobs")
+def list_jobs(kernel: KernelDep, session: SessionDep) -> list[JobView]:
+    runs = {run.name: run for run in session.exec(select(JobRun))}
+    views = []
+    for job in kernel.scheduler.jobs:
+        run = runs.get(job.name)
+        views.append(
+            JobView(
+                name=job.name,
+                schedule=job.schedule,
+                due_at=kernel.scheduler.due_at(job),
+                last_run_at=run.last_run_at if run else None,
+                last_success_at=run.last_success_at if run else None,
+                last_error=run.last_error if run else None,
+            )
+        )
+    return views
+
+
+@admin_router.post("/jobs/{name}/run")
+async def run_job(name: str, kernel: KernelDep) -> dict[str, Any]:
+    try:
+        result = await kernel.scheduler.run_now(name)
+    except UnknownJob as error:
+        known = [job.name for job in kernel.scheduler.jobs]
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"{kernel.name} has no job {name!r}; jobs: {known}"
+        ) from error
+    if not result.ok:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"{name} failed: {result.error}")
+    return _result(result)
+
+
+class EdgeView(BaseModel):
+    edge: str
+    owner: str
+    entity: str
+    mechanism: str
+    schedule: str
+    position: str | None
+    last_sync_at: datetime | None
+    last_full_sync_at: datetime | None
+    copies: int
+
+
+@admin_router.get("/edges")
+def list_edges(kernel: KernelDep, session: SessionDep) -> list[EdgeView]:
+    views = []
+    for edge in kernel.copier.edges.values():
+        cursor = session.get(CopyCursor, edge.name)
+        model = kernel.copier.targets[edge.entity].model
+        count = session.exec(select(func.count()).select_from(model)).one()
+        views.append(
+            EdgeView(
+                edge=edge.name,
+                owner=edge.owner,
+                entity=edge.entity,
+                mechanism=edge.mechanism.value,
+                schedule=edge.schedule,
+                position=cursor.position if cursor else None,
+                last_sync_at=cursor.last_sync_at if cursor else None,
+                last_full_sync_at=cursor.last_full_sync_at if cursor else None,
+                copies=count,
+            )
+        )
+    return views
+
+
+@admin_router.post("/edges/{owner}/{entity}/run")
+async def run_edge(owner: str, entity: str, kernel: KernelDep, full: bool = False) -> dict[str, Any]:
+    """Run the copy of `entity` from `owner` now, off schedule."""
+    name = f"{owner}.{entity}->{kernel.name}"
+    if name not in kernel.copier.edges:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"{kernel.name} has no edge {name!r}; edges: {sorted(kernel.copier.edges)}",
+        )
+    return await run_job(f"{name}:full" if full else name, kernel)
+
+
+class Prune(BaseModel):
+    keep: int
+
+
+@admin_router.post("/feed/prune")
+def prune_feed(body: Prune, session: SessionDep) -> dict[str, int]:
+    if body.keep < 0:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "keep: must be 0 or more")
+    return {"pruned": prune(session, body.keep), "pruned_through": pruned_through(session)}
+

@@ -1,0 +1,44 @@
+"""Settings shared by every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CLOCK_START = datetime(2026, 10, 5, tzinfo=UTC)
+
+
+class ClockMode(StrEnum):
+    MANUAL = "manual"
+    REALTIME = "realtime"
+
+
+class ServiceSettings(BaseSettings):
+    """What every service process is told at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICELINE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    state_dir: Path = Path(".state")
+    database_url: str = ""
+    admin_token: str = "admin-secret"
+    api_token: str = "api-secret"
+    upstreams: dict[str, str] = Field(default_factory=dict)
+    upstream_tokens: dict[str, str] = Field(default_factory=dict)
+    clock_mode: ClockMode = ClockMode.MANUAL
+    clock_start: datetime = CLOCK_START
+    clock_speed: float = 3600.0
+    clock_anchor: float | None = None
+    recruitment_cycle_year: int = 2027
+    feed_retention: int = 100_000
+    page_size: int = 500
+
+    def database_url_for(self, service: str) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_dir / f'{service}.db'}"

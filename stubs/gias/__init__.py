@@ -1,0 +1,1 @@
+"""Get information about schools (GIAS): owns schools, keyed by URN."""
