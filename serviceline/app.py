@@ -60,7 +60,9 @@ def create_app(
         upstreams = {
             upstream: Upstream.connect(
                 upstream,
-                settings.upstreams.get(upstream, f"http://127.0.0.1:{topology.service(upstream).port}"),
+                settings.upstreams.get(
+                    upstream, f"http://127.0.0.1:{topology.service(upstream).port}"
+                ),
                 token=settings.upstream_tokens.get(upstream),
                 transport=(transports or {}).get(upstream),
             )
@@ -122,7 +124,11 @@ def _edge_jobs(kernel: Kernel) -> list[Job]:
     for edge in kernel.copier.edges.values():
         jobs.append(Job(edge.name, edge.schedule, partial(_copy, kernel, edge.name, False)))
         jobs.append(
-            Job(f"{edge.name}:full", edge.full_sync_schedule, partial(_copy, kernel, edge.name, True))
+            Job(
+                f"{edge.name}:full",
+                edge.full_sync_schedule,
+                partial(_copy, kernel, edge.name, True),
+            )
         )
     return jobs
 

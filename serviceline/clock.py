@@ -29,8 +29,9 @@ class SimulatedClock:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> SimulatedClock:
-        return cls(settings.clock_mode, settings.clock_start, settings.clock_speed,
-                   settings.clock_anchor)
+        return cls(
+            settings.clock_mode, settings.clock_start, settings.clock_speed, settings.clock_anchor
+        )
 
     def now(self) -> datetime:
         if self.mode is ClockMode.REALTIME:

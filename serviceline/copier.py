@@ -15,7 +15,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 from serviceline.clock import SimulatedClock
 from serviceline.db import json_field, upsert, utc_field
 from serviceline.readers import (
-    CursorExpired,
+    CursorExpiredError,
     KernelReader,
     Page,
     SourceRecord,
@@ -136,7 +136,7 @@ class Copier:
                 since = page.cursor
                 if not page.has_more:
                     break
-        except CursorExpired:
+        except CursorExpiredError:
             stats.relisted = True
             await self._snapshot(edge, reader, stats)
 
@@ -216,9 +216,7 @@ class Copier:
                 column, value = page.partition
                 gone += [
                     k
-                    for k in session.exec(
-                        select(key_column).where(getattr(model, column) == value)
-                    )
+                    for k in session.exec(select(key_column).where(getattr(model, column) == value))
                     if k not in latest
                 ]
             upsert(session, model, rows, key)
@@ -294,7 +292,9 @@ class Copier:
         with Session(self.engine) as session:
             if seen is not None:
                 keys = session.exec(select(col(getattr(target.model, edge.key_field))))
-                self._remove(session, edge, target, [k for k in keys if k not in seen], started, stats)
+                self._remove(
+                    session, edge, target, [k for k in keys if k not in seen], started, stats
+                )
             self._move_cursor(session, edge, position or started.isoformat(), started, full=full)
             stats.cursor = position or started.isoformat()
             session.commit()
@@ -324,4 +324,6 @@ def _is_older(record: SourceRecord, current: Copy | None) -> bool:
 
 def _same(current: Copy, row: dict[str, Any]) -> bool:
     ignored = {"copied_at", "local_edits"}
-    return all(getattr(current, name) == value for name, value in row.items() if name not in ignored)
+    return all(
+        getattr(current, name) == value for name, value in row.items() if name not in ignored
+    )

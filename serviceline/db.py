@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Engine, event, insert
+from sqlalchemy import JSON, Engine, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -33,12 +33,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def utc_field(*, index: bool = False, nullable: bool = True) -> Any:
-    return Field(default=None, sa_column=Column(UTCDateTime(), index=index, nullable=nullable))
+def utc_field(*, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, index=index)
 
 
 def json_field() -> Any:
-    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    return Field(default_factory=list, sa_type=JSON, nullable=False)
 
 
 class KernelState(SQLModel, table=True):

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from sqlalchemy import event, func, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction
-from sqlmodel import JSON, Column, Field, Session, SQLModel, col, delete, select
+from sqlmodel import JSON, Field, Session, SQLModel, col, delete, select
 
 from serviceline.clock import SimulatedClock
 from serviceline.db import read_state, utc_field, write_state
@@ -45,7 +45,7 @@ class ChangeLog(SQLModel, table=True):
     op: str
     version: int
     changed_at: datetime | None = utc_field()
-    record: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    record: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
 class FeedNotifier:
@@ -89,9 +89,7 @@ def _log_owned_changes(
         return
     now = clock.now()
     changed = [obj for obj in session.new if isinstance(obj, Owned)]
-    changed += [
-        obj for obj in session.dirty if isinstance(obj, Owned) and session.is_modified(obj)
-    ]
+    changed += [obj for obj in session.dirty if isinstance(obj, Owned) and session.is_modified(obj)]
     deleted = [obj for obj in session.deleted if isinstance(obj, Owned)]
     if not changed and not deleted:
         return
@@ -121,20 +119,24 @@ def _wake_readers(session: OrmSession) -> None:
 
 
 def head(session: Session) -> int:
-    return session.exec(select(func.coalesce(func.max(ChangeLog.seq), 0))).one()
+    return int(session.exec(select(func.coalesce(func.max(ChangeLog.seq), 0))).one() or 0)
 
 
 def pruned_through(session: Session) -> int:
     return int(read_state(session, PRUNED_THROUGH) or 0)
 
 
-def changes_since(session: Session, entity: str, since: int, limit: int) -> tuple[list[ChangeLog], int, bool]:
-    """Changes to `entity` after `since`: the page, the cursor to resume from, and whether more wait."""
+def changes_since(
+    session: Session, entity: str, since: int, limit: int
+) -> tuple[list[ChangeLog], int, bool]:
+    """Changes to `entity` after `since`: the page, the cursor to resume from, whether more wait."""
     top = head(session)
     rows = list(
         session.exec(
             select(ChangeLog)
-            .where(ChangeLog.entity == entity, col(ChangeLog.seq) > since, col(ChangeLog.seq) <= top)
+            .where(
+                ChangeLog.entity == entity, col(ChangeLog.seq) > since, col(ChangeLog.seq) <= top
+            )
             .order_by(col(ChangeLog.seq))
             .limit(limit + 1)
         )

@@ -38,7 +38,7 @@ class FeedPage:
     has_more: bool
 
 
-class CursorExpired(Exception):
+class CursorExpiredError(Exception):
     """The owner no longer holds the changes after this cursor: relist everything."""
 
 
@@ -61,7 +61,7 @@ class KernelReader:
             body = await self.upstream.get_json(f"/feed/{self.entity}", params)
         except UpstreamError as error:
             if error.status == 410:
-                raise CursorExpired(str(error)) from error
+                raise CursorExpiredError(str(error)) from error
             raise
         changes = [
             SourceRecord(

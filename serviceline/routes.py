@@ -17,7 +17,7 @@ from serviceline.copier import CopyCursor
 from serviceline.db import JobRun
 from serviceline.deps import AdminAuth, ClockDep, Kernel, KernelDep, SessionDep
 from serviceline.feed import Owned, changes_since, head, prune, pruned_through
-from serviceline.scheduler import JobResult, UnknownJob
+from serviceline.scheduler import JobResult, UnknownJobError
 
 health_router = APIRouter(tags=["health"])
 feed_router = APIRouter(tags=["feed"])
@@ -214,6 +214,7 @@ class Advance(BaseModel):
 
 class Advanced(BaseModel):
     now: datetime
+    next_due: datetime | None
     ran: list[dict[str, Any]]
 
 
@@ -250,7 +251,10 @@ async def advance_clock(body: Advance, kernel: KernelDep, clock: ClockDep) -> Ad
             f"to: {target.isoformat()} is before the clock ({clock.now().isoformat()})",
         )
     ran = await kernel.scheduler.advance(target)
-    return Advanced(now=clock.now(), ran=[_result(r) for r in ran])
+    upcoming = kernel.scheduler.next_due()
+    return Advanced(
+        now=clock.now(), next_due=upcoming[0] if upcoming else None, ran=[_result(r) for r in ran]
+    )
 
 
 def _result(result: JobResult) -> dict[str, Any]:
@@ -291,7 +295,7 @@ def list_jobs(kernel: KernelDep, session: SessionDep) -> list[JobView]:
 async def run_job(name: str, kernel: KernelDep) -> dict[str, Any]:
     try:
         result = await kernel.scheduler.run_now(name)
-    except UnknownJob as error:
+    except UnknownJobError as error:
         known = [job.name for job in kernel.scheduler.jobs]
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"{kernel.name} has no job {name!r}; jobs: {known}"
@@ -337,7 +341,9 @@ def list_edges(kernel: KernelDep, session: SessionDep) -> list[EdgeView]:
 
 
 @admin_router.post("/edges/{owner}/{entity}/run")
-async def run_edge(owner: str, entity: str, kernel: KernelDep, full: bool = False) -> dict[str, Any]:
+async def run_edge(
+    owner: str, entity: str, kernel: KernelDep, full: bool = False
+) -> dict[str, Any]:
     """Run the copy of `entity` from `owner` now, off schedule."""
     name = f"{owner}.{entity}->{kernel.name}"
     if name not in kernel.copier.edges:
@@ -357,4 +363,3 @@ def prune_feed(body: Prune, session: SessionDep) -> dict[str, int]:
     if body.keep < 0:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "keep: must be 0 or more")
     return {"pruned": prune(session, body.keep), "pruned_through": pruned_through(session)}
-

@@ -38,7 +38,7 @@ class JobResult:
     error: str | None = None
 
 
-class UnknownJob(KeyError):
+class UnknownJobError(KeyError):
     pass
 
 
@@ -87,7 +87,7 @@ class Scheduler:
         for job in self.jobs:
             if job.name == name:
                 return job
-        raise UnknownJob(name)
+        raise UnknownJobError(name)
 
     async def advance(self, moment: datetime) -> list[JobResult]:
         """Run, in time order, exactly the jobs that fall due up to `moment`."""

@@ -385,7 +385,7 @@ EDGES = (
         "manage",
         "application",
         Mechanism.FEED,
-        "* * * * *",
+        "*/5 * * * *",
         APPLICATION_FIELDS,
         description="Manage reads the applications sent to providers",
     ),

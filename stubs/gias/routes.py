@@ -40,9 +40,7 @@ def read_school(urn: str, session: SessionDep) -> School:
     return get_school(session, urn)
 
 
-@router.post(
-    "/schools", status_code=201, response_model=SchoolPublic, dependencies=[ApiAuth]
-)
+@router.post("/schools", status_code=201, response_model=SchoolPublic, dependencies=[ApiAuth])
 def create_school(body: SchoolCreate, session: SessionDep) -> School:
     school = School.model_validate(body)
     session.add(school)

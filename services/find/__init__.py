@@ -1,0 +1,1 @@
+"""Find postgraduate teacher training: owns nothing, searches its copies of Publish's courses."""

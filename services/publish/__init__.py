@@ -1,0 +1,1 @@
+"""Publish teacher training courses: owns providers, courses, sites and partnerships."""

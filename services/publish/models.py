@@ -1,0 +1,210 @@
+"""What Publish owns, and its copy of GIAS's schools (`gias_school`)."""
+
+from __future__ import annotations
+
+import uuid as uuid_lib
+from datetime import date, datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import UniqueConstraint
+from sqlmodel import AutoString, Field, SQLModel
+
+from serviceline.copier import Copy
+from serviceline.db import json_field
+from serviceline.feed import Owned
+from serviceline.fields import CourseCode, Name, ProviderCode, SiteCode, Ukprn, Urn
+
+ProviderType = Literal["scitt", "lead_school", "university"]
+RegionCode = Literal[
+    "no_region",
+    "london",
+    "south_east",
+    "south_west",
+    "wales",
+    "west_midlands",
+    "east_midlands",
+    "eastern",
+    "north_west",
+    "yorkshire_and_the_humber",
+    "north_east",
+    "scotland",
+]
+CourseState = Literal["draft", "published", "withdrawn", "rolled_over"]
+StudyMode = Literal["full_time", "part_time", "both"]
+Level = Literal["primary", "secondary", "further_education"]
+ProgramType = Literal[
+    "higher_education_programme",
+    "scitt_programme",
+    "school_direct_training_programme",
+    "school_direct_salaried_training_programme",
+    "pg_teaching_apprenticeship",
+    "teacher_degree_apprenticeship",
+]
+FundingType = Literal["fee", "salary", "apprenticeship"]
+Qualification = Literal["qts", "pgce", "pgde", "undergraduate_degree"]
+
+
+def new_uuid() -> str:
+    return str(uuid_lib.uuid4())
+
+
+class ProviderBase(SQLModel):
+    code: ProviderCode = Field(primary_key=True)
+    name: Name
+    provider_type: ProviderType = Field(sa_type=AutoString)
+    accredited_body: bool = False
+    ukprn: Ukprn | None = None
+    urn: Urn | None = None
+    street_address_1: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    region_code: RegionCode = Field(default="no_region", sa_type=AutoString)
+    email: str | None = None
+    telephone: str | None = None
+    website: str | None = None
+
+
+class Provider(ProviderBase, Owned, table=True):
+    __tablename__ = "publish_provider"
+    entity: ClassVar[str] = "provider"
+    key_field: ClassVar[str] = "code"
+    recruitment_cycle_year: int
+    created_at: datetime | None = None
+
+
+class ProviderCreate(ProviderBase):
+    pass
+
+
+class ProviderUpdate(BaseModel):
+    name: Name | None = None
+    provider_type: ProviderType | None = None
+    accredited_body: bool | None = None
+    ukprn: Ukprn | None = None
+    street_address_1: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    region_code: RegionCode | None = None
+    email: str | None = None
+    telephone: str | None = None
+    website: str | None = None
+
+
+class CourseBase(SQLModel):
+    code: CourseCode
+    name: Name
+    accredited_provider_code: ProviderCode | None = None
+    state: CourseState = Field(default="draft", sa_type=AutoString)
+    findable: bool = False
+    study_mode: StudyMode = Field(default="full_time", sa_type=AutoString)
+    level: Level = Field(sa_type=AutoString)
+    program_type: ProgramType = Field(sa_type=AutoString)
+    qualifications: list[Qualification] = json_field()
+    funding_type: FundingType = Field(default="fee", sa_type=AutoString)
+    subject_codes: list[str] = json_field()
+    age_minimum: int = Field(ge=3, le=19)
+    age_maximum: int = Field(ge=3, le=19)
+    start_date: date | None = None
+    site_codes: list[SiteCode] = json_field()
+
+
+class Course(CourseBase, Owned, table=True):
+    __tablename__ = "publish_course"
+    __table_args__ = (UniqueConstraint("provider_code", "code"),)
+    entity: ClassVar[str] = "course"
+    key_field: ClassVar[str] = "uuid"
+    uuid: str = Field(default_factory=new_uuid, primary_key=True)
+    provider_code: str = Field(foreign_key="publish_provider.code", index=True)
+    created_at: datetime | None = None
+
+
+class CourseCreate(CourseBase):
+    pass
+
+
+class CourseUpdate(BaseModel):
+    name: Name | None = None
+    accredited_provider_code: ProviderCode | None = None
+    state: CourseState | None = None
+    findable: bool | None = None
+    study_mode: StudyMode | None = None
+    qualifications: list[Qualification] | None = None
+    funding_type: FundingType | None = None
+    subject_codes: list[str] | None = None
+    age_minimum: int | None = None
+    age_maximum: int | None = None
+    start_date: date | None = None
+    site_codes: list[SiteCode] | None = None
+
+
+class SiteBase(SQLModel):
+    code: SiteCode
+    name: Name
+    street_address_1: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    urn: Urn | None = None
+    region_code: RegionCode = Field(default="no_region", sa_type=AutoString)
+
+
+class Site(SiteBase, Owned, table=True):
+    __tablename__ = "publish_site"
+    __table_args__ = (UniqueConstraint("provider_code", "code"),)
+    entity: ClassVar[str] = "site"
+    key_field: ClassVar[str] = "uuid"
+    uuid: str = Field(default_factory=new_uuid, primary_key=True)
+    provider_code: str = Field(foreign_key="publish_provider.code", index=True)
+
+
+class SiteCreate(SiteBase):
+    pass
+
+
+class SiteUpdate(BaseModel):
+    name: Name | None = None
+    street_address_1: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    urn: Urn | None = None
+
+
+class PartnershipBase(SQLModel):
+    accredited_provider_code: ProviderCode = Field(foreign_key="publish_provider.code")
+    training_provider_code: ProviderCode = Field(foreign_key="publish_provider.code")
+
+
+class Partnership(PartnershipBase, Owned, table=True):
+    """Accredited provider to lead partner (training provider), as Publish records it."""
+
+    __tablename__ = "publish_partnership"
+    __table_args__ = (UniqueConstraint("accredited_provider_code", "training_provider_code"),)
+    entity: ClassVar[str] = "partnership"
+    key_field: ClassVar[str] = "id"
+    id: str = Field(default_factory=new_uuid, primary_key=True)
+
+
+class PartnershipCreate(PartnershipBase):
+    pass
+
+
+class GiasSchool(Copy, table=True):
+    """Publish's copy of GIAS's schools, refreshed by the daily 02:30 import."""
+
+    __tablename__ = "publish_gias_school"
+    urn: str = Field(primary_key=True)
+    name: str
+    status_code: str
+    type_code: str
+    group_code: str | None = None
+    phase_code: str | None = None
+    ukprn: str | None = None
+    address1: str | None = None
+    town: str | None = None
+    postcode: str | None = None
+    region_code: str | None = None
+    minimum_age: int | None = None
+    maximum_age: int | None = None
+
+
+TABLES = (Provider, Course, Site, Partnership)

@@ -1,0 +1,216 @@
+"""Publish's own write API: providers manage their courses, sites and partnerships."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy.orm.attributes import flag_modified
+from sqlmodel import Session, col, select
+
+from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
+from serviceline.settings import ServiceSettings
+from services.publish.models import (
+    Course,
+    CourseCreate,
+    CourseUpdate,
+    Partnership,
+    PartnershipCreate,
+    Provider,
+    ProviderCreate,
+    ProviderUpdate,
+    Site,
+    SiteCreate,
+    SiteUpdate,
+)
+
+router = APIRouter(tags=["publish"], dependencies=[ApiAuth])
+
+
+def get_provider(session: Session, code: str) -> Provider:
+    provider = session.get(Provider, code)
+    if provider is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"provider_code: no provider {code!r}")
+    return provider
+
+
+def get_course(session: Session, uuid: str) -> Course:
+    course = session.get(Course, uuid)
+    if course is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"uuid: no course {uuid!r}")
+    return course
+
+
+def get_site(session: Session, uuid: str) -> Site:
+    site = session.get(Site, uuid)
+    if site is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"uuid: no site {uuid!r}")
+    return site
+
+
+def touch(session: Session, provider_code: str) -> None:
+    """A provider's changed_at moves when its courses or sites change, as in the real Publish."""
+    provider = get_provider(session, provider_code)
+    flag_modified(provider, "name")
+    session.add(provider)
+
+
+def check_course(session: Session, provider_code: str, course: CourseCreate | Course) -> None:
+    if course.age_minimum > course.age_maximum:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "age_minimum: must not exceed age_maximum"
+        )
+    if course.accredited_provider_code is not None:
+        accredited = session.get(Provider, course.accredited_provider_code)
+        if accredited is None or not accredited.accredited_body:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"accredited_provider_code: {course.accredited_provider_code!r} is not an "
+                "accredited provider",
+            )
+    if course.site_codes:
+        known = set(session.exec(select(Site.code).where(Site.provider_code == provider_code)))
+        unknown = sorted(set(course.site_codes) - known)
+        if unknown:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"site_codes: provider {provider_code} has no sites {unknown}",
+            )
+
+
+def new_provider(body: ProviderCreate, settings: ServiceSettings, clock: ClockDep) -> Provider:
+    return Provider.model_validate(
+        body,
+        update={
+            "recruitment_cycle_year": settings.recruitment_cycle_year,
+            "created_at": clock.now(),
+        },
+    )
+
+
+@router.post("/providers", status_code=201)
+def create_provider(
+    body: ProviderCreate, session: SessionDep, kernel: KernelDep, clock: ClockDep
+) -> Provider:
+    provider = new_provider(body, kernel.settings, clock)
+    session.add(provider)
+    session.flush()
+    return provider
+
+
+@router.post("/providers/batch", status_code=201)
+def create_providers(
+    body: list[ProviderCreate], session: SessionDep, kernel: KernelDep, clock: ClockDep
+) -> dict[str, int]:
+    session.add_all(new_provider(provider, kernel.settings, clock) for provider in body)
+    session.flush()
+    return {"created": len(body)}
+
+
+@router.patch("/providers/{code}")
+def update_provider(code: str, body: ProviderUpdate, session: SessionDep) -> Provider:
+    provider = get_provider(session, code)
+    provider.sqlmodel_update(body.model_dump(exclude_unset=True))
+    session.add(provider)
+    session.flush()
+    return provider
+
+
+@router.post("/providers/{code}/sites", status_code=201)
+def create_site(code: str, body: SiteCreate, session: SessionDep) -> Site:
+    return create_sites(code, [body], session)[0]
+
+
+@router.post("/providers/{code}/sites/batch", status_code=201)
+def create_sites(code: str, body: list[SiteCreate], session: SessionDep) -> list[Site]:
+    touch(session, code)
+    sites = [Site.model_validate(site, update={"provider_code": code}) for site in body]
+    session.add_all(sites)
+    session.flush()
+    return sites
+
+
+@router.patch("/sites/{uuid}")
+def update_site(uuid: str, body: SiteUpdate, session: SessionDep) -> Site:
+    site = get_site(session, uuid)
+    site.sqlmodel_update(body.model_dump(exclude_unset=True))
+    touch(session, site.provider_code)
+    session.add(site)
+    session.flush()
+    return site
+
+
+@router.delete("/sites/{uuid}", status_code=204)
+def delete_site(uuid: str, session: SessionDep) -> None:
+    site = get_site(session, uuid)
+    touch(session, site.provider_code)
+    session.delete(site)
+    session.flush()
+
+
+@router.post("/providers/{code}/courses", status_code=201)
+def create_course(code: str, body: CourseCreate, session: SessionDep, clock: ClockDep) -> Course:
+    return create_courses(code, [body], session, clock)[0]
+
+
+@router.post("/providers/{code}/courses/batch", status_code=201)
+def create_courses(
+    code: str, body: list[CourseCreate], session: SessionDep, clock: ClockDep
+) -> list[Course]:
+    touch(session, code)
+    courses = []
+    for course in body:
+        check_course(session, code, course)
+        courses.append(
+            Course.model_validate(course, update={"provider_code": code, "created_at": clock.now()})
+        )
+    session.add_all(courses)
+    session.flush()
+    return courses
+
+
+@router.patch("/courses/{uuid}")
+def update_course(uuid: str, body: CourseUpdate, session: SessionDep) -> Course:
+    course = get_course(session, uuid)
+    course.sqlmodel_update(body.model_dump(exclude_unset=True))
+    check_course(session, course.provider_code, course)
+    touch(session, course.provider_code)
+    session.add(course)
+    session.flush()
+    return course
+
+
+@router.delete("/courses/{uuid}", status_code=204)
+def delete_course(uuid: str, session: SessionDep) -> None:
+    """A hard delete: consumers reading `updated_since` never hear of it."""
+    course = get_course(session, uuid)
+    touch(session, course.provider_code)
+    session.delete(course)
+    session.flush()
+
+
+@router.get("/partnerships")
+def list_partnerships(session: SessionDep) -> list[Partnership]:
+    return list(session.exec(select(Partnership).order_by(col(Partnership.id))))
+
+
+@router.post("/partnerships", status_code=201)
+def create_partnership(body: PartnershipCreate, session: SessionDep) -> Partnership:
+    accredited = get_provider(session, body.accredited_provider_code)
+    get_provider(session, body.training_provider_code)
+    if not accredited.accredited_body:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"accredited_provider_code: {accredited.code} is not an accredited provider",
+        )
+    partnership = Partnership.model_validate(body)
+    session.add(partnership)
+    session.flush()
+    return partnership
+
+
+@router.delete("/partnerships/{id}", status_code=204)
+def delete_partnership(id: str, session: SessionDep) -> None:
+    partnership = session.get(Partnership, id)
+    if partnership is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"id: no partnership {id!r}")
+    session.delete(partnership)
+    session.flush()
