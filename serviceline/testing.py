@@ -38,7 +38,6 @@ def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSet
         "state_dir": state_dir,
         "admin_token": ADMIN_TOKEN,
         "api_token": API_TOKEN,
-        "upstream_tokens": {},
     }
     values.update(overrides)
     return settings_class(name)(**values)
