@@ -10,10 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from anyio import to_thread
 
 from serviceline.control import LineControl, app_factory, settings_class
+from serviceline.launcher import LineConfig, start_line
 from serviceline.settings import ServiceSettings
+from serviceline.topology import LINE
 
 ADMIN_TOKEN = "test-admin"
 API_TOKEN = "test-api"
@@ -21,10 +23,9 @@ API = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 @dataclass
-class InProcessLine:
-    """Services wired to each other through ASGI transports: real apps, no sockets."""
+class LineUnderTest:
+    """Some services of the line, a client for each, and the control that drives their clocks."""
 
-    apps: dict[str, FastAPI]
     clients: dict[str, httpx.AsyncClient]
     control: LineControl
 
@@ -46,7 +47,8 @@ def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSet
 @contextlib.asynccontextmanager
 async def in_process_line(
     names: Iterable[str], state_dir: Path, **overrides: Any
-) -> AsyncIterator[InProcessLine]:
+) -> AsyncIterator[LineUnderTest]:
+    """Real service apps wired to each other through ASGI transports: no sockets."""
     names = list(names)
     transports: dict[str, httpx.AsyncBaseTransport] = {}
     apps = {
@@ -63,7 +65,30 @@ async def in_process_line(
             )
             for name in names
         }
-        yield InProcessLine(apps, clients, LineControl(clients, ADMIN_TOKEN))
+        yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN))
+
+
+@contextlib.asynccontextmanager
+async def process_line(
+    names: Iterable[str], state_dir: Path, port_offset: int = 1000
+) -> AsyncIterator[LineUnderTest]:
+    """Real service processes started by the launcher, talking real HTTP on loopback."""
+    config = LineConfig(
+        state_dir, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=port_offset
+    )
+    chosen = list(names)
+    line = await to_thread.run_sync(start_line, config, chosen)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = {
+                name: await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=config.url(LINE.service(name)), timeout=60)
+                )
+                for name in chosen
+            }
+            yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN))
+    finally:
+        await to_thread.run_sync(line.stop)
 
 
 @pytest.fixture

@@ -1,0 +1,257 @@
+"""The `serviceline` command: start the line, seed it, drive its clock, run its copies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from serviceline.clock import ClockError, parse_duration
+from serviceline.control import ControlError, LineControl
+from serviceline.launcher import LaunchError, LineConfig, start_line, stop_recorded
+from serviceline.seed import Size, seed_line
+from serviceline.settings import ClockMode
+from serviceline.topology import LINE
+
+app = typer.Typer(
+    help="serviceline: the 'Becoming a teacher' service line, copying data one way.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+clock_app = typer.Typer(help="Read and move the line's simulated clock.", no_args_is_help=True)
+app.add_typer(clock_app, name="clock")
+console = Console()
+T = TypeVar("T")
+
+StateDir = Annotated[
+    Path, typer.Option(envvar="SERVICELINE_STATE_DIR", help="where databases and logs live")
+]
+Host = Annotated[str, typer.Option(envvar="SERVICELINE_HOST", help="the services' host")]
+AdminToken = Annotated[str, typer.Option(envvar="SERVICELINE_ADMIN_TOKEN", help="admin API token")]
+ApiToken = Annotated[str, typer.Option(envvar="SERVICELINE_API_TOKEN", help="write API token")]
+SizeOption = Annotated[Size, typer.Option(help="how much data: small, medium or large")]
+SeedOption = Annotated[int, typer.Option(help="random seed: the same number gives the same data")]
+
+
+def fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    host: str, admin_token: str
+) -> AsyncIterator[tuple[dict[str, httpx.AsyncClient], LineControl]]:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {
+            s.name: await stack.enter_async_context(
+                httpx.AsyncClient(base_url=f"http://{host}:{s.port}", timeout=300)
+            )
+            for s in LINE.services
+        }
+        yield clients, LineControl(clients, admin_token)
+
+
+def run(work: Callable[[], Awaitable[T]]) -> T:
+    """Run async work, turning the line's refusals into one clear line instead of a traceback."""
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except (ControlError, ClockError) as error:
+        fail(str(error))
+    except httpx.TransportError as error:
+        fail(f"cannot reach the line ({error!r}); start it with `make up`")
+    raise AssertionError("unreachable")
+
+
+def seed_with_progress(
+    host: str, admin_token: str, api_token: str, size: Size, seed: int
+) -> dict[str, int]:
+    columns = (
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(task: str, done: int, total: int) -> None:
+            if task not in tasks:
+                tasks[task] = progress.add_task(task, total=total)
+            progress.update(tasks[task], completed=done, total=total)
+
+        async def work() -> dict[str, int]:
+            async with connect(host, admin_token) as (clients, control):
+                return await seed_line(clients, control, api_token, size, seed, report)
+
+        return run(work)
+
+
+def services_table(host: str) -> Table:
+    table = Table(title="serviceline: the 'Becoming a teacher' line")
+    for column in ("service", "kind", "URL", "API docs"):
+        table.add_column(column)
+    for service in LINE.services:
+        url = f"http://{host}:{service.port}"
+        table.add_row(f"{service.name} — {service.title}", service.kind.value, url, f"{url}/docs")
+    return table
+
+
+@app.command()
+def up(
+    state_dir: StateDir = Path(".state"),
+    host: Host = "127.0.0.1",
+    admin_token: AdminToken = "admin-secret",
+    api_token: ApiToken = "api-secret",
+    size: SizeOption = Size.SMALL,
+    seed: SeedOption = 1,
+    fresh: Annotated[bool, typer.Option(help="delete the databases and seed again")] = False,
+    clock: Annotated[ClockMode, typer.Option(help="manual or realtime")] = ClockMode.MANUAL,
+    speed: Annotated[float, typer.Option(help="realtime: simulated seconds per second")] = 3600.0,
+) -> None:
+    """Start every service as its own process, seed it if new, and wait for Ctrl-C."""
+    if fresh:
+        for database in state_dir.glob("*.db*"):
+            database.unlink()
+    is_new = not any(state_dir.glob("*.db"))
+    config = LineConfig(state_dir, host, admin_token, api_token, clock.value, speed)
+    try:
+        line = start_line(config)
+    except LaunchError as error:
+        fail(str(error))
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if is_new:
+            console.print(f"Seeding a {size.value} line (seed {seed})…")
+            counts = seed_with_progress(host, admin_token, api_token, size, seed)
+            console.print(", ".join(f"{n:,} {what}" for what, n in counts.items()))
+        console.print(services_table(host))
+        console.print(
+            f"State in {state_dir}/ (logs in {state_dir}/logs). Clock: {clock.value}. "
+            "Ctrl-C or `make down` stops the line."
+        )
+        while not line.exited():
+            time.sleep(0.5)
+        fail(f"a service stopped: {line.exited()}; see {state_dir}/logs")
+    except KeyboardInterrupt:
+        console.print("Stopping…")
+    finally:
+        line.stop()
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def down(state_dir: StateDir = Path(".state")) -> None:
+    """Stop a line started by `serviceline up`."""
+    stopped = stop_recorded(state_dir)
+    console.print(f"stopped {', '.join(stopped)}" if stopped else "no line was running")
+
+
+@app.command()
+def seed(
+    host: Host = "127.0.0.1",
+    admin_token: AdminToken = "admin-secret",
+    api_token: ApiToken = "api-secret",
+    size: SizeOption = Size.SMALL,
+    seed: SeedOption = 1,
+) -> None:
+    """Seed a running line through its owners' APIs, then copy everything once."""
+    counts = seed_with_progress(host, admin_token, api_token, size, seed)
+    console.print(", ".join(f"{n:,} {what}" for what, n in counts.items()))
+
+
+@app.command()
+def sync(
+    edges: Annotated[list[str] | None, typer.Argument(help="edge names; all if none")] = None,
+    full: Annotated[bool, typer.Option(help="list everything instead of reading changes")] = False,
+    host: Host = "127.0.0.1",
+    admin_token: AdminToken = "admin-secret",
+) -> None:
+    """Run copy edges now, off schedule."""
+    known = {edge.name: edge for edge in LINE.edges}
+    unknown = [name for name in edges or [] if name not in known]
+    if unknown:
+        fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
+    chosen = [known[name] for name in edges] if edges else list(LINE.copy_order())
+
+    async def work() -> list[dict[str, Any]]:
+        async with connect(host, admin_token) as (_, control):
+            return [await control.run_edge(edge, full=full) for edge in chosen]
+
+    table = Table(title="copies run")
+    for column in ("edge", "mechanism", "fetched", "upserted", "deleted", "flagged", "unchanged"):
+        table.add_column(column, justify="left" if column in ("edge", "mechanism") else "right")
+    for outcome in run(work):
+        stats = outcome["result"]
+        table.add_row(
+            stats["edge"],
+            stats["mechanism"] + (" (relisted)" if stats["relisted"] else ""),
+            *(str(stats[k]) for k in ("fetched", "upserted", "deleted", "flagged", "unchanged")),
+        )
+    console.print(table)
+
+
+@clock_app.command("show")
+def clock_show(host: Host = "127.0.0.1", admin_token: AdminToken = "admin-secret") -> None:
+    """Each service's clock and its next job."""
+
+    async def work() -> dict[str, dict[str, Any]]:
+        async with connect(host, admin_token) as (_, control):
+            return await control.clocks()
+
+    table = Table(title="simulated clock")
+    for column in ("service", "now", "mode", "next job", "due"):
+        table.add_column(column)
+    for name, view in run(work).items():
+        table.add_row(
+            name, view["now"], view["mode"], view["next_job"] or "-", view["next_due"] or "-"
+        )
+    console.print(table)
+
+
+@clock_app.command("advance")
+def clock_advance(
+    by: Annotated[str | None, typer.Argument(help="how far, e.g. 10m, 6h, 1d, 1w")] = None,
+    to: Annotated[datetime | None, typer.Option(help="or an exact time (UTC)")] = None,
+    host: Host = "127.0.0.1",
+    admin_token: AdminToken = "admin-secret",
+) -> None:
+    """Move every clock forward, running exactly the jobs that fall due, in time order."""
+    if (by is None) == (to is None):
+        fail("give how far to move (e.g. `serviceline clock advance 1d`) or --to TIME")
+    if by is not None:
+        try:
+            parse_duration(by)
+        except ClockError as error:
+            fail(str(error))
+
+    async def work() -> tuple[list[dict[str, Any]], datetime]:
+        async with connect(host, admin_token) as (_, control):
+            ran = await control.advance(by=by, to=to)
+            return ran, await control.now()
+
+    ran, now = run(work)
+    runs = Counter((job["service"], job["job"]) for job in ran)
+    failures = Counter((job["service"], job["job"]) for job in ran if not job["ok"])
+    table = Table(title=f"clock now {now.isoformat()}")
+    for column in ("service", "job", "runs", "failed"):
+        table.add_column(column)
+    for (service, job), count in sorted(runs.items()):
+        table.add_row(service, job, str(count), str(failures[(service, job)] or ""))
+    console.print(table)

@@ -1,0 +1,423 @@
+"""Realistic, deterministic seed data, written through each owner's own API."""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from serviceline.control import LineControl
+from serviceline.topology import LINE
+
+
+class Size(StrEnum):
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+@dataclass(frozen=True)
+class Volumes:
+    schools: int
+    providers: int
+    courses: int
+    candidates: int
+
+
+VOLUMES = {
+    Size.SMALL: Volumes(schools=300, providers=24, courses=150, candidates=400),
+    Size.MEDIUM: Volumes(schools=3_000, providers=240, courses=3_000, candidates=8_000),
+    # the real line's scale
+    Size.LARGE: Volumes(schools=25_000, providers=2_000, courses=30_000, candidates=150_000),
+}
+
+# (town, postcode area, GIAS region, Publish region, LA code, LA name)
+TOWNS = (
+    ("London", "E", "H", "london", "211", "Tower Hamlets"),
+    ("London", "SE", "H", "london", "210", "Southwark"),
+    ("London", "N", "H", "london", "206", "Islington"),
+    ("Birmingham", "B", "F", "west_midlands", "330", "Birmingham"),
+    ("Coventry", "CV", "F", "west_midlands", "331", "Coventry"),
+    ("Manchester", "M", "B", "north_west", "352", "Manchester"),
+    ("Liverpool", "L", "B", "north_west", "341", "Liverpool"),
+    ("Preston", "PR", "B", "north_west", "888", "Lancashire"),
+    ("Leeds", "LS", "D", "yorkshire_and_the_humber", "383", "Leeds"),
+    ("Sheffield", "S", "D", "yorkshire_and_the_humber", "373", "Sheffield"),
+    ("Hull", "HU", "D", "yorkshire_and_the_humber", "810", "Kingston upon Hull"),
+    ("Newcastle upon Tyne", "NE", "A", "north_east", "391", "Newcastle"),
+    ("Sunderland", "SR", "A", "north_east", "394", "Sunderland"),
+    ("Nottingham", "NG", "E", "east_midlands", "892", "Nottingham"),
+    ("Leicester", "LE", "E", "east_midlands", "856", "Leicester"),
+    ("Norwich", "NR", "G", "eastern", "926", "Norfolk"),
+    ("Cambridge", "CB", "G", "eastern", "873", "Cambridgeshire"),
+    ("Brighton", "BN", "J", "south_east", "846", "Brighton and Hove"),
+    ("Reading", "RG", "J", "south_east", "870", "Reading"),
+    ("Oxford", "OX", "J", "south_east", "931", "Oxfordshire"),
+    ("Bristol", "BS", "K", "south_west", "801", "Bristol"),
+    ("Plymouth", "PL", "K", "south_west", "879", "Plymouth"),
+    ("Exeter", "EX", "K", "south_west", "878", "Devon"),
+    ("Cardiff", "CF", "W", "wales", "681", "Cardiff"),
+)
+SAINTS = ("St Mary's", "St John's", "St Peter's", "Holy Trinity", "St Anne's", "Christ Church")
+PLACES = (
+    "Oakfield",
+    "Riverside",
+    "Hillside",
+    "Meadowbank",
+    "Park View",
+    "Westfield",
+    "Brookside",
+    "Ashgrove",
+    "Kingsway",
+    "Elmwood",
+    "Highfield",
+    "Fairfield",
+    "Greenway",
+    "Northgate",
+    "Southfield",
+    "Victoria",
+    "Abbey",
+    "Beechwood",
+    "Moorlands",
+    "Castle",
+)
+FIRST_NAMES = (
+    "Amelia",
+    "Oliver",
+    "Isla",
+    "George",
+    "Ava",
+    "Noah",
+    "Mia",
+    "Arthur",
+    "Ivy",
+    "Muhammad",
+    "Freya",
+    "Leo",
+    "Lily",
+    "Oscar",
+    "Grace",
+    "Harry",
+    "Sophia",
+    "Jack",
+    "Aisha",
+    "Tomasz",
+    "Priya",
+    "Kwame",
+    "Siobhan",
+    "Dylan",
+    "Fatima",
+    "Ethan",
+    "Zara",
+    "Callum",
+    "Niamh",
+    "Yusuf",
+)
+LAST_NAMES = (
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Johnson",
+    "Davies",
+    "Patel",
+    "Robinson",
+    "Wright",
+    "Thompson",
+    "Evans",
+    "Walker",
+    "White",
+    "Roberts",
+    "Green",
+    "Hall",
+    "Khan",
+    "Nowak",
+    "O'Brien",
+    "Okafor",
+    "Murphy",
+    "Hughes",
+    "Edwards",
+    "Begum",
+    "Ali",
+    "Clarke",
+)
+# subject code, course name, level, age range
+COURSE_SUBJECTS = (
+    ("00", "Primary", "primary", (5, 11)),
+    ("03", "Primary with mathematics", "primary", (5, 11)),
+    ("07", "Primary with science", "primary", (5, 11)),
+    ("G1", "Mathematics", "secondary", (11, 16)),
+    ("Q3", "English", "secondary", (11, 16)),
+    ("F3", "Physics", "secondary", (11, 18)),
+    ("F1", "Chemistry", "secondary", (11, 18)),
+    ("C1", "Biology", "secondary", (11, 18)),
+    ("11", "Computing", "secondary", (11, 16)),
+    ("V1", "History", "secondary", (11, 16)),
+    ("F8", "Geography", "secondary", (11, 16)),
+    ("15", "French", "secondary", (11, 16)),
+    ("22", "Spanish", "secondary", (11, 16)),
+    ("W1", "Art and design", "secondary", (11, 16)),
+    ("C6", "Physical education", "secondary", (11, 16)),
+    ("V6", "Religious education", "secondary", (11, 16)),
+    ("W3", "Music", "secondary", (11, 16)),
+    ("DT", "Design and technology", "secondary", (11, 16)),
+)
+UNIVERSITY_FACULTIES = ("Institute of Education", "School of Education")
+SCHOOL_TYPES = (
+    ("1", "4"),
+    ("2", "4"),
+    ("3", "4"),
+    ("5", "4"),
+    ("28", "10"),
+    ("34", "10"),
+    ("35", "11"),
+    ("11", "3"),
+)
+
+
+def _weighted(rng: random.Random, choices: Sequence[tuple[Any, float]]) -> Any:
+    return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
+
+
+def _postcode(rng: random.Random, area: str) -> str:
+    inward = "".join(rng.choice("ABDEFGHJLNPQRSTUWXYZ") for _ in range(2))
+    return f"{area}{rng.randint(1, 20)} {rng.randint(1, 9)}{inward}"
+
+
+def schools(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    rows = []
+    urns = rng.sample(range(100_000, 150_000), count)
+    for urn in sorted(urns):
+        town, area, gor, _, la_code, la_name = rng.choice(TOWNS)
+        phase = _weighted(rng, [("2", 0.6), ("4", 0.3), ("7", 0.05), ("1", 0.05)])
+        type_code, group_code = rng.choice(SCHOOL_TYPES)
+        if gor == "W":
+            type_code, group_code = "30", "9"
+        elif rng.random() < 0.004:
+            type_code, group_code = rng.choice((("25", "6"), ("37", "6")))
+        status = _weighted(rng, [("1", 0.9), ("2", 0.07), ("3", 0.03)])
+        suffix = {"2": "Primary School", "4": "Academy", "7": "School", "1": "Nursery School"}
+        name = f"{rng.choice(PLACES + SAINTS)} {suffix[phase]}"
+        ages = {"2": (4, 11), "4": (11, 18), "7": (4, 18), "1": (2, 5)}[phase]
+        rows.append(
+            {
+                "urn": str(urn),
+                "name": name,
+                "status_code": status,
+                "type_code": type_code,
+                "group_code": group_code,
+                "phase_code": phase,
+                "ukprn": str(10_000_000 + urn) if rng.random() < 0.8 else None,
+                "la_code": la_code,
+                "la_name": la_name,
+                "street": f"{rng.randint(1, 200)} {rng.choice(PLACES)} Road",
+                "town": town,
+                "postcode": _postcode(rng, area),
+                "region_code": gor,
+                "minimum_age": ages[0],
+                "maximum_age": ages[1],
+                "open_date": (
+                    date(1950, 1, 1) + timedelta(days=rng.randint(0, 25_000))
+                ).isoformat(),
+                "close_date": "2025-08-31" if status == "2" else None,
+                "telephone": f"0{rng.randint(1_000_000_000, 1_999_999_999)}",
+                "website": f"www.{name.lower().replace(' ', '').replace(chr(39), '')}.sch.uk",
+            }
+        )
+    return rows
+
+
+def _provider_codes(rng: random.Random, count: int) -> list[str]:
+    alphabet = string.ascii_uppercase + string.digits
+    codes: set[str] = set()
+    while len(codes) < count:
+        codes.add(rng.choice("123456789") + rng.choice(alphabet) + rng.choice(alphabet))
+    return sorted(codes)
+
+
+@dataclass
+class PublishSeed:
+    providers: list[dict[str, Any]]
+    sites: dict[str, list[dict[str, Any]]]
+    courses: dict[str, list[dict[str, Any]]]
+    partnerships: list[dict[str, str]]
+
+
+def publish(rng: random.Random, volumes: Volumes, school_rows: list[dict[str, Any]]) -> PublishSeed:
+    open_english = [s for s in school_rows if s["status_code"] == "1" and s["region_code"] != "W"]
+    providers = []
+    for code in _provider_codes(rng, volumes.providers):
+        kind = _weighted(rng, [("lead_school", 0.84), ("scitt", 0.1), ("university", 0.06)])
+        town, area, _, region, _, _ = rng.choice(TOWNS[:-1])
+        name = {
+            "lead_school": f"{rng.choice(PLACES)} Teaching School Alliance",
+            "scitt": f"{town} {rng.choice(PLACES)} SCITT",
+            "university": f"University of {town} {rng.choice(UNIVERSITY_FACULTIES)}",
+        }[kind]
+        providers.append(
+            {
+                "code": code,
+                "name": name,
+                "provider_type": kind,
+                "accredited_body": kind != "lead_school",
+                "ukprn": str(rng.randint(10_000_000, 10_099_999)),
+                "street_address_1": f"{rng.randint(1, 200)} {rng.choice(PLACES)} Road",
+                "city": town,
+                "postcode": _postcode(rng, area),
+                "region_code": region,
+                "email": f"itt@{code.lower()}.example.org",
+                "telephone": f"0{rng.randint(1_000_000_000, 1_999_999_999)}",
+            }
+        )
+    accredited = [p["code"] for p in providers if p["accredited_body"]] or [providers[0]["code"]]
+    if not any(p["accredited_body"] for p in providers):
+        providers[0]["accredited_body"] = True
+    partnerships = []
+    partners: dict[str, list[str]] = {}
+    for provider in providers:
+        if provider["accredited_body"]:
+            continue
+        chosen = sorted(set(rng.sample(accredited, min(len(accredited), rng.randint(1, 2)))))
+        partners[provider["code"]] = chosen
+        partnerships += [
+            {"accredited_provider_code": a, "training_provider_code": provider["code"]}
+            for a in chosen
+        ]
+    sites: dict[str, list[dict[str, Any]]] = {}
+    for provider in providers:
+        picked = rng.sample(open_english, min(len(open_english), rng.randint(1, 4)))
+        sites[provider["code"]] = [
+            {
+                "code": "-" if index == 0 else string.ascii_uppercase[index - 1],
+                "name": school["name"],
+                "street_address_1": school["street"],
+                "city": school["town"],
+                "postcode": school["postcode"],
+                "urn": school["urn"],
+                "region_code": provider["region_code"],
+            }
+            for index, school in enumerate(picked)
+        ]
+    courses: dict[str, list[dict[str, Any]]] = {p["code"]: [] for p in providers}
+    used: set[tuple[str, str]] = set()
+    alphabet = string.ascii_uppercase + string.digits
+    for _ in range(volumes.courses):
+        provider = rng.choice(providers)
+        code = ""
+        while not code or (provider["code"], code) in used:
+            code = "".join(rng.choice(alphabet) for _ in range(4))
+        used.add((provider["code"], code))
+        subject, name, level, (age_min, age_max) = rng.choice(COURSE_SUBJECTS)
+        kind = provider["provider_type"]
+        salaried = kind == "lead_school" and rng.random() < 0.25
+        program = {
+            "university": "higher_education_programme",
+            "scitt": "scitt_programme",
+            "lead_school": "school_direct_salaried_training_programme"
+            if salaried
+            else "school_direct_training_programme",
+        }[kind]
+        site_codes = [s["code"] for s in sites[provider["code"]]]
+        state = _weighted(rng, [("published", 0.9), ("draft", 0.05), ("withdrawn", 0.05)])
+        courses[provider["code"]].append(
+            {
+                "code": code,
+                "name": name,
+                "accredited_provider_code": None
+                if provider["accredited_body"]
+                else rng.choice(partners[provider["code"]]),
+                "state": state,
+                "findable": state == "published",
+                "study_mode": _weighted(
+                    rng, [("full_time", 0.7), ("part_time", 0.1), ("both", 0.2)]
+                ),
+                "level": level,
+                "program_type": program,
+                "qualifications": ["qts"] if salaried else ["qts", "pgce"],
+                "funding_type": "salary" if salaried else "fee",
+                "subject_codes": [subject],
+                "age_minimum": age_min,
+                "age_maximum": age_max,
+                "start_date": "2027-09-01",
+                "site_codes": sorted(rng.sample(site_codes, rng.randint(1, len(site_codes)))),
+            }
+        )
+    return PublishSeed(providers, sites, courses, partnerships)
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+Progress = Callable[[str, int, int], None]
+
+
+async def seed_line(
+    clients: dict[str, httpx.AsyncClient],
+    control: LineControl,
+    api_token: str,
+    size: Size = Size.SMALL,
+    seed: int = 1,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Seed every owner through its API, then run each copy once so the line starts in sync."""
+    rng = random.Random(seed)
+    volumes = VOLUMES[size]
+    headers = {"Authorization": f"Bearer {api_token}"}
+    report = progress or (lambda _task, _done, _total: None)
+    counts: dict[str, int] = {}
+
+    async def post(service: str, path: str, body: Any) -> Any:
+        response = await clients[service].post(path, json=body, headers=headers, timeout=300)
+        if response.status_code >= 400:
+            raise RuntimeError(
+                f"seeding {service} {path}: {response.status_code} {response.text[:500]}"
+            )
+        return response.json()
+
+    async def batched(
+        task: str, service: str, path: str, rows: Sequence[Any], size: int = 500
+    ) -> None:
+        done = 0
+        for chunk in chunks(rows, size):
+            await post(service, path, list(chunk))
+            done += len(chunk)
+            report(task, done, len(rows))
+        counts[task] = len(rows)
+
+    school_rows = schools(rng, volumes.schools)
+    await batched("schools", "gias", "/schools/batch", school_rows, 1000)
+    await control.run_job("gias", "gias.daily_extract")
+    await control.run_edge(LINE.edge("gias.school->publish"))
+
+    plan = publish(rng, volumes, school_rows)
+    await batched("providers", "publish", "/providers/batch", plan.providers)
+    total_sites = sum(len(s) for s in plan.sites.values())
+    total_courses = sum(len(c) for c in plan.courses.values())
+    done_sites = done_courses = 0
+    for provider in plan.providers:
+        code = provider["code"]
+        await post("publish", f"/providers/{code}/sites/batch", plan.sites[code])
+        done_sites += len(plan.sites[code])
+        report("sites", done_sites, total_sites)
+        if plan.courses[code]:
+            await post("publish", f"/providers/{code}/courses/batch", plan.courses[code])
+        done_courses += len(plan.courses[code])
+        report("courses", done_courses, total_courses)
+    counts["sites"] = total_sites
+    counts["courses"] = total_courses
+    for partnership in plan.partnerships:
+        await post("publish", "/partnerships", partnership)
+    counts["partnerships"] = len(plan.partnerships)
+    report("partnerships", len(plan.partnerships), len(plan.partnerships))
+    await control.sync([e for e in LINE.copy_order() if e.name != "gias.school->publish"])
+    return counts
