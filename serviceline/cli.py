@@ -255,3 +255,37 @@ def clock_advance(
     for (service, job), count in sorted(runs.items()):
         table.add_row(service, job, str(count), str(failures[(service, job)] or ""))
     console.print(table)
+
+
+@app.command()
+def topology() -> None:
+    """The line as declared: who owns what, and every copy edge with its schedule."""
+    owners = Table(title="entities and their owners")
+    owners.add_column("entity")
+    owners.add_column("owner")
+    owners.add_column("key")
+    for entity in LINE.entities:
+        owners.add_row(entity.name, " and ".join(entity.owners), entity.key)
+    console.print(owners)
+    edges = Table(title="copy edges (owner → consumer, never back)")
+    for column in ("edge", "mechanism", "schedule (UTC, simulated)", "reads", "policy", "scope"):
+        edges.add_column(column)
+    for edge in LINE.edges:
+        schedule = edge.schedule + (
+            f"; full {edge.full_sync_schedule}" if edge.full_sync_schedule else ""
+        )
+        edges.add_row(
+            edge.name,
+            edge.mechanism.value,
+            schedule,
+            edge.reader.value,
+            edge.policy.value,
+            edge.scope.description,
+        )
+    console.print(edges)
+    commands = Table(title="command paths (writes to an owner's API)")
+    for column in ("caller", "target", "API"):
+        commands.add_column(column)
+    for command in LINE.commands:
+        commands.add_row(command.caller, command.target, command.api)
+    console.print(commands)
