@@ -12,12 +12,13 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, model_validator
 from sqlmodel import col, func, select
 
-from serviceline.clock import parse_duration
+from serviceline.clock import ClockError, parse_duration
 from serviceline.copier import CopyCursor
 from serviceline.db import JobRun
 from serviceline.deps import AdminAuth, ClockDep, Kernel, KernelDep, SessionDep
 from serviceline.feed import Owned, changes_since, head, prune, pruned_through
 from serviceline.scheduler import JobResult, UnknownJobError
+from serviceline.settings import ClockMode
 
 health_router = APIRouter(tags=["health"])
 feed_router = APIRouter(tags=["feed"])
@@ -237,6 +238,8 @@ def read_clock(kernel: KernelDep) -> ClockView:
 
 @admin_router.post("/clock/advance")
 async def advance_clock(body: Advance, kernel: KernelDep, clock: ClockDep) -> Advanced:
+    if clock.mode is ClockMode.REALTIME:
+        raise ClockError("the clock runs in realtime mode: it moves by itself, not on request")
     if body.by is not None:
         try:
             target = clock.now() + parse_duration(body.by)

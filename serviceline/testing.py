@@ -20,6 +20,7 @@ from serviceline.topology import LINE
 ADMIN_TOKEN = "test-admin"
 API_TOKEN = "test-api"
 API = {"Authorization": f"Bearer {API_TOKEN}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @dataclass
