@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import string
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -187,6 +188,10 @@ def _weighted(rng: random.Random, choices: Sequence[tuple[Any, float]]) -> Any:
     return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
 
 
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
 def _postcode(rng: random.Random, area: str) -> str:
     inward = "".join(rng.choice("ABDEFGHJLNPQRSTUWXYZ") for _ in range(2))
     return f"{area}{rng.randint(1, 20)} {rng.randint(1, 9)}{inward}"
@@ -296,6 +301,7 @@ def publish(rng: random.Random, volumes: Volumes, school_rows: list[dict[str, An
         picked = rng.sample(open_english, min(len(open_english), rng.randint(1, 4)))
         sites[provider["code"]] = [
             {
+                "uuid": _uuid(rng),
                 "code": "-" if index == 0 else string.ascii_uppercase[index - 1],
                 "name": school["name"],
                 "street_address_1": school["street"],
@@ -329,6 +335,7 @@ def publish(rng: random.Random, volumes: Volumes, school_rows: list[dict[str, An
         state = _weighted(rng, [("published", 0.9), ("draft", 0.05), ("withdrawn", 0.05)])
         courses[provider["code"]].append(
             {
+                "uuid": _uuid(rng),
                 "code": code,
                 "name": name,
                 "accredited_provider_code": None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid as uuid_lib
 from datetime import date, datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
@@ -43,6 +43,9 @@ ProgramType = Literal[
 ]
 FundingType = Literal["fee", "salary", "apprenticeship"]
 Qualification = Literal["qts", "pgce", "pgde", "undergraduate_degree"]
+
+
+UuidText = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")]
 
 
 def new_uuid() -> str:
@@ -120,7 +123,7 @@ class Course(CourseBase, Owned, table=True):
 
 
 class CourseCreate(CourseBase):
-    pass
+    uuid: UuidText | None = None
 
 
 class CourseUpdate(BaseModel):
@@ -158,7 +161,7 @@ class Site(SiteBase, Owned, table=True):
 
 
 class SiteCreate(SiteBase):
-    pass
+    uuid: UuidText | None = None
 
 
 class SiteUpdate(BaseModel):

@@ -20,6 +20,7 @@ from services.publish.models import (
     Site,
     SiteCreate,
     SiteUpdate,
+    new_uuid,
 )
 
 router = APIRouter(tags=["publish"], dependencies=[ApiAuth])
@@ -122,7 +123,10 @@ def create_site(code: str, body: SiteCreate, session: SessionDep) -> Site:
 @router.post("/providers/{code}/sites/batch", status_code=201)
 def create_sites(code: str, body: list[SiteCreate], session: SessionDep) -> list[Site]:
     touch(session, code)
-    sites = [Site.model_validate(site, update={"provider_code": code}) for site in body]
+    sites = [
+        Site.model_validate(site, update={"provider_code": code, "uuid": site.uuid or new_uuid()})
+        for site in body
+    ]
     session.add_all(sites)
     session.flush()
     return sites
@@ -160,7 +164,14 @@ def create_courses(
     for course in body:
         check_course(session, code, course)
         courses.append(
-            Course.model_validate(course, update={"provider_code": code, "created_at": clock.now()})
+            Course.model_validate(
+                course,
+                update={
+                    "provider_code": code,
+                    "uuid": course.uuid or new_uuid(),
+                    "created_at": clock.now(),
+                },
+            )
         )
     session.add_all(courses)
     session.flush()
