@@ -64,7 +64,10 @@ def parse_duration(text: str) -> timedelta:
         if char.isdigit():
             number += char
         elif char in units and number:
-            total += timedelta(**{units[char]: int(number)})
+            try:
+                total += timedelta(**{units[char]: int(number)})
+            except OverflowError as error:
+                raise ClockError(f"duration {text!r}: too long for the clock") from error
             number = ""
         else:
             raise ClockError(f"duration {text!r}: use numbers with s, m, h, d or w, e.g. 1d6h")

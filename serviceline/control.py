@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import import_module
 from typing import Any, Protocol
 
@@ -76,6 +76,8 @@ class LineControl:
         """Move every clock to the target, stopping at each moment a job falls due anywhere."""
         clocks = await self.clocks()
         start = max(datetime.fromisoformat(c["now"]) for c in clocks.values())
+        if to is not None and to.tzinfo is None:
+            to = to.replace(tzinfo=UTC)  # the services read a time without an offset as UTC
         target = to if to is not None else start + parse_duration(by or "")
         due = {name: _moment(view["next_due"]) for name, view in clocks.items()}
         ran: list[dict[str, Any]] = []

@@ -189,7 +189,8 @@ class Copier:
         with Session(self.engine) as session:
             latest: dict[str, SourceRecord] = {}
             for record in page.records:
-                latest[record.key] = record  # within a page the later change wins
+                if not _is_superseded(record, latest.get(record.key)):
+                    latest[record.key] = record
             existing = {
                 getattr(row, key): row
                 for row in session.exec(select(model).where(col(key_column).in_(list(latest))))
@@ -319,6 +320,16 @@ def _is_older(record: SourceRecord, current: Copy | None) -> bool:
         and record.version is not None
         and current.source_version is not None
         and record.version <= current.source_version
+    )
+
+
+def _is_superseded(record: SourceRecord, seen: SourceRecord | None) -> bool:
+    """Within a page the newest version wins, or the later record when there are no versions."""
+    return (
+        seen is not None
+        and record.version is not None
+        and seen.version is not None
+        and record.version < seen.version
     )
 
 

@@ -54,7 +54,8 @@ def get_session(kernel: KernelDep) -> Iterator[Session]:
         session.commit()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# "function" scope commits before the response is sent: a client holding its 201 can read the change
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_clock(kernel: KernelDep) -> SimulatedClock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
@@ -39,9 +40,11 @@ class ChangeLog(SQLModel, table=True):
     """The transactional outbox: one row for every change to an owned record."""
 
     __tablename__ = "kernel_changelog"
+    # without AUTOINCREMENT SQLite hands out the seqs of pruned rows again, behind every cursor
+    __table_args__ = {"sqlite_autoincrement": True}
     seq: int | None = Field(default=None, primary_key=True)
     entity: str = Field(index=True)
-    key: str
+    key: str = Field(index=True)
     op: str
     version: int
     changed_at: datetime | None = utc_field()
@@ -66,9 +69,14 @@ class FeedNotifier:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, seconds: float) -> None:
+    def watch(self) -> asyncio.Event:
+        """The event the next commit sets: take it before reading, so no commit slips between."""
+        return self._event
+
+    @staticmethod
+    async def wait(event: asyncio.Event, seconds: float) -> None:
         try:
-            await asyncio.wait_for(self._event.wait(), timeout=seconds)
+            await asyncio.wait_for(event.wait(), timeout=seconds)
         except TimeoutError:
             return
 
@@ -88,14 +96,17 @@ def _log_owned_changes(
     if clock is None:
         return
     now = clock.now()
-    changed = [obj for obj in session.new if isinstance(obj, Owned)]
-    changed += [obj for obj in session.dirty if isinstance(obj, Owned) and session.is_modified(obj)]
+    created = [obj for obj in session.new if isinstance(obj, Owned)]
+    changed = created + [
+        obj for obj in session.dirty if isinstance(obj, Owned) and session.is_modified(obj)
+    ]
     deleted = [obj for obj in session.deleted if isinstance(obj, Owned)]
     if not changed and not deleted:
         return
     if session.get_bind().dialect.name == "postgresql":
         # seq must follow commit order, so an owner's writers take turns
         session.execute(text("SELECT pg_advisory_xact_lock(7301)"))
+    _carry_on_versions(session, created)
     for obj in changed:
         obj.version += 1
         obj.updated_at = now
@@ -104,6 +115,25 @@ def _log_owned_changes(
         obj.version += 1
         session.add(_entry(obj, "delete", now, None))
     session.info["feed_changed"] = True
+
+
+def _carry_on_versions(session: OrmSession, created: list[Owned]) -> None:
+    """A key deleted and created again goes on from its last logged version, not back to 1."""
+    by_entity: dict[str, dict[str, Owned]] = defaultdict(dict)
+    for obj in created:
+        by_entity[obj.entity][obj.key] = obj
+    for entity, objs in by_entity.items():
+        keys = list(objs)
+        for start in range(0, len(keys), 500):
+            last = session.execute(
+                select(ChangeLog.key, func.max(ChangeLog.version))
+                .where(
+                    ChangeLog.entity == entity, col(ChangeLog.key).in_(keys[start : start + 500])
+                )
+                .group_by(col(ChangeLog.key))
+            )
+            for key, version in last:
+                objs[key].version = max(objs[key].version, version)
 
 
 def _entry(obj: Owned, op: str, now: datetime, record: dict[str, Any] | None) -> ChangeLog:
@@ -119,7 +149,9 @@ def _wake_readers(session: OrmSession) -> None:
 
 
 def head(session: Session) -> int:
-    return int(session.exec(select(func.coalesce(func.max(ChangeLog.seq), 0))).one() or 0)
+    """The last seq handed out, even when pruning has emptied the log."""
+    top = int(session.exec(select(func.coalesce(func.max(ChangeLog.seq), 0))).one() or 0)
+    return max(top, pruned_through(session))
 
 
 def pruned_through(session: Session) -> int:

@@ -1,8 +1,9 @@
 """Identifiers the whole line shares, validated the same way wherever they appear."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StringConstraints
 
 Urn = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 Ukprn = Annotated[str, StringConstraints(pattern=r"^\d{8}$")]
@@ -11,3 +12,11 @@ CourseCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{4}$")]
 SiteCode = Annotated[str, StringConstraints(pattern=r"^([A-Z0-9]{1,5}|-)$")]
 Trn = Annotated[str, StringConstraints(pattern=r"^\d{7}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+def _in_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# a time given without an offset means UTC, as the real APIs read `updated_since`
+UtcDateTime = Annotated[datetime, AfterValidator(_in_utc)]

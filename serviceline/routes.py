@@ -17,6 +17,7 @@ from serviceline.copier import CopyCursor
 from serviceline.db import JobRun
 from serviceline.deps import AdminAuth, ClockDep, Kernel, KernelDep, SessionDep
 from serviceline.feed import Owned, changes_since, head, prune, pruned_through
+from serviceline.fields import UtcDateTime
 from serviceline.scheduler import JobResult, UnknownJobError
 from serviceline.settings import ClockMode
 
@@ -95,11 +96,12 @@ async def read_feed(
     _owned(kernel, entity)
     deadline = anyio.current_time() + wait
     while True:
+        changed = kernel.notifier.watch()
         page = await to_thread.run_sync(_feed_page, kernel, entity, since, limit)
         remaining = deadline - anyio.current_time()
         if page.changes or remaining <= 0:
             return page
-        await kernel.notifier.wait(remaining)
+        await kernel.notifier.wait(changed, remaining)
 
 
 @feed_router.get("/records/{entity}")
@@ -109,7 +111,7 @@ def list_records(
     session: SessionDep,
     after: str | None = Query(None, description="the `next_after` of the previous page"),
     limit: int = Query(500, ge=1, le=5000),
-    updated_since: datetime | None = None,
+    updated_since: UtcDateTime | None = None,
 ) -> RecordsPage:
     model = _owned(kernel, entity)
     key = col(getattr(model, model.key_field))
@@ -203,7 +205,7 @@ class ClockView(BaseModel):
 
 
 class Advance(BaseModel):
-    to: datetime | None = None
+    to: UtcDateTime | None = None
     by: str | None = None
 
     @model_validator(mode="after")
@@ -243,7 +245,7 @@ async def advance_clock(body: Advance, kernel: KernelDep, clock: ClockDep) -> Ad
     if body.by is not None:
         try:
             target = clock.now() + parse_duration(body.by)
-        except ValueError as error:
+        except (ValueError, OverflowError) as error:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"by: {error}") from error
     else:
         assert body.to is not None

@@ -6,8 +6,8 @@ import uuid as uuid_lib
 from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, StringConstraints
-from sqlalchemy import UniqueConstraint
+from pydantic import AfterValidator, BaseModel, StringConstraints
+from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from serviceline.copier import Copy
@@ -43,6 +43,24 @@ ProgramType = Literal[
 ]
 FundingType = Literal["fee", "salary", "apprenticeship"]
 Qualification = Literal["qts", "pgce", "pgde", "undergraduate_degree"]
+# the awards a course can lead to: the spec's enum of `qualifications` arrays
+AWARDS = (
+    ("qts",),
+    ("pgce",),
+    ("pgde",),
+    ("qts", "pgce"),
+    ("qts", "pgde"),
+    ("qts", "undergraduate_degree"),
+)
+
+
+def _one_award(qualifications: list[Qualification]) -> list[Qualification]:
+    if tuple(qualifications) not in AWARDS:
+        raise ValueError(f"must be one of {[list(award) for award in AWARDS]}")
+    return qualifications
+
+
+Qualifications = Annotated[list[Qualification], AfterValidator(_one_award)]
 
 
 UuidText = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")]
@@ -103,7 +121,7 @@ class CourseBase(SQLModel):
     study_mode: StudyMode = Field(default="full_time", sa_type=AutoString)
     level: Level = Field(sa_type=AutoString)
     program_type: ProgramType = Field(sa_type=AutoString)
-    qualifications: list[Qualification] = json_field()
+    qualifications: Qualifications = Field(sa_type=JSON)
     funding_type: FundingType = Field(default="fee", sa_type=AutoString)
     subject_codes: list[str] = json_field()
     age_minimum: int = Field(ge=3, le=19)
@@ -132,11 +150,11 @@ class CourseUpdate(BaseModel):
     state: CourseState | None = None
     findable: bool | None = None
     study_mode: StudyMode | None = None
-    qualifications: list[Qualification] | None = None
+    qualifications: Qualifications | None = None
     funding_type: FundingType | None = None
     subject_codes: list[str] | None = None
-    age_minimum: int | None = None
-    age_maximum: int | None = None
+    age_minimum: int | None = Field(default=None, ge=3, le=19)
+    age_maximum: int | None = Field(default=None, ge=3, le=19)
     start_date: date | None = None
     site_codes: list[SiteCode] | None = None
 

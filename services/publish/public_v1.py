@@ -11,6 +11,7 @@ from sqlmodel import Session, col, func, select
 
 from serviceline.deps import KernelDep, SessionDep
 from serviceline.feed import Owned
+from serviceline.fields import UtcDateTime
 from services.publish.models import Course, Provider, Site
 from services.publish.subjects import SUBJECTS
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/api/public/v1", tags=["public API v1"])
 
 MAX_PER_PAGE = 500
 Year = Annotated[str, Path(description="the recruitment cycle's starting year, or 'current'")]
-UpdatedSince = Annotated[datetime | None, Query(alias="filter[updated_since]")]
+UpdatedSince = Annotated[UtcDateTime | None, Query(alias="filter[updated_since]")]
 PageNumber = Annotated[int, Query(alias="page[page]", ge=1)]
 PerPage = Annotated[int, Query(alias="page[per_page]", ge=1, le=MAX_PER_PAGE)]
 
@@ -36,7 +37,8 @@ def resource(kind: str, record: Owned, attributes: dict[str, Any]) -> dict[str, 
     return {
         "id": record.key,
         "type": kind,
-        "attributes": attributes,
+        # the spec allows null in few attributes: an unknown value is left out, as JSON:API allows
+        "attributes": {name: value for name, value in attributes.items() if value is not None},
         "meta": {"version": record.version},
     }
 
@@ -93,7 +95,8 @@ def paged(
     if page * per_page < total:
         query = {k: v for k, v in request.query_params.items() if k != "page[page]"}
         query["page[page]"] = str(page + 1)
-        links["next"] = f"{request.url.path}?{urlencode(query)}"
+        # absolute, as the real API gives it: real clients GET links.next as it stands
+        links["next"] = str(request.url.replace(query=urlencode(query)))
     return list(rows), links
 
 
@@ -201,7 +204,7 @@ def list_subjects() -> dict[str, Any]:
             {
                 "id": code,
                 "type": "subjects",
-                "attributes": {"subject_code": code, "subject_name": name},
+                "attributes": {"code": code, "name": name},
             }
             for code, name, _ in SUBJECTS
         ]
