@@ -360,7 +360,12 @@ EDGES = (
         value_maps=_frozen(
             {
                 "study_mode": {"both": "full_time_or_part_time"},
-                "withdrawn": {"withdrawn": True, "published": False, "draft": False},
+                "withdrawn": {
+                    "withdrawn": True,
+                    "published": False,
+                    "draft": False,
+                    "rolled_over": False,
+                },
             }
         ),
         overlap=timedelta(hours=2),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from stubs.gias.extract import render
+from stubs.gias.models import School
+
 
 def school(urn: str = "100000", **overrides: Any) -> dict[str, Any]:
     return {
@@ -71,3 +74,47 @@ def course(code: str = "3GTY", **overrides: Any) -> dict[str, Any]:
         "site_codes": ["A"],
         **overrides,
     }
+
+
+def edubase_file(*schools: dict[str, Any]) -> bytes:
+    """An edubasealldata CSV of these schools (see `school`), rendered as GIAS renders its own."""
+    return render(School.model_validate(body) for body in schools)
+
+
+def candidate(email: str = "boris.brown@example.com", **overrides: Any) -> dict[str, Any]:
+    return {
+        "email": email,
+        "phone_number": "07700 900000",
+        "address_line1": "45 Dialstone Lane",
+        "postcode": "SK2 6AA",
+        "country": "GB",
+        **overrides,
+    }
+
+
+def application(candidate_id: str, course_uuid: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "candidate_id": candidate_id,
+        "course_uuid": course_uuid,
+        "site_code": "A",
+        "study_mode": "full_time",
+        "first_name": "Boris",
+        "last_name": "Brown",
+        "date_of_birth": "1985-02-13",
+        "nationality": ["GB"],
+        "personal_statement": "Since retiring from the Police Service in 2007...",
+        **overrides,
+    }
+
+
+def provider_user(**overrides: Any) -> dict[str, Any]:
+    return {
+        "full_name": "Jane Smith",
+        "email": "jane.smith@example.com",
+        "user_id": "12345",
+        **overrides,
+    }
+
+
+def vendor_meta(**overrides: Any) -> dict[str, Any]:
+    return {"attribution": provider_user(), "timestamp": "2026-10-05T12:00:00Z", **overrides}

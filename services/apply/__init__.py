@@ -1,0 +1,1 @@
+"""Apply for teacher training: owns candidates and applications, copies Publish's courses."""

@@ -1,0 +1,30 @@
+from collections.abc import Mapping
+
+import httpx
+from fastapi import FastAPI
+
+from serviceline.app import create_app as create_service
+from serviceline.copier import CopyTarget
+from services.apply import routes, vendor_api
+from services.apply.models import TABLES, CourseCopy, ProviderCopy, SiteCopy, sites_in_use
+from services.apply.settings import ApplySettings
+
+
+def create_app(
+    settings: ApplySettings | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    app = create_service(
+        "apply",
+        settings or ApplySettings(),
+        routers=[routes.router, vendor_api.router],
+        tables=TABLES,
+        copies={
+            "provider": CopyTarget(ProviderCopy),
+            "course": CopyTarget(CourseCopy),
+            "site": CopyTarget(SiteCopy, referenced=sites_in_use),
+        },
+        transports=transports,
+    )
+    vendor_api.add_error_handlers(app)
+    return app

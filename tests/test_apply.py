@@ -1,0 +1,514 @@
+"""Apply: its copies of Publish (read as the real Apply reads them), submissions, vendor API v1."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator
+
+from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
+from tests import builders
+
+pytestmark = pytest.mark.anyio
+
+SPEC = Path(__file__).parents[2] / "shared/reference/specs/apply-vendor-api-v1.0.yml"
+VENDOR = {"Authorization": "Bearer manage-vendor-token"}
+
+
+def _json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema: `nullable` and the spec's `type: null` become "null"."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    schema = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
+    if "type" in node and node["type"] is None:
+        schema["type"] = "null"
+    if node.get("nullable") is True:
+        if "type" in schema:
+            schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+    return schema
+
+
+@functools.cache
+def _components() -> dict[str, Any]:
+    spec = yaml.safe_load(SPEC.read_text())
+    components: dict[str, Any] = _json_schema(spec["components"])
+    return components
+
+
+def conforms(body: Any, schema: str) -> None:
+    """Validate a response body against one of the vendor API spec's component schemas."""
+    root = {"$ref": f"#/components/schemas/{schema}", "components": _components()}
+    Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(body)
+
+
+def created(response: httpx.Response) -> Any:
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def refused(response: httpx.Response, code: int, *words: str) -> str:
+    assert response.status_code == code, response.text
+    for word in words:
+        assert word in response.text, response.text
+    return response.text
+
+
+async def seed_publish(line: LineUnderTest) -> dict[str, Any]:
+    """Provider 2FR with sites A and B and course 3GTY (study mode `both`), created in Publish."""
+    publish = line["publish"]
+    created(await publish.post("/providers", json=builders.provider(), headers=API))
+    sites = created(
+        await publish.post(
+            "/providers/2FR/sites/batch",
+            json=[builders.site("A"), builders.site("B", name="Bow School")],
+            headers=API,
+        )
+    )
+    course = created(
+        await publish.post(
+            "/providers/2FR/courses", json=builders.course(site_codes=["A", "B"]), headers=API
+        )
+    )
+    return {"course": course["uuid"], "sites": {site["code"]: site["uuid"] for site in sites}}
+
+
+async def submit_raw(line: LineUnderTest, course_uuid: str, **overrides: Any) -> httpx.Response:
+    """A new candidate applies to one course."""
+    candidate = created(
+        await line["apply"].post("/candidates", json=builders.candidate(), headers=API)
+    )
+    body = builders.application(candidate["id"], course_uuid, **overrides)
+    return await line["apply"].post("/applications", json=body, headers=API)
+
+
+async def submit(line: LineUnderTest, course_uuid: str, **overrides: Any) -> dict[str, Any]:
+    application: dict[str, Any] = created(await submit_raw(line, course_uuid, **overrides))
+    return application
+
+
+async def vendor_post(
+    line: LineUnderTest, application_id: str, action: str, data: dict[str, Any] | None = None
+) -> httpx.Response:
+    body: dict[str, Any] = {"meta": builders.vendor_meta()}
+    if data is not None:
+        body["data"] = data
+    return await line["apply"].post(
+        f"/api/v1/applications/{application_id}/{action}", json=body, headers=VENDOR
+    )
+
+
+async def test_copies_follow_the_edge_mapping(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        publish = line["publish"]
+        withdrawn = created(
+            await publish.post(
+                "/providers/2FR/courses",
+                json=builders.course("X100", state="withdrawn", findable=False),
+                headers=API,
+            )
+        )
+        rolled = created(
+            await publish.post(
+                "/providers/2FR/courses",
+                json=builders.course("R100", state="rolled_over", study_mode="part_time"),
+                headers=API,
+            )
+        )
+        await line.control.sync()
+
+        course = ok(await line["apply"].get(f"/copies/course/{seeded['course']}"))
+        assert course["study_mode"] == "full_time_or_part_time"
+        assert (course["withdrawn"], course["exposed_in_find"]) == (False, True)
+        assert "state" not in course
+        assert "findable" not in course
+        gone = ok(await line["apply"].get(f"/copies/course/{withdrawn['uuid']}"))
+        assert (gone["withdrawn"], gone["exposed_in_find"]) == (True, False)
+        rolled_copy = ok(await line["apply"].get(f"/copies/course/{rolled['uuid']}"))
+        assert (rolled_copy["withdrawn"], rolled_copy["study_mode"]) == (False, "part_time")
+        assert ok(await line["apply"].get("/copies/provider/2FR"))["accredited_body"] is True
+        site = ok(await line["apply"].get(f"/copies/site/{seeded['sites']['B']}"))
+        assert (site["provider_code"], site["code"], site["name"]) == ("2FR", "B", "Bow School")
+
+
+async def test_updated_since_rereads_two_hours_behind_its_cursor(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        first = await line.control.run_edge("publish.course->apply")
+        start = datetime.fromisoformat(first["result"]["cursor"])
+        assert first["result"]["upserted"] == 1
+
+        ran = await line.control.advance(by="3h")
+        fetched = {
+            datetime.fromisoformat(job["due_at"]) - start: job["result"]["fetched"]
+            for job in ran
+            if job["job"] == "publish.course->apply"
+        }
+        # each run asks for changes since its cursor less 2 h: the course, changed at the start,
+        # is read again (and left unchanged) until a cursor lies 2 h past that change
+        assert [f for delta, f in sorted(fetched.items()) if delta.total_seconds() <= 7200] == [
+            1
+        ] * 12
+        assert {f for delta, f in fetched.items() if delta.total_seconds() > 7200} == {0}
+        assert all(
+            job["result"]["upserted"] == 0 for job in ran if job["job"] == "publish.course->apply"
+        )
+
+        # Apply's clock runs an hour ahead of Publish's: a change Publish stamps behind Apply's
+        # cursor (as a late commit would be) still arrives, inside the overlap
+        skew = await line["apply"].post("/admin/clock/advance", json={"by": "1h"}, headers=ADMIN)
+        assert skew.status_code == 200, skew.text
+        renamed = await line["publish"].patch(
+            f"/courses/{seeded['course']}", json={"name": "Art and Design (11-16)"}, headers=API
+        )
+        stamped = datetime.fromisoformat(ok(renamed)["updated_at"])
+        assert stamped < datetime.fromisoformat(ok(skew)["now"])
+        assert (await line.control.run_edge("publish.course->apply"))["result"]["upserted"] == 1
+        copy = ok(await line["apply"].get(f"/copies/course/{seeded['course']}"))
+        assert copy["name"] == "Art and Design (11-16)"
+
+
+async def test_vanished_site_in_use_is_flagged_and_unused_one_deleted(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        await line.control.sync()
+        application = await submit(line, seeded["course"], site_code="A")
+        assert application["site_still_valid"] is True
+
+        for code in ("A", "B"):
+            deleted = await line["publish"].delete(f"/sites/{seeded['sites'][code]}", headers=API)
+            assert deleted.status_code == 204, deleted.text
+        stats = (await line.control.run_edge("publish.site->apply"))["result"]
+        assert (stats["flagged"], stats["deleted"]) == (1, 1)
+
+        kept = ok(await line["apply"].get(f"/copies/site/{seeded['sites']['A']}"))
+        assert kept["source_deleted_at"] is not None
+        refused(await line["apply"].get(f"/copies/site/{seeded['sites']['B']}"), 404)
+        assert (
+            ok(await line["apply"].get(f"/applications/{application['id']}", headers=API))[
+                "site_still_valid"
+            ]
+            is False
+        )
+        refused(await submit_raw(line, seeded["course"], site_code="A"), 422, "site_code")
+
+        # a site of that code listed again makes the application's site valid again
+        created(
+            await line["publish"].post("/providers/2FR/sites", json=builders.site(), headers=API)
+        )
+        await line.control.run_edge("publish.site->apply")
+        assert (
+            ok(await line["apply"].get(f"/applications/{application['id']}", headers=API))[
+                "site_still_valid"
+            ]
+            is True
+        )
+
+
+async def test_hard_deleted_course_outlives_incremental_sync(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        await line.control.sync()
+        course = seeded["course"]
+        assert (await line["publish"].delete(f"/courses/{course}", headers=API)).status_code == 204
+
+        stats = (await line.control.run_edge("publish.course->apply"))["result"]
+        assert (stats["fetched"], stats["deleted"]) == (0, 0)
+        ok(await line["apply"].get(f"/copies/course/{course}"))
+        # the orphaned copy still takes applications: drift a candidate can act on
+        application = await submit(line, course)
+
+        stats = (await line.control.run_edge("publish.course->apply", full=True))["result"]
+        assert stats["deleted"] == 1
+        refused(await line["apply"].get(f"/copies/course/{course}"), 404)
+        refused(await submit_raw(line, course), 422, "course_uuid")
+        read = ok(
+            await line["apply"].get(f"/api/v1/applications/{application['id']}", headers=VENDOR)
+        )
+        assert "start_date" not in read["data"]["attributes"]["course"]
+        conforms(read, "SingleApplicationResponse")
+
+
+async def test_submission_is_checked_against_apply_copies_only(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        course = seeded["course"]
+        refused(await submit_raw(line, course), 422, "course_uuid", "copy")  # not yet synced
+        full_time = created(
+            await line["publish"].post(
+                "/providers/2FR/courses",
+                json=builders.course("F100", study_mode="full_time"),
+                headers=API,
+            )
+        )
+        withdrawn = created(
+            await line["publish"].post(
+                "/providers/2FR/courses",
+                json=builders.course("W100", state="withdrawn"),
+                headers=API,
+            )
+        )
+        await line.control.sync()
+
+        refused(await submit_raw(line, "no-such-course"), 422, "course_uuid")
+        refused(await submit_raw(line, withdrawn["uuid"]), 422, "course_uuid", "withdrawn")
+        refused(await submit_raw(line, course, site_code="Z"), 422, "site_code", "'Z'")
+        refused(
+            await submit_raw(line, full_time["uuid"], study_mode="part_time"), 422, "study_mode"
+        )
+        refused(await submit_raw(line, course, date_of_birth="13/02/1985"), 422, "date_of_birth")
+        body = builders.application("C9999", course)
+        refused(await line["apply"].post("/applications", json=body, headers=API), 422, "C9999")
+
+        application = await submit(line, course, study_mode="part_time", site_code="B")
+        assert application["status"] == "awaiting_provider_decision"
+        assert (application["provider_code"], application["course_code"]) == ("2FR", "3GTY")
+        assert application["submitted_at"].startswith("2026-10-05T00:00:00")
+        assert len(application["id"]) == 10
+        int(application["id"], 16)
+        again = builders.application(application["candidate_id"], course)
+        refused(
+            await line["apply"].post("/applications", json=again, headers=API),
+            422,
+            "course_uuid",
+            "already applied",
+        )
+        batch = [builders.application(application["candidate_id"], full_time["uuid"]), again]
+        refused(
+            await line["apply"].post("/applications/batch", json=batch, headers=API),
+            422,
+            "[1] course_uuid",
+        )
+        refused(await line["apply"].post("/applications", json=again), 401)
+
+
+async def test_batches_seed_candidates_and_applications(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        await line.control.sync()
+        candidates = created(
+            await line["apply"].post(
+                "/candidates/batch",
+                json=[builders.candidate(f"c{n}@example.com") for n in range(3)],
+                headers=API,
+            )
+        )
+        assert [c["id"] for c in candidates] == ["C1000", "C1001", "C1002"]
+        body = [builders.application(c["id"], seeded["course"]) for c in candidates]
+        applications = created(
+            await line["apply"].post("/applications/batch", json=body, headers=API)
+        )
+        assert len({a["id"] for a in applications}) == 3
+        changes = ok(await line["apply"].get("/feed/application"))["changes"]
+        assert {c["key"] for c in changes} == {a["id"] for a in applications}
+        patched = await line["apply"].patch(
+            "/candidates/C1001", json={"phone_number": "01632 960000"}, headers=API
+        )
+        assert ok(patched)["version"] == 2
+        nulled = await line["apply"].patch("/candidates/C1001", json={"email": None}, headers=API)
+        refused(nulled, 422, "email", "not set to null")
+
+
+async def test_candidate_answers_offers(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        await line.control.sync()
+        conditional = await submit(line, seeded["course"])
+        ok(await vendor_post(line, conditional["id"], "offer", {"conditions": ["DBS check"]}))
+        accepted = ok(
+            await line["apply"].post(f"/applications/{conditional['id']}/accept-offer", headers=API)
+        )
+        assert accepted["status"] == "pending_conditions"
+        assert accepted["offer_accepted_at"] is not None
+        withdrawn = ok(
+            await line["apply"].post(f"/applications/{conditional['id']}/withdraw", headers=API)
+        )
+        assert withdrawn["status"] == "withdrawn"
+        refused(
+            await line["apply"].post(
+                f"/applications/{conditional['id']}/accept-offer", headers=API
+            ),
+            422,
+            "status",
+            "'withdrawn'",
+        )
+
+        unconditional = await submit(line, seeded["course"])
+        ok(await vendor_post(line, unconditional["id"], "offer", {"conditions": []}))
+        recruited = ok(
+            await line["apply"].post(
+                f"/applications/{unconditional['id']}/accept-offer", headers=API
+            )
+        )
+        assert recruited["status"] == "recruited"
+        assert recruited["recruited_at"] is not None
+
+        declining = await submit(line, seeded["course"])
+        ok(await vendor_post(line, declining["id"], "offer", {"conditions": []}))
+        declined = ok(
+            await line["apply"].post(f"/applications/{declining['id']}/decline-offer", headers=API)
+        )
+        assert declined["status"] == "declined"
+        refused(await line["apply"].get("/applications/0000000000", headers=API), 404, "id")
+
+
+async def test_vendor_api_serves_applications_in_the_spec_shape(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        await line.control.sync()
+        first = await submit(line, seeded["course"])
+        await line.control.advance(by="1h")
+        second = await submit(line, seeded["course"], site_code="B")
+
+        listed = ok(
+            await line["apply"].get(
+                "/api/v1/applications", params={"since": "2026-10-05T00:00:00Z"}, headers=VENDOR
+            )
+        )
+        conforms(listed, "MultipleApplicationsResponse")
+        assert [a["id"] for a in listed["data"]] == [second["id"], first["id"]]
+        recent = ok(
+            await line["apply"].get(
+                "/api/v1/applications", params={"since": "2026-10-05T00:30:00"}, headers=VENDOR
+            )
+        )
+        assert [a["id"] for a in recent["data"]] == [second["id"]]
+
+        read = ok(await line["apply"].get(f"/api/v1/applications/{first['id']}", headers=VENDOR))
+        conforms(read, "SingleApplicationResponse")
+        attributes = read["data"]["attributes"]
+        assert read["data"]["type"] == "application"
+        assert attributes["status"] == "awaiting_provider_decision"
+        assert attributes["course"] == {
+            "recruitment_cycle_year": 2027,
+            "provider_code": "2FR",
+            "course_code": "3GTY",
+            "site_code": "A",
+            "study_mode": "full_time",
+            "start_date": "2027-09",
+        }
+        assert attributes["candidate"]["id"] == first["candidate_id"]
+        assert attributes["contact_details"]["email"] == "boris.brown@example.com"
+        assert attributes["offer"] is None
+
+
+async def test_vendor_api_refuses_missing_since_bad_tokens_and_bodies(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        await line.control.sync()
+        application = await submit(line, seeded["course"])
+        apply = line["apply"]
+
+        for params in ({}, {"since": "yesterday"}):
+            text = refused(
+                await apply.get("/api/v1/applications", params=params, headers=VENDOR), 422, "since"
+            )
+            conforms(httpx.Response(422, text=text).json(), "ParameterMissingResponse")
+
+        path = f"/api/v1/applications/{application['id']}"
+        for headers in ({}, API, {"Authorization": "Bearer guessed"}):
+            response = await apply.get(path, headers=headers)
+            refused(response, 401, "token")
+            conforms(response.json(), "UnauthorizedResponse")
+        refused(await apply.get(path, headers=API), 401, "vendor")
+
+        missing = await apply.get("/api/v1/applications/ffffffffff", headers=VENDOR)
+        refused(missing, 404, "ffffffffff")
+        conforms(missing.json(), "NotFoundResponse")
+
+        no_meta = await apply.post(
+            f"{path}/offer", json={"data": {"conditions": []}}, headers=VENDOR
+        )
+        refused(no_meta, 422, "meta")
+        conforms(no_meta.json(), "UnprocessableEntityResponse")
+        stray = await apply.post(
+            f"{path}/reject",
+            json={"data": {"reason": "x", "grade": "A"}, "meta": builders.vendor_meta()},
+            headers=VENDOR,
+        )
+        refused(stray, 422, "data.grade")
+        other_course = {
+            "conditions": [],
+            "course": {
+                "recruitment_cycle_year": 2027,
+                "provider_code": "2FR",
+                "course_code": "9ZZZ",
+                "study_mode": "full_time",
+            },
+        }
+        refused(await vendor_post(line, application["id"], "offer", other_course), 422, "course")
+
+
+async def test_vendor_decisions_follow_the_state_machine(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        await line.control.sync()
+        application = await submit(line, seeded["course"])
+        id = application["id"]
+
+        offer = ok(await vendor_post(line, id, "offer", {"conditions": ["Fitness to teach check"]}))
+        conforms(offer, "SingleApplicationResponse")
+        assert offer["data"]["attributes"]["status"] == "offer"
+        assert offer["data"]["attributes"]["offer"]["conditions"] == ["Fitness to teach check"]
+        ok(await line["apply"].post(f"/applications/{id}/accept-offer", headers=API))
+        recruited = ok(await vendor_post(line, id, "confirm-conditions-met"))
+        conforms(recruited, "SingleApplicationResponse")
+        assert recruited["data"]["attributes"]["status"] == "recruited"
+        assert recruited["data"]["attributes"]["recruited_at"] is not None
+        assert recruited["data"]["attributes"]["offer"]["offer_accepted_at"] is not None
+
+        again = await vendor_post(line, id, "offer", {"conditions": []})
+        refused(again, 422, "status", "'recruited'")
+        conforms(again.json(), "UnprocessableEntityResponse")
+        refused(await vendor_post(line, id, "conditions-not-met"), 422, "'recruited'")
+
+        withdrawn_offer = await submit(line, seeded["course"])
+        ok(await vendor_post(line, withdrawn_offer["id"], "offer", {"conditions": []}))
+        rejected = ok(
+            await vendor_post(line, withdrawn_offer["id"], "reject", {"reason": "Course full"})
+        )
+        conforms(rejected, "SingleApplicationResponse")
+        assert rejected["data"]["attributes"]["status"] == "rejected"
+        assert rejected["data"]["attributes"]["rejection"]["reason"] == "Course full"
+        internal = ok(
+            await line["apply"].get(f"/applications/{withdrawn_offer['id']}", headers=API)
+        )
+        assert internal["status"] == "offer_withdrawn"
+        renewed = ok(await vendor_post(line, withdrawn_offer["id"], "offer", {"conditions": []}))
+        assert renewed["data"]["attributes"]["status"] == "offer"
+        assert renewed["data"]["attributes"]["rejection"] is None
+
+        unmet = await submit(line, seeded["course"])
+        ok(await vendor_post(line, unmet["id"], "offer", {"conditions": ["Degree"]}))
+        ok(await line["apply"].post(f"/applications/{unmet['id']}/accept-offer", headers=API))
+        not_met = ok(await vendor_post(line, unmet["id"], "conditions-not-met"))
+        conforms(not_met, "SingleApplicationResponse")
+        assert not_met["data"]["attributes"]["status"] == "conditions_not_met"
+
+
+async def test_apply_refuses_writes_to_its_copies(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        await line.control.sync()
+        for method, path in (
+            ("POST", "/copies/course"),
+            ("PATCH", f"/copies/course/{seeded['course']}"),
+            ("DELETE", f"/copies/site/{seeded['sites']['A']}"),
+        ):
+            response = await line["apply"].request(method, path, json={}, headers=API)
+            refused(response, 403, "owned by publish")
