@@ -1,0 +1,353 @@
+"""Publish's public API v1 answers as the real spec says, and its write API refuses bad data."""
+
+import copy
+import json
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
+
+from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
+from tests import builders
+
+pytestmark = pytest.mark.anyio
+
+SPEC_PATH = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "reference"
+    / "specs"
+    / "publish-public-v1.json"
+)
+SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text())
+SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
+V1 = "/api/public/v1"
+CYCLE = f"{V1}/recruitment_cycles/2027"
+
+
+def spec_errors(body: Any, schema: str) -> list[str]:
+    """What in `body` breaks the spec's `schema`, with $refs resolved inside the spec."""
+    validator = OAS30Validator(
+        {"$ref": f"#/components/schemas/{schema}", "components": SPEC["components"]},
+        format_checker=oas30_format_checker,
+    )
+    return [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(body)
+    ]
+
+
+def names(response: httpx.Response, field: str) -> bool:
+    """Whether a refusal names `field`: our own messages start with it, pydantic's locate it."""
+    detail = response.json()["detail"]
+    if isinstance(detail, str):
+        return detail.startswith(f"{field}:")
+    return any(field in error["loc"] for error in detail)
+
+
+async def created(response: Awaitable[httpx.Response]) -> dict[str, Any]:
+    answer = await response
+    assert answer.status_code == 201, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+LEAD_SCHOOL = builders.provider(
+    "1TZ",
+    name="Aldgate Teaching School",
+    provider_type="lead_school",
+    accredited_body=False,
+    ukprn="10079319",
+    urn="100000",
+    email="itt@aldgate.example",
+    telephone="020 7283 1147",
+    website="https://aldgate.example",
+    street_address_1="St James's Passage",
+    postcode="EC3A 5DE",
+)
+SALARIED = builders.course(
+    "2ABC",
+    name="Primary",
+    accredited_provider_code="2FR",
+    program_type="school_direct_salaried_training_programme",
+    funding_type="salary",
+    qualifications=["qts"],
+    study_mode="full_time",
+    level="primary",
+    subject_codes=["00"],
+    age_minimum=3,
+    age_maximum=11,
+    start_date=None,
+    site_codes=["-", "B"],
+)
+
+
+@pytest.fixture
+async def line(state_dir: Path) -> AsyncIterator[LineUnderTest]:
+    async with in_process_line(["publish"], state_dir) as running:
+        publish = running["publish"]
+        await created(publish.post("/providers", json=builders.provider(), headers=API))
+        await created(publish.post("/providers", json=LEAD_SCHOOL, headers=API))
+        await created(publish.post("/providers/2FR/sites", json=builders.site(), headers=API))
+        sites = [builders.site("-", name="Main Site"), builders.site("B", street_address_1=None)]
+        await created(publish.post("/providers/1TZ/sites/batch", json=sites, headers=API))
+        await created(publish.post("/providers/2FR/courses", json=builders.course(), headers=API))
+        await created(publish.post("/providers/1TZ/courses", json=SALARIED, headers=API))
+        yield running
+
+
+RESPONSES = [
+    (f"{CYCLE}/providers", "ProviderListResponse"),
+    (f"{V1}/recruitment_cycles/current/providers/1TZ", "ProviderSingleResponse"),
+    (f"{CYCLE}/providers/2FR", "ProviderSingleResponse"),
+    (f"{CYCLE}/courses", "CourseListResponse"),
+    (f"{CYCLE}/providers/1TZ/courses", "CourseListResponse"),
+    (f"{CYCLE}/providers/1TZ/courses/2ABC", "CourseSingleResponse"),
+    (f"{CYCLE}/providers/2FR/courses/3GTY", "CourseSingleResponse"),
+    (f"{CYCLE}/providers/1TZ/locations", "ProviderLocationListResponse"),
+    (f"{CYCLE}/providers/1TZ/courses/2ABC/locations", "CourseLocationListResponse"),
+    (f"{V1}/subjects", "SubjectListResponse"),
+]
+
+
+async def test_every_read_answers_as_the_spec_says(line: LineUnderTest) -> None:
+    problems: dict[str, list[str]] = {}
+    for path, schema in RESPONSES:
+        response = await line["publish"].get(path)  # the public API needs no token
+        assert response.status_code == 200, f"{path}: {response.text}"
+        body = response.json()
+        assert body["data"], f"{path} returned no data"
+        if errors := spec_errors(body, schema):
+            problems[path] = errors
+    assert problems == {}
+
+
+async def test_the_spec_check_can_fail(line: LineUnderTest) -> None:
+    body = (await line["publish"].get(f"{CYCLE}/providers/1TZ/courses/2ABC")).json()
+    assert spec_errors(body, "CourseSingleResponse") == []
+    apply_shaped = copy.deepcopy(body)
+    apply_shaped["data"]["attributes"]["study_mode"] = "full_time_or_part_time"
+    assert spec_errors(apply_shaped, "CourseSingleResponse") == [
+        "data/attributes/study_mode: 'full_time_or_part_time' is not one of "
+        "['both', 'full_time', 'part_time']"
+    ]
+    assert spec_errors({"data": [], "jsonapi": {}}, "ProviderListResponse") != []
+
+
+async def test_attributes_carry_the_real_names(line: LineUnderTest) -> None:
+    publish = line["publish"]
+    provider = (await publish.get(f"{CYCLE}/providers/1TZ")).json()["data"]
+    assert set(provider["attributes"]) <= set(SCHEMAS["ProviderAttributes"]["properties"])
+    assert (provider["id"], provider["type"]) == ("1TZ", "providers")
+    assert provider["attributes"]["urn"] == "100000"
+    assert provider["attributes"]["changed_at"] == "2026-10-05T00:00:00Z"
+
+    course = (await publish.get(f"{CYCLE}/providers/1TZ/courses/2ABC")).json()["data"]
+    attributes = course["attributes"]
+    assert (course["type"], course["id"]) == ("courses", attributes["uuid"])
+    assert attributes["accredited_provider_code"] == "2FR"
+    assert (attributes["state"], attributes["application_status"]) == ("published", "open")
+    assert "start_date" not in attributes  # unknown, and the spec does not allow null
+
+    subjects = (await publish.get(f"{V1}/subjects")).json()["data"]
+    allowed = set(SCHEMAS["SubjectAttributes"]["properties"])
+    assert all(set(subject["attributes"]) <= allowed for subject in subjects)
+    assert {"code": "G1", "name": "Mathematics"} in [s["attributes"] for s in subjects]
+
+    locations = (await publish.get(f"{CYCLE}/providers/1TZ/courses/2ABC/locations")).json()
+    assert sorted(site["attributes"]["code"] for site in locations["data"]) == ["-", "B"]
+    unknown = await publish.get(f"{V1}/recruitment_cycles/2026/providers")
+    assert unknown.status_code == 404
+
+
+async def codes(publish: httpx.AsyncClient, path: str, **params: str) -> list[str]:
+    response = await publish.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return [resource["attributes"]["code"] for resource in response.json()["data"]]
+
+
+async def test_filter_updated_since_returns_what_changed_after(line: LineUnderTest) -> None:
+    publish = line["publish"]
+    providers = f"{CYCLE}/providers"
+    since = "filter[updated_since]"
+    assert await codes(publish, providers, **{since: "2026-10-04T23:59:59Z"}) == ["1TZ", "2FR"]
+    assert await codes(publish, providers, **{since: "2026-10-05T00:00:00Z"}) == []
+
+    await publish.post("/admin/clock/advance", json={"by": "1h"}, headers=ADMIN)
+    await publish.patch("/providers/1TZ", json={"name": "Aldgate SCITT"}, headers=API)
+    for moment in ("2026-10-05T00:00:00Z", "2026-10-05T00:00:00", "2026-10-05T01:00:00+01:00"):
+        assert await codes(publish, providers, **{since: moment}) == ["1TZ"], moment
+    refused = await publish.get(providers, params={since: "yesterday"})
+    assert refused.status_code == 422
+    assert names(refused, since)
+
+    # a provider's changed_at moves when its sites or courses change, as in the real Publish
+    await publish.post("/admin/clock/advance", json={"by": "1h"}, headers=ADMIN)
+    await created(publish.post("/providers/2FR/sites", json=builders.site("C"), headers=API))
+    await created(publish.post("/providers/2FR/courses", json=builders.course("X100"), headers=API))
+    assert await codes(publish, providers, **{since: "2026-10-05T01:00:00Z"}) == ["2FR"]
+    assert await codes(publish, f"{CYCLE}/courses", **{since: "2026-10-05T01:00:00Z"}) == ["X100"]
+    later = {since: "2026-10-05T02:00:00Z"}
+    assert await codes(publish, f"{CYCLE}/providers/2FR/courses", **later) == []
+
+
+async def test_pages_hold_up_to_500_and_links_next_walks_them(state_dir: Path) -> None:
+    async with in_process_line(["publish"], state_dir) as line:
+        publish = line["publish"]
+        batch = [builders.provider(f"{n:03d}", name=f"Provider {n}") for n in range(501)]
+        await created(publish.post("/providers/batch", json=batch, headers=API))
+        providers = f"{CYCLE}/providers"
+
+        first = (await publish.get(providers, params={"page[per_page]": 500})).json()
+        assert len(first["data"]) == 500
+        second = (await publish.get(first["links"]["next"])).json()
+        assert len(second["data"]) == 1
+        assert "links" not in second
+        walked = [p["attributes"]["code"] for p in first["data"] + second["data"]]
+        assert sorted(walked) == [f"{n:03d}" for n in range(501)]
+        assert len((await publish.get(providers)).json()["data"]) == 100
+
+        for too_many in ("501", "0"):
+            refused = await publish.get(providers, params={"page[per_page]": too_many})
+            assert refused.status_code == 422
+            assert names(refused, "page[per_page]")
+
+
+async def test_links_next_keeps_the_filter_and_page_size(line: LineUnderTest) -> None:
+    publish = line["publish"]
+    await publish.post("/admin/clock/advance", json={"by": "1h"}, headers=ADMIN)
+    batch = [builders.course(f"C{n:03d}") for n in range(5)]
+    await created(publish.post("/providers/2FR/courses/batch", json=batch, headers=API))
+
+    url: str | None = f"{CYCLE}/courses"
+    params: dict[str, str] | None = {
+        "page[per_page]": "2",
+        "filter[updated_since]": "2026-10-05T00:30:00Z",
+    }
+    pages: list[list[str]] = []
+    while url is not None:
+        body = (await publish.get(url, params=params)).json()
+        assert spec_errors(body, "CourseListResponse") == []
+        pages.append([course["attributes"]["code"] for course in body["data"]])
+        url = body.get("links", {}).get("next")
+        if url is not None:
+            assert url.startswith(f"http://publish{CYCLE}/courses?")  # followed as it stands
+            query = httpx.URL(url).params
+            assert query["page[per_page]"] == "2"
+            assert query["filter[updated_since]"] == "2026-10-05T00:30:00Z"
+        params = None
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert sorted(code for page in pages for code in page) == [f"C{n:03d}" for n in range(5)]
+
+
+async def test_the_write_api_refuses_bad_data_naming_the_field(line: LineUnderTest) -> None:
+    publish = line["publish"]
+    course = (await publish.get(f"{CYCLE}/providers/2FR/courses/3GTY")).json()["data"]
+    uuid = course["id"]
+    head = (await publish.get("/feed/course")).json()["next"]
+    refusals: list[tuple[str, str, dict[str, Any], int, str]] = [
+        ("POST", "/providers", builders.provider("2F"), 422, "code"),
+        ("POST", "/providers", builders.provider("2fr"), 422, "code"),
+        ("POST", "/providers", builders.provider("9ZZ", ukprn="1234"), 422, "ukprn"),
+        ("POST", "/providers/2FR/courses", builders.course("3GT"), 422, "code"),
+        (
+            "POST",
+            "/providers/2FR/courses",
+            builders.course("N001", accredited_provider_code="1TZ"),
+            422,
+            "accredited_provider_code",
+        ),
+        (
+            "POST",
+            "/providers/2FR/courses",
+            builders.course("N002", accredited_provider_code="ZZZ"),
+            422,
+            "accredited_provider_code",
+        ),
+        (
+            "POST",
+            "/providers/2FR/courses",
+            builders.course("N003", accredited_provider_code="2f"),
+            422,
+            "accredited_provider_code",
+        ),
+        (
+            "POST",
+            "/providers/2FR/courses",
+            builders.course("N004", site_codes=["Z"]),
+            422,
+            "site_codes",
+        ),
+        (
+            "POST",
+            "/providers/2FR/courses",
+            builders.course("N005", age_minimum=16, age_maximum=11),
+            422,
+            "age_minimum",
+        ),
+        (
+            "POST",
+            "/providers/2FR/courses",
+            builders.course("N006", qualifications=["pgce", "pgde"]),
+            422,
+            "qualifications",
+        ),
+        ("POST", "/providers/ZZZ/courses", builders.course("N007"), 404, "provider_code"),
+        ("PATCH", f"/courses/{uuid}", {"age_minimum": 2}, 422, "age_minimum"),
+        ("PATCH", f"/courses/{uuid}", {"site_codes": ["Z"]}, 422, "site_codes"),
+        (
+            "PATCH",
+            f"/courses/{uuid}",
+            {"accredited_provider_code": "1TZ"},
+            422,
+            "accredited_provider_code",
+        ),
+        ("PATCH", "/courses/not-a-course", {"name": "Art"}, 404, "uuid"),
+        (
+            "POST",
+            "/partnerships",
+            {"accredited_provider_code": "1TZ", "training_provider_code": "2FR"},
+            422,
+            "accredited_provider_code",
+        ),
+    ]
+    wrong = []
+    for method, path, body, status, field in refusals:
+        response = await publish.request(method, path, json=body, headers=API)
+        if response.status_code != status or not names(response, field):
+            wrong.append(f"{method} {path} {body}: {response.status_code} {response.text}")
+    assert wrong == []
+    # nothing refused reached the owner's records or its feed
+    assert (await publish.get("/feed/course")).json()["next"] == head
+    assert sorted(await codes(publish, f"{CYCLE}/courses")) == ["2ABC", "3GTY"]
+
+
+async def test_duplicates_conflict_and_writes_need_the_token(line: LineUnderTest) -> None:
+    publish = line["publish"]
+    duplicates = [
+        ("/providers", builders.provider()),
+        ("/providers/2FR/sites", builders.site()),
+        ("/providers/2FR/courses", builders.course()),
+        ("/providers/batch", [builders.provider("9AA"), builders.provider("9AA")]),
+    ]
+    for path, body in duplicates:
+        response = await publish.post(path, json=body, headers=API)
+        assert response.status_code == 409, f"{path}: {response.status_code} {response.text}"
+    partnership = {"accredited_provider_code": "2FR", "training_provider_code": "1TZ"}
+    await created(publish.post("/partnerships", json=partnership, headers=API))
+    again = await publish.post("/partnerships", json=partnership, headers=API)
+    assert again.status_code == 409
+    assert (await publish.get(f"{CYCLE}/providers/9AA")).status_code == 404
+
+    missing = await publish.post("/providers", json=builders.provider("9BB"))
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    wrong = await publish.post(
+        "/providers", json=builders.provider("9BB"), headers={"Authorization": "Bearer guess"}
+    )
+    assert wrong.status_code == 403
+    assert (await publish.patch("/providers/2FR", json={"name": "UCL"})).status_code == 401
+    assert (await publish.get(f"{CYCLE}/providers/9BB")).status_code == 404
