@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 import string
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
+import anyio
 import httpx
 
 from serviceline.control import LineControl
@@ -360,6 +361,61 @@ def publish(rng: random.Random, volumes: Volumes, school_rows: list[dict[str, An
     return PublishSeed(providers, sites, courses, partnerships)
 
 
+@dataclass
+class ApplySeed:
+    candidates: list[dict[str, Any]]
+    # per candidate, in order: the application choices (candidate_id filled in once known)
+    choices: list[list[dict[str, Any]]]
+
+
+def apply(rng: random.Random, volumes: Volumes, plan: PublishSeed) -> ApplySeed:
+    open_courses = [
+        course
+        for courses in plan.courses.values()
+        for course in courses
+        if course["state"] == "published"
+    ]
+    provider_of = {c["uuid"]: code for code, courses in plan.courses.items() for c in courses}
+    candidates: list[dict[str, Any]] = []
+    choices: list[list[dict[str, Any]]] = []
+    for _ in range(volumes.candidates):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        _, area, *_ = rng.choice(TOWNS[:-1])
+        candidates.append(
+            {
+                "email": f"{first}.{last}.{rng.randint(1, 99_999)}@example.com".lower().replace(
+                    "'", ""
+                ),
+                "phone_number": f"07700 {rng.randint(900_000, 900_999)}",
+                "postcode": _postcode(rng, area),
+                "country": "GB",
+            }
+        )
+        born = date(1975, 1, 1) + timedelta(days=rng.randint(0, 10_000))
+        picked = rng.sample(open_courses, min(len(open_courses), rng.randint(1, 3)))
+        choices.append(
+            [
+                {
+                    "id": f"{rng.getrandbits(40):010x}",
+                    "course_uuid": course["uuid"],
+                    "site_code": rng.choice(course["site_codes"]),
+                    "study_mode": "part_time"
+                    if course["study_mode"] == "part_time"
+                    else rng.choice(("full_time", "full_time", "part_time"))
+                    if course["study_mode"] == "both"
+                    else "full_time",
+                    "first_name": first,
+                    "last_name": last,
+                    "date_of_birth": born.isoformat(),
+                    "nationality": ["GB"],
+                    "personal_statement": f"I want to teach at {provider_of[course['uuid']]}.",
+                }
+                for course in picked
+            ]
+        )
+    return ApplySeed(candidates, choices)
+
+
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -426,5 +482,68 @@ async def seed_line(
         await post("publish", "/partnerships", partnership)
     counts["partnerships"] = len(plan.partnerships)
     report("partnerships", len(plan.partnerships), len(plan.partnerships))
-    await control.sync([e for e in LINE.copy_order() if e.name != "gias.school->publish"])
+    await control.sync([e for e in LINE.copy_order() if e.consumer in ("apply", "find")])
+
+    people = apply(rng, volumes, plan)
+    applications: list[dict[str, Any]] = []
+    done = 0
+    for batch in chunks(range(len(people.candidates)), 500):
+        created = await post("apply", "/candidates/batch", [people.candidates[i] for i in batch])
+        for index, candidate in zip(batch, created, strict=True):
+            for choice in people.choices[index]:
+                applications.append({**choice, "candidate_id": candidate["id"]})
+        done += len(batch)
+        report("candidates", done, len(people.candidates))
+    counts["candidates"] = len(people.candidates)
+    await batched("applications", "apply", "/applications/batch", applications)
+    await control.run_edge(LINE.edge("apply.application->manage"))
+    counts["decisions"] = await _decide(rng, applications, post, report)
+    await control.run_edge(LINE.edge("apply.application->manage"))
     return counts
+
+
+async def _decide(
+    rng: random.Random,
+    applications: list[dict[str, Any]],
+    post: Callable[[str, str, Any], Awaitable[Any]],
+    report: Progress,
+) -> int:
+    """Providers decide on some applications through Manage, which commands Apply."""
+    user = {"full_name": "Seed Provider User", "email": "decisions@example.org", "user_id": "1"}
+    plans: list[list[tuple[str, str, Any]]] = []
+    for application in applications:
+        roll = rng.random()
+        path = f"/applications/{application['id']}"
+        if roll < 0.1:
+            plans.append(
+                [
+                    (
+                        "manage",
+                        f"{path}/reject",
+                        {"reason": "Not enough subject knowledge.", "user": user},
+                    )
+                ]
+            )
+        elif roll < 0.4:
+            offer = {"conditions": ["Fitness to train to teach check", "DBS check"], "user": user}
+            steps = [("manage", f"{path}/offer", offer)]
+            if rng.random() < 0.5:
+                steps.append(("apply", f"{path}/accept-offer", {}))
+                if rng.random() < 0.5:
+                    steps.append(("manage", f"{path}/confirm-conditions-met", {"user": user}))
+            plans.append(steps)
+    done = 0
+    for batch in chunks(plans, 16):
+        async with anyio.create_task_group() as group:
+            for steps in batch:
+                group.start_soon(_steps, steps, post)
+        done += len(batch)
+        report("decisions", done, len(plans))
+    return len(plans)
+
+
+async def _steps(
+    steps: list[tuple[str, str, Any]], post: Callable[[str, str, Any], Awaitable[Any]]
+) -> None:
+    for service, path, body in steps:
+        await post(service, path, body)
