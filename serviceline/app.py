@@ -122,12 +122,15 @@ def create_app(
 def _edge_jobs(kernel: Kernel) -> list[Job]:
     jobs = []
     for edge in kernel.copier.edges.values():
-        jobs.append(Job(edge.name, edge.schedule, partial(_copy, kernel, edge.name, False)))
+        jobs.append(
+            Job(edge.name, edge.schedule, partial(_copy, kernel, edge.name, False), visible=False)
+        )
         jobs.append(
             Job(
                 f"{edge.name}:full",
                 edge.full_sync_schedule,
                 partial(_copy, kernel, edge.name, True),
+                visible=False,
             )
         )
     return jobs

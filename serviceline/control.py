@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,30 +74,41 @@ class LineControl:
     async def advance(
         self, by: str | None = None, to: datetime | None = None
     ) -> list[dict[str, Any]]:
-        """Move every clock to the target, stopping at each moment a job falls due anywhere."""
+        """Move every clock to the target, running exactly the jobs that fall due, in time order.
+
+        Copies change nothing another service reads, so each service runs its own copies alone
+        up to the next moment a job anywhere changes what others see; there every clock meets.
+        """
         clocks = await self.clocks()
         start = max(datetime.fromisoformat(c["now"]) for c in clocks.values())
         if to is not None and to.tzinfo is None:
             to = to.replace(tzinfo=UTC)  # the services read a time without an offset as UTC
         target = to if to is not None else start + parse_duration(by or "")
-        due = {name: _moment(view["next_due"]) for name, view in clocks.items()}
+        visible = {name: _moment(view["next_visible_due"]) for name, view in clocks.items()}
         ran: list[dict[str, Any]] = []
         while True:
-            step = min((d for d in due.values() if d is not None and d <= target), default=target)
-            movers = [
-                name
-                for name in self._order()
-                if step >= target or ((d := due[name]) is not None and d <= step)
-            ]
-            for name in movers:
-                result = await self._call(
-                    name, "POST", "/admin/clock/advance", json={"to": step.isoformat()}
-                )
-                due[name] = _moment(result["next_due"])
+            step = min(
+                (d for d in visible.values() if d is not None and d <= target), default=target
+            )
+            # up to the step every service runs its own copies, all at once; at the step itself
+            # they take turns in topology order, so the same moment always plays out the same way
+            early = await asyncio.gather(
+                *(self._advance_one(name, step, stop_short=True) for name in self._order())
+            )
+            for name, result in zip(self._order(), early, strict=True):
+                ran.extend({"service": name, **job} for job in result["ran"])
+            for name in self._order():
+                result = await self._advance_one(name, step, stop_short=False)
+                visible[name] = _moment(result["next_visible_due"])
                 ran.extend({"service": name, **job} for job in result["ran"])
             if step >= target:
+                ran.sort(key=lambda job: job["due_at"])
                 self.log.extend(ran)
                 return ran
+
+    async def _advance_one(self, name: str, step: datetime, *, stop_short: bool) -> Any:
+        body = {"to": step.isoformat(), "stop_short": stop_short}
+        return await self._call(name, "POST", "/admin/clock/advance", json=body)
 
     def _order(self) -> list[str]:
         return [s.name for s in self.topology.services if s.name in self.clients]

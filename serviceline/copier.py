@@ -129,10 +129,16 @@ class Copier:
                 page = await reader.changes(since)
                 stats.pages += 1
                 stats.fetched += len(page.changes)
-                now = self.clock.now()
-                await to_thread.run_sync(
-                    self._apply, edge, Page(page.changes), now, str(page.cursor), stats
-                )
+                if page.changes or str(page.cursor) != position:
+                    await to_thread.run_sync(
+                        self._apply,
+                        edge,
+                        Page(page.changes),
+                        self.clock.now(),
+                        str(page.cursor),
+                        stats,
+                    )
+                    position = str(page.cursor)
                 since = page.cursor
                 if not page.has_more:
                     break

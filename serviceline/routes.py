@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlmodel import col, func, select
 
 from serviceline.clock import ClockError, parse_duration
@@ -202,11 +202,13 @@ class ClockView(BaseModel):
     speed: float
     next_due: datetime | None
     next_job: str | None
+    next_visible_due: datetime | None
 
 
 class Advance(BaseModel):
     to: UtcDateTime | None = None
     by: str | None = None
+    stop_short: bool = Field(False, description="leave the jobs due at `to` itself for later")
 
     @model_validator(mode="after")
     def one_of(self) -> Advance:
@@ -218,11 +220,13 @@ class Advance(BaseModel):
 class Advanced(BaseModel):
     now: datetime
     next_due: datetime | None
+    next_visible_due: datetime | None
     ran: list[dict[str, Any]]
 
 
 def _clock_view(kernel: Kernel) -> ClockView:
     upcoming = kernel.scheduler.next_due()
+    visible = kernel.scheduler.next_due(visible_only=True)
     return ClockView(
         service=kernel.name,
         now=kernel.clock.now(),
@@ -230,6 +234,7 @@ def _clock_view(kernel: Kernel) -> ClockView:
         speed=kernel.clock.speed,
         next_due=upcoming[0] if upcoming else None,
         next_job=upcoming[1].name if upcoming else None,
+        next_visible_due=visible[0] if visible else None,
     )
 
 
@@ -255,10 +260,14 @@ async def advance_clock(body: Advance, kernel: KernelDep, clock: ClockDep) -> Ad
             status.HTTP_409_CONFLICT,
             f"to: {target.isoformat()} is before the clock ({clock.now().isoformat()})",
         )
-    ran = await kernel.scheduler.advance(target)
+    ran = await kernel.scheduler.advance(target, stop_short=body.stop_short)
     upcoming = kernel.scheduler.next_due()
+    visible = kernel.scheduler.next_due(visible_only=True)
     return Advanced(
-        now=clock.now(), next_due=upcoming[0] if upcoming else None, ran=[_result(r) for r in ran]
+        now=clock.now(),
+        next_due=upcoming[0] if upcoming else None,
+        next_visible_due=visible[0] if visible else None,
+        ran=[_result(r) for r in ran],
     )
 
 

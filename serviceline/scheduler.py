@@ -27,6 +27,9 @@ class Job:
     name: str
     schedule: str | None  # cron on the simulated clock; None runs only when asked
     run: Callable[[], Awaitable[Any]]
+    # a copy writes only the consumer's copies, which no other service reads, so copies in
+    # different services can run in any order between two jobs that change what others see
+    visible: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,11 +75,11 @@ class Scheduler:
         moment: datetime = croniter(job.schedule, start).get_next(datetime)
         return moment
 
-    def next_due(self) -> tuple[datetime, Job] | None:
+    def next_due(self, *, visible_only: bool = False) -> tuple[datetime, Job] | None:
         upcoming = [
             (due, index)
             for index, job in enumerate(self.jobs)
-            if (due := self.due_at(job)) is not None
+            if (due := self.due_at(job)) is not None and (job.visible or not visible_only)
         ]
         if not upcoming:
             return None
@@ -89,58 +92,59 @@ class Scheduler:
                 return job
         raise UnknownJobError(name)
 
-    async def advance(self, moment: datetime) -> list[JobResult]:
-        """Run, in time order, exactly the jobs that fall due up to `moment`."""
+    async def advance(self, moment: datetime, *, stop_short: bool = False) -> list[JobResult]:
+        """Run, in time order, exactly the jobs that fall due up to `moment`.
+
+        With `stop_short` the jobs due at `moment` itself wait, and so does the clock: another
+        service may have to run its own jobs of that moment first.
+        """
         async with self._lock:
             results: list[JobResult] = []
-            while (upcoming := self.next_due()) is not None and upcoming[0] <= moment:
+            while (upcoming := self.next_due()) is not None and (
+                upcoming[0] < moment or (upcoming[0] == moment and not stop_short)
+            ):
                 due, job = upcoming
                 if self.clock.mode is ClockMode.MANUAL and due > self.clock.now():
                     self.clock.set(due)
                 results.append(await self._execute(job, due))
-            if self.clock.mode is ClockMode.MANUAL and moment > self.clock.now():
+                self.last_run[job.name] = due
+            if self.clock.mode is ClockMode.MANUAL and moment > self.clock.now() and not stop_short:
                 self.clock.set(moment)
-            await to_thread.run_sync(self._save_clock)
+            await to_thread.run_sync(self._save, results, True)
             return results
 
     async def run_now(self, name: str) -> JobResult:
         job = self.job(name)
         async with self._lock:
-            return await self._execute(job, None)
+            outcome = await self._execute(job, self.clock.now())
+            await to_thread.run_sync(self._save, [outcome], False)
+            return outcome
 
     async def run_realtime(self, tick: float = 0.2) -> None:
         while True:
             await self.advance(self.clock.now())
             await asyncio.sleep(tick)
 
-    async def _execute(self, job: Job, due: datetime | None) -> JobResult:
-        started = self.clock.now()
+    async def _execute(self, job: Job, due: datetime) -> JobResult:
         try:
             result = await job.run()
         except Exception as error:  # a failed job is recorded; the schedule carries on
             log.warning("job %s failed: %s", job.name, error)
-            outcome = JobResult(job.name, due or started, False, error=str(error))
-        else:
-            outcome = JobResult(job.name, due or started, True, result=result)
-        if due is not None:
-            self.last_run[job.name] = due
-        await to_thread.run_sync(self._record, outcome, due is not None)
-        return outcome
+            return JobResult(job.name, due, False, error=str(error))
+        return JobResult(job.name, due, True, result=result)
 
-    def _record(self, outcome: JobResult, scheduled: bool) -> None:
+    def _save(self, outcomes: list[JobResult], scheduled: bool) -> None:
+        """Record the clock and what the jobs did, in one transaction for the whole advance."""
         with Session(self.engine) as session:
-            run = session.get(JobRun, outcome.job) or JobRun(name=outcome.job)
-            if scheduled:
-                run.last_run_at = outcome.due_at
-            if outcome.ok:
-                run.last_success_at = self.clock.now()
-                run.last_error = None
-            else:
-                run.last_error = outcome.error
-            session.add(run)
-            session.commit()
-
-    def _save_clock(self) -> None:
-        with Session(self.engine) as session:
+            for outcome in outcomes:
+                run = session.get(JobRun, outcome.job) or JobRun(name=outcome.job)
+                if scheduled:
+                    run.last_run_at = outcome.due_at
+                if outcome.ok:
+                    run.last_success_at = outcome.due_at
+                    run.last_error = None
+                else:
+                    run.last_error = outcome.error
+                session.add(run)
             write_state(session, CLOCK_STATE, self.clock.now().isoformat())
             session.commit()

@@ -80,6 +80,7 @@ async def test_a_service_runs_its_own_jobs_in_time_order(state_dir: Path) -> Non
         ]
         assert body["now"] == "2026-10-07T00:00:00Z"
         assert body["next_due"] == "2026-10-07T02:30:00Z"
+        assert body["next_visible_due"] == "2026-10-07T04:00:00Z"  # a copy changes nothing shared
 
 
 async def test_the_clock_never_moves_back(state_dir: Path) -> None:
