@@ -159,7 +159,10 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 @app.command()
 def down(state_dir: StateDir = Path(".state")) -> None:
     """Stop a line started by `serviceline up`."""
-    stopped = stop_recorded(state_dir)
+    try:
+        stopped = stop_recorded(state_dir)
+    except LaunchError as error:
+        fail(str(error))
     console.print(f"stopped {', '.join(stopped)}" if stopped else "no line was running")
 
 

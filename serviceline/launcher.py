@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -156,9 +157,11 @@ def start_line(
     except BaseException:
         line.stop()
         raise
-    (config.state_dir / LINE_FILE).write_text(
-        json.dumps({name: process.pid for name, process in processes.items()})
-    )
+    record = {
+        "launcher": os.getpid(),
+        "services": {name: process.pid for name, process in processes.items()},
+    }
+    (config.state_dir / LINE_FILE).write_text(json.dumps(record))
     return line
 
 
@@ -182,17 +185,30 @@ def _wait_healthy(line: RunningLine, timeout: float) -> None:
             time.sleep(0.1)
 
 
-def stop_recorded(state_dir: Path) -> list[str]:
+def stop_recorded(state_dir: Path, timeout: float = 15.0) -> list[str]:
     """Stop a line started by another `serviceline up` (e.g. from `make down`)."""
-    record = state_dir / LINE_FILE
-    if not record.exists():
+    path = state_dir / LINE_FILE
+    if not path.exists():
         return []
-    stopped = []
-    for name, pid in json.loads(record.read_text()).items():
-        try:
+    record = json.loads(path.read_text())
+    services: dict[str, int] = record["services"]
+    # the launcher stops its own services cleanly and then exits
+    targets = [record["launcher"]] if _alive(record["launcher"]) else list(services.values())
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-            stopped.append(name)
-        except ProcessLookupError:
-            continue
-    record.unlink()
-    return stopped
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in [*targets, *services.values()]):
+        if time.monotonic() > deadline:
+            raise LaunchError(f"the line did not stop within {timeout:.0f}s")
+        time.sleep(0.1)
+    path.unlink(missing_ok=True)
+    return list(services)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
