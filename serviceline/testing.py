@@ -21,6 +21,20 @@ ADMIN_TOKEN = "test-admin"
 API_TOKEN = "test-api"
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def reference(*parts: str) -> Path:
+    """A file of the real services' specs and samples, kept beside the repository, not in it."""
+    return ROOT.parent.joinpath("shared", "reference", *parts)
+
+
+def names_field(response: httpx.Response, field: str) -> bool:
+    """Whether a refusal names `field`: our own messages start with it, pydantic's locate it."""
+    detail = response.json()["detail"]
+    if isinstance(detail, str):
+        return detail.startswith(f"{field}:")
+    return any(field in error["loc"] for error in detail)
 
 
 @dataclass
@@ -32,6 +46,21 @@ class LineUnderTest:
 
     def __getitem__(self, name: str) -> httpx.AsyncClient:
         return self.clients[name]
+
+    async def copy_of(self, service: str, entity: str, key: str) -> dict[str, Any]:
+        """`service`'s copy of one record, which must be there."""
+        response = await self[service].get(f"/copies/{entity}/{key}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def publish_provider(self, provider: dict[str, Any], *sites: dict[str, Any]) -> None:
+        """Create a provider in Publish, then each of its sites."""
+        publish = self["publish"]
+        assert (await publish.post("/providers", json=provider, headers=API)).is_success
+        for site in sites:
+            path = f"/providers/{provider['code']}/sites"
+            assert (await publish.post(path, json=site, headers=API)).is_success
 
 
 def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSettings:

@@ -12,12 +12,12 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 from jsonschema import Draft202012Validator
 
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
+from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line, reference
 from tests import builders
 
 pytestmark = pytest.mark.anyio
 
-SPEC = Path(__file__).parents[2] / "shared/reference/specs/apply-vendor-api-v1.0.yml"
+SPEC = reference("specs", "apply-vendor-api-v1.0.yml")
 VENDOR = {"Authorization": "Bearer manage-vendor-token"}
 
 
@@ -132,17 +132,17 @@ async def test_copies_follow_the_edge_mapping(state_dir: Path) -> None:
         )
         await line.control.sync()
 
-        course = ok(await line["apply"].get(f"/copies/course/{seeded['course']}"))
+        course = await line.copy_of("apply", "course", seeded["course"])
         assert course["study_mode"] == "full_time_or_part_time"
         assert (course["withdrawn"], course["exposed_in_find"]) == (False, True)
         assert "state" not in course
         assert "findable" not in course
-        gone = ok(await line["apply"].get(f"/copies/course/{withdrawn['uuid']}"))
+        gone = await line.copy_of("apply", "course", withdrawn["uuid"])
         assert (gone["withdrawn"], gone["exposed_in_find"]) == (True, False)
-        rolled_copy = ok(await line["apply"].get(f"/copies/course/{rolled['uuid']}"))
+        rolled_copy = await line.copy_of("apply", "course", rolled["uuid"])
         assert (rolled_copy["withdrawn"], rolled_copy["study_mode"]) == (False, "part_time")
-        assert ok(await line["apply"].get("/copies/provider/2FR"))["accredited_body"] is True
-        site = ok(await line["apply"].get(f"/copies/site/{seeded['sites']['B']}"))
+        assert (await line.copy_of("apply", "provider", "2FR"))["accredited_body"] is True
+        site = await line.copy_of("apply", "site", seeded["sites"]["B"])
         assert (site["provider_code"], site["code"], site["name"]) == ("2FR", "B", "Bow School")
 
 
@@ -179,7 +179,7 @@ async def test_updated_since_rereads_two_hours_behind_its_cursor(state_dir: Path
         stamped = datetime.fromisoformat(ok(renamed)["updated_at"])
         assert stamped < datetime.fromisoformat(ok(skew)["now"])
         assert (await line.control.run_edge("publish.course->apply"))["result"]["upserted"] == 1
-        copy = ok(await line["apply"].get(f"/copies/course/{seeded['course']}"))
+        copy = await line.copy_of("apply", "course", seeded["course"])
         assert copy["name"] == "Art and Design (11-16)"
 
 
@@ -196,7 +196,7 @@ async def test_vanished_site_in_use_is_flagged_and_unused_one_deleted(state_dir:
         stats = (await line.control.run_edge("publish.site->apply"))["result"]
         assert (stats["flagged"], stats["deleted"]) == (1, 1)
 
-        kept = ok(await line["apply"].get(f"/copies/site/{seeded['sites']['A']}"))
+        kept = await line.copy_of("apply", "site", seeded["sites"]["A"])
         assert kept["source_deleted_at"] is not None
         refused(await line["apply"].get(f"/copies/site/{seeded['sites']['B']}"), 404)
         assert (
@@ -229,7 +229,7 @@ async def test_hard_deleted_course_outlives_incremental_sync(state_dir: Path) ->
 
         stats = (await line.control.run_edge("publish.course->apply"))["result"]
         assert (stats["fetched"], stats["deleted"]) == (0, 0)
-        ok(await line["apply"].get(f"/copies/course/{course}"))
+        await line.copy_of("apply", "course", course)
         # the orphaned copy still takes applications: drift a candidate can act on
         application = await submit(line, course)
 

@@ -15,7 +15,7 @@ from serviceline.copier import Copier, CopyCursor, CopyStats, CopyTarget
 from serviceline.db import create_tables, make_engine
 from serviceline.readers import Page
 from serviceline.settings import CLOCK_START, ClockMode
-from serviceline.testing import ADMIN, API, in_process_line
+from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
 from serviceline.topology import LINE, Edge
 from serviceline.upstream import Upstream, UpstreamError
 from services.find.models import CourseCopy, ProviderCopy
@@ -94,14 +94,11 @@ def copy_view(copier: Copier, edge: Edge) -> dict[str, dict[str, Any]]:
     return {key: {name: row[name] for name in fields} for key, row in copies(copier, edge).items()}
 
 
-async def publish_courses(publish: httpx.AsyncClient, codes: list[str]) -> list[str]:
+async def publish_courses(line: LineUnderTest, codes: list[str]) -> list[str]:
     """Provider 2FR with site A and these courses; their UUIDs."""
-    assert (await publish.post("/providers", json=builders.provider(), headers=API)).is_success
-    assert (
-        await publish.post("/providers/2FR/sites", json=builders.site(), headers=API)
-    ).is_success
+    await line.publish_provider(builders.provider(), builders.site())
     body = [builders.course(code) for code in codes]
-    created = await publish.post("/providers/2FR/courses/batch", json=body, headers=API)
+    created = await line["publish"].post("/providers/2FR/courses/batch", json=body, headers=API)
     assert created.status_code == 201, created.text
     return [course["uuid"] for course in created.json()]
 
@@ -109,7 +106,7 @@ async def publish_courses(publish: httpx.AsyncClient, codes: list[str]) -> list[
 async def test_a_redelivered_or_older_page_changes_nothing(state_dir: Path) -> None:
     async with in_process_line(["publish"], state_dir) as line:
         publish = line["publish"]
-        art, _ = await publish_courses(publish, ["AAAA", "BBBB"])
+        art, _ = await publish_courses(line, ["AAAA", "BBBB"])
         served: list[bytes] = []
         replay: list[bytes] = []
 
@@ -141,7 +138,7 @@ async def test_a_redelivered_or_older_page_changes_nothing(state_dir: Path) -> N
 async def test_changes_reordered_within_a_page_keep_the_newest(state_dir: Path) -> None:
     async with in_process_line(["publish"], state_dir) as line:
         publish = line["publish"]
-        (art,) = await publish_courses(publish, ["AAAA"])
+        (art,) = await publish_courses(line, ["AAAA"])
         reverse = False
 
         async def relay(request: httpx.Request) -> httpx.Response:
@@ -170,7 +167,7 @@ async def test_a_key_deleted_and_created_again_arrives_as_the_newer_record(
     async with in_process_line(["publish", "find"], state_dir) as line:
         publish = line["publish"]
         uuid = "11111111-2222-4333-8444-555555555555"
-        await publish_courses(publish, [])
+        await publish_courses(line, [])
         await publish.post("/providers/2FR/courses", json=builders.course(uuid=uuid), headers=API)
         await line.control.run_edge(FIND_COURSES)
 
@@ -203,7 +200,7 @@ async def test_a_crash_between_fetching_and_committing_a_page_loses_nothing(
 ) -> None:
     async with in_process_line(["publish"], state_dir) as line:
         publish = line["publish"]
-        await publish_courses(publish, ["AAAA", "BBBB", "CCCC", "DDDD", "EEEE"])
+        await publish_courses(line, ["AAAA", "BBBB", "CCCC", "DDDD", "EEEE"])
         fetched: list[str] = []
 
         async def relay(request: httpx.Request) -> httpx.Response:
@@ -237,7 +234,7 @@ async def test_a_crash_between_fetching_and_committing_a_page_loses_nothing(
 async def test_a_connection_lost_part_way_loses_nothing(state_dir: Path) -> None:
     async with in_process_line(["publish"], state_dir) as line:
         publish = line["publish"]
-        await publish_courses(publish, ["AAAA", "BBBB", "CCCC", "DDDD", "EEEE"])
+        await publish_courses(line, ["AAAA", "BBBB", "CCCC", "DDDD", "EEEE"])
         calls: list[int] = []
 
         async def relay(request: httpx.Request) -> httpx.Response:
@@ -262,7 +259,7 @@ async def test_a_connection_lost_part_way_loses_nothing(state_dir: Path) -> None
 async def test_an_expired_cursor_relists_everything_and_misses_no_delete(state_dir: Path) -> None:
     async with in_process_line(["publish", "find"], state_dir) as line:
         publish, find = line["publish"], line["find"]
-        kept, dropped = await publish_courses(publish, ["AAAA", "BBBB"])
+        kept, dropped = await publish_courses(line, ["AAAA", "BBBB"])
         first = (await line.control.run_edge(FIND_COURSES))["result"]
         assert (first["upserted"], first["relisted"]) == (2, False)
 
@@ -348,7 +345,7 @@ async def test_updated_since_misses_a_hard_delete_until_the_full_sync(state_dir:
     edges = [LINE.edge(f"publish.{entity}->apply") for entity in ("provider", "site", "course")]
     async with in_process_line(["publish", "apply"], state_dir) as line:
         publish, apply = line["publish"], line["apply"]
-        kept, dropped = await publish_courses(publish, ["AAAA", "BBBB"])
+        kept, dropped = await publish_courses(line, ["AAAA", "BBBB"])
         for edge in edges:
             await line.control.run_edge(edge)
         assert (await apply.get(f"/copies/course/{dropped}")).status_code == 200

@@ -5,21 +5,14 @@ import io
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from serviceline.testing import ADMIN, API, in_process_line
+from serviceline.testing import ADMIN, API, in_process_line, names_field, reference
 from tests import builders
 
 pytestmark = pytest.mark.anyio
 
-REAL_SAMPLE = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "reference"
-    / "data"
-    / "gias-edubase-sample-publish-test-schools.csv"
-)
+REAL_SAMPLE = reference("data", "gias-edubase-sample-publish-test-schools.csv")
 DOWNLOADS = "/edubase/downloads/public"
 # a curly apostrophe is in windows-1252 but not in ISO-8859-1 or ASCII
 CAFE = "St Mary\N{RIGHT SINGLE QUOTATION MARK}s Café School"
@@ -28,13 +21,6 @@ CAFE = "St Mary\N{RIGHT SINGLE QUOTATION MARK}s Café School"
 def real_columns() -> list[str]:
     with REAL_SAMPLE.open(encoding="windows-1252", newline="") as sample:
         return next(csv.reader(sample))
-
-
-def field_named(response: httpx.Response, field: str) -> bool:
-    detail = response.json()["detail"]
-    if isinstance(detail, str):
-        return detail.startswith(f"{field}:")
-    return any(field in error["loc"] for error in detail)
 
 
 async def test_the_daily_file_is_yesterdays_edubase_csv(state_dir: Path) -> None:
@@ -86,10 +72,10 @@ async def test_a_day_that_is_not_a_date_is_refused(state_dir: Path) -> None:
         gias = line["gias"]
         not_a_day = await gias.get(f"{DOWNLOADS}/edubasealldata20261340.csv")
         assert not_a_day.status_code == 404
-        assert field_named(not_a_day, "day")
+        assert names_field(not_a_day, "day")
         short = await gias.get(f"{DOWNLOADS}/edubasealldata2026104.csv")
         assert short.status_code == 422
-        assert field_named(short, "day")
+        assert names_field(short, "day")
 
 
 async def test_a_week_of_files_is_kept(state_dir: Path) -> None:
@@ -136,7 +122,7 @@ async def test_the_json_api_lists_and_reads_schools(state_dir: Path) -> None:
         }
         missing = await gias.get("/schools/999999")
         assert missing.status_code == 404
-        assert field_named(missing, "urn")
+        assert names_field(missing, "urn")
 
 
 @pytest.mark.parametrize(
@@ -162,7 +148,7 @@ async def test_a_bad_school_is_refused_naming_the_field(
         gias = line["gias"]
         refused = await gias.post("/schools", json=builders.school(**change), headers=API)
         assert refused.status_code == 422
-        assert field_named(refused, field)
+        assert names_field(refused, field)
         assert (await gias.get("/schools")).json() == []
 
 
@@ -178,7 +164,7 @@ async def test_updates_and_queries_are_checked_and_writes_need_the_token(state_d
         ]
         fields = ["status_code", "ukprn", "status_code", "limit"]
         assert [r.status_code for r in refusals] == [422] * 4
-        assert [field_named(r, f) for r, f in zip(refusals, fields, strict=True)] == [True] * 4
+        assert [names_field(r, f) for r, f in zip(refusals, fields, strict=True)] == [True] * 4
         assert (await gias.get("/schools/100000")).json()["version"] == 1
 
         assert (await gias.post("/schools", json=builders.school("100001"))).status_code == 401

@@ -10,19 +10,12 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
+from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line, names_field, reference
 from tests import builders
 
 pytestmark = pytest.mark.anyio
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "reference"
-    / "specs"
-    / "publish-public-v1.json"
-)
-SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text())
+SPEC: dict[str, Any] = json.loads(reference("specs", "publish-public-v1.json").read_text())
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
 V1 = "/api/public/v1"
 CYCLE = f"{V1}/recruitment_cycles/2027"
@@ -38,14 +31,6 @@ def spec_errors(body: Any, schema: str) -> list[str]:
         f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
         for error in validator.iter_errors(body)
     ]
-
-
-def names(response: httpx.Response, field: str) -> bool:
-    """Whether a refusal names `field`: our own messages start with it, pydantic's locate it."""
-    detail = response.json()["detail"]
-    if isinstance(detail, str):
-        return detail.startswith(f"{field}:")
-    return any(field in error["loc"] for error in detail)
 
 
 async def created(response: Awaitable[httpx.Response]) -> dict[str, Any]:
@@ -182,7 +167,7 @@ async def test_filter_updated_since_returns_what_changed_after(line: LineUnderTe
         assert await codes(publish, providers, **{since: moment}) == ["1TZ"], moment
     refused = await publish.get(providers, params={since: "yesterday"})
     assert refused.status_code == 422
-    assert names(refused, since)
+    assert names_field(refused, since)
 
     # a provider's changed_at moves when its sites or courses change, as in the real Publish
     await publish.post("/admin/clock/advance", json={"by": "1h"}, headers=ADMIN)
@@ -213,7 +198,7 @@ async def test_pages_hold_up_to_500_and_links_next_walks_them(state_dir: Path) -
         for too_many in ("501", "0"):
             refused = await publish.get(providers, params={"page[per_page]": too_many})
             assert refused.status_code == 422
-            assert names(refused, "page[per_page]")
+            assert names_field(refused, "page[per_page]")
 
 
 async def test_links_next_keeps_the_filter_and_page_size(line: LineUnderTest) -> None:
@@ -317,7 +302,7 @@ async def test_the_write_api_refuses_bad_data_naming_the_field(line: LineUnderTe
     wrong = []
     for method, path, body, status, field in refusals:
         response = await publish.request(method, path, json=body, headers=API)
-        if response.status_code != status or not names(response, field):
+        if response.status_code != status or not names_field(response, field):
             wrong.append(f"{method} {path} {body}: {response.status_code} {response.text}")
     assert wrong == []
     # nothing refused reached the owner's records or its feed

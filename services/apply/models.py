@@ -12,6 +12,7 @@ from sqlalchemy import Index, and_
 from sqlmodel import JSON, AutoString, Field, Session, SQLModel, col, select
 
 from serviceline.copier import Copy
+from serviceline.copies import CourseCopyBase, ProviderCopyBase
 from serviceline.db import json_field, utc_field
 from serviceline.feed import Owned
 from serviceline.fields import SiteCode
@@ -230,36 +231,16 @@ class ApplicationPublic(ApplicationBase, ApplicationState):
     site_still_valid: bool
 
 
-class ProviderCopy(Copy, table=True):
+class ProviderCopy(ProviderCopyBase, table=True):
     __tablename__ = "apply_provider"
-    code: str = Field(primary_key=True)
-    name: str
-    provider_type: str
-    accredited_body: bool = False
-    ukprn: str | None = None
-    urn: str | None = None
-    postcode: str | None = None
-    region_code: str | None = None
 
 
-class CourseCopy(Copy, table=True):
+class CourseCopy(CourseCopyBase, table=True):
     """Apply's course: Publish's `state` becomes `withdrawn`, `findable` `exposed_in_find`."""
 
     __tablename__ = "apply_course"
-    uuid: str = Field(primary_key=True)
-    code: str
-    provider_code: str = Field(index=True)
-    accredited_provider_code: str | None = None
-    name: str
-    level: str
+    # narrower than the shared column: Apply's edge turns Publish's `both` into its own name
     study_mode: CourseStudyMode = Field(sa_type=AutoString)
-    program_type: str
-    qualifications: list[str] = json_field()
-    funding_type: str
-    subject_codes: list[str] = json_field()
-    age_minimum: int
-    age_maximum: int
-    start_date: date | None = None
     withdrawn: bool = False
     exposed_in_find: bool = False
 

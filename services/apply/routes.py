@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import Integer, cast, func
 from sqlmodel import Session, col, select
 
+from serviceline.crud import get_or_404, update_from
 from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
 from services.apply.models import (
     LIVE,
@@ -27,20 +28,6 @@ from services.apply.models import (
 )
 
 router = APIRouter(tags=["candidates"], dependencies=[ApiAuth])
-
-
-def get_candidate(session: Session, id: str) -> Candidate:
-    candidate = session.get(Candidate, id)
-    if candidate is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"id: no candidate {id!r}")
-    return candidate
-
-
-def get_application(session: Session, id: str) -> Application:
-    application = session.get(Application, id)
-    if application is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"id: no application {id!r}")
-    return application
 
 
 def public(session: Session, applications: Sequence[Application]) -> list[ApplicationPublic]:
@@ -135,7 +122,7 @@ def submit(
 
 
 def move(session: Session, id: str, event: Event, now: datetime) -> ApplicationPublic:
-    application = get_application(session, id)
+    application = get_or_404(session, Application, id, field="id", what="application")
     try:
         application.move(event, now)
     except TransitionError as error:
@@ -166,16 +153,13 @@ def create_candidates(
 
 @router.get("/candidates/{id}", response_model=CandidatePublic)
 def read_candidate(id: str, session: SessionDep) -> Candidate:
-    return get_candidate(session, id)
+    return get_or_404(session, Candidate, id, field="id", what="candidate")
 
 
 @router.patch("/candidates/{id}", response_model=CandidatePublic)
 def update_candidate(id: str, body: CandidateUpdate, session: SessionDep) -> Candidate:
-    candidate = get_candidate(session, id)
-    candidate.sqlmodel_update(body.model_dump(exclude_unset=True))
-    session.add(candidate)
-    session.flush()
-    return candidate
+    candidate = get_or_404(session, Candidate, id, field="id", what="candidate")
+    return update_from(session, candidate, body)
 
 
 @router.post("/applications", status_code=201)
@@ -196,13 +180,15 @@ def create_applications(
 
 @router.get("/applications/{id}")
 def read_application(id: str, session: SessionDep) -> ApplicationPublic:
-    return public(session, [get_application(session, id)])[0]
+    application = get_or_404(session, Application, id, field="id", what="application")
+    return public(session, [application])[0]
 
 
 @router.post("/applications/{id}/accept-offer")
 def create_acceptance(id: str, session: SessionDep, clock: ClockDep) -> ApplicationPublic:
     """An unconditional offer, once accepted, recruits the candidate at once."""
-    conditional = bool(get_application(session, id).offer_conditions)
+    application = get_or_404(session, Application, id, field="id", what="application")
+    conditional = bool(application.offer_conditions)
     event: Event = "accept" if conditional else "accept_unconditional_offer"
     return move(session, id, event, clock.now())
 

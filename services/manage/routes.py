@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlmodel import Session, col, select
 
 from serviceline.clock import SimulatedClock
+from serviceline.crud import get_or_404
 from serviceline.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep
 from serviceline.fields import ProviderCode
 from serviceline.upstream import UpstreamError
@@ -31,13 +32,14 @@ ApplicationId = Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,10}$")]
 
 
 def get_copy(session: Session, id: str) -> ApplicationCopy:
-    copy = session.get(ApplicationCopy, id)
-    if copy is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"id: Manage has no copy of application {id!r} (yet: copies arrive at each sync)",
-        )
-    return copy
+    return get_or_404(
+        session,
+        ApplicationCopy,
+        id,
+        field="id",
+        what="copy of application",
+        hint="yet: Manage copies applications from Apply at each sync",
+    )
 
 
 async def command(

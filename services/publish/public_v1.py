@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from sqlmodel import Session, col, func, select
 
+from serviceline.crud import get_or_404
 from serviceline.deps import KernelDep, SessionDep
 from serviceline.feed import Owned
 from serviceline.fields import UtcDateTime
@@ -22,6 +25,7 @@ Year = Annotated[str, Path(description="the recruitment cycle's starting year, o
 UpdatedSince = Annotated[UtcDateTime | None, Query(alias="filter[updated_since]")]
 PageNumber = Annotated[int, Query(alias="page[page]", ge=1)]
 PerPage = Annotated[int, Query(alias="page[per_page]", ge=1, le=MAX_PER_PAGE)]
+Row = TypeVar("Row", Provider, Course)
 
 
 def check_year(year: str, kernel: KernelDep) -> int:
@@ -70,36 +74,6 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def paged(
-    request: Request,
-    session: Session,
-    model: type[Provider] | type[Course],
-    conditions: list[Any],
-    updated_since: datetime | None,
-    page: int,
-    per_page: int,
-) -> tuple[list[Any], dict[str, str]]:
-    """One page, ordered by changed_at then key as the real `changed_since` scope orders."""
-    key = col(getattr(model, model.key_field))
-    if updated_since is not None:
-        conditions = [*conditions, col(model.updated_at) > updated_since]
-    total = session.exec(select(func.count()).select_from(model).where(*conditions)).one()
-    rows = session.exec(
-        select(model)
-        .where(*conditions)
-        .order_by(col(model.updated_at), key)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    links = {}
-    if page * per_page < total:
-        query = {k: v for k, v in request.query_params.items() if k != "page[page]"}
-        query["page[page]"] = str(page + 1)
-        # absolute, as the real API gives it: real clients GET links.next as it stands
-        links["next"] = str(request.url.replace(query=urlencode(query)))
-    return list(rows), links
-
-
 def document(data: Any, links: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"data": data, "jsonapi": {"version": "1.0"}, **extra}
     if links:
@@ -107,19 +81,63 @@ def document(data: Any, links: dict[str, str] | None = None, **extra: Any) -> di
     return body
 
 
-@router.get("/recruitment_cycles/{year}/providers")
-def list_providers(
+@dataclass(frozen=True)
+class Listing:
+    """A list request of this cycle: what changed since when, which page, and its URL for links."""
+
+    request: Request
+    updated_since: datetime | None
+    page: int
+    per_page: int
+
+    def answer(
+        self,
+        session: Session,
+        model: type[Row],
+        render: Callable[[Row], dict[str, Any]],
+        *conditions: Any,
+    ) -> dict[str, Any]:
+        """The page, ordered by changed_at then key as the real `changed_since` scope orders."""
+        key = col(getattr(model, model.key_field))
+        if self.updated_since is not None:
+            conditions = (*conditions, col(model.updated_at) > self.updated_since)
+        total = session.exec(select(func.count()).select_from(model).where(*conditions)).one()
+        rows = session.exec(
+            select(model)
+            .where(*conditions)
+            .order_by(col(model.updated_at), key)
+            .offset((self.page - 1) * self.per_page)
+            .limit(self.per_page)
+        ).all()
+        links = {}
+        if self.page * self.per_page < total:
+            query = {k: v for k, v in self.request.query_params.items() if k != "page[page]"}
+            query["page[page]"] = str(self.page + 1)
+            # absolute, as the real API gives it: real clients GET links.next as it stands
+            links["next"] = str(self.request.url.replace(query=urlencode(query)))
+        return document([render(row) for row in rows], links)
+
+
+def cycle_listing(
     year: Year,
     request: Request,
     kernel: KernelDep,
-    session: SessionDep,
     updated_since: UpdatedSince = None,
     page: PageNumber = 1,
     per_page: PerPage = 100,
-) -> dict[str, Any]:
+) -> Listing:
     check_year(year, kernel)
-    rows, links = paged(request, session, Provider, [], updated_since, page, per_page)
-    return document([provider_resource(p) for p in rows], links)
+    return Listing(request, updated_since, page, per_page)
+
+
+# FastAPI calls this only once the query has validated: a bad page is still refused before a
+# wrong year, as when each list handler checked the year itself
+ListingDep = Annotated[Listing, Depends(cycle_listing)]
+
+
+@router.get("/recruitment_cycles/{year}/providers")
+def list_providers(listing: ListingDep, session: SessionDep) -> dict[str, Any]:
+    return listing.answer(session, Provider, provider_resource)
 
 
 @router.get("/recruitment_cycles/{year}/providers/{provider_code}")
@@ -127,7 +145,8 @@ def read_provider(
     year: Year, provider_code: str, kernel: KernelDep, session: SessionDep
 ) -> dict[str, Any]:
     check_year(year, kernel)
-    return document(provider_resource(_provider(session, provider_code)))
+    provider = get_or_404(session, Provider, provider_code, field="provider_code", what="provider")
+    return document(provider_resource(provider))
 
 
 @router.get("/recruitment_cycles/{year}/providers/{provider_code}/locations")
@@ -135,7 +154,7 @@ def list_provider_locations(
     year: Year, provider_code: str, kernel: KernelDep, session: SessionDep
 ) -> dict[str, Any]:
     check_year(year, kernel)
-    _provider(session, provider_code)
+    get_or_404(session, Provider, provider_code, field="provider_code", what="provider")
     sites = session.exec(
         select(Site).where(Site.provider_code == provider_code).order_by(col(Site.code))
     )
@@ -143,36 +162,16 @@ def list_provider_locations(
 
 
 @router.get("/recruitment_cycles/{year}/courses")
-def list_courses(
-    year: Year,
-    request: Request,
-    kernel: KernelDep,
-    session: SessionDep,
-    updated_since: UpdatedSince = None,
-    page: PageNumber = 1,
-    per_page: PerPage = 100,
-) -> dict[str, Any]:
-    check_year(year, kernel)
-    rows, links = paged(request, session, Course, [], updated_since, page, per_page)
-    return document([course_resource(c) for c in rows], links)
+def list_courses(listing: ListingDep, session: SessionDep) -> dict[str, Any]:
+    return listing.answer(session, Course, course_resource)
 
 
 @router.get("/recruitment_cycles/{year}/providers/{provider_code}/courses")
 def list_provider_courses(
-    year: Year,
-    provider_code: str,
-    request: Request,
-    kernel: KernelDep,
-    session: SessionDep,
-    updated_since: UpdatedSince = None,
-    page: PageNumber = 1,
-    per_page: PerPage = 100,
+    provider_code: str, listing: ListingDep, session: SessionDep
 ) -> dict[str, Any]:
-    check_year(year, kernel)
-    _provider(session, provider_code)
-    conditions = [Course.provider_code == provider_code]
-    rows, links = paged(request, session, Course, conditions, updated_since, page, per_page)
-    return document([course_resource(c) for c in rows], links)
+    get_or_404(session, Provider, provider_code, field="provider_code", what="provider")
+    return listing.answer(session, Course, course_resource, Course.provider_code == provider_code)
 
 
 @router.get("/recruitment_cycles/{year}/providers/{provider_code}/courses/{course_code}")
@@ -209,13 +208,6 @@ def list_subjects() -> dict[str, Any]:
             for code, name, _ in SUBJECTS
         ]
     )
-
-
-def _provider(session: Session, code: str) -> Provider:
-    provider = session.get(Provider, code)
-    if provider is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"provider_code: no provider {code!r}")
-    return provider
 
 
 def _course(session: Session, provider_code: str, course_code: str) -> Course:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
 
+from serviceline.crud import get_or_404, update_from
 from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
 from serviceline.settings import ServiceSettings
 from services.publish.models import (
@@ -26,30 +29,9 @@ from services.publish.models import (
 router = APIRouter(tags=["publish"], dependencies=[ApiAuth])
 
 
-def get_provider(session: Session, code: str) -> Provider:
-    provider = session.get(Provider, code)
-    if provider is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"provider_code: no provider {code!r}")
-    return provider
-
-
-def get_course(session: Session, uuid: str) -> Course:
-    course = session.get(Course, uuid)
-    if course is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"uuid: no course {uuid!r}")
-    return course
-
-
-def get_site(session: Session, uuid: str) -> Site:
-    site = session.get(Site, uuid)
-    if site is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"uuid: no site {uuid!r}")
-    return site
-
-
 def touch(session: Session, provider_code: str) -> None:
     """A provider's changed_at moves when its courses or sites change, as in the real Publish."""
-    provider = get_provider(session, provider_code)
+    provider = get_or_404(session, Provider, provider_code, field="provider_code", what="provider")
     flag_modified(provider, "name")
     session.add(provider)
 
@@ -108,11 +90,8 @@ def create_providers(
 
 @router.patch("/providers/{code}")
 def update_provider(code: str, body: ProviderUpdate, session: SessionDep) -> Provider:
-    provider = get_provider(session, code)
-    provider.sqlmodel_update(body.model_dump(exclude_unset=True))
-    session.add(provider)
-    session.flush()
-    return provider
+    provider = get_or_404(session, Provider, code, field="provider_code", what="provider")
+    return update_from(session, provider, body)
 
 
 @router.post("/providers/{code}/sites", status_code=201)
@@ -134,17 +113,15 @@ def create_sites(code: str, body: list[SiteCreate], session: SessionDep) -> list
 
 @router.patch("/sites/{uuid}")
 def update_site(uuid: str, body: SiteUpdate, session: SessionDep) -> Site:
-    site = get_site(session, uuid)
-    site.sqlmodel_update(body.model_dump(exclude_unset=True))
+    site = get_or_404(session, Site, uuid, field="uuid", what="site")
+    update_from(session, site, body)
     touch(session, site.provider_code)
-    session.add(site)
-    session.flush()
     return site
 
 
 @router.delete("/sites/{uuid}", status_code=204)
 def delete_site(uuid: str, session: SessionDep) -> None:
-    site = get_site(session, uuid)
+    site = get_or_404(session, Site, uuid, field="uuid", what="site")
     touch(session, site.provider_code)
     session.delete(site)
     session.flush()
@@ -180,19 +157,16 @@ def create_courses(
 
 @router.patch("/courses/{uuid}")
 def update_course(uuid: str, body: CourseUpdate, session: SessionDep) -> Course:
-    course = get_course(session, uuid)
-    course.sqlmodel_update(body.model_dump(exclude_unset=True))
-    check_course(session, course.provider_code, course)
+    course = get_or_404(session, Course, uuid, field="uuid", what="course")
+    update_from(session, course, body, check=partial(check_course, session, course.provider_code))
     touch(session, course.provider_code)
-    session.add(course)
-    session.flush()
     return course
 
 
 @router.delete("/courses/{uuid}", status_code=204)
 def delete_course(uuid: str, session: SessionDep) -> None:
     """A hard delete: consumers reading `updated_since` never hear of it."""
-    course = get_course(session, uuid)
+    course = get_or_404(session, Course, uuid, field="uuid", what="course")
     touch(session, course.provider_code)
     session.delete(course)
     session.flush()
@@ -205,8 +179,12 @@ def list_partnerships(session: SessionDep) -> list[Partnership]:
 
 @router.post("/partnerships", status_code=201)
 def create_partnership(body: PartnershipCreate, session: SessionDep) -> Partnership:
-    accredited = get_provider(session, body.accredited_provider_code)
-    get_provider(session, body.training_provider_code)
+    accredited = get_or_404(
+        session, Provider, body.accredited_provider_code, field="provider_code", what="provider"
+    )
+    get_or_404(
+        session, Provider, body.training_provider_code, field="provider_code", what="provider"
+    )
     if not accredited.accredited_body:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -220,8 +198,6 @@ def create_partnership(body: PartnershipCreate, session: SessionDep) -> Partners
 
 @router.delete("/partnerships/{id}", status_code=204)
 def delete_partnership(id: str, session: SessionDep) -> None:
-    partnership = session.get(Partnership, id)
-    if partnership is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"id: no partnership {id!r}")
+    partnership = get_or_404(session, Partnership, id, field="id", what="partnership")
     session.delete(partnership)
     session.flush()

@@ -4,20 +4,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
+from serviceline.crud import get_or_404, update_from
 from serviceline.deps import ApiAuth, SessionDep
 from stubs.gias.models import Extract, School, SchoolCreate, SchoolPublic, SchoolUpdate, StatusCode
 
 router = APIRouter(tags=["schools"])
 Day = Annotated[str, Path(pattern=r"^\d{8}$", description="YYYYMMDD")]
-
-
-def get_school(session: Session, urn: str) -> School:
-    school = session.get(School, urn)
-    if school is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"urn: no school with URN {urn}")
-    return school
 
 
 @router.get("/schools")
@@ -37,7 +31,7 @@ def list_schools(
 
 @router.get("/schools/{urn}", response_model=SchoolPublic)
 def read_school(urn: str, session: SessionDep) -> School:
-    return get_school(session, urn)
+    return get_or_404(session, School, urn, field="urn", what="school with URN")
 
 
 @router.post("/schools", status_code=201, response_model=SchoolPublic, dependencies=[ApiAuth])
@@ -57,11 +51,8 @@ def create_schools(body: list[SchoolCreate], session: SessionDep) -> dict[str, i
 
 @router.patch("/schools/{urn}", response_model=SchoolPublic, dependencies=[ApiAuth])
 def update_school(urn: str, body: SchoolUpdate, session: SessionDep) -> School:
-    school = get_school(session, urn)
-    school.sqlmodel_update(body.model_dump(exclude_unset=True))
-    session.add(school)
-    session.flush()
-    return school
+    school = get_or_404(session, School, urn, field="urn", what="school with URN")
+    return update_from(session, school, body)
 
 
 @router.get("/edubase/downloads/public/edubasealldata{day}.csv")

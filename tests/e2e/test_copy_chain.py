@@ -23,20 +23,11 @@ async def line(tmp_path: Path) -> AsyncIterator[LineUnderTest]:
         yield running
 
 
-async def copy_of(line: LineUnderTest, service: str, entity: str, key: str) -> dict[str, object]:
-    response = await line[service].get(f"/copies/{entity}/{key}")
-    assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
-    return body
-
-
 async def publish_course(line: LineUnderTest) -> str:
-    publish = line["publish"]
-    assert (await publish.post("/providers", json=builders.provider(), headers=API)).is_success
-    assert (
-        await publish.post("/providers/2FR/sites", json=builders.site(), headers=API)
-    ).is_success
-    created = await publish.post("/providers/2FR/courses", json=builders.course(), headers=API)
+    await line.publish_provider(builders.provider(), builders.site())
+    created = await line["publish"].post(
+        "/providers/2FR/courses", json=builders.course(), headers=API
+    )
     assert created.is_success, created.text
     uuid: str = created.json()["uuid"]
     return uuid
@@ -48,20 +39,20 @@ async def test_school_closed_in_gias_reaches_publish_after_the_next_daily_snapsh
     line = schools_line
     assert (await line["gias"].post("/schools", json=builders.school(), headers=API)).is_success
     await line.control.advance(by="1d3h")  # next day: 00:00 GIAS extract, 02:30 Publish import
-    assert (await copy_of(line, "publish", "school", "100000"))["status_code"] == "1"
+    assert (await line.copy_of("publish", "school", "100000"))["status_code"] == "1"
 
     await line.control.advance(by="7h")  # 10:00
     closed = {"status_code": "2", "close_date": "2026-10-06"}
     assert (await line["gias"].patch("/schools/100000", json=closed, headers=API)).is_success
     await line.control.advance(by="16h")  # 02:00 next day: the extract is out, not yet imported
-    assert (await copy_of(line, "publish", "school", "100000"))["status_code"] == "1"
+    assert (await line.copy_of("publish", "school", "100000"))["status_code"] == "1"
     await line.control.advance(by="30m")  # 02:30: the daily import runs
-    assert (await copy_of(line, "publish", "school", "100000"))["status_code"] == "2"
+    assert (await line.copy_of("publish", "school", "100000"))["status_code"] == "2"
 
     refused = await line["publish"].patch("/copies/school/100000", json={"name": "Renamed"})
     assert refused.status_code == 403
     assert "owned by gias" in refused.json()["detail"]
-    assert (await copy_of(line, "publish", "school", "100000"))["name"] == "The Aldgate School"
+    assert (await line.copy_of("publish", "school", "100000"))["name"] == "The Aldgate School"
 
 
 async def test_course_renamed_in_publish_is_stale_in_apply_until_its_ten_minute_sync(
@@ -69,15 +60,15 @@ async def test_course_renamed_in_publish_is_stale_in_apply_until_its_ten_minute_
 ) -> None:
     uuid = await publish_course(line)
     await line.control.advance(by="10m")
-    assert (await copy_of(line, "apply", "course", uuid))["name"] == "Art and Design"
+    assert (await line.copy_of("apply", "course", uuid))["name"] == "Art and Design"
 
     await line.control.advance(by="1m")  # 00:11
     renamed = await line["publish"].patch(f"/courses/{uuid}", json={"name": "Art"}, headers=API)
     assert renamed.is_success
     await line.control.advance(by="8m")  # 00:19: Apply has not synced since the rename
-    assert (await copy_of(line, "apply", "course", uuid))["name"] == "Art and Design"
+    assert (await line.copy_of("apply", "course", uuid))["name"] == "Art and Design"
     await line.control.advance(by="1m")  # 00:20: Apply's 10-minute sync
-    copied = await copy_of(line, "apply", "course", uuid)
+    copied = await line.copy_of("apply", "course", uuid)
     assert copied["name"] == "Art"
     assert copied["study_mode"] == "full_time_or_part_time"
 
@@ -87,14 +78,14 @@ async def test_course_renamed_in_publish_is_stale_in_find_until_its_sync(
 ) -> None:
     uuid = await publish_course(line)
     await line.control.advance(by="5m")
-    assert (await copy_of(line, "find", "course", uuid))["name"] == "Art and Design"
+    assert (await line.copy_of("find", "course", uuid))["name"] == "Art and Design"
 
     renamed = await line["publish"].patch(f"/courses/{uuid}", json={"name": "Art"}, headers=API)
     assert renamed.is_success
     await line.control.advance(by="4m")
-    assert (await copy_of(line, "find", "course", uuid))["name"] == "Art and Design"
+    assert (await line.copy_of("find", "course", uuid))["name"] == "Art and Design"
     await line.control.advance(by="1m")
-    assert (await copy_of(line, "find", "course", uuid))["name"] == "Art"
+    assert (await line.copy_of("find", "course", uuid))["name"] == "Art"
     found = (await line["find"].get("/courses", params={"subject": "W1"})).json()
     assert [course["name"] for course in found["courses"]] == ["Art"]
 
@@ -124,10 +115,10 @@ async def test_a_manage_note_never_reaches_apply_but_a_decision_does(line: LineU
     assert "Strong subject knowledge" not in str(in_apply)
     feed = (await line["apply"].get("/feed/application")).json()
     assert all("Strong subject knowledge" not in str(c["record"]) for c in feed["changes"])
-    copied = await copy_of(line, "manage", "application", application)
+    copied = await line.copy_of("manage", "application", application)
     assert copied["status"] == "awaiting_provider_decision"  # Manage learns at its next sync
     await line.control.advance(by="5m")
-    assert (await copy_of(line, "manage", "application", application))["status"] == "offer"
+    assert (await line.copy_of("manage", "application", application))["status"] == "offer"
     viewed = (await manage.get(f"/applications/{application}", headers=API)).json()
     assert "Strong subject knowledge" in str(viewed)  # the note stays in Manage
 
@@ -141,4 +132,4 @@ async def test_a_copy_cannot_be_changed_through_the_consumer(line: LineUnderTest
         )
         assert refused.status_code == 403
         assert "course is owned by publish" in refused.json()["detail"]
-    assert (await copy_of(line, "apply", "course", uuid))["name"] == "Art and Design"
+    assert (await line.copy_of("apply", "course", uuid))["name"] == "Art and Design"

@@ -1,0 +1,46 @@
+"""Finding and changing one record, as every service's handlers do: they flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from fastapi import HTTPException, status
+from pydantic import BaseModel
+from sqlmodel import Session, SQLModel
+
+Record = TypeVar("Record", bound=SQLModel)
+
+
+def get_or_404(
+    session: Session,
+    model: type[Record],
+    key: str,
+    *,
+    field: str,
+    what: str,
+    hint: str | None = None,
+) -> Record:
+    """The `model` stored under `key`, or a 404 that starts with the `field` the key came in."""
+    record = session.get(model, key)
+    if record is None:
+        detail = f"{field}: no {what} {key!r}"
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{detail} ({hint})" if hint else detail)
+    return record
+
+
+def update_from(
+    session: Session,
+    record: Record,
+    changes: BaseModel,
+    *,
+    check: Callable[[Record], None] | None = None,
+) -> Record:
+    """Set the fields `changes` was given on `record`, and flush it once `check` accepts it."""
+    record.sqlmodel_update(changes.model_dump(exclude_unset=True))
+    # before the flush, so a refused change never reaches the database or the change log
+    if check is not None:
+        check(record)
+    session.add(record)
+    session.flush()
+    return record
