@@ -23,7 +23,7 @@ from serviceline.feed import ChangeLog, FeedNotifier, Owned, prune
 from serviceline.routes import admin_router, copies_router, feed_router, health_router
 from serviceline.scheduler import Job, Scheduler
 from serviceline.settings import ClockMode, ServiceSettings
-from serviceline.topology import LINE, Topology
+from serviceline.topology import LINE, Mechanism, Topology
 from serviceline.upstream import Upstream, UpstreamError
 
 JobFactory = Callable[[Kernel], Job]
@@ -77,6 +77,7 @@ def create_app(
             copy_targets,
             year=settings.recruitment_cycle_year,
             page_size=settings.page_size,
+            notifier=notifier,
         )
         scheduler = Scheduler(engine, clock, [], settings.clock_start)
         kernel = Kernel(
@@ -122,17 +123,14 @@ def create_app(
 def _edge_jobs(kernel: Kernel) -> list[Job]:
     jobs = []
     for edge in kernel.copier.edges.values():
-        jobs.append(
-            Job(edge.name, edge.schedule, partial(_copy, kernel, edge.name, False), visible=False)
-        )
-        jobs.append(
-            Job(
-                f"{edge.name}:full",
-                edge.full_sync_schedule,
-                partial(_copy, kernel, edge.name, True),
-                visible=False,
-            )
-        )
+        if edge.mechanism is Mechanism.EVENT:
+            continue
+        for name, schedule, full in (
+            (edge.name, edge.schedule, False),
+            (f"{edge.name}:full", edge.full_sync_schedule, True),
+        ):
+            run = partial(_copy, kernel, edge.name, full)
+            jobs.append(Job(name, schedule, run, visible=False))
     return jobs
 
 

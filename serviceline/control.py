@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from serviceline.clock import parse_duration
 from serviceline.settings import ServiceSettings
-from serviceline.topology import LINE, Edge, Topology
+from serviceline.topology import LINE, Edge, Mechanism, Topology
 
 
 class AppFactory(Protocol):
@@ -34,7 +34,8 @@ def settings_class(name: str, topology: Topology = LINE) -> type[ServiceSettings
     module = import_module(f"{topology.service(name).package}.settings")
     for value in vars(module).values():
         is_settings = isinstance(value, type) and issubclass(value, ServiceSettings)
-        if is_settings and value is not ServiceSettings:
+        # the class the module defines, not a base it imports (a record system's, say)
+        if is_settings and value.__module__ == module.__name__:
             found: type[ServiceSettings] = value
             return found
     raise LookupError(f"{name} has no settings class")
@@ -132,7 +133,8 @@ class LineControl:
         chosen = edges if edges is not None else self.topology.copy_order()
         results = []
         for edge in chosen:
-            if edge.consumer in self.clients and edge.owner in self.clients:
+            running = edge.consumer in self.clients and edge.owner in self.clients
+            if running and edge.mechanism is not Mechanism.EVENT:
                 results.append(await self.run_edge(edge))
         return results
 

@@ -14,6 +14,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 
 from serviceline.clock import SimulatedClock
 from serviceline.db import json_field, upsert, utc_field
+from serviceline.feed import FeedNotifier, attach
 from serviceline.readers import (
     CursorExpiredError,
     KernelReader,
@@ -45,6 +46,8 @@ class CopyCursor(SQLModel, table=True):
 
 
 ReferencedKeys = Callable[[Session, Collection[str]], set[str]]
+WantedKeys = Callable[[Session], list[str]]
+AfterApply = Callable[[Session, list[dict[str, Any]]], None]
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ class CopyTarget:
 
     model: type[Copy]
     referenced: ReferencedKeys | None = None
+    # the owner keys to read one by one, for an owner that can only be asked per key
+    wanted: WantedKeys | None = None
+    # the consumer's own follow-up to a page of copies, in the same transaction (the real
+    # services overwrite their own records from what they copied, e.g. a mentor's names)
+    after_apply: AfterApply | None = None
 
 
 @dataclass
@@ -84,6 +92,7 @@ class Copier:
         *,
         year: int,
         page_size: int,
+        notifier: FeedNotifier | None = None,
     ) -> None:
         self.service = service
         self.topology = topology
@@ -93,6 +102,7 @@ class Copier:
         self.targets = targets
         self.year = year
         self.page_size = page_size
+        self.notifier = notifier
         self.edges = {edge.name: edge for edge in topology.edges_into(service)}
         missing = {edge.entity for edge in self.edges.values()} - set(targets)
         if missing:
@@ -100,14 +110,20 @@ class Copier:
 
     async def run(self, edge_name: str, *, full: bool = False) -> CopyStats:
         edge = self.edges[edge_name]
-        key_field = "URN" if edge.reader.value == "edubase_csv" else self._owner_key(edge)
+        if edge.mechanism is Mechanism.EVENT:
+            raise ValueError(f"{edge.name} is driven by {edge.consumer}'s own events, not run")
+        target = self.targets[edge.entity]
+        wanted = None
+        if target.wanted is not None:
+            wanted = await to_thread.run_sync(self._wanted, target.wanted)
         reader = reader_for(
             edge,
             self.upstreams[edge.owner],
-            key_field,
+            edge.source_key or self.topology.entity(edge.entity).key,
             self.clock,
             self.year,
             self.page_size,
+            wanted,
         )
         stats = CopyStats(edge.name, edge.mechanism.value)
         if edge.mechanism is Mechanism.FEED and isinstance(reader, KernelReader) and not full:
@@ -118,8 +134,9 @@ class Copier:
             await self._snapshot(edge, reader, stats)
         return stats
 
-    def _owner_key(self, edge: Edge) -> str:
-        return self.topology.entity(edge.entity).key
+    def _wanted(self, wanted: WantedKeys) -> list[str]:
+        with Session(self.engine) as session:
+            return wanted(session)
 
     async def _follow(self, edge: Edge, reader: KernelReader, stats: CopyStats) -> None:
         position = await to_thread.run_sync(self._position, edge)
@@ -170,7 +187,9 @@ class Copier:
             stats.pages += 1
             stats.fetched += len(page.records)
             seen.update(record.key for record in page.records)
-            await to_thread.run_sync(self._apply, edge, page, self.clock.now(), None, stats)
+            await to_thread.run_sync(
+                self._apply, edge, page, self.clock.now() + page.delay, None, stats
+            )
         # a feed edge resumes from the head seen when listing began, so nothing between is lost
         position = str(head or 0) if edge.mechanism is Mechanism.FEED else None
         await to_thread.run_sync(self._finish, edge, started, position, True, stats, seen)
@@ -192,7 +211,8 @@ class Copier:
         model = target.model
         key = edge.key_field
         key_column = getattr(model, key)
-        with Session(self.engine) as session:
+        # attached, so an after_apply that changes the consumer's own records logs them
+        with attach(Session(self.engine), self.clock, self.notifier) as session:
             latest: dict[str, SourceRecord] = {}
             for record in page.records:
                 if not _is_superseded(record, latest.get(record.key)):
@@ -227,6 +247,8 @@ class Copier:
                     if k not in latest
                 ]
             upsert(session, model, rows, key)
+            if target.after_apply is not None and rows:
+                target.after_apply(session, rows)
             stats.upserted += len(rows)
             self._remove(session, edge, target, gone, now, stats)
             if position is not None:

@@ -91,7 +91,14 @@ def require_admin(kernel: KernelDep, credentials: BearerDep) -> None:
 
 
 def require_api_token(kernel: KernelDep, credentials: BearerDep) -> None:
-    _check(credentials, kernel.settings.api_token, f"{kernel.name}'s write API")
+    """The operator's token, or one a calling service holds for a command path."""
+    what = f"{kernel.name}'s write API"
+    if credentials is None:
+        _check(credentials, kernel.settings.api_token, what)
+        return
+    accepted = [kernel.settings.api_token, *kernel.settings.api_clients.values()]
+    if not any(secrets.compare_digest(credentials.credentials, token) for token in accepted):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"that token is not valid for {what}")
 
 
 AdminAuth = Depends(require_admin)

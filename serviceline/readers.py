@@ -7,8 +7,9 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from xml.etree import ElementTree
 
 from serviceline.clock import SimulatedClock
 from serviceline.topology import Edge, Reader
@@ -29,6 +30,8 @@ class Page:
     # the page holds every current record whose consumer `field` has this value
     partition: tuple[str, str] | None = None
     head: int | None = None
+    # how long after the run began the owner let this page be read (a rate-limited owner)
+    delay: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,10 @@ class PublishV1Reader:
             async for page in self._sites(updated_since):
                 yield page
             return
+        if self.entity == "subject":
+            body = await self.upstream.get_json("/api/public/v1/subjects")
+            yield Page([self._record(resource) for resource in body["data"]])
+            return
         path = {"provider": "providers", "course": "courses"}[self.entity]
         async for resources in self._resources(f"{self._base}/{path}", updated_since):
             yield Page([self._record(resource) for resource in resources])
@@ -174,11 +181,126 @@ class EdubaseReader:
         yield Page(page)
 
 
+@dataclass
+class ApplyRegisterApiReader:
+    """Recruited applications as Register reads them: `changed_since`, paged by Total-Pages."""
+
+    upstream: Upstream
+    year: int
+
+    async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
+        params: dict[str, Any] = {"recruitment_cycle_year": self.year}
+        if updated_since is not None:
+            params["changed_since"] = updated_since.isoformat()
+        page, total = 1, 1
+        while page <= total:
+            response = await self.upstream.get(
+                "/register-api/applications", {**params, "page": page}
+            )
+            total = int(response.headers.get("Total-Pages", "1"))
+            records = [SourceRecord(str(r["id"]), None, r) for r in response.json()["data"]]
+            yield Page(records)
+            page += 1
+
+
+@dataclass
+class ApplyVendorApiReader:
+    """A student record system polling `GET /api/v1/applications?since=` with its own token."""
+
+    upstream: Upstream
+    epoch: datetime
+
+    async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
+        since = (updated_since or self.epoch).isoformat()
+        body = await self.upstream.get_json("/api/v1/applications", {"since": since})
+        yield Page([SourceRecord(str(r["id"]), None, r) for r in body["data"]])
+
+
+@dataclass
+class HesaCollectionReader:
+    """HESA's ITT census: `<Student>` records changed since a date, as Register pulled them."""
+
+    upstream: Upstream
+    collection: str
+    epoch: datetime
+    page_size: int = 500
+
+    async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
+        since = (updated_since or self.epoch).date().isoformat()
+        response = await self.upstream.get(f"/apis/itt/1.1/CensusData/{self.collection}/{since}")
+        students = ElementTree.fromstring(response.content).iter("Student")
+        page: list[SourceRecord] = []
+        for student in students:
+            fields = {
+                child.tag: None if (child.text or "").strip() in ("", "NULL") else child.text
+                for child in student
+                if len(child) == 0
+            }
+            page.append(SourceRecord(str(fields["F_HUSID"]), None, fields))
+            if len(page) == self.page_size:
+                yield Page(page)
+                page = []
+        yield Page(page)
+
+
+@dataclass
+class DqtTeacherReader:
+    """One `GET /v3/teachers/{trn}` per wanted TRN, no more than the owner's rate limit allows."""
+
+    upstream: Upstream
+    trns: list[str]
+    per_minute: int = 300
+    fan_out: int = 10
+
+    async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
+        for minute, start in enumerate(range(0, len(self.trns), self.per_minute)):
+            batch = self.trns[start : start + self.per_minute]
+            records: list[SourceRecord] = []
+            for offset in range(0, len(batch), self.fan_out):
+                found = await asyncio.gather(
+                    *(self._teacher(trn) for trn in batch[offset : offset + self.fan_out])
+                )
+                records += [SourceRecord(str(t["trn"]), None, t) for t in found if t is not None]
+            yield Page(records, delay=timedelta(minutes=minute))
+
+    async def _teacher(self, trn: str) -> dict[str, Any] | None:
+        try:
+            teacher: dict[str, Any] = await self.upstream.get_json(f"/v3/teachers/{trn}")
+        except UpstreamError as error:
+            if error.status == 404:
+                return None
+            raise
+        return teacher
+
+
 def reader_for(
-    edge: Edge, upstream: Upstream, key_field: str, clock: SimulatedClock, year: int, page_size: int
+    edge: Edge,
+    upstream: Upstream,
+    key_field: str,
+    clock: SimulatedClock,
+    year: int,
+    page_size: int,
+    wanted: list[str] | None = None,
 ) -> SourceReader | KernelReader:
-    if edge.reader is Reader.PUBLISH_V1:
-        return PublishV1Reader(upstream, edge.entity, key_field, year, page_size)
-    if edge.reader is Reader.EDUBASE_CSV:
-        return EdubaseReader(upstream, clock, page_size=page_size)
-    return KernelReader(upstream, edge.entity, key_field, page_size)
+    # the start of the recruitment cycle: "everything" to an API that needs a since
+    epoch = datetime(year - 1, 10, 1, tzinfo=UTC)
+    match edge.reader:
+        case Reader.PUBLISH_V1:
+            return PublishV1Reader(upstream, edge.entity, key_field, year, page_size)
+        case Reader.EDUBASE_CSV:
+            return EdubaseReader(upstream, clock, key_field, page_size)
+        case Reader.APPLY_REGISTER_API:
+            return ApplyRegisterApiReader(upstream, year)
+        case Reader.APPLY_VENDOR_API:
+            return ApplyVendorApiReader(upstream, epoch)
+        case Reader.HESA_COLLECTION:
+            return HesaCollectionReader(upstream, hesa_collection(year), epoch, page_size)
+        case Reader.DQT_TEACHERS:
+            return DqtTeacherReader(upstream, wanted or [])
+        case Reader.KERNEL:
+            return KernelReader(upstream, edge.entity, key_field, page_size)
+
+
+def hesa_collection(year: int) -> str:
+    """HESA's ITT collection reference for a recruitment cycle, e.g. C26053 for 2026/27."""
+    return f"C{(year - 1) % 100:02d}053"

@@ -324,7 +324,7 @@ class EdgeView(BaseModel):
     owner: str
     entity: str
     mechanism: str
-    schedule: str
+    schedule: str | None  # None: the consumer's own events drive the edge
     position: str | None
     last_sync_at: datetime | None
     last_full_sync_at: datetime | None

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from anyio import to_thread
@@ -20,6 +20,7 @@ from serviceline.settings import ClockMode
 
 log = logging.getLogger("serviceline.scheduler")
 CLOCK_STATE = "clock.now"
+RETRY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class Job:
     name: str
     schedule: str | None  # cron on the simulated clock; None runs only when asked
     run: Callable[[], Awaitable[Any]]
+    # or, instead of a schedule, when the job's own work next falls due (a TRN request's
+    # next poll, a delayed completion): read after every run
+    due: Callable[[], datetime | None] | None = None
     # a copy writes only the consumer's copies, which no other service reads, so copies in
     # different services can run in any order between two jobs that change what others see
     visible: bool = True
@@ -69,9 +73,16 @@ class Scheduler:
                     self.last_run[run.name] = run.last_run_at
 
     def due_at(self, job: Job) -> datetime | None:
+        last = self.last_run.get(job.name)
+        if job.due is not None:
+            wanted = job.due()
+            if wanted is None or last is None:
+                return wanted
+            # work still due after a run (it failed, say) is tried again a minute later
+            return max(wanted, last + RETRY)
         if job.schedule is None:
             return None
-        start = self.last_run.get(job.name, self.origin)
+        start = last or self.origin
         moment: datetime = croniter(job.schedule, start).get_next(datetime)
         return moment
 

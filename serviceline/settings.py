@@ -28,6 +28,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     admin_token: str = "admin-secret"
     api_token: str = "api-secret"
+    # other services allowed to call this one's write API (a command path), by name
+    api_clients: dict[str, str] = Field(default_factory=dict)
     upstreams: dict[str, str] = Field(default_factory=dict)
     upstream_tokens: dict[str, str] = Field(default_factory=dict)
     clock_mode: ClockMode = ClockMode.MANUAL

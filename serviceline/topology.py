@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +30,10 @@ class Reader(StrEnum):
     KERNEL = "kernel"  # /feed/{entity} and /records/{entity}, served by every owner
     PUBLISH_V1 = "publish_v1"  # Teacher Training Courses API v1 (JSON:API)
     EDUBASE_CSV = "edubase_csv"  # GIAS daily edubasealldata<YYYYMMDD>.csv
+    APPLY_REGISTER_API = "apply_register_api"  # Apply's register-api: recruited applications
+    APPLY_VENDOR_API = "apply_vendor_api"  # Apply's vendor API v1: GET /applications?since=
+    HESA_COLLECTION = "hesa_collection"  # HESA ITT census XML, <Student> records
+    DQT_TEACHERS = "dqt_teachers"  # DQT/TRS GET /v3/teachers/{trn}, one TRN at a time
 
 
 class Policy(StrEnum):
@@ -86,7 +91,7 @@ class Edge:
     consumer: str
     entity: str
     mechanism: Mechanism
-    schedule: str
+    schedule: str | None  # cron on the simulated clock; None: the consumer's own events drive it
     mapping: Mapping[str, str]
     reader: Reader = Reader.KERNEL
     scope: Scope = EVERYTHING
@@ -95,6 +100,8 @@ class Edge:
     overlap: timedelta = timedelta(0)
     full_sync_schedule: str | None = None
     keep_referenced: bool = False
+    # the field of the reader's records that holds the owner's key, when not the entity's key
+    source_key: str | None = None
     description: str = ""
 
     @property
@@ -107,15 +114,29 @@ class Edge:
         return next(iter(self.mapping.values()))
 
     def translate(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """The owner's record as the consumer stores it: renamed and value-mapped."""
+        """The owner's record as the consumer stores it: renamed and value-mapped.
+
+        A dotted source (`candidate.first_name`) reads into nested objects, as JSON APIs nest.
+        """
         copied: dict[str, Any] = {}
         for source, target in self.mapping.items():
-            value = record.get(source)
+            value = lookup(record, source)
             values = self.value_maps.get(target)
             if values is not None and value in values:
                 value = values[value]
             copied[target] = value
         return copied
+
+
+def lookup(record: Mapping[str, Any], path: str) -> Any:
+    if path in record:
+        return record[path]
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
 
 
 @dataclass(frozen=True)
@@ -203,7 +224,24 @@ SERVICES = (
     Service(
         "manage", "Manage teacher training applications", Kind.SERVICE, 8105, "services.manage"
     ),
+    Service("register", "Register trainee teachers", Kind.SERVICE, 8106, "services.register"),
+    Service("dqt", "Database of Qualified Teachers", Kind.THIRD_PARTY, 8107, "stubs.dqt"),
+    Service("hesa", "Higher Education Statistics Agency", Kind.THIRD_PARTY, 8108, "stubs.hesa"),
+    Service("placements", "Manage school placements", Kind.SERVICE, 8109, "services.placements"),
+    Service("claims", "Claim funding for mentor training", Kind.SERVICE, 8110, "services.claims"),
+    Service("sits", "Tribal SITS", Kind.RECORD_SYSTEM, 8111, "systems.sits"),
+    Service("banner", "Ellucian Banner", Kind.RECORD_SYSTEM, 8112, "systems.banner"),
+    Service("oracle", "Oracle", Kind.RECORD_SYSTEM, 8113, "systems.oracle"),
+    Service("thesis", "Thesis Cloud", Kind.RECORD_SYSTEM, 8114, "systems.thesis"),
 )
+
+RECORD_SYSTEMS = tuple(s.name for s in SERVICES if s.kind is Kind.RECORD_SYSTEM)
+
+
+def record_system_for(provider_code: str) -> str:
+    """The student record system a university provider runs: each runs one, and keeps it."""
+    return RECORD_SYSTEMS[zlib.crc32(provider_code.encode()) % len(RECORD_SYSTEMS)]
+
 
 ENTITIES = (
     Entity("school", ("gias",), "urn", "an establishment in Get information about schools"),
@@ -211,14 +249,29 @@ ENTITIES = (
     Entity("course", ("publish",), "uuid", "a teacher training course"),
     Entity("site", ("publish",), "uuid", "a provider's location where a course runs"),
     Entity("partnership", ("publish",), "id", "accredited provider to training provider"),
+    Entity("subject", ("publish",), "code", "a subject a course teaches"),
     Entity("candidate", ("apply",), "id", "a person applying for teacher training"),
     Entity("application", ("apply",), "id", "one application choice: a candidate and a course"),
+    Entity("trainee", ("register",), "slug", "a trainee teacher, from recruitment to award"),
+    Entity(
+        "teacher",
+        ("dqt",),
+        "trn",
+        "a person with a TRN: teachers, but also trainees and others, such as widows and "
+        "widowers who collect their partner's pension",
+    ),
+    Entity("itt_record", ("hesa",), "husid", "a trainee's record in HESA's ITT collection"),
+    Entity("placement", ("placements",), "id", "a school placement offered to a provider"),
+    Entity("school_partnership", ("placements",), "id", "an ITT provider working with a school"),
+    Entity("mentor", ("placements", "claims"), "trn", "a school's mentor of trainees"),
+    Entity("claim", ("claims",), "id", "a school's claim for mentor training funding"),
 )
 
 RELATIONSHIPS = (
     Relationship("accredited provider to lead partner", ("publish", "manage")),
     Relationship("course to accredited provider", ("publish",)),
     Relationship("course to school", ("publish",)),
+    Relationship("ITT provider to school", ("placements",)),
     Relationship("candidate to application", ("apply",), within_entity=True),
     Relationship("course to accredited provider", ("publish",), within_entity=True),
     Relationship("course to school", ("publish",), within_entity=True),
@@ -304,6 +357,181 @@ APPLICATION_FIELDS = _frozen(
     }
 )
 
+REGISTER_SCHOOL_FROM_EDUBASE = _frozen(
+    {
+        "URN": "urn",
+        "EstablishmentName": "name",
+        "OpenDate": "open_date",
+        "CloseDate": "close_date",
+        "Town": "town",
+        "Postcode": "postcode",
+    }
+)
+
+MENTOR_SERVICES_SCHOOL_FROM_EDUBASE = _frozen(
+    {
+        "URN": "urn",
+        "EstablishmentName": "name",
+        "UKPRN": "ukprn",
+        "Street": "address1",
+        "Town": "town",
+        "Postcode": "postcode",
+        "TelephoneNum": "telephone",
+        "SchoolWebsite": "website",
+        "TypeOfEstablishment (name)": "type_of_establishment",
+        "PhaseOfEducation (name)": "phase",
+        "StatutoryLowAge": "minimum_age",
+        "StatutoryHighAge": "maximum_age",
+        "LA (name)": "local_authority_name",
+        "GOR (name)": "region",
+    }
+)
+
+OPEN_ENGLISH_SCHOOLS = Scope(
+    include={"EstablishmentStatus (code)": _codes("1", "3")},
+    exclude={"TypeOfEstablishment (code)": _codes("25", "30", "37")},
+    description="open English schools (status 1 or 3; no offshore, Welsh or overseas schools)",
+)
+
+TEACHER_NAMES = _frozen({"trn": "trn", "firstName": "first_name", "lastName": "last_name"})
+
+REGISTER_COURSE_FIELDS = _frozen(
+    {
+        "uuid": "uuid",
+        "code": "code",
+        "provider_code": "provider_code",
+        "accredited_provider_code": "accredited_body_code",
+        "name": "name",
+        "level": "level",
+        "study_mode": "study_mode",
+        "program_type": "route",
+        "qualifications": "qualifications",
+        "subject_codes": "subject_codes",
+        "age_minimum": "min_age",
+        "age_maximum": "max_age",
+        "start_date": "published_start_date",
+        "state": "state",
+    }
+)
+
+RECRUITED_APPLICATION_FIELDS = _frozen(
+    {
+        "id": "apply_id",
+        "attributes.status": "status",
+        "attributes.candidate.first_name": "first_name",
+        "attributes.candidate.last_name": "last_name",
+        "attributes.candidate.date_of_birth": "date_of_birth",
+        "attributes.contact_details.email": "email",
+        "attributes.course.training_provider_code": "provider_code",
+        "attributes.course.course_code": "course_code",
+        "attributes.course.site_code": "site_code",
+        "attributes.course.study_mode": "study_mode",
+        "attributes.recruited_at": "recruited_at",
+    }
+)
+
+HESA_STUDENT_FIELDS = _frozen(
+    {
+        "F_HUSID": "hesa_id",
+        "F_FNAMES": "first_names",
+        "F_SURNAME": "last_name",
+        "F_BIRTHDTE": "date_of_birth",
+        "F_NQTEMAIL": "email",
+        "F_UKPRN": "ukprn",
+        "F_OWNSTU": "provider_trainee_id",
+        "F_TRN": "trn",
+        "F_ITTAIM": "itt_aim",
+        "F_MODE": "study_mode",
+        "F_ITTSTARTDATE": "itt_start_date",
+        "F_SBJCA1": "course_subject_one",
+        "F_STATUS": "status",
+    }
+)
+
+VENDOR_APPLICATION_FIELDS = _frozen(
+    {
+        "id": "id",
+        "attributes.status": "status",
+        "attributes.candidate.first_name": "first_name",
+        "attributes.candidate.last_name": "last_name",
+        "attributes.candidate.date_of_birth": "date_of_birth",
+        "attributes.contact_details.email": "email",
+        "attributes.course.provider_code": "provider_code",
+        "attributes.course.course_code": "course_code",
+        "attributes.course.site_code": "site_code",
+        "attributes.course.study_mode": "study_mode",
+        "attributes.recruited_at": "recruited_at",
+        "attributes.updated_at": "application_updated_at",
+    }
+)
+
+# how often each student record system polls Apply's vendor API: each vendor chooses its own
+RECORD_SYSTEM_POLLING = {
+    "sits": "*/15 * * * *",
+    "banner": "0 * * * *",
+    "oracle": "*/30 * * * *",
+    "thesis": "0 */4 * * *",
+}
+
+
+def _mentor_service_edges(consumer: str) -> tuple[Edge, ...]:
+    """Placements and Claims are one real app: they copy the same things the same way."""
+    return (
+        Edge(
+            "publish",
+            consumer,
+            "provider",
+            Mechanism.SNAPSHOT,
+            "15 0 * * *",
+            PROVIDER_FIELDS,
+            reader=Reader.PUBLISH_V1,
+            keep_referenced=True,
+            description="PublishTeacherTraining::Provider::SyncAllJob, daily 00:15",
+        ),
+        Edge(
+            "gias",
+            consumer,
+            "school",
+            Mechanism.SNAPSHOT,
+            "30 23 * * *",
+            MENTOR_SERVICES_SCHOOL_FROM_EDUBASE,
+            reader=Reader.EDUBASE_CSV,
+            scope=OPEN_ENGLISH_SCHOOLS,
+            keep_referenced=True,
+            source_key="URN",
+            description="Gias::SyncAllSchoolsJob, daily 23:30; onboarded or partnered schools kept",
+        ),
+        Edge(
+            "dqt",
+            consumer,
+            "teacher",
+            Mechanism.SNAPSHOT,
+            "5 0 * * *",
+            TEACHER_NAMES,
+            reader=Reader.DQT_TEACHERS,
+            keep_referenced=True,
+            description="TeachingRecord::SyncAllMentorsJob, daily 00:05: one read per mentor's "
+            "TRN, 300 a minute; overwrites the mentor's names",
+        ),
+    )
+
+
+def _record_system_edges() -> tuple[Edge, ...]:
+    return tuple(
+        Edge(
+            "apply",
+            system,
+            "application",
+            Mechanism.UPDATED_SINCE,
+            RECORD_SYSTEM_POLLING[system],
+            VENDOR_APPLICATION_FIELDS,
+            reader=Reader.APPLY_VENDOR_API,
+            description=f"{system} polls GET /api/v1/applications?since= for its providers",
+        )
+        for system in RECORD_SYSTEMS
+    )
+
+
 EDGES = (
     Edge(
         "gias",
@@ -317,6 +545,7 @@ EDGES = (
             exclude={"TypeOfEstablishment (code)": _codes("25", "30", "37")},
             description="English establishments (no offshore, Welsh or overseas schools)",
         ),
+        source_key="URN",
         description="GiasImportJob: yesterday's edubase CSV, daily 02:30",
     ),
     Edge(
@@ -394,6 +623,84 @@ EDGES = (
         APPLICATION_FIELDS,
         description="Manage reads the applications sent to providers",
     ),
+    Edge(
+        "publish",
+        "register",
+        "subject",
+        Mechanism.SNAPSHOT,
+        "0 2 * * *",
+        _frozen({"code": "code", "name": "name"}),
+        reader=Reader.PUBLISH_V1,
+        keep_referenced=True,
+        description="TeacherTrainingApi::ImportSubjectsJob, daily 02:00",
+    ),
+    Edge(
+        "publish",
+        "register",
+        "course",
+        Mechanism.SNAPSHOT,
+        "0 3 * * *",
+        REGISTER_COURSE_FIELDS,
+        reader=Reader.PUBLISH_V1,
+        scope=Scope(
+            include={"state": _codes("published", "rolled_over", "withdrawn")},
+            exclude={"level": _codes("further_education")},
+            description="published, rolled over or withdrawn courses; no further education",
+        ),
+        keep_referenced=True,
+        description="TeacherTrainingApi::ImportCoursesJob, daily 03:00",
+    ),
+    Edge(
+        "apply",
+        "register",
+        "application",
+        Mechanism.UPDATED_SINCE,
+        "0 1 * * *",
+        RECRUITED_APPLICATION_FIELDS,
+        reader=Reader.APPLY_REGISTER_API,
+        description="RecruitsApi::ImportApplicationsJob, daily 01:00, changed_since the last "
+        "sync; draft trainees follow at 04:00, university courses skipped",
+    ),
+    Edge(
+        "gias",
+        "register",
+        "school",
+        Mechanism.SNAPSHOT,
+        "30 2 * * 0",
+        REGISTER_SCHOOL_FROM_EDUBASE,
+        reader=Reader.EDUBASE_CSV,
+        scope=Scope(
+            exclude={"TypeOfEstablishment (code)": _codes("29")},
+            description="every establishment but higher education institutions (type 29)",
+        ),
+        keep_referenced=True,
+        source_key="URN",
+        description="SchoolData::ImportJob, weekly Sunday 02:30; referenced schools kept",
+    ),
+    Edge(
+        "hesa",
+        "register",
+        "itt_record",
+        Mechanism.UPDATED_SINCE,
+        "0 8-23/2 * * *",
+        HESA_STUDENT_FIELDS,
+        reader=Reader.HESA_COLLECTION,
+        source_key="F_HUSID",
+        description="Hesa::RetrieveCollectionJob, every 2 hours 08:00-23:00",
+    ),
+    Edge(
+        "dqt",
+        "register",
+        "teacher",
+        Mechanism.EVENT,
+        None,
+        _frozen({**TEACHER_NAMES, "dateOfBirth": "date_of_birth"}),
+        description="Trs::RetrieveTrnJob: after a TRN request, polls 1 minute later, then "
+        "hourly for up to 4 days, and copies the TRN",
+    ),
+    *_mentor_service_edges("placements"),
+    *_mentor_service_edges("claims"),
+    *_record_system_edges(),
 )
 
 COMMANDS = (
@@ -402,6 +709,38 @@ COMMANDS = (
         "apply",
         "vendor API v1: offer, reject, confirm-conditions-met",
         "a provider's decision, sent to the owner of the application",
+    ),
+    CommandPath(
+        "register",
+        "dqt",
+        "POST /v3/trn-requests; PUT /v3/persons/{trn}/routes-to-professional-statuses/{slug}",
+        "Register asks for a TRN when a trainee is submitted, then sends route status changes",
+    ),
+    *(
+        CommandPath(
+            system,
+            target,
+            api,
+            description,
+        )
+        for system in RECORD_SYSTEMS
+        for target, api, description in (
+            (
+                "apply",
+                "vendor API v1: offer, reject, confirm-conditions-met",
+                "the provider's decisions, made in its student record system",
+            ),
+            (
+                "register",
+                "Register API: POST /trainees, PUT, defer, withdraw, recommend-for-qts",
+                "a university pushes its trainees to Register",
+            ),
+            (
+                "hesa",
+                "ITT collection: POST /apis/itt/1.1/students",
+                "a university submits its trainees' records to HESA",
+            ),
+        )
     ),
 )
 

@@ -51,13 +51,20 @@ class Upstream:
         return (await self.get(path, params)).json()
 
     async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        return await self._send("POST", path, body)
+
+    async def put_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        """PUT `body`; the owner's answer, or None when it answers 204 No Content."""
+        return await self._send("PUT", path, body)
+
+    async def _send(self, method: str, path: str, body: Mapping[str, Any]) -> Any:
         try:
-            response = await self.client.post(path, json=body)
+            response = await self.client.request(method, path, json=body)
         except httpx.TransportError as error:
             raise UpstreamError(self.name, 503, f"unreachable: {error!r}") from error
         if response.status_code >= 400:
             raise UpstreamError(self.name, response.status_code, response.text[:500])
-        return response.json()
+        return response.json() if response.content else None
 
     async def aclose(self) -> None:
         await self.client.aclose()
