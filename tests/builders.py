@@ -118,3 +118,200 @@ def provider_user(**overrides: Any) -> dict[str, Any]:
 
 def vendor_meta(**overrides: Any) -> dict[str, Any]:
     return {"attribution": provider_user(), "timestamp": "2026-10-05T12:00:00Z", **overrides}
+
+
+def dqt_person(trn: str = "1234567", **overrides: Any) -> dict[str, Any]:
+    """Someone DQT already holds, as POST /v3/teachers/batch takes them."""
+    return {
+        "trn": trn,
+        "first_name": "Margaret",
+        "middle_name": None,
+        "last_name": "Thompson",
+        "date_of_birth": "1962-04-09",
+        "email": "margaret.thompson@example.com",
+        "national_insurance_number": "QQ123456C",
+        "status": "Active",
+        "qts_date": "1985-07-01",
+        "eyts_date": None,
+        "induction_status": "Exempt",
+        "kind": "teacher",
+        **overrides,
+    }
+
+
+def trn_request(
+    request_id: str = "2fa3e0c4-0d55-4d5c-9f0e-3b1c1f0e6a01", **person: Any
+) -> dict[str, Any]:
+    """Register's POST /v3/trn-requests for a trainee; `person` overrides the person's fields."""
+    return {
+        "requestId": request_id,
+        "person": {
+            "firstName": "Boris",
+            "middleName": "Ivan",
+            "lastName": "Brown",
+            "dateOfBirth": "1985-02-13",
+            "emailAddresses": ["boris.brown@example.com"],
+            "nationalInsuranceNumber": "QQ654321A",
+            **person,
+        },
+    }
+
+
+def professional_status_route(status: str = "InTraining", **overrides: Any) -> dict[str, Any]:
+    """Register's PUT of a trainee's route to QTS (provider-led postgraduate)."""
+    return {
+        "routeToProfessionalStatusTypeId": "97497716-5ac5-49aa-a444-27fa3e2c152a",
+        "status": status,
+        "holdsFrom": None,
+        "trainingStartDate": "2026-09-01",
+        "trainingEndDate": "2027-07-31",
+        "trainingSubjectReferences": ["100425"],
+        "trainingAgeSpecialism": {"type": "Range", "from": 11, "to": 16},
+        "trainingCountryReference": "GB",
+        "trainingProviderUkprn": "10007784",
+        **overrides,
+    }
+
+
+def itt_student(husid: str = "0310261553101", **overrides: Any) -> dict[str, Any]:
+    """One `<Student>` of HESA's ITT collection, as a student record system submits it."""
+    return {
+        "F_UKPRN": "10007713",
+        "F_STATUS": "NEW",
+        "F_HUSID": husid,
+        "F_OWNSTU": "99157234/2/01",
+        "F_BIRTHDTE": "1978-08-13",
+        "F_ENTRYRTE": "02",
+        "F_EXPECTEDENDDATE": "2027-07-31",
+        "F_FNAMES": "Dave",
+        "F_FUNDCODE": "7",
+        "F_ITTAIM": "202",
+        "F_ITTPHSC": "13909",
+        "F_MODE": "01",
+        "F_NATION": "GB",
+        "F_NIN": None,
+        "F_NQTEMAIL": "dave.george@example.com",
+        "F_QLAIM": "032",
+        "F_SDEMPLOY": None,
+        "F_SDLEAD": "115795",
+        "F_SEXID": "11",
+        "F_SURNAME": "George",
+        "F_TRN": None,
+        "F_APPLYAPPLICATIONID": None,
+        "F_ITTSTARTDATE": "2026-09-01",
+        "F_TRAINEESTARTDATE": "2026-09-01",
+        "F_SBJCA1": "100346",
+        "F_SBJCA2": None,
+        "F_SBJCA3": None,
+        "PLACEMENTS": [{"F_PLMNTSCH": "100000", "F_PLMNTDYS": 60}],
+        **overrides,
+    }
+
+
+def institution(provider_code: str = "1UR", **overrides: Any) -> dict[str, Any]:
+    """A university setting itself up in its student record system."""
+    return {
+        "provider_code": provider_code,
+        "ukprn": "10007163",
+        "name": "University of Warwick",
+        **overrides,
+    }
+
+
+def mentor(trn: str = "1234567", **overrides: Any) -> dict[str, Any]:
+    """A school adds a mentor by TRN and date of birth (those of `dqt_person`)."""
+    return {"trn": trn, "date_of_birth": "1962-04-09", "school_urn": "100000", **overrides}
+
+
+def placement(school_urn: str = "100000", **overrides: Any) -> dict[str, Any]:
+    """A primary placement a school offers, no provider yet."""
+    return {
+        "school_urn": school_urn,
+        "subject_code": "00",
+        "year_group": "year_3",
+        "key_stage": "key_stage_2",
+        "terms": ["autumn", "spring"],
+        "mentor_trns": [],
+        "send_specific": False,
+        **overrides,
+    }
+
+
+def mentor_training(trn: str = "1234567", hours: int = 16, **overrides: Any) -> dict[str, Any]:
+    """One mentor's training on a claim."""
+    return {
+        "mentor_trn": trn,
+        "hours_completed": hours,
+        "date_completed": "2026-09-30",
+        **overrides,
+    }
+
+
+def claim(*trainings: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A school's draft claim for provider 2FR's mentor training."""
+    return {
+        "school_urn": "100000",
+        "provider_code": "2FR",
+        "mentor_trainings": list(trainings),
+        **overrides,
+    }
+
+
+def register_draft(**overrides: Any) -> dict[str, Any]:
+    """A trainee a provider user starts by hand in Register, in Register's own values."""
+    return {
+        "first_names": "Priya",
+        "middle_names": "Anne",
+        "last_name": "Patel",
+        "date_of_birth": "1994-03-21",
+        "sex": "female",
+        "email": "priya.patel@example.com",
+        "nationality": "GB",
+        "training_route": "provider_led_postgrad",
+        "study_mode": "full_time",
+        "course_subject_one": "physics",
+        "course_min_age": 11,
+        "course_max_age": 16,
+        "itt_start_date": "2026-09-01",
+        "itt_end_date": "2027-07-31",
+        "trainee_start_date": "2026-09-01",
+        "provider_code": "2FR",
+        "ukprn": "10007784",
+        **overrides,
+    }
+
+
+def register_trainee(hesa_id: str = "2610261553101", **overrides: Any) -> dict[str, Any]:
+    """A trainee as a student record system sends it to the Register API: HESA codes."""
+    return {
+        "data": {
+            "first_names": "Priya",
+            "middle_names": "Anne",
+            "last_name": "Patel",
+            "previous_last_name": "Shah",
+            "date_of_birth": "1994-03-21",
+            "sex": "10",
+            "email": "priya.patel@example.com",
+            "nationality": "GB",
+            "ni_number": "QQ 12 34 56 C",
+            "training_route": "12",
+            "itt_start_date": "2026-09-01",
+            "itt_end_date": "2027-07-31",
+            "trainee_start_date": "2026-09-01",
+            "pg_apprenticeship_start_date": "2026-09-01",
+            "course_subject_1": "100425",
+            "study_mode": "01",
+            "itt_aim": "202",
+            "itt_qualification_aim": "020",
+            "course_year": "2026",
+            "course_age_range": "13918",
+            "fund_code": "7",
+            "funding_method": "6",
+            "ethnicity": "997",
+            "additional_training_initiative": "026",
+            "hesa_id": hesa_id,
+            "provider_trainee_id": "26/27-001",
+            "ukprn": "10007784",
+            **overrides,
+        }
+    }

@@ -1,0 +1,1 @@
+"""The Database of Qualified Teachers (DQT, now TRS): owns everyone with a TRN, keyed by TRN."""

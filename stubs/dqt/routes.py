@@ -1,0 +1,164 @@
+"""DQT's API v3 as TRS serves it: TRN requests, persons by TRN, routes to professional status."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from sqlmodel import Session
+
+from serviceline.crud import get_or_404
+from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
+from stubs.dqt.models import (
+    Route,
+    RouteBody,
+    Teacher,
+    TeacherCreate,
+    TeacherResponse,
+    TrnRequest,
+    TrnRequestBody,
+    TrnRequestInfo,
+    teacher_response,
+)
+from stubs.dqt.settings import DqtSettings
+
+router = APIRouter(prefix="/v3", tags=["dqt"])
+
+# Register sends its trainee's slug as the route's reference
+Reference = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
+RequestIdQuery = Annotated[str, Query(alias="requestId", min_length=1, max_length=100)]
+DateOfBirthQuery = Annotated[date | None, Query(alias="dateOfBirth")]
+
+
+def dqt_settings(kernel: KernelDep) -> DqtSettings:
+    settings = kernel.settings
+    assert isinstance(settings, DqtSettings)  # create_app is only ever given DqtSettings
+    return settings
+
+
+SettingsDep = Annotated[DqtSettings, Depends(dqt_settings)]
+
+
+def unprocessable(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
+def get_person(session: Session, trn: str) -> Teacher:
+    teacher = get_or_404(session, Teacher, trn, field="trn", what="person with TRN")
+    if teacher.status == "Deactivated":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"trn: person {trn!r} is deactivated")
+    return teacher
+
+
+def request_info(request: TrnRequest) -> TrnRequestInfo:
+    return TrnRequestInfo(request_id=request.request_id, status=request.status, trn=request.trn)
+
+
+def check_route(body: RouteBody, today: date) -> None:
+    """TRS's rules for a route: a holds-from date exactly when it holds, and in the past."""
+    if body.status == "Holds":
+        if body.holds_from is None:
+            raise unprocessable("holdsFrom: required when status is Holds")
+        if body.holds_from > today:
+            raise unprocessable("holdsFrom: cannot be in the future")
+    elif body.holds_from is not None:
+        raise unprocessable(f"holdsFrom: cannot be given when status is {body.status}")
+    if body.training_end_date <= body.training_start_date:
+        raise unprocessable("trainingEndDate: must be after trainingStartDate")
+
+
+@router.post("/trn-requests", dependencies=[ApiAuth])
+def create_trn_request(
+    body: TrnRequestBody, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> TrnRequestInfo:
+    """Accept a request; the person and their TRN follow once DQT's delay has passed."""
+    if session.get(TrnRequest, body.request_id) is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"requestId: a TRN request {body.request_id!r} has already been made",
+        )
+    now = clock.now()
+    if body.person.date_of_birth >= now.date():
+        raise unprocessable("person.dateOfBirth: must be in the past")
+    request = TrnRequest(
+        request_id=body.request_id,
+        **body.person.model_dump(),
+        created_at=now,
+        due_at=now + settings.trn_delay,
+    )
+    session.add(request)
+    session.flush()
+    return request_info(request)
+
+
+@router.get("/trn-requests", dependencies=[ApiAuth])
+def read_trn_request(request_id: RequestIdQuery, session: SessionDep) -> TrnRequestInfo:
+    request = get_or_404(session, TrnRequest, request_id, field="requestId", what="TRN request")
+    return request_info(request)
+
+
+def born_on(session: Session, trn: str, date_of_birth: date | None) -> TeacherResponse:
+    """The person with this TRN; with a date of birth, only if it is theirs (TRS's extra check)."""
+    teacher = get_person(session, trn)
+    if date_of_birth is not None and date_of_birth != teacher.date_of_birth:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"dateOfBirth: no person {trn!r} born on {date_of_birth}"
+        )
+    return teacher_response(teacher)
+
+
+@router.get("/teachers/{trn}")
+def read_teacher(
+    trn: str, session: SessionDep, date_of_birth: DateOfBirthQuery = None
+) -> TeacherResponse:
+    """As Claims and Placements read their mentors, one TRN at a time."""
+    return born_on(session, trn, date_of_birth)
+
+
+@router.get("/persons/{trn}")
+def read_person(
+    trn: str, session: SessionDep, date_of_birth: DateOfBirthQuery = None
+) -> TeacherResponse:
+    """As Register reads a trainee's record."""
+    return born_on(session, trn, date_of_birth)
+
+
+@router.put(
+    "/persons/{trn}/routes-to-professional-statuses/{reference}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[ApiAuth],
+)
+def update_route(
+    trn: str, reference: Reference, body: RouteBody, session: SessionDep, clock: ClockDep
+) -> None:
+    """Set a route; one that holds awards QTS from its holds-from date."""
+    teacher = get_person(session, trn)
+    check_route(body, clock.now().date())
+    values = body.model_dump(exclude={"route_to_professional_status_type_id", "degree_type_id"})
+    values.update(
+        route_type_id=str(body.route_to_professional_status_type_id),
+        degree_type_id=str(body.degree_type_id) if body.degree_type_id else None,
+        updated_at=clock.now(),
+    )
+    route = session.get(Route, (trn, reference))
+    if route is None:
+        route = Route(trn=trn, reference=reference, **values)
+    else:
+        route.sqlmodel_update(values)
+    session.add(route)
+    if body.status == "Holds":
+        teacher.sqlmodel_update({"qts_date": body.holds_from, "kind": "teacher"})
+        session.add(teacher)
+    session.flush()
+
+
+@router.post("/teachers/batch", status_code=201, dependencies=[ApiAuth])
+def create_teachers(
+    body: list[TeacherCreate], session: SessionDep, clock: ClockDep
+) -> dict[str, int]:
+    session.add_all(
+        Teacher.model_validate(teacher, update={"created_at": clock.now()}) for teacher in body
+    )
+    session.flush()
+    return {"created": len(body)}
