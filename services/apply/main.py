@@ -5,7 +5,7 @@ from fastapi import FastAPI
 
 from serviceline.app import create_app as create_service
 from serviceline.copier import CopyTarget
-from services.apply import routes, vendor_api
+from services.apply import register_api, routes, vendor_api
 from services.apply.models import TABLES, CourseCopy, ProviderCopy, SiteCopy, sites_in_use
 from services.apply.settings import ApplySettings
 
@@ -17,7 +17,7 @@ def create_app(
     app = create_service(
         "apply",
         settings or ApplySettings(),
-        routers=[routes.router, vendor_api.router],
+        routers=[routes.router, vendor_api.router, register_api.router],
         tables=TABLES,
         copies={
             "provider": CopyTarget(ProviderCopy),

@@ -1,0 +1,1 @@
+"""Register trainee teachers: owns trainees, from recruitment to the award of QTS."""

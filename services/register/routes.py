@@ -1,0 +1,166 @@
+"""Register's own API: the screens providers use to add trainees and move them towards QTS."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlmodel import Session, col, select
+
+from serviceline.crud import get_or_404
+from serviceline.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep
+from serviceline.fields import ProviderCode
+from services.register.models import (
+    Deferral,
+    Recommendation,
+    Trainee,
+    TraineeCreate,
+    TraineeEvent,
+    TraineeState,
+    TransitionError,
+    TrnRequest,
+    Withdrawal,
+)
+from services.register.trn import UnknownTrnError, change, standards_met, submit_for_trn
+
+router = APIRouter(tags=["trainees"], dependencies=[ApiAuth])
+
+
+def get_trainee(session: Session, slug: str) -> Trainee:
+    return get_or_404(session, Trainee, slug, field="slug", what="trainee")
+
+
+def refused(error: ValueError) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error))
+
+
+@router.get("/trainees")
+def list_trainees(
+    session: SessionDep,
+    state: TraineeState | None = None,
+    provider_code: ProviderCode | None = None,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[Trainee]:
+    query = select(Trainee).order_by(col(Trainee.slug)).limit(limit)
+    if state is not None:
+        query = query.where(Trainee.state == state)
+    if provider_code is not None:
+        query = query.where(Trainee.provider_code == provider_code)
+    if after is not None:
+        query = query.where(col(Trainee.slug) > after)
+    return list(session.exec(query))
+
+
+@router.get("/trainees/{slug}")
+def read_trainee(slug: str, session: SessionDep) -> Trainee:
+    return get_trainee(session, slug)
+
+
+@router.post("/trainees", status_code=201)
+def create_trainee(body: TraineeCreate, session: SessionDep, clock: ClockDep) -> Trainee:
+    return create_trainees([body], session, clock)[0]
+
+
+@router.post("/trainees/batch", status_code=201)
+def create_trainees(
+    body: list[TraineeCreate], session: SessionDep, clock: ClockDep
+) -> list[Trainee]:
+    """Drafts a provider user starts by hand; each is submitted for its TRN on its own."""
+    trainees = [
+        Trainee.model_validate(draft, update={"record_source": "manual", "created_at": clock.now()})
+        for draft in body
+    ]
+    session.add_all(trainees)
+    session.flush()
+    return trainees
+
+
+@router.post("/trainees/{slug}/submit-for-trn")
+def create_trn_submission(
+    slug: str, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+) -> Trainee:
+    """Submit a draft: DQT is asked for its TRN, which Register then polls for."""
+    trainee = get_trainee(session, slug)
+    try:
+        submit_for_trn(session, upstreams["dqt"], trainee, clock.now())
+    except ValueError as error:
+        raise refused(error) from error
+    return trainee
+
+
+def step(
+    session: Session,
+    upstreams: UpstreamsDep,
+    slug: str,
+    event: TraineeEvent,
+    clock: ClockDep,
+    **changes: object,
+) -> Trainee:
+    trainee = get_trainee(session, slug)
+    try:
+        return change(session, upstreams["dqt"], trainee, event, clock.now(), **changes)
+    except (TransitionError, UnknownTrnError) as error:
+        raise refused(error) from error
+
+
+@router.post("/trainees/{slug}/defer")
+def create_deferral(
+    slug: str, body: Deferral, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+) -> Trainee:
+    return step(
+        session,
+        upstreams,
+        slug,
+        "defer",
+        clock,
+        defer_date=body.defer_date or clock.now().date(),
+        defer_reason=body.defer_reason,
+    )
+
+
+@router.post("/trainees/{slug}/reinstate")
+def create_reinstatement(
+    slug: str, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+) -> Trainee:
+    """Back into training after a deferral."""
+    return step(session, upstreams, slug, "reinstate", clock, reinstate_date=clock.now().date())
+
+
+@router.post("/trainees/{slug}/withdraw")
+def create_withdrawal(
+    slug: str, body: Withdrawal, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+) -> Trainee:
+    return step(
+        session,
+        upstreams,
+        slug,
+        "withdraw",
+        clock,
+        withdrawal_date=body.withdrawal_date or clock.now().date(),
+        withdrawal_reasons=list(body.reasons),
+        withdrawal_trigger=body.trigger,
+        withdrawal_future_interest=body.future_interest,
+        withdrawal_another_reason=body.another_reason,
+        withdrawal_safeguarding_concern_reasons=body.safeguarding_concern_reasons,
+    )
+
+
+@router.post("/trainees/{slug}/recommend-for-award")
+def create_recommendation(
+    slug: str, body: Recommendation, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+) -> Trainee:
+    """Recommend for QTS: DQT is told the trainee holds it, and the trainee is then awarded."""
+    try:
+        met = standards_met(body.qts_standards_met_date, clock.now())
+    except ValueError as error:
+        raise refused(error) from error
+    return step(session, upstreams, slug, "recommend_for_award", clock, outcome_date=met)
+
+
+@router.get("/trn-requests")
+def list_trn_requests(session: SessionDep, slug: str | None = None) -> list[TrnRequest]:
+    query = select(TrnRequest).order_by(col(TrnRequest.requested_at), col(TrnRequest.request_id))
+    if slug is not None:
+        query = query.where(TrnRequest.slug == slug)
+    return list(session.exec(query))

@@ -1,0 +1,184 @@
+"""Apply's register API: the recruited applications Register reads, as the 2021 spec shapes them."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator, ValidationError
+
+from serviceline.testing import API, LineUnderTest, in_process_line, reference
+from tests import builders
+
+pytestmark = pytest.mark.anyio
+
+REGISTER = {"Authorization": "Bearer register-apply-token"}
+VENDOR = {"Authorization": "Bearer manage-vendor-token"}
+APPLICATIONS = "/register-api/applications"
+CYCLE = {"recruitment_cycle_year": "2027"}
+
+
+def _json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema: `nullable` lets null in."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    schema = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") is True:
+        if "type" in schema:
+            schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+    return schema
+
+
+@functools.cache
+def _components() -> dict[str, Any]:
+    spec = yaml.safe_load(reference("specs", "apply-register-api-v1-2021.yml").read_text())
+    components: dict[str, Any] = _json_schema(spec["components"])
+    return components
+
+
+def conforms(body: Any, schema: str) -> None:
+    """Validate a body against one of the register API spec's component schemas."""
+    root = {"$ref": f"#/components/schemas/{schema}", "components": _components()}
+    Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(body)
+
+
+def ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def refused(response: httpx.Response, code: int, *words: str) -> Any:
+    assert response.status_code == code, response.text
+    for word in words:
+        assert word in response.text, response.text
+    return response.json()
+
+
+async def course_in_apply(line: LineUnderTest) -> str:
+    await line.publish_provider(builders.provider(), builders.site())
+    created = await line["publish"].post(
+        "/providers/2FR/courses", json=builders.course(), headers=API
+    )
+    assert created.status_code == 201, created.text
+    await line.control.sync()
+    uuid: str = created.json()["uuid"]
+    return uuid
+
+
+async def apply(line: LineUnderTest, course_uuid: str, email: str) -> str:
+    apply = line["apply"]
+    candidate = await apply.post("/candidates", json=builders.candidate(email), headers=API)
+    assert candidate.status_code == 201, candidate.text
+    body = builders.application(candidate.json()["id"], course_uuid)
+    application = await apply.post("/applications", json=body, headers=API)
+    assert application.status_code == 201, application.text
+    id: str = application.json()["id"]
+    return id
+
+
+async def recruit(line: LineUnderTest, id: str) -> None:
+    """An unconditional offer, accepted: the candidate is recruited at once."""
+    offer = {"data": {"conditions": []}, "meta": builders.vendor_meta()}
+    ok(await line["apply"].post(f"/api/v1/applications/{id}/offer", json=offer, headers=VENDOR))
+    accepted = ok(await line["apply"].post(f"/applications/{id}/accept-offer", headers=API))
+    assert accepted["status"] == "recruited"
+
+
+async def test_only_recruited_applications_are_served_in_the_spec_shape(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        course = await course_in_apply(line)
+        recruited = await apply(line, course, "recruited@example.com")
+        waiting = await apply(line, course, "waiting@example.com")
+        leaving = await apply(line, course, "leaving@example.com")
+        for id in (recruited, leaving):
+            await recruit(line, id)
+        await line.control.advance(by="1h")
+        ok(await line["apply"].post(f"/applications/{leaving}/withdraw", headers=API))
+
+        response = await line["apply"].get(APPLICATIONS, params=CYCLE, headers=REGISTER)
+        listed = ok(response)
+        conforms(listed, "MultipleApplicationsResponse")
+        assert response.headers["Total-Pages"] == "1"
+        assert [a["id"] for a in listed["data"]] == [recruited, leaving]
+        assert waiting not in str(listed)
+        first, withdrawn = (a["attributes"] for a in listed["data"])
+        assert (first["status"], withdrawn["status"]) == ("recruited", "withdrawn")
+        assert withdrawn["recruited_at"] is not None
+        assert first["course"] == {
+            "recruitment_cycle_year": 2027,
+            "training_provider_code": "2FR",
+            "course_code": "3GTY",
+            "site_code": "A",
+            "study_mode": "full_time",
+        }
+        candidate = first["candidate"]
+        assert (candidate["first_name"], candidate["last_name"]) == ("Boris", "Brown")
+        assert (candidate["date_of_birth"], candidate["uk_residency_status_code"]) == (
+            "1985-02-13",
+            "A",
+        )
+        assert first["contact_details"]["email"] == "recruited@example.com"
+        assert first["support_reference"] == candidate["id"]
+
+        since = {**CYCLE, "changed_since": "2026-10-05T00:30:00Z"}
+        changed = ok(await line["apply"].get(APPLICATIONS, params=since, headers=REGISTER))
+        assert [a["id"] for a in changed["data"]] == [leaving]
+        other_cycle = {"recruitment_cycle_year": "2026"}
+        assert ok(await line["apply"].get(APPLICATIONS, params=other_cycle, headers=REGISTER)) == {
+            "data": []
+        }
+
+
+async def test_pages_are_counted_in_a_total_pages_header(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir, page_size=2) as line:
+        course = await course_in_apply(line)
+        ids = [await apply(line, course, f"recruit{n}@example.com") for n in range(3)]
+        for id in ids:
+            await recruit(line, id)
+            await line.control.advance(by="1m")
+
+        pages = []
+        for page in ("1", "2", "3"):
+            params = {**CYCLE, "page": page}
+            response = await line["apply"].get(APPLICATIONS, params=params, headers=REGISTER)
+            assert response.headers["Total-Pages"] == "2"
+            pages.append([a["id"] for a in ok(response)["data"]])
+        assert pages == [ids[:2], ids[2:], []]
+
+
+async def test_refusals_take_the_spec_shape(state_dir: Path) -> None:
+    async with in_process_line(["apply"], state_dir) as line:
+        apply = line["apply"]
+        for headers in ({}, VENDOR, API):
+            body = refused(await apply.get(APPLICATIONS, params=CYCLE, headers=headers), 401)
+            conforms(body, "UnauthorizedResponse")
+        missing = refused(
+            await apply.get(APPLICATIONS, headers=REGISTER), 422, "recruitment_cycle_year"
+        )
+        conforms(missing, "ParameterMissingResponse")
+        assert missing["errors"][0]["error"] == "ParameterMissing"
+        for params, name in (
+            ({"recruitment_cycle_year": "next"}, "recruitment_cycle_year"),
+            ({**CYCLE, "changed_since": "yesterday"}, "changed_since"),
+            ({**CYCLE, "page": "0"}, "page"),
+        ):
+            invalid = refused(await apply.get(APPLICATIONS, params=params, headers=REGISTER), 422)
+            conforms(invalid, "ParameterInvalidResponse")
+            assert invalid["errors"] == [
+                {"error": "ParameterInvalid", "message": f"Parameter is invalid: {name}"}
+            ]
+
+
+def test_the_spec_check_can_fail() -> None:
+    with pytest.raises(ValidationError):
+        conforms(
+            {"data": [{"id": "11fc0d3b2f", "type": "application"}]}, "MultipleApplicationsResponse"
+        )
