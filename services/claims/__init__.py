@@ -1,0 +1,1 @@
+"""Claim funding for mentor training: owns claims and its own mentors, paid by school region."""

@@ -1,0 +1,1 @@
+"""What Manage school placements and Claim funding for mentor training share: one real app."""

@@ -1,0 +1,32 @@
+"""The three copies both mentor services keep, wired the same way: schools, providers, teachers."""
+
+from __future__ import annotations
+
+from serviceline.copier import CopyTarget, ReferencedKeys
+from serviceline.copies import ProviderCopyBase
+from services.mentoring.dqt import held_trns, mentor_trns, overwrite_names
+from services.mentoring.funding import assign_funding_regions
+from services.mentoring.models import MentorBase, SchoolCopyBase, TeacherCopyBase
+
+
+def copy_targets(
+    *,
+    school: type[SchoolCopyBase],
+    provider: type[ProviderCopyBase],
+    teacher: type[TeacherCopyBase],
+    mentor: type[MentorBase],
+    schools_in_use: ReferencedKeys,
+    providers_in_use: ReferencedKeys,
+) -> dict[str, CopyTarget]:
+    return {
+        "school": CopyTarget(
+            school, referenced=schools_in_use, after_apply=assign_funding_regions(school)
+        ),
+        "provider": CopyTarget(provider, referenced=providers_in_use),
+        "teacher": CopyTarget(
+            teacher,
+            referenced=held_trns(mentor),
+            wanted=mentor_trns(mentor),
+            after_apply=overwrite_names(mentor),
+        ),
+    }

@@ -1,0 +1,1 @@
+"""Manage school placements: owns placements, school partnerships and its own mentors."""
