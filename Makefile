@@ -30,7 +30,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 
 typecheck: $(INSTALLED)
-	$(BIN)/mypy serviceline services stubs tests
+	$(BIN)/mypy serviceline services stubs systems tests
 
 test: lint typecheck
 	$(BIN)/python -m pytest

@@ -24,7 +24,7 @@ from serviceline.control import ControlError, LineControl
 from serviceline.launcher import LaunchError, LineConfig, start_line, stop_recorded
 from serviceline.seed import Size, seed_line
 from serviceline.settings import ClockMode
-from serviceline.topology import LINE
+from serviceline.topology import LINE, Kind, Mechanism
 
 app = typer.Typer(
     help="serviceline: the 'Becoming a teacher' service line, copying data one way.",
@@ -55,6 +55,7 @@ def fail(message: str) -> None:
 async def connect(
     host: str, admin_token: str
 ) -> AsyncIterator[tuple[dict[str, httpx.AsyncClient], LineControl]]:
+    """Clients for the services that are running: the record systems run only when asked."""
     async with contextlib.AsyncExitStack() as stack:
         clients = {
             s.name: await stack.enter_async_context(
@@ -62,7 +63,20 @@ async def connect(
             )
             for s in LINE.services
         }
-        yield clients, LineControl(clients, admin_token)
+        answers = await asyncio.gather(
+            *(_healthy(client) for client in clients.values()), return_exceptions=False
+        )
+        running = {name: c for (name, c), ok in zip(clients.items(), answers, strict=True) if ok}
+        if not running:
+            raise httpx.ConnectError(f"no service answers on {host}")
+        yield running, LineControl(running, admin_token)
+
+
+async def _healthy(client: httpx.AsyncClient) -> bool:
+    try:
+        return (await client.get("/health", timeout=2)).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def run(work: Callable[[], Awaitable[T]]) -> T:
@@ -100,11 +114,11 @@ def seed_with_progress(
         return run(work)
 
 
-def services_table(host: str) -> Table:
+def services_table(host: str, names: list[str]) -> Table:
     table = Table(title="serviceline: the 'Becoming a teacher' line")
     for column in ("service", "kind", "URL", "API docs"):
         table.add_column(column)
-    for service in LINE.services:
+    for service in (s for s in LINE.services if s.name in names):
         url = f"http://{host}:{service.port}"
         table.add_row(f"{service.name} — {service.title}", service.kind.value, url, f"{url}/docs")
     return table
@@ -121,6 +135,13 @@ def up(
     fresh: Annotated[bool, typer.Option(help="delete the databases and seed again")] = False,
     clock: Annotated[ClockMode, typer.Option(help="manual or realtime")] = ClockMode.MANUAL,
     speed: Annotated[float, typer.Option(help="realtime: simulated seconds per second")] = 3600.0,
+    record_systems: Annotated[
+        bool,
+        typer.Option(
+            "--record-systems/--no-record-systems",
+            help="also start the universities' student record systems (SITS, Banner, ...)",
+        ),
+    ] = False,
 ) -> None:
     """Start every service as its own process, seed it if new, and wait for Ctrl-C."""
     if fresh:
@@ -128,8 +149,9 @@ def up(
             database.unlink()
     is_new = not any(state_dir.glob("*.db"))
     config = LineConfig(state_dir, host, admin_token, api_token, clock.value, speed)
+    names = [s.name for s in LINE.services if record_systems or s.kind is not Kind.RECORD_SYSTEM]
     try:
-        line = start_line(config)
+        line = start_line(config, names)
     except LaunchError as error:
         fail(str(error))
     signal.signal(signal.SIGTERM, _interrupt)
@@ -138,7 +160,7 @@ def up(
             console.print(f"Seeding a {size.value} line (seed {seed})…")
             counts = seed_with_progress(host, admin_token, api_token, size, seed)
             console.print(", ".join(f"{n:,} {what}" for what, n in counts.items()))
-        console.print(services_table(host))
+        console.print(services_table(host, names))
         console.print(
             f"State in {state_dir}/ (logs in {state_dir}/logs). Clock: {clock.value}. "
             "Ctrl-C or `make down` stops the line."
@@ -192,6 +214,7 @@ def sync(
     if unknown:
         fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
     chosen = [known[name] for name in edges] if edges else list(LINE.copy_order())
+    chosen = [edge for edge in chosen if edge.mechanism is not Mechanism.EVENT]
 
     async def work() -> list[dict[str, Any]]:
         async with connect(host, admin_token) as (_, control):
@@ -274,9 +297,9 @@ def topology() -> None:
     for column in ("edge", "mechanism", "schedule (UTC, simulated)", "reads", "policy", "scope"):
         edges.add_column(column)
     for edge in LINE.edges:
-        schedule = edge.schedule + (
-            f"; full {edge.full_sync_schedule}" if edge.full_sync_schedule else ""
-        )
+        schedule = edge.schedule or "on the consumer's events"
+        if edge.full_sync_schedule:
+            schedule += f"; full {edge.full_sync_schedule}"
         edges.add_row(
             edge.name,
             edge.mechanism.value,

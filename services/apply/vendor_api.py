@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import Session, col, select
 
 from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep
+from serviceline.topology import RECORD_SYSTEMS, record_system_for
 from services.apply.models import (
     Application,
     ApplicationStatus,
@@ -22,6 +23,7 @@ from services.apply.models import (
     Condition,
     CourseCopy,
     Event,
+    ProviderCopy,
     StudyMode,
     TransitionError,
 )
@@ -242,7 +244,22 @@ def require_vendor(settings: SettingsDep, credentials: BearerDep) -> str:
     )
 
 
+VendorDep = Annotated[str, Depends(require_vendor)]
 router = APIRouter(prefix=PREFIX, tags=["vendor API v1"], dependencies=[Depends(require_vendor)])
+
+
+def providers_shown(session: Session, vendor: str) -> set[str] | None:
+    """The providers whose applications a vendor sees: None for all (Manage sees every one).
+
+    A record system sees the universities that run it, as Apply's own copy of Publish's
+    providers says which providers are universities.
+    """
+    if vendor not in RECORD_SYSTEMS:
+        return None
+    universities = session.exec(
+        select(ProviderCopy.code).where(ProviderCopy.provider_type == "university")
+    )
+    return {code for code in universities if record_system_for(code) == vendor}
 
 
 def course_of(application: Application, course: CourseCopy | None) -> VendorCourse:
@@ -340,9 +357,14 @@ def parse_since(since: str | None) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def visible(session: Session, application_id: str) -> Application:
+def visible(session: Session, application_id: str, vendor: str) -> Application:
     application = session.get(Application, application_id)
-    if application is None or application.status not in VENDOR_STATUS:
+    shown = providers_shown(session, vendor)
+    if (
+        application is None
+        or application.status not in VENDOR_STATUS
+        or (shown is not None and application.provider_code not in shown)
+    ):
         raise VendorError(
             status.HTTP_404_NOT_FOUND, "NotFound", f"Unable to find Application {application_id}"
         )
@@ -393,25 +415,32 @@ def check_offered_course(application: Application, proposed: VendorCourse | None
 
 @router.get("/applications")
 def list_applications(
-    session: SessionDep, settings: SettingsDep, since: str | None = None
+    session: SessionDep, settings: SettingsDep, vendor: VendorDep, since: str | None = None
 ) -> MultipleApplicationsResponse:
     """Applications changed on or since `since`, most recently updated first."""
     moment = parse_since(since)
-    rows = session.exec(
+    query = (
         select(Application, Candidate, CourseCopy)
         .join(Candidate, col(Candidate.id) == col(Application.candidate_id))
         .join(CourseCopy, col(CourseCopy.uuid) == col(Application.course_uuid), isouter=True)
         .where(col(Application.updated_at) >= moment, col(Application.status).in_(VENDOR_STATUS))
         .order_by(col(Application.updated_at).desc(), col(Application.id))
     )
+    shown = providers_shown(session, vendor)
+    if shown is not None:
+        query = query.where(col(Application.provider_code).in_(shown))
+    rows = session.exec(query)
     return MultipleApplicationsResponse(data=[resource(*row, settings) for row in rows])
 
 
 @router.get("/applications/{application_id}")
 def read_application(
-    application_id: ApplicationIdPath, session: SessionDep, settings: SettingsDep
+    application_id: ApplicationIdPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    vendor: VendorDep,
 ) -> SingleApplicationResponse:
-    return answer(session, visible(session, application_id), settings)
+    return answer(session, visible(session, application_id, vendor), settings)
 
 
 @router.post("/applications/{application_id}/offer")
@@ -421,8 +450,9 @@ def create_offer(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    vendor: VendorDep,
 ) -> SingleApplicationResponse:
-    application = visible(session, application_id)
+    application = visible(session, application_id, vendor)
     check_offered_course(application, body.data.course)
     conditions = list(body.data.conditions)
     return decide(
@@ -437,9 +467,10 @@ def create_rejection(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    vendor: VendorDep,
 ) -> SingleApplicationResponse:
     """Rejects an application, or withdraws an offer not yet accepted."""
-    application = visible(session, application_id)
+    application = visible(session, application_id, vendor)
     reason = body.data.reason
     return decide(session, settings, application, "reject", clock.now(), rejection_reason=reason)
 
@@ -451,8 +482,9 @@ def create_conditions_met(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    vendor: VendorDep,
 ) -> SingleApplicationResponse:
-    application = visible(session, application_id)
+    application = visible(session, application_id, vendor)
     return decide(session, settings, application, "confirm_conditions_met", clock.now())
 
 
@@ -463,8 +495,9 @@ def create_conditions_not_met(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    vendor: VendorDep,
 ) -> SingleApplicationResponse:
-    application = visible(session, application_id)
+    application = visible(session, application_id, vendor)
     return decide(session, settings, application, "conditions_not_met", clock.now())
 
 

@@ -1,0 +1,1 @@
+"""Student record systems: the universities' own systems, clients of the service line."""

@@ -1,0 +1,1 @@
+"""Ellucian Banner: a student record system universities run, a client of the line."""

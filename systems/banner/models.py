@@ -1,0 +1,11 @@
+"""Ellucian Banner's tables: its copy of Apply's applications, and the universities running it."""
+
+from systems.record_system.models import ApplicationRecord, InstitutionRecord
+
+
+class Application(ApplicationRecord, table=True):
+    __tablename__ = "banner_application"
+
+
+class Institution(InstitutionRecord, table=True):
+    __tablename__ = "banner_institution"

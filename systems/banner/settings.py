@@ -1,0 +1,38 @@
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from systems.record_system.settings import RecordSystemSettings, Share
+
+
+class BannerSettings(RecordSystemSettings):
+    model_config = SettingsConfigDict(env_prefix="BANNER_", extra="ignore")
+
+    # its credentials, one per command path: decisions to Apply, trainees to Register and HESA
+    upstream_tokens: dict[str, str] = Field(
+        default_factory=lambda: {
+            "apply": "banner-apply-token",
+            "register": "banner-register-token",
+            "hesa": "banner-hesa-token",
+        }
+    )
+    attribution: dict[str, str] = Field(
+        default_factory=lambda: {
+            "full_name": "Banner admissions",
+            "email": "admissions.banner@example.ac.uk",
+            "user_id": "banner-integration",
+        }
+    )
+    # polls hourly and decides ten minutes later, a day after an application arrives;
+    # one condition, confirmed within a week; trainees go out every night
+    decide_schedule: str = "10 * * * *"
+    decide_after: timedelta = timedelta(days=1)
+    offer_share: Share = 0.6
+    offer_conditions: list[str] = Field(default_factory=lambda: ["Enhanced DBS check"])
+    confirm_after: timedelta = timedelta(days=7)
+    submit_schedule: str = "0 2 * * *"
+    student_id_prefix: str = "B"
+    study_mode_codes: dict[str, str] = Field(
+        default_factory=lambda: {"full_time": "63", "part_time": "64"}
+    )

@@ -1,0 +1,1 @@
+"""Oracle: a student record system universities run, a client of the line."""

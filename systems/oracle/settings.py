@@ -1,0 +1,44 @@
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from systems.record_system.settings import RecordSystemSettings, Share
+
+
+class OracleSettings(RecordSystemSettings):
+    model_config = SettingsConfigDict(env_prefix="ORACLE_", extra="ignore")
+
+    # its credentials, one per command path: decisions to Apply, trainees to Register and HESA
+    upstream_tokens: dict[str, str] = Field(
+        default_factory=lambda: {
+            "apply": "oracle-apply-token",
+            "register": "oracle-register-token",
+            "hesa": "oracle-hesa-token",
+        }
+    )
+    attribution: dict[str, str] = Field(
+        default_factory=lambda: {
+            "full_name": "Oracle Student Cloud admissions",
+            "email": "admissions.oracle@example.ac.uk",
+            "user_id": "oracle-integration",
+        }
+    )
+    # polls every 30 minutes but takes five days to decide; half get an offer, with three
+    # conditions confirmed three weeks after acceptance; trainees go out on Monday mornings
+    decide_schedule: str = "10,40 * * * *"
+    decide_after: timedelta = timedelta(days=5)
+    offer_share: Share = 0.5
+    offer_conditions: list[str] = Field(
+        default_factory=lambda: [
+            "Degree certificate",
+            "Enhanced DBS check",
+            "Occupational health clearance",
+        ]
+    )
+    confirm_after: timedelta = timedelta(days=21)
+    submit_schedule: str = "30 6 * * 1"
+    student_id_prefix: str = "O"
+    study_mode_codes: dict[str, str] = Field(
+        default_factory=lambda: {"full_time": "02", "part_time": "31"}
+    )

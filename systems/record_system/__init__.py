@@ -1,0 +1,1 @@
+"""What the four student record systems share; each differs from the others in settings only."""

@@ -1,0 +1,1 @@
+"""Tribal SITS: a student record system universities run, a client of the line."""

@@ -1,0 +1,40 @@
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from systems.record_system.settings import RecordSystemSettings, Share
+
+
+class SitsSettings(RecordSystemSettings):
+    model_config = SettingsConfigDict(env_prefix="SITS_", extra="ignore")
+
+    # its credentials, one per command path: decisions to Apply, trainees to Register and HESA
+    upstream_tokens: dict[str, str] = Field(
+        default_factory=lambda: {
+            "apply": "sits-apply-token",
+            "register": "sits-register-token",
+            "hesa": "sits-hesa-token",
+        }
+    )
+    attribution: dict[str, str] = Field(
+        default_factory=lambda: {
+            "full_name": "SITS:Vision admissions",
+            "email": "admissions.sits@example.ac.uk",
+            "user_id": "sits-integration",
+        }
+    )
+    # polls every 15 minutes, decides a few minutes after each poll, two days after an
+    # application arrives; most offers carry two conditions; trainees go out on Friday evenings
+    decide_schedule: str = "5,20,35,50 * * * *"
+    decide_after: timedelta = timedelta(days=2)
+    offer_share: Share = 0.75
+    offer_conditions: list[str] = Field(
+        default_factory=lambda: ["Enhanced DBS check", "Fitness to teach"]
+    )
+    confirm_after: timedelta = timedelta(days=14)
+    submit_schedule: str = "0 18 * * 5"
+    student_id_prefix: str = "S"
+    study_mode_codes: dict[str, str] = Field(
+        default_factory=lambda: {"full_time": "01", "part_time": "31"}
+    )
