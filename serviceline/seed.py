@@ -15,7 +15,9 @@ import anyio
 import httpx
 
 from serviceline.control import LineControl
-from serviceline.topology import LINE
+from serviceline.topology import LINE, RECORD_SYSTEMS, record_system_for
+
+MENTORING = ("placements", "claims")
 
 
 class Size(StrEnum):
@@ -30,13 +32,26 @@ class Volumes:
     providers: int
     courses: int
     candidates: int
+    teachers: int
+    mentors: int
 
 
 VOLUMES = {
-    Size.SMALL: Volumes(schools=300, providers=24, courses=150, candidates=400),
-    Size.MEDIUM: Volumes(schools=3_000, providers=240, courses=3_000, candidates=8_000),
-    # the real line's scale
-    Size.LARGE: Volumes(schools=25_000, providers=2_000, courses=30_000, candidates=150_000),
+    Size.SMALL: Volumes(
+        schools=300, providers=24, courses=150, candidates=400, teachers=300, mentors=60
+    ),
+    Size.MEDIUM: Volumes(
+        schools=3_000, providers=240, courses=3_000, candidates=8_000, teachers=3_000, mentors=600
+    ),
+    # the real line's scale: about 25,000 open schools, 40,000 trainees a year
+    Size.LARGE: Volumes(
+        schools=28_000,
+        providers=2_000,
+        courses=30_000,
+        candidates=150_000,
+        teachers=30_000,
+        mentors=6_000,
+    ),
 }
 
 # (town, postcode area, GIAS region, Publish region, LA code, LA name)
@@ -416,6 +431,113 @@ def apply(rng: random.Random, volumes: Volumes, plan: PublishSeed) -> ApplySeed:
     return ApplySeed(candidates, choices)
 
 
+def dqt_people(rng: random.Random, volumes: Volumes) -> list[dict[str, Any]]:
+    """Teachers with QTS, and the others DQT holds, such as widows collecting a pension."""
+    people = []
+    for number in range(volumes.teachers):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        born = date(1960, 1, 1) + timedelta(days=rng.randint(0, 14_000))
+        teacher = number % 50 != 49
+        people.append(
+            {
+                "trn": str(1_000_000 + number),
+                "first_name": first,
+                "middle_name": None,
+                "last_name": last,
+                "date_of_birth": born.isoformat(),
+                "email": f"{first}.{last}.{number}@example.com".lower().replace("'", ""),
+                "national_insurance_number": f"QQ{number % 1_000_000:06d}C",
+                "status": "Active",
+                "qts_date": (born + timedelta(days=365 * 23)).isoformat() if teacher else None,
+                "eyts_date": None,
+                "induction_status": "Passed" if teacher else "None",
+                "kind": "teacher" if teacher else "other",
+            }
+        )
+    return people
+
+
+@dataclass
+class MentoringSeed:
+    mentors: dict[str, list[dict[str, Any]]]  # per service: Placements and Claims
+    partnerships: list[dict[str, str]]
+    placements: list[dict[str, Any]]
+    claims: list[dict[str, Any]]
+
+
+def mentoring(
+    rng: random.Random,
+    volumes: Volumes,
+    people: list[dict[str, Any]],
+    school_rows: list[dict[str, Any]],
+    plan: PublishSeed,
+) -> MentoringSeed:
+    """Schools' mentors, placements and claims; the two services hold mentors independently."""
+    schools = [
+        s
+        for s in school_rows
+        if s["status_code"] == "1" and s["type_code"] not in ("25", "30", "37")
+    ]
+    teachers = [p for p in people if p["kind"] == "teacher"]
+    chosen = rng.sample(teachers, min(len(teachers), volumes.mentors))
+    at = {m["trn"]: rng.choice(schools)["urn"] for m in chosen}
+    mentors: dict[str, list[dict[str, Any]]] = {"placements": [], "claims": []}
+    for mentor in chosen:
+        body = {"trn": mentor["trn"], "date_of_birth": mentor["date_of_birth"]}
+        mentors["placements"].append({**body, "school_urn": at[mentor["trn"]]})
+        # a school signs mentors up to each service separately, not always the same ones
+        if rng.random() < 0.7:
+            mentors["claims"].append({**body, "school_urn": at[mentor["trn"]]})
+    accredited = [p["code"] for p in plan.providers if p["accredited_body"]]
+    by_school: dict[str, list[str]] = {}
+    for mentor in mentors["placements"]:
+        by_school.setdefault(mentor["school_urn"], []).append(mentor["trn"])
+    partnerships = []
+    placements = []
+    for urn, trns in sorted(by_school.items()):
+        partner = rng.choice(accredited)
+        partnerships.append({"school_urn": urn, "provider_code": partner})
+        for _ in range(rng.randint(1, 2)):
+            subject, _, level, _ = rng.choice(COURSE_SUBJECTS)
+            placements.append(
+                {
+                    "school_urn": urn,
+                    "subject_code": subject,
+                    "provider_code": partner if rng.random() < 0.6 else None,
+                    "year_group": rng.choice(("year_1", "year_3", "year_5", "mixed_year_groups"))
+                    if level == "primary"
+                    else None,
+                    "terms": rng.sample(["autumn", "spring", "summer"], rng.randint(1, 3)),
+                    "mentor_trns": [rng.choice(trns)],
+                    "send_specific": rng.random() < 0.1,
+                }
+            )
+    claims = []
+    claim_mentors: dict[str, list[str]] = {}
+    for mentor in mentors["claims"]:
+        claim_mentors.setdefault(mentor["school_urn"], []).append(mentor["trn"])
+    for urn, trns in sorted(claim_mentors.items()):
+        picked = rng.sample(trns, min(len(trns), rng.randint(1, 3)))
+        claims.append(
+            {
+                "school_urn": urn,
+                "provider_code": rng.choice(accredited),
+                "mentor_trainings": [
+                    {
+                        "mentor_trn": trn,
+                        "hours_completed": rng.randint(2, 16),
+                        "date_completed": (
+                            date(2026, 9, 1) + timedelta(days=rng.randint(0, 30))
+                        ).isoformat(),
+                    }
+                    for trn in picked
+                ],
+                **({"submitted_by": "seed@example.org"} if rng.random() < 0.6 else {}),
+            }
+        )
+    return MentoringSeed(mentors, partnerships, placements, claims)
+
+
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -499,7 +621,67 @@ async def seed_line(
     await control.run_edge(LINE.edge("apply.application->manage"))
     counts["decisions"] = await _decide(rng, applications, post, report)
     await control.run_edge(LINE.edge("apply.application->manage"))
+
+    await control.sync([e for e in LINE.copy_order() if e.consumer == "register"])
+    await control.run_job("register", "register.create_trainees_from_apply")
+    counts["trainees"] = await _submit_for_trn(rng, clients["register"], headers, post, report)
+    for system in (name for name in RECORD_SYSTEMS if name in clients):
+        universities = [
+            {"provider_code": p["code"], "ukprn": p["ukprn"], "name": p["name"]}
+            for p in plan.providers
+            if p["provider_type"] == "university" and record_system_for(p["code"]) == system
+        ]
+        await post(system, "/institutions/batch", universities)
+
+    persons = dqt_people(rng, volumes)
+    await batched("teachers", "dqt", "/v3/teachers/batch", persons, 1000)
+    await control.sync(
+        [e for e in LINE.copy_order() if e.consumer in MENTORING and e.owner != "dqt"]
+    )
+    plan_m = mentoring(rng, volumes, persons, school_rows, plan)
+    for service in MENTORING:
+        await batched(f"{service} mentors", service, "/mentors/batch", plan_m.mentors[service], 200)
+    await batched("school partnerships", "placements", "/partnerships/batch", plan_m.partnerships)
+    await batched("placements", "placements", "/placements/batch", plan_m.placements)
+    await batched("claims", "claims", "/claims/batch", plan_m.claims, 200)
+    await control.sync(
+        [e for e in LINE.copy_order() if e.consumer in MENTORING and e.owner == "dqt"]
+    )
     return counts
+
+
+async def _submit_for_trn(
+    rng: random.Random,
+    register: httpx.AsyncClient,
+    headers: dict[str, str],
+    post: Callable[[str, str, Any], Awaitable[Any]],
+    report: Progress,
+) -> int:
+    """Providers submit most of their new trainees for a TRN; DQT answers in its own time."""
+    slugs: list[str] = []
+    after: str | None = None
+    while True:
+        params: dict[str, Any] = {"state": "draft", "limit": 1000}
+        if after is not None:
+            params["after"] = after
+        page = (await register.get("/trainees", params=params, headers=headers)).json()
+        if not page:
+            break
+        slugs += [trainee["slug"] for trainee in page]
+        after = page[-1]["slug"]
+    chosen = [slug for slug in slugs if rng.random() < 0.6]
+
+    async def submit(slug: str) -> None:
+        await post("register", f"/trainees/{slug}/submit-for-trn", {})
+
+    done = 0
+    for batch in chunks(chosen, 8):
+        async with anyio.create_task_group() as group:
+            for slug in batch:
+                group.start_soon(submit, slug)
+        done += len(batch)
+        report("TRN requests", done, len(chosen))
+    return len(slugs)
 
 
 async def _decide(
@@ -524,12 +706,13 @@ async def _decide(
                     )
                 ]
             )
-        elif roll < 0.4:
+        elif roll < 0.45:
+            # about one application in seven ends recruited: 40,000 trainees at the real scale
             offer = {"conditions": ["Fitness to train to teach check", "DBS check"], "user": user}
             steps = [("manage", f"{path}/offer", offer)]
-            if rng.random() < 0.5:
+            if rng.random() < 0.7:
                 steps.append(("apply", f"{path}/accept-offer", {}))
-                if rng.random() < 0.5:
+                if rng.random() < 0.55:
                     steps.append(("manage", f"{path}/confirm-conditions-met", {"user": user}))
             plans.append(steps)
     done = 0
