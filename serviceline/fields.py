@@ -20,3 +20,12 @@ def _in_utc(moment: datetime) -> datetime:
 
 # a time given without an offset means UTC, as the real APIs read `updated_since`
 UtcDateTime = Annotated[datetime, AfterValidator(_in_utc)]
+
+
+def husid(application_id: str) -> str:
+    """The trainee's HESA unique student identifier, 13 digits, from the application id.
+
+    Ten hex digits read as a number never exceed 13 decimal digits, so no two applications share
+    a HUSID, and the same application always gets the same one.
+    """
+    return f"{int(application_id, 16):013d}"

@@ -15,6 +15,7 @@ import anyio
 import httpx
 
 from serviceline.control import LineControl
+from serviceline.fields import husid
 from serviceline.topology import LINE, RECORD_SYSTEMS, record_system_for
 
 MENTORING = ("placements", "claims")
@@ -166,27 +167,28 @@ LAST_NAMES = (
     "Ali",
     "Clarke",
 )
-# subject code, course name, level, age range
+# subject code, course name, level, age range, and the HECoS subject HESA records
 COURSE_SUBJECTS = (
-    ("00", "Primary", "primary", (5, 11)),
-    ("03", "Primary with mathematics", "primary", (5, 11)),
-    ("07", "Primary with science", "primary", (5, 11)),
-    ("G1", "Mathematics", "secondary", (11, 16)),
-    ("Q3", "English", "secondary", (11, 16)),
-    ("F3", "Physics", "secondary", (11, 18)),
-    ("F1", "Chemistry", "secondary", (11, 18)),
-    ("C1", "Biology", "secondary", (11, 18)),
-    ("11", "Computing", "secondary", (11, 16)),
-    ("V1", "History", "secondary", (11, 16)),
-    ("F8", "Geography", "secondary", (11, 16)),
-    ("15", "French", "secondary", (11, 16)),
-    ("22", "Spanish", "secondary", (11, 16)),
-    ("W1", "Art and design", "secondary", (11, 16)),
-    ("C6", "Physical education", "secondary", (11, 16)),
-    ("V6", "Religious education", "secondary", (11, 16)),
-    ("W3", "Music", "secondary", (11, 16)),
-    ("DT", "Design and technology", "secondary", (11, 16)),
+    ("00", "Primary", "primary", (5, 11), "100511"),
+    ("03", "Primary with mathematics", "primary", (5, 11), "100511"),
+    ("07", "Primary with science", "primary", (5, 11), "100511"),
+    ("G1", "Mathematics", "secondary", (11, 16), "100403"),
+    ("Q3", "English", "secondary", (11, 16), "100320"),
+    ("F3", "Physics", "secondary", (11, 18), "100425"),
+    ("F1", "Chemistry", "secondary", (11, 18), "100417"),
+    ("C1", "Biology", "secondary", (11, 18), "100346"),
+    ("11", "Computing", "secondary", (11, 16), "100366"),
+    ("V1", "History", "secondary", (11, 16), "100302"),
+    ("F8", "Geography", "secondary", (11, 16), "100409"),
+    ("15", "French", "secondary", (11, 16), "100321"),
+    ("22", "Spanish", "secondary", (11, 16), "100332"),
+    ("W1", "Art and design", "secondary", (11, 16), "101361"),
+    ("C6", "Physical education", "secondary", (11, 16), "100433"),
+    ("V6", "Religious education", "secondary", (11, 16), "100339"),
+    ("W3", "Music", "secondary", (11, 16), "100642"),
+    ("DT", "Design and technology", "secondary", (11, 16), "100048"),
 )
+HECOS = {code: hecos for code, *_, hecos in COURSE_SUBJECTS}
 UNIVERSITY_FACULTIES = ("Institute of Education", "School of Education")
 SCHOOL_TYPES = (
     ("1", "4"),
@@ -337,7 +339,7 @@ def publish(rng: random.Random, volumes: Volumes, school_rows: list[dict[str, An
         while not code or (provider["code"], code) in used:
             code = "".join(rng.choice(alphabet) for _ in range(4))
         used.add((provider["code"], code))
-        subject, name, level, (age_min, age_max) = rng.choice(COURSE_SUBJECTS)
+        subject, name, level, (age_min, age_max), _ = rng.choice(COURSE_SUBJECTS)
         kind = provider["provider_type"]
         salaried = kind == "lead_school" and rng.random() < 0.25
         program = {
@@ -498,7 +500,7 @@ def mentoring(
         partner = rng.choice(accredited)
         partnerships.append({"school_urn": urn, "provider_code": partner})
         for _ in range(rng.randint(1, 2)):
-            subject, _, level, _ = rng.choice(COURSE_SUBJECTS)
+            subject, _, level, _, _ = rng.choice(COURSE_SUBJECTS)
             placements.append(
                 {
                     "school_urn": urn,
@@ -536,6 +538,45 @@ def mentoring(
             }
         )
     return MentoringSeed(mentors, partnerships, placements, claims)
+
+
+def hesa_returns(
+    applications: list[dict[str, Any]], recruited: set[str], plan: PublishSeed
+) -> list[dict[str, Any]]:
+    """What the universities' record systems had returned to HESA for their recruits."""
+    courses = {c["uuid"]: (code, c) for code, cs in plan.courses.items() for c in cs}
+    providers = {p["code"]: p for p in plan.providers}
+    returns = []
+    for application in applications:
+        code, course = courses[application["course_uuid"]]
+        provider = providers[code]
+        if application["id"] not in recruited or provider["provider_type"] != "university":
+            continue
+        returns.append(
+            {
+                "F_HUSID": husid(application["id"]),
+                "F_UKPRN": provider["ukprn"],
+                "F_STATUS": "NEW",
+                "F_OWNSTU": f"{code}/{application['id']}",
+                "F_FNAMES": application["first_name"],
+                "F_SURNAME": application["last_name"],
+                "F_BIRTHDTE": application["date_of_birth"],
+                "F_NQTEMAIL": f"{application['id']}@students.example.ac.uk",
+                "F_ITTAIM": "202",
+                "F_QLAIM": "032",
+                "F_MODE": "01" if application["study_mode"] == "full_time" else "31",
+                "F_SEXID": "99",
+                "F_NATION": "GB",
+                "F_ENTRYRTE": "02",
+                "F_FUNDCODE": "7",
+                "F_ITTSTARTDATE": course["start_date"],
+                "F_TRAINEESTARTDATE": course["start_date"],
+                "F_EXPECTEDENDDATE": "2028-07-31",
+                "F_APPLYAPPLICATIONID": application["id"],
+                "F_SBJCA1": HECOS[course["subject_codes"][0]],
+            }
+        )
+    return returns
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -619,12 +660,15 @@ async def seed_line(
     counts["candidates"] = len(people.candidates)
     await batched("applications", "apply", "/applications/batch", applications)
     await control.run_edge(LINE.edge("apply.application->manage"))
-    counts["decisions"] = await _decide(rng, applications, post, report)
+    recruited = await _decide(rng, applications, post, report)
+    counts["recruited"] = len(recruited)
     await control.run_edge(LINE.edge("apply.application->manage"))
 
     await control.sync([e for e in LINE.copy_order() if e.consumer == "register"])
     await control.run_job("register", "register.create_trainees_from_apply")
     counts["trainees"] = await _submit_for_trn(rng, clients["register"], headers, post, report)
+    census = hesa_returns(applications, recruited, plan)
+    await batched("HESA returns", "hesa", "/apis/itt/1.1/students/batch", census)
     for system in (name for name in RECORD_SYSTEMS if name in clients):
         universities = [
             {"provider_code": p["code"], "ukprn": p["ukprn"], "name": p["name"]}
@@ -689,10 +733,14 @@ async def _decide(
     applications: list[dict[str, Any]],
     post: Callable[[str, str, Any], Awaitable[Any]],
     report: Progress,
-) -> int:
-    """Providers decide on some applications through Manage, which commands Apply."""
+) -> set[str]:
+    """Providers decide on some applications through Manage, which commands Apply.
+
+    Answers the applications that end recruited.
+    """
     user = {"full_name": "Seed Provider User", "email": "decisions@example.org", "user_id": "1"}
     plans: list[list[tuple[str, str, Any]]] = []
+    recruited: set[str] = set()
     for application in applications:
         roll = rng.random()
         path = f"/applications/{application['id']}"
@@ -714,6 +762,7 @@ async def _decide(
                 steps.append(("apply", f"{path}/accept-offer", {}))
                 if rng.random() < 0.55:
                     steps.append(("manage", f"{path}/confirm-conditions-met", {"user": user}))
+                    recruited.add(application["id"])
             plans.append(steps)
     done = 0
     for batch in chunks(plans, 16):
@@ -722,7 +771,7 @@ async def _decide(
                 group.start_soon(_steps, steps, post)
         done += len(batch)
         report("decisions", done, len(plans))
-    return len(plans)
+    return recruited
 
 
 async def _steps(

@@ -17,6 +17,7 @@ import yaml  # type: ignore[import-untyped]
 from jsonschema import Draft202012Validator
 
 from serviceline.control import LineControl, app_factory
+from serviceline.fields import husid
 from serviceline.testing import (
     ADMIN,
     ADMIN_TOKEN,
@@ -203,11 +204,6 @@ async def status_in(line: LineUnderTest, service: str, id: str) -> str:
     assert copy is not None, f"{service} has no copy of {id}"
     status: str = copy["status"]
     return status
-
-
-def husid(application_id: str) -> str:
-    """The trainee's HUSID: the application id, ten hex digits, as a 13-digit number."""
-    return f"{int(application_id, 16):013d}"
 
 
 def moment(value: str | None) -> datetime | None:

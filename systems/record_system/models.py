@@ -10,7 +10,7 @@ from sqlmodel import AutoString, Field, Session, SQLModel, col, select, update
 
 from serviceline.copier import Copy
 from serviceline.db import utc_field
-from serviceline.fields import Name, ProviderCode, Ukprn
+from serviceline.fields import Name, ProviderCode, Ukprn, husid
 
 # Apply's application ids: ten hex digits (services/apply/models.py)
 ApplicationId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{10}$")]
@@ -62,15 +62,6 @@ class InstitutionRecord(InstitutionBase):
 
 class InstitutionCreate(InstitutionBase):
     pass
-
-
-def husid(application_id: str) -> str:
-    """The trainee's HESA unique student identifier, 13 digits, from the application id.
-
-    Ten hex digits read as a number never exceed 13 decimal digits, so no two applications share
-    a HUSID, and the same application always gets the same one.
-    """
-    return f"{int(application_id, 16):013d}"
 
 
 def mark_arrivals(
