@@ -10,6 +10,13 @@ from serviceline.copier import Copy
 from serviceline.db import json_field
 
 
+class SubjectCopyBase(Copy):
+    """Publish's subject, as every consumer copies it."""
+
+    code: str = Field(primary_key=True)
+    name: str
+
+
 class ProviderCopyBase(Copy):
     """Publish's provider, as every consumer copies it."""
 

@@ -489,6 +489,16 @@ def _mentor_service_edges(consumer: str) -> tuple[Edge, ...]:
             description="PublishTeacherTraining::Provider::SyncAllJob, daily 00:15",
         ),
         Edge(
+            "publish",
+            consumer,
+            "subject",
+            Mechanism.SNAPSHOT,
+            "0 0 * * *",
+            _frozen({"code": "code", "name": "name"}),
+            reader=Reader.PUBLISH_V1,
+            description="PublishTeacherTraining::Subject::SyncAllJob, daily 00:00",
+        ),
+        Edge(
             "gias",
             consumer,
             "school",

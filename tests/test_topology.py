@@ -120,6 +120,8 @@ def test_ports_and_names_are_unique() -> None:
         ("gias.school->register", Mechanism.SNAPSHOT, "30 2 * * 0"),
         ("hesa.itt_record->register", Mechanism.UPDATED_SINCE, "0 8-23/2 * * *"),
         ("publish.provider->placements", Mechanism.SNAPSHOT, "15 0 * * *"),
+        ("publish.subject->placements", Mechanism.SNAPSHOT, "0 0 * * *"),
+        ("publish.subject->claims", Mechanism.SNAPSHOT, "0 0 * * *"),
         ("gias.school->placements", Mechanism.SNAPSHOT, "30 23 * * *"),
         ("dqt.teacher->placements", Mechanism.SNAPSHOT, "5 0 * * *"),
         ("publish.provider->claims", Mechanism.SNAPSHOT, "15 0 * * *"),

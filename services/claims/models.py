@@ -14,7 +14,7 @@ from pydantic import BaseModel, field_validator
 from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, Session, SQLModel, col, func, select
 
-from serviceline.copies import ProviderCopyBase
+from serviceline.copies import ProviderCopyBase, SubjectCopyBase
 from serviceline.db import utc_field
 from serviceline.feed import Owned
 from serviceline.fields import Name, ProviderCode, Trn, Urn
@@ -88,6 +88,10 @@ class SchoolPublic(SchoolCopyBase):
 
 class Provider(ProviderCopyBase, table=True):
     __tablename__ = "claims_provider"
+
+
+class Subject(SubjectCopyBase, table=True):
+    __tablename__ = "claims_subject"
 
 
 class Teacher(TeacherCopyBase, table=True):

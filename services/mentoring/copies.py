@@ -1,9 +1,9 @@
-"""The three copies both mentor services keep, wired the same way: schools, providers, teachers."""
+"""The copies both mentor services keep, wired alike: schools, providers, subjects, teachers."""
 
 from __future__ import annotations
 
 from serviceline.copier import CopyTarget, ReferencedKeys
-from serviceline.copies import ProviderCopyBase
+from serviceline.copies import ProviderCopyBase, SubjectCopyBase
 from services.mentoring.dqt import held_trns, mentor_trns, overwrite_names
 from services.mentoring.funding import assign_funding_regions
 from services.mentoring.models import MentorBase, SchoolCopyBase, TeacherCopyBase
@@ -13,6 +13,7 @@ def copy_targets(
     *,
     school: type[SchoolCopyBase],
     provider: type[ProviderCopyBase],
+    subject: type[SubjectCopyBase],
     teacher: type[TeacherCopyBase],
     mentor: type[MentorBase],
     schools_in_use: ReferencedKeys,
@@ -23,6 +24,7 @@ def copy_targets(
             school, referenced=schools_in_use, after_apply=assign_funding_regions(school)
         ),
         "provider": CopyTarget(provider, referenced=providers_in_use),
+        "subject": CopyTarget(subject),
         "teacher": CopyTarget(
             teacher,
             referenced=held_trns(mentor),

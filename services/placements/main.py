@@ -10,6 +10,7 @@ from services.placements.models import (
     Mentor,
     Provider,
     School,
+    Subject,
     Teacher,
     providers_in_use,
     schools_in_use,
@@ -30,6 +31,7 @@ def create_app(
         copies=copy_targets(
             school=School,
             provider=Provider,
+            subject=Subject,
             teacher=Teacher,
             mentor=Mentor,
             schools_in_use=schools_in_use,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, StringConstraints, field_validator
 from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, Session, SQLModel, col, select
 
-from serviceline.copies import ProviderCopyBase
+from serviceline.copies import ProviderCopyBase, SubjectCopyBase
 from serviceline.db import json_field, utc_field
 from serviceline.feed import Owned
 from serviceline.fields import ProviderCode, Trn, Urn
@@ -77,6 +77,10 @@ class SchoolUpdate(BaseModel):
 
 class Provider(ProviderCopyBase, table=True):
     __tablename__ = "placements_provider"
+
+
+class Subject(SubjectCopyBase, table=True):
+    __tablename__ = "placements_subject"
 
 
 class Teacher(TeacherCopyBase, table=True):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, StringConstraints
 from sqlmodel import AutoString, Field, Session, SQLModel, col, or_, select
 
 from serviceline.copier import Copy
+from serviceline.copies import SubjectCopyBase
 from serviceline.db import json_field, utc_field
 from serviceline.feed import Owned
 from serviceline.fields import Name, ProviderCode, Trn, Ukprn, Urn
@@ -199,12 +200,10 @@ class TrnRequest(SQLModel, table=True):
     polls: int = 0
 
 
-class Subject(Copy, table=True):
+class Subject(SubjectCopyBase, table=True):
     """Publish's subjects, refreshed by the daily 02:00 import."""
 
     __tablename__ = "register_subject"
-    code: str = Field(primary_key=True)
-    name: str
 
 
 class CourseCopy(Copy, table=True):
