@@ -676,6 +676,7 @@ async def seed_line(
             if p["provider_type"] == "university" and record_system_for(p["code"]) == system
         ]
         await post(system, "/institutions/batch", universities)
+    await control.sync([e for e in LINE.copy_order() if e.consumer in RECORD_SYSTEMS])
 
     persons = dqt_people(rng, volumes)
     await batched("teachers", "dqt", "/v3/teachers/batch", persons, 1000)
