@@ -52,6 +52,8 @@ class LineControl:
     clients: Mapping[str, httpx.AsyncClient]
     admin_token: str
     topology: Topology = LINE
+    # a first copy at the real line's scale can run for many minutes in one call
+    timeout: float = 3600.0
     log: list[dict[str, Any]] = field(default_factory=list)
 
     def _headers(self) -> dict[str, str]:
@@ -59,7 +61,7 @@ class LineControl:
 
     async def _call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
         response = await self.clients[service].request(
-            method, path, headers=self._headers(), **kwargs
+            method, path, headers=self._headers(), timeout=self.timeout, **kwargs
         )
         if response.status_code >= 400:
             raise ControlError(f"{service} {method} {path}: {response.status_code} {response.text}")

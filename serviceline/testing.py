@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,37 @@ def names_field(response: httpx.Response, field: str) -> bool:
     return any(field in error["loc"] for error in detail)
 
 
+@dataclass(frozen=True)
+class Call:
+    """One request a service made to another."""
+
+    caller: str
+    target: str
+    method: str
+    path: str
+
+
+class WatchedTransport(httpx.AsyncBaseTransport):
+    """Passes a service's requests to a peer, noting each one."""
+
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, caller: str, target: str, calls: list[Call]
+    ) -> None:
+        self.inner, self.caller, self.target, self.calls = inner, caller, target, calls
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(Call(self.caller, self.target, request.method, request.url.path))
+        return await self.inner.handle_async_request(request)
+
+
 @dataclass
 class LineUnderTest:
     """Some services of the line, a client for each, and the control that drives their clocks."""
 
     clients: dict[str, httpx.AsyncClient]
     control: LineControl
+    # in-process lines note every request one service makes to another
+    calls: list[Call] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> httpx.AsyncClient:
         return self.clients[name]
@@ -80,12 +105,20 @@ async def in_process_line(
 ) -> AsyncIterator[LineUnderTest]:
     """Real service apps wired to each other through ASGI transports: no sockets."""
     names = list(names)
-    transports: dict[str, httpx.AsyncBaseTransport] = {}
+    calls: list[Call] = []
+    peers: dict[str, dict[str, httpx.AsyncBaseTransport]] = {name: {} for name in names}
     apps = {
-        name: app_factory(name)(service_settings(name, state_dir, **overrides), transports)
+        name: app_factory(name)(service_settings(name, state_dir, **overrides), peers[name])
         for name in names
     }
-    transports.update({name: httpx.ASGITransport(app=app) for name, app in apps.items()})
+    transports = {name: httpx.ASGITransport(app=app) for name, app in apps.items()}
+    for caller, reachable in peers.items():
+        reachable.update(
+            {
+                target: WatchedTransport(transport, caller, target, calls)
+                for target, transport in transports.items()
+            }
+        )
     async with contextlib.AsyncExitStack() as stack:
         for app in apps.values():
             await stack.enter_async_context(app.router.lifespan_context(app))
@@ -95,7 +128,7 @@ async def in_process_line(
             )
             for name in names
         }
-        yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN))
+        yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN), calls)
 
 
 @contextlib.asynccontextmanager
