@@ -139,7 +139,7 @@ async def record_line(
             )
             for name in names
         }
-        yield RecordLine(clients, LineControl(clients, ADMIN_TOKEN), gates)
+        yield RecordLine(clients, LineControl(clients, ADMIN_TOKEN), gates=gates)
 
 
 async def course_at(line: LineUnderTest, code: str, **provider: Any) -> str:
