@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
+from serviceline.checksum_routes import checksum_router
 from serviceline.clock import ClockError, SimulatedClock
 from serviceline.copier import Copier, CopyCursor, CopyTarget
 from serviceline.db import create_tables, make_engine
@@ -110,6 +111,7 @@ def create_app(
     )
     app.include_router(health_router)
     app.include_router(admin_router)
+    app.include_router(checksum_router)
     if owned:
         app.include_router(feed_router)
     if copy_targets:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import time
 from collections import Counter
@@ -21,6 +22,15 @@ from rich.table import Table
 
 from serviceline.clock import ClockError, parse_duration
 from serviceline.control import ControlError, LineControl
+from serviceline.drift import (
+    CLASSES,
+    Auditor,
+    DriftReport,
+    exceeded,
+    read_history,
+    record_history,
+    render_html,
+)
 from serviceline.launcher import LaunchError, LineConfig, start_line, stop_recorded
 from serviceline.seed import Size, seed_line
 from serviceline.settings import ClockMode
@@ -46,6 +56,20 @@ SizeOption = Annotated[Size, typer.Option(help="how much data: small, medium or 
 SeedOption = Annotated[int, typer.Option(help="random seed: the same number gives the same data")]
 
 
+PortOffset = Annotated[
+    int,
+    typer.Option(
+        envvar="SERVICELINE_PORT_OFFSET",
+        help="add this to every service's port: a second line beside the first",
+    ),
+]
+
+
+@app.callback()
+def main(ctx: typer.Context, port_offset: PortOffset = 0) -> None:
+    ctx.obj = port_offset
+
+
 def fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(1)
@@ -53,13 +77,13 @@ def fail(message: str) -> None:
 
 @contextlib.asynccontextmanager
 async def connect(
-    host: str, admin_token: str
+    host: str, admin_token: str, port_offset: int = 0
 ) -> AsyncIterator[tuple[dict[str, httpx.AsyncClient], LineControl]]:
     """Clients for the services that are running: the record systems run only when asked."""
     async with contextlib.AsyncExitStack() as stack:
         clients = {
             s.name: await stack.enter_async_context(
-                httpx.AsyncClient(base_url=f"http://{host}:{s.port}", timeout=300)
+                httpx.AsyncClient(base_url=f"http://{host}:{s.port + port_offset}", timeout=300)
             )
             for s in LINE.services
         }
@@ -91,7 +115,7 @@ def run(work: Callable[[], Awaitable[T]]) -> T:
 
 
 def seed_with_progress(
-    host: str, admin_token: str, api_token: str, size: Size, seed: int
+    host: str, admin_token: str, api_token: str, size: Size, seed: int, port_offset: int = 0
 ) -> dict[str, int]:
     columns = (
         TextColumn("{task.description:<14}"),
@@ -108,24 +132,25 @@ def seed_with_progress(
             progress.update(tasks[task], completed=done, total=total)
 
         async def work() -> dict[str, int]:
-            async with connect(host, admin_token) as (clients, control):
+            async with connect(host, admin_token, port_offset) as (clients, control):
                 return await seed_line(clients, control, api_token, size, seed, report)
 
         return run(work)
 
 
-def services_table(host: str, names: list[str]) -> Table:
+def services_table(config: LineConfig, names: list[str]) -> Table:
     table = Table(title="serviceline: the 'Becoming a teacher' line")
     for column in ("service", "kind", "URL", "API docs"):
         table.add_column(column)
     for service in (s for s in LINE.services if s.name in names):
-        url = f"http://{host}:{service.port}"
+        url = config.url(service)
         table.add_row(f"{service.name} — {service.title}", service.kind.value, url, f"{url}/docs")
     return table
 
 
 @app.command()
 def up(
+    ctx: typer.Context,
     state_dir: StateDir = Path(".state"),
     host: Host = "127.0.0.1",
     admin_token: AdminToken = "admin-secret",
@@ -148,7 +173,9 @@ def up(
         for database in state_dir.glob("*.db*"):
             database.unlink()
     is_new = not any(state_dir.glob("*.db"))
-    config = LineConfig(state_dir, host, admin_token, api_token, clock.value, speed)
+    config = LineConfig(
+        state_dir, host, admin_token, api_token, clock.value, speed, port_offset=ctx.obj
+    )
     names = [s.name for s in LINE.services if record_systems or s.kind is not Kind.RECORD_SYSTEM]
     try:
         line = start_line(config, names)
@@ -158,9 +185,9 @@ def up(
     try:
         if is_new:
             console.print(f"Seeding a {size.value} line (seed {seed})…")
-            counts = seed_with_progress(host, admin_token, api_token, size, seed)
+            counts = seed_with_progress(host, admin_token, api_token, size, seed, ctx.obj)
             console.print(", ".join(f"{n:,} {what}" for what, n in counts.items()))
-        console.print(services_table(host, names))
+        console.print(services_table(config, names))
         console.print(
             f"State in {state_dir}/ (logs in {state_dir}/logs). Clock: {clock.value}. "
             "Ctrl-C or `make down` stops the line."
@@ -190,6 +217,7 @@ def down(state_dir: StateDir = Path(".state")) -> None:
 
 @app.command()
 def seed(
+    ctx: typer.Context,
     host: Host = "127.0.0.1",
     admin_token: AdminToken = "admin-secret",
     api_token: ApiToken = "api-secret",
@@ -197,12 +225,13 @@ def seed(
     seed: SeedOption = 1,
 ) -> None:
     """Seed a running line through its owners' APIs, then copy everything once."""
-    counts = seed_with_progress(host, admin_token, api_token, size, seed)
+    counts = seed_with_progress(host, admin_token, api_token, size, seed, ctx.obj)
     console.print(", ".join(f"{n:,} {what}" for what, n in counts.items()))
 
 
 @app.command()
 def sync(
+    ctx: typer.Context,
     edges: Annotated[list[str] | None, typer.Argument(help="edge names; all if none")] = None,
     full: Annotated[bool, typer.Option(help="list everything instead of reading changes")] = False,
     host: Host = "127.0.0.1",
@@ -217,7 +246,7 @@ def sync(
     chosen = [edge for edge in chosen if edge.mechanism is not Mechanism.EVENT]
 
     async def work() -> list[dict[str, Any]]:
-        async with connect(host, admin_token) as (_, control):
+        async with connect(host, admin_token, ctx.obj) as (_, control):
             return [await control.run_edge(edge, full=full) for edge in chosen]
 
     table = Table(title="copies run")
@@ -234,11 +263,13 @@ def sync(
 
 
 @clock_app.command("show")
-def clock_show(host: Host = "127.0.0.1", admin_token: AdminToken = "admin-secret") -> None:
+def clock_show(
+    ctx: typer.Context, host: Host = "127.0.0.1", admin_token: AdminToken = "admin-secret"
+) -> None:
     """Each service's clock and its next job."""
 
     async def work() -> dict[str, dict[str, Any]]:
-        async with connect(host, admin_token) as (_, control):
+        async with connect(host, admin_token, ctx.obj) as (_, control):
             return await control.clocks()
 
     table = Table(title="simulated clock")
@@ -253,6 +284,7 @@ def clock_show(host: Host = "127.0.0.1", admin_token: AdminToken = "admin-secret
 
 @clock_app.command("advance")
 def clock_advance(
+    ctx: typer.Context,
     by: Annotated[str | None, typer.Argument(help="how far, e.g. 10m, 6h, 1d, 1w")] = None,
     to: Annotated[datetime | None, typer.Option(help="or an exact time (UTC)")] = None,
     host: Host = "127.0.0.1",
@@ -268,7 +300,7 @@ def clock_advance(
             fail(str(error))
 
     async def work() -> tuple[list[dict[str, Any]], datetime]:
-        async with connect(host, admin_token) as (_, control):
+        async with connect(host, admin_token, ctx.obj) as (_, control):
             ran = await control.advance(by=by, to=to)
             return ran, await control.now()
 
@@ -315,3 +347,93 @@ def topology() -> None:
     for command in LINE.commands:
         commands.add_row(command.caller, command.target, command.api)
     console.print(commands)
+
+
+def _limits(values: list[str]) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    for value in values:
+        name, _, number = value.partition("=")
+        if name not in CLASSES or not number.isdigit():
+            fail(f"--fail-on: {value!r} is not CLASS=N with CLASS one of {', '.join(CLASSES)}")
+        limits[name] = int(number)
+    return limits
+
+
+def drift_table(report: DriftReport) -> Table:
+    table = Table(title=f"drift at {report.at.isoformat()} (simulated)")
+    table.add_column("edge or comparison")
+    for name in CLASSES:
+        table.add_column(name, justify="right")
+    table.add_column("lag (changes, oldest)")
+    table.add_column("last sync")
+    for edge in report.edges:
+        lag = "n/a (event)"
+        if edge.lag is not None:
+            age = edge.lag.oldest_age_seconds
+            lag = f"{edge.lag.changes}" + (f", {age / 3600:.1f} h" if age is not None else "")
+        last = edge.last_sync_at.isoformat() if edge.last_sync_at else "never"
+        table.add_row(edge.edge, *(str(edge.counts[c]) for c in CLASSES), lag, last)
+    for comparison in report.comparisons:
+        name = f"{comparison.name} ({' / '.join(comparison.services)})"
+        table.add_row(name, *(str(comparison.counts[c]) for c in CLASSES), "-", "-")
+    return table
+
+
+@app.command()
+def drift(
+    ctx: typer.Context,
+    edges: Annotated[list[str] | None, typer.Argument(help="edge names; all if none")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the report as JSON (docs/drift.schema.json)")
+    ] = False,
+    fail_on: Annotated[
+        list[str] | None,
+        typer.Option("--fail-on", help="CLASS=N: exit 1 when more than N keys are in CLASS"),
+    ] = None,
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="also write a self-contained HTML report")
+    ] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="print the figures of earlier runs and stop")
+    ] = False,
+    state_dir: StateDir = Path(".state"),
+    host: Host = "127.0.0.1",
+    admin_token: AdminToken = "admin-secret",
+    api_token: ApiToken = "api-secret",
+) -> None:
+    """Compare each copy with its owner's records, key by key, and classify the drift."""
+    if history:
+        table = Table(title="drift history (simulated time)")
+        for column in ("at", "edge or comparison", *CLASSES):
+            table.add_column(column)
+        for sample in read_history(state_dir):
+            for name, figures in [*sample["edges"].items(), *sample["comparisons"].items()]:
+                counts = figures["counts"]
+                table.add_row(sample["at"], name, *(str(counts[c]) for c in CLASSES))
+        console.print(table)
+        return
+    known = {edge.name: edge for edge in LINE.edges}
+    unknown = [name for name in edges or [] if name not in known]
+    if unknown:
+        fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
+    limits = _limits(fail_on or [])
+
+    async def work() -> DriftReport:
+        async with connect(host, admin_token, ctx.obj) as (clients, _):
+            auditor = Auditor(clients, api_token, admin_token)
+            return await auditor.audit([known[name] for name in edges] if edges else None)
+
+    report = run(work)
+    record_history(report, state_dir)
+    if html_file is not None:
+        html_file.write_text(render_html(report), encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        console.print(drift_table(report))
+        for skipped in report.skipped:
+            console.print(f"skipped {skipped['edge']}: {skipped['reason']}")
+    over = exceeded(report, limits)
+    if over:
+        Console(stderr=True).print(f"[bold red]drift over the limit:[/] {'; '.join(over)}")
+        raise typer.Exit(1)

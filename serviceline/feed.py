@@ -15,6 +15,7 @@ from sqlmodel import JSON, Field, Session, SQLModel, col, delete, select
 
 from serviceline.clock import SimulatedClock
 from serviceline.db import read_state, utc_field, write_state
+from serviceline.topology import Reader
 
 PRUNED_THROUGH = "feed.pruned_through"
 
@@ -34,6 +35,13 @@ class Owned(SQLModel):
 
     def feed_record(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    # the owner's public APIs that can show this record: what a consumer reading through one sees
+    readable_as: ClassVar[frozenset[Reader]] = frozenset({Reader.KERNEL})
+
+    def as_read_by(self, reader: Reader) -> dict[str, Any]:
+        """This record as a consumer reading through `reader` receives it."""
+        return self.feed_record()
 
 
 class ChangeLog(SQLModel, table=True):

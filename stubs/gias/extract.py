@@ -12,78 +12,9 @@ from anyio import to_thread
 from sqlmodel import Session, col, delete, select
 
 from serviceline.deps import Kernel
-from stubs.gias.models import (
-    GOR_NAMES,
-    GROUP_NAMES,
-    PHASE_NAMES,
-    STATUS_NAMES,
-    TYPE_NAMES,
-    Extract,
-    School,
-)
+from stubs.gias.models import COLUMNS, Extract, School, edubase_row
 
-COLUMNS = (
-    "URN",
-    "LA (code)",
-    "LA (name)",
-    "EstablishmentName",
-    "TypeOfEstablishment (code)",
-    "TypeOfEstablishment (name)",
-    "EstablishmentTypeGroup (code)",
-    "EstablishmentTypeGroup (name)",
-    "EstablishmentStatus (code)",
-    "EstablishmentStatus (name)",
-    "OpenDate",
-    "CloseDate",
-    "PhaseOfEducation (code)",
-    "PhaseOfEducation (name)",
-    "StatutoryLowAge",
-    "StatutoryHighAge",
-    "UKPRN",
-    "LastChangedDate",
-    "Street",
-    "Town",
-    "Postcode",
-    "SchoolWebsite",
-    "TelephoneNum",
-    "GOR (code)",
-    "GOR (name)",
-)
 KEEP_DAYS = 7
-
-
-def _day(value: date | None) -> str:
-    return value.strftime("%d-%m-%Y") if value else ""
-
-
-def edubase_row(school: School) -> tuple[Any, ...]:
-    return (
-        school.urn,
-        school.la_code,
-        school.la_name,
-        school.name,
-        school.type_code,
-        TYPE_NAMES.get(school.type_code, ""),
-        school.group_code,
-        GROUP_NAMES.get(school.group_code, ""),
-        school.status_code,
-        STATUS_NAMES[school.status_code],
-        _day(school.open_date),
-        _day(school.close_date),
-        school.phase_code,
-        PHASE_NAMES[school.phase_code],
-        school.minimum_age if school.minimum_age is not None else "",
-        school.maximum_age if school.maximum_age is not None else "",
-        school.ukprn or "",
-        _day(school.updated_at.date() if school.updated_at else None),
-        school.street or "",
-        school.town or "",
-        school.postcode or "",
-        school.website or "",
-        school.telephone or "",
-        school.region_code,
-        GOR_NAMES[school.region_code],
-    )
 
 
 def render(schools: Iterable[School]) -> bytes:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, StringConstraints
 from sqlmodel import AutoString, Field, SQLModel
 
 from serviceline.feed import Owned
 from serviceline.fields import Name, Ukprn, Urn
+from serviceline.topology import Reader
 
 StatusCode = Literal["1", "2", "3", "4"]
 PhaseCode = Literal["0", "1", "2", "3", "4", "5", "6", "7"]
@@ -95,10 +96,85 @@ class SchoolBase(SQLModel):
     website: str | None = None
 
 
+COLUMNS = (
+    "URN",
+    "LA (code)",
+    "LA (name)",
+    "EstablishmentName",
+    "TypeOfEstablishment (code)",
+    "TypeOfEstablishment (name)",
+    "EstablishmentTypeGroup (code)",
+    "EstablishmentTypeGroup (name)",
+    "EstablishmentStatus (code)",
+    "EstablishmentStatus (name)",
+    "OpenDate",
+    "CloseDate",
+    "PhaseOfEducation (code)",
+    "PhaseOfEducation (name)",
+    "StatutoryLowAge",
+    "StatutoryHighAge",
+    "UKPRN",
+    "LastChangedDate",
+    "Street",
+    "Town",
+    "Postcode",
+    "SchoolWebsite",
+    "TelephoneNum",
+    "GOR (code)",
+    "GOR (name)",
+)
+
+
+def _day(value: date | None) -> str:
+    return value.strftime("%d-%m-%Y") if value else ""
+
+
+def edubase_row(school: School) -> tuple[Any, ...]:
+    return (
+        school.urn,
+        school.la_code,
+        school.la_name,
+        school.name,
+        school.type_code,
+        TYPE_NAMES.get(school.type_code, ""),
+        school.group_code,
+        GROUP_NAMES.get(school.group_code, ""),
+        school.status_code,
+        STATUS_NAMES[school.status_code],
+        _day(school.open_date),
+        _day(school.close_date),
+        school.phase_code,
+        PHASE_NAMES[school.phase_code],
+        school.minimum_age if school.minimum_age is not None else "",
+        school.maximum_age if school.maximum_age is not None else "",
+        school.ukprn or "",
+        _day(school.updated_at.date() if school.updated_at else None),
+        school.street or "",
+        school.town or "",
+        school.postcode or "",
+        school.website or "",
+        school.telephone or "",
+        school.region_code,
+        GOR_NAMES[school.region_code],
+    )
+
+
 class School(SchoolBase, Owned, table=True):
     __tablename__ = "gias_school"
     entity: ClassVar[str] = "school"
     key_field: ClassVar[str] = "urn"
+    readable_as: ClassVar[frozenset[Reader]] = frozenset({Reader.KERNEL, Reader.EDUBASE_CSV})
+
+    def as_read_by(self, reader: Reader) -> dict[str, Any]:
+        if reader is not Reader.EDUBASE_CSV:
+            return self.feed_record()
+        # as the CSV reader gives it, but dates as dates rather than dd-mm-yyyy
+        row: dict[str, Any] = {
+            name: (str(value) if value != "" else None)
+            for name, value in zip(COLUMNS, edubase_row(self), strict=True)
+        }
+        row["OpenDate"], row["CloseDate"] = self.open_date, self.close_date
+        return row
 
 
 class SchoolCreate(SchoolBase):

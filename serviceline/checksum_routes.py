@@ -1,0 +1,125 @@
+"""Range checksums of an edge: the owner serves its projected records', the consumer its copies'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from serviceline.checksums import (
+    ConsumerSide,
+    OwnerSide,
+    Side,
+    UnsupportedEdgeError,
+    checksums,
+    range_rows,
+)
+from serviceline.deps import Kernel, KernelDep, SessionDep
+from serviceline.topology import Edge
+
+checksum_router = APIRouter(prefix="/checksums", tags=["checksums"])
+
+MAX_ROWS = 5000
+From = Query(None, alias="from", description="first key of the range (keys compare as text)")
+To = Query(None, alias="to", description="the key the range stops before")
+Buckets = Query(16, ge=1, le=256, description="sub-ranges cut at quantiles of the keys")
+Split = Query(None, description="explicit keys to cut at, instead of quantiles")
+
+
+def _edge(kernel: Kernel, name: str) -> Edge:
+    try:
+        return kernel.topology.edge(name)
+    except KeyError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no edge named {name!r}") from error
+
+
+def _owner_side(kernel: Kernel, name: str) -> OwnerSide:
+    edge = _edge(kernel, name)
+    model = kernel.owned.get(edge.entity)
+    if edge.owner != kernel.name or model is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"{kernel.name} does not own the records of {name}"
+        )
+    try:
+        return OwnerSide(edge, model)
+    except UnsupportedEdgeError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
+
+
+def _consumer_side(kernel: Kernel, name: str) -> ConsumerSide:
+    edge = _edge(kernel, name)
+    if name not in kernel.copier.edges:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{kernel.name} keeps no copies of {name}")
+    return ConsumerSide(edge, kernel.copier.targets[edge.entity].model)
+
+
+def _checksums(
+    side: Side,
+    session: SessionDep,
+    start: str | None,
+    end: str | None,
+    buckets: int,
+    split: list[str] | None,
+) -> dict[str, Any]:
+    if split is not None and split != sorted(split):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "split: keys must be in order")
+    cut = checksums(side, session, start, end, buckets, split)
+    return {"edge": side.edge.name, "buckets": [bucket.view() for bucket in cut]}
+
+
+def _rows(side: Side, session: SessionDep, start: str | None, end: str | None) -> dict[str, Any]:
+    rows = range_rows(side, session, start, end, MAX_ROWS + 1)
+    if len(rows) > MAX_ROWS:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"from: the range holds more than {MAX_ROWS} rows; ask for its checksums instead",
+        )
+    return {"edge": side.edge.name, "rows": rows}
+
+
+@checksum_router.get("/records/{edge}")
+def read_record_checksums(
+    edge: str,
+    kernel: KernelDep,
+    session: SessionDep,
+    start: str | None = From,
+    end: str | None = To,
+    buckets: int = Buckets,
+    split: list[str] | None = Split,
+) -> dict[str, Any]:
+    return _checksums(_owner_side(kernel, edge), session, start, end, buckets, split)
+
+
+@checksum_router.get("/records/{edge}/rows")
+def read_record_rows(
+    edge: str,
+    kernel: KernelDep,
+    session: SessionDep,
+    start: str | None = From,
+    end: str | None = To,
+) -> dict[str, Any]:
+    return _rows(_owner_side(kernel, edge), session, start, end)
+
+
+@checksum_router.get("/copies/{edge}")
+def read_copy_checksums(
+    edge: str,
+    kernel: KernelDep,
+    session: SessionDep,
+    start: str | None = From,
+    end: str | None = To,
+    buckets: int = Buckets,
+    split: list[str] | None = Split,
+) -> dict[str, Any]:
+    return _checksums(_consumer_side(kernel, edge), session, start, end, buckets, split)
+
+
+@checksum_router.get("/copies/{edge}/rows")
+def read_copy_rows(
+    edge: str,
+    kernel: KernelDep,
+    session: SessionDep,
+    start: str | None = From,
+    end: str | None = To,
+) -> dict[str, Any]:
+    return _rows(_consumer_side(kernel, edge), session, start, end)

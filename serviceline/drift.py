@@ -1,0 +1,534 @@
+"""The drift auditor: each copy beside its owner's records, over the services' APIs only."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from serviceline.clock import SimulatedClock
+from serviceline.control import settings_class
+from serviceline.readers import SourceRecord, reader_for
+from serviceline.settings import ClockMode
+from serviceline.topology import LINE, Edge, Mechanism, Reader, Topology
+from serviceline.upstream import Upstream, UpstreamError
+
+CLASSES = ("in_sync", "stale", "diverged", "orphaned", "missing", "conflicting")
+# where an owner's record says when it last changed, in the shapes its readers return
+CHANGED_AT = ("updated_at", "changed_at", "attributes.updated_at", "LastChangedDate")
+
+
+@dataclass(frozen=True)
+class Difference:
+    field: str
+    values: dict[str, Any]  # service name -> its value
+
+
+@dataclass(frozen=True)
+class KeyDrift:
+    key: str
+    drift: str
+    differences: list[Difference] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Lag:
+    changes: int
+    oldest_at: datetime | None
+    oldest_age_seconds: float | None
+
+
+@dataclass
+class EdgeDrift:
+    edge: str
+    owner: str
+    consumer: str
+    entity: str
+    mechanism: str
+    counts: dict[str, int]
+    keys: list[KeyDrift]  # every key not in sync
+    lag: Lag | None  # None: an event-driven edge has no schedule to lag behind
+    last_sync_at: datetime | None = None
+    lost_local_edits: int | None = None
+    withheld_owner_changes: int | None = None
+
+
+@dataclass
+class Comparison:
+    """Two services that each create the same relationship or co-owned entity."""
+
+    name: str
+    entity: str
+    services: list[str]
+    counts: dict[str, int]
+    keys: list[KeyDrift]
+
+
+@dataclass
+class DriftReport:
+    at: datetime
+    edges: list[EdgeDrift]
+    comparisons: list[Comparison]
+    skipped: list[dict[str, str]]
+
+    def items(self) -> list[EdgeDrift | Comparison]:
+        return [*self.edges, *self.comparisons]
+
+    def totals(self) -> dict[str, int]:
+        totals = dict.fromkeys(CLASSES, 0)
+        for item in self.items():
+            for name, count in item.counts.items():
+                totals[name] += count
+        return totals
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(json.dumps(asdict(self), default=_iso))
+        return body
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+class ReadingUpstream(Upstream):
+    """An owner read with the consumer's own credential for it, over a client shared by all."""
+
+    def __init__(self, name: str, client: httpx.AsyncClient, token: str | None) -> None:
+        super().__init__(name, client)
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
+        try:
+            response = await self.client.get(path, params=params, headers=self.headers)
+        except httpx.TransportError as error:
+            raise UpstreamError(self.name, 503, f"unreachable: {error!r}") from error
+        if response.status_code >= 400:
+            raise UpstreamError(self.name, response.status_code, response.text[:500])
+        return response
+
+
+def normal(value: Any) -> Any:
+    """One spelling per value, so `"11"` from a CSV equals `11` from JSON and a time its offset."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return [normal(item) for item in value]
+    if isinstance(value, dict):
+        return {name: normal(item) for name, item in value.items()}
+    text = str(value)
+    if len(text) >= 19 and text[10:11] == "T":
+        try:
+            return datetime.fromisoformat(text).astimezone(UTC).isoformat()
+        except ValueError:
+            return text
+    return text
+
+
+def changed_at(record: Mapping[str, Any]) -> datetime | None:
+    """When the owner says its record last changed, if the reader's shape says so."""
+    for name in CHANGED_AT:
+        value: Any = record
+        for part in name.split(".") if name not in record else [name]:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if not value:
+            continue
+        for parse in (datetime.fromisoformat, lambda t: datetime.strptime(t, "%d-%m-%Y")):
+            try:
+                moment = parse(str(value))
+            except ValueError:
+                continue
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return None
+
+
+def classify(
+    edge: Edge,
+    records: Sequence[SourceRecord],
+    copies: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+) -> tuple[list[KeyDrift], dict[str, int], Lag]:
+    """Each key of the owner's listing and of the consumer's copies, through the edge."""
+    in_scope: dict[str, tuple[SourceRecord, dict[str, Any]]] = {}
+    out_of_scope: dict[str, SourceRecord] = {}
+    for record in records:
+        projected = edge.translate(record.fields)
+        key = str(projected[edge.key_field])
+        if record.deleted or not edge.scope.admits(record.fields):
+            out_of_scope[key] = record
+        else:
+            in_scope[key] = (record, projected)
+    columns = [c for c in edge.mapping.values() if c != edge.key_field]
+    counts = dict.fromkeys(CLASSES, 0)
+    drifted: list[KeyDrift] = []
+    changes = 0
+    oldest: datetime | None = None
+
+    def behind(count: int, since: datetime | None) -> None:
+        nonlocal changes, oldest
+        changes += count
+        if since is not None and (oldest is None or since < oldest):
+            oldest = since
+
+    for key in sorted(set(in_scope) | set(copies)):
+        copy = copies.get(key)
+        owned = in_scope.get(key)
+        if owned is None:
+            assert copy is not None
+            gone = out_of_scope.get(key)
+            if copy.get("source_deleted_at") is None:
+                behind(1, changed_at(gone.fields) if gone else None)
+            drift = KeyDrift(key, "orphaned")
+        elif copy is None:
+            behind(1, changed_at(owned[0].fields))
+            drift = KeyDrift(key, "missing")
+        else:
+            record, projected = owned
+            differences = [
+                Difference(c, {edge.owner: projected[c], edge.consumer: copy.get(c)})
+                for c in columns
+                if normal(projected[c]) != normal(copy.get(c))
+            ]
+            edited = set(copy.get("local_edits") or [])
+            newer = (
+                record.version is not None
+                and copy.get("source_version") is not None
+                and record.version > int(copy["source_version"])
+            )
+            if any(d.field in edited for d in differences):
+                drift = KeyDrift(key, "diverged", differences)
+            elif differences or newer or copy.get("source_deleted_at") is not None:
+                versions = (record.version or 0) - int(copy.get("source_version") or 0)
+                behind(max(versions, 1), changed_at(record.fields))
+                drift = KeyDrift(key, "stale", differences)
+            else:
+                drift = KeyDrift(key, "in_sync")
+        counts[drift.drift] += 1
+        if drift.drift != "in_sync":
+            drifted.append(drift)
+    age = None if oldest is None else max((now - oldest).total_seconds(), 0.0)
+    return drifted, counts, Lag(changes, oldest, age)
+
+
+@dataclass
+class Auditor:
+    """Reads owners as their consumers do and copies as their consumers serve them."""
+
+    clients: Mapping[str, httpx.AsyncClient]
+    api_token: str
+    admin_token: str
+    topology: Topology = LINE
+    page_size: int = 500
+    fan_out: int = 10
+
+    async def audit(self, edges: Sequence[Edge] | None = None) -> DriftReport:
+        chosen = list(edges) if edges is not None else list(self.topology.edges)
+        now = await self._now()
+        report = DriftReport(now, [], [], [])
+        for edge in chosen:
+            absent = [s for s in (edge.owner, edge.consumer) if s not in self.clients]
+            if absent:
+                report.skipped.append({"edge": edge.name, "reason": f"{absent[0]} is not running"})
+                continue
+            report.edges.append(await self.edge(edge))
+        if edges is None:
+            report.comparisons = await self.comparisons()
+        return report
+
+    async def edge(self, edge: Edge) -> EdgeDrift:
+        now = datetime.fromisoformat((await self._admin(edge.consumer, "/admin/clock"))["now"])
+        copies = await self._copies(edge)
+        records = await self._owner_records(edge, now, sorted(copies))
+        if edge.mechanism is Mechanism.EVENT or edge.reader is Reader.DQT_TEACHERS:
+            # the consumer asks for these one by one: only the keys it asked for are its to have
+            records = [
+                r for r in records if str(edge.translate(r.fields)[edge.key_field]) in copies
+            ]
+        keys, counts, lag = classify(edge, records, copies, now)
+        views = await self._admin(edge.consumer, "/admin/edges")
+        view: dict[str, Any] = next((v for v in views if v["edge"] == edge.name), {})
+        last = view.get("last_sync_at")
+        return EdgeDrift(
+            edge=edge.name,
+            owner=edge.owner,
+            consumer=edge.consumer,
+            entity=edge.entity,
+            mechanism=edge.mechanism.value,
+            counts=counts,
+            keys=keys,
+            lag=None if edge.mechanism is Mechanism.EVENT else lag,
+            last_sync_at=datetime.fromisoformat(last) if last else None,
+            lost_local_edits=view.get("lost_local_edits"),
+            withheld_owner_changes=view.get("withheld_owner_changes"),
+        )
+
+    async def _owner_records(
+        self, edge: Edge, now: datetime, copied: list[str]
+    ) -> list[SourceRecord]:
+        settings = settings_class(edge.consumer, self.topology)()
+        upstream = ReadingUpstream(
+            edge.owner, self.clients[edge.owner], settings.upstream_tokens.get(edge.owner)
+        )
+        reader = reader_for(
+            edge,
+            upstream,
+            edge.source_key or self.topology.entity(edge.entity).key,
+            SimulatedClock(ClockMode.MANUAL, now),
+            settings.recruitment_cycle_year,
+            self.page_size,
+            copied,
+        )
+        records: list[SourceRecord] = []
+        async for page in reader.pages(None):
+            records += page.records
+        return records
+
+    async def _copies(self, edge: Edge) -> dict[str, dict[str, Any]]:
+        copies: dict[str, dict[str, Any]] = {}
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": self.page_size}
+            if after is not None:
+                params["after"] = after
+            body = await self._get(edge.consumer, f"/copies/{edge.entity}", params)
+            copies.update({str(c[edge.key_field]): c for c in body["copies"]})
+            after = body["next_after"]
+            if after is None:
+                return copies
+
+    async def comparisons(self) -> list[Comparison]:
+        found = []
+        if {"publish", "manage"} <= set(self.clients):
+            found.append(await self._partnerships())
+        if {"placements", "claims"} <= set(self.clients):
+            found.append(await self._mentors())
+        if {"register", "dqt"} <= set(self.clients):
+            found.append(await self._people())
+        return found
+
+    async def _partnerships(self) -> Comparison:
+        publish = await self._get("publish", "/partnerships")
+        manage = await self._get("manage", "/partnerships")
+        held: dict[str, dict[str, dict[str, Any]]] = {
+            "publish": {
+                f"{p['accredited_provider_code']}:{p['training_provider_code']}": {}
+                for p in publish
+            },
+            "manage": {
+                f"{p['accredited_provider_code']}:{p['lead_partner_code']}": {} for p in manage
+            },
+        }
+        return _compare("accredited provider to lead partner", "partnership", held, ())
+
+    async def _mentors(self) -> Comparison:
+        held: dict[str, dict[str, dict[str, Any]]] = {}
+        for service in ("placements", "claims"):
+            mentors = await self._listed(service, "/mentors", "trn")
+            held[service] = {
+                m["trn"]: {**m, "school_urns": sorted(m["school_urns"])} for m in mentors
+            }
+        return _compare(
+            "co-owned mentor", "mentor", held, ("first_name", "last_name", "school_urns")
+        )
+
+    async def _people(self) -> Comparison:
+        trainees = [t for t in await self._listed("register", "/trainees", "slug") if t.get("trn")]
+        register = {
+            t["trn"]: {
+                "first_name": (t.get("first_names") or "").split(" ")[0],
+                "last_name": t.get("last_name"),
+                "date_of_birth": t.get("date_of_birth"),
+            }
+            for t in trainees
+        }
+        dqt: dict[str, dict[str, Any]] = {}
+        trns = sorted(register)
+        for start in range(0, len(trns), self.fan_out):
+            batch = trns[start : start + self.fan_out]
+            for trn, person in zip(
+                batch, await asyncio.gather(*(self._person(trn) for trn in batch)), strict=True
+            ):
+                if person is not None:
+                    dqt[trn] = {
+                        "first_name": person["firstName"],
+                        "last_name": person["lastName"],
+                        "date_of_birth": person["dateOfBirth"],
+                    }
+        held = {"register": register, "dqt": dqt}
+        return _compare(
+            "trainee's TRN to DQT person",
+            "teacher",
+            held,
+            ("first_name", "last_name", "date_of_birth"),
+        )
+
+    async def _person(self, trn: str) -> dict[str, Any] | None:
+        response = await self.clients["dqt"].get(f"/v3/persons/{trn}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        person: dict[str, Any] = response.json()
+        return person
+
+    async def _listed(self, service: str, path: str, key: str) -> list[dict[str, Any]]:
+        """A list endpoint paged by `after` (the last key) and `limit`."""
+        rows: list[dict[str, Any]] = []
+        while True:
+            params: dict[str, Any] = {"limit": self.page_size}
+            if rows:
+                params["after"] = rows[-1][key]
+            page = await self._get(service, path, params)
+            rows += page
+            if len(page) < self.page_size:
+                return rows
+
+    async def _now(self) -> datetime:
+        clocks = [await self._admin(name, "/admin/clock") for name in self.clients]
+        return max(datetime.fromisoformat(c["now"]) for c in clocks)
+
+    async def _admin(self, service: str, path: str) -> Any:
+        return await self._get(service, path, token=self.admin_token)
+
+    async def _get(
+        self, service: str, path: str, params: Mapping[str, Any] | None = None, token: str = ""
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {token or self.api_token}"}
+        response = await self.clients[service].get(path, params=params, headers=headers)
+        if response.status_code >= 400:
+            raise UpstreamError(service, response.status_code, response.text[:500])
+        return response.json()
+
+
+def _compare(
+    name: str,
+    entity: str,
+    held: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    fields: Sequence[str],
+) -> Comparison:
+    """Keys both services hold alike are in sync; held by one only, or differently, conflict."""
+    (left, lefts), (right, rights) = held.items()
+    counts = dict.fromkeys(CLASSES, 0)
+    keys: list[KeyDrift] = []
+    for key in sorted(set(lefts) | set(rights)):
+        one, other = lefts.get(key), rights.get(key)
+        if one is None or other is None:
+            differences = [Difference("held", {left: one is not None, right: other is not None})]
+        else:
+            differences = [
+                Difference(f, {left: one.get(f), right: other.get(f)})
+                for f in fields
+                if normal(one.get(f)) != normal(other.get(f))
+            ]
+        drift = KeyDrift(key, "conflicting" if differences else "in_sync", differences)
+        counts[drift.drift] += 1
+        if differences:
+            keys.append(drift)
+    return Comparison(name, entity, [left, right], counts, keys)
+
+
+def exceeded(report: DriftReport, limits: Mapping[str, int]) -> list[str]:
+    """Each class whose total is over its limit, said plainly."""
+    totals = report.totals()
+    return [
+        f"{name}: {totals[name]} over the limit of {limit}"
+        for name, limit in limits.items()
+        if totals[name] > limit
+    ]
+
+
+def record_history(report: DriftReport, state_dir: Path) -> Path:
+    """Append this run's figures per edge, at the simulated time, to the sampling history."""
+    path = state_dir / "drift-history.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sample = {
+        "at": report.at.isoformat(),
+        "edges": {
+            e.edge: {"counts": e.counts, "lag_changes": e.lag.changes if e.lag else None}
+            for e in report.edges
+        },
+        "comparisons": {c.name: {"counts": c.counts} for c in report.comparisons},
+    }
+    with path.open("a", encoding="utf-8") as history:
+        history.write(json.dumps(sample) + "\n")
+    return path
+
+
+def read_history(state_dir: Path) -> list[dict[str, Any]]:
+    path = state_dir / "drift-history.jsonl"
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #0b0c0c; }
+table { border-collapse: collapse; margin-bottom: 1.5rem; }
+th, td { border: 1px solid #b1b4b6; padding: .3rem .6rem; text-align: left; }
+td.n { text-align: right; }
+.in_sync { color: #00703c; } .stale, .missing { color: #b58840; }
+.diverged, .orphaned, .conflicting { color: #d4351c; }
+"""
+
+
+def render_html(report: DriftReport) -> str:
+    """A self-contained page: inline style, no scripts, nothing fetched."""
+    e = html.escape
+    rows = []
+    for item in report.items():
+        name = (
+            item.edge
+            if isinstance(item, EdgeDrift)
+            else f"{item.name} ({' / '.join(item.services)})"
+        )
+        lag = "n/a"
+        if isinstance(item, EdgeDrift) and item.lag is not None:
+            lag = f"{item.lag.changes}"
+            if item.lag.oldest_age_seconds is not None:
+                lag += f", oldest {item.lag.oldest_age_seconds / 3600:.1f} h"
+        last = (
+            item.last_sync_at.isoformat()
+            if isinstance(item, EdgeDrift) and item.last_sync_at
+            else "-"
+        )
+        cells = "".join(f'<td class="n {c}">{item.counts[c]}</td>' for c in CLASSES)
+        rows.append(f"<tr><td>{e(name)}</td>{cells}<td>{e(lag)}</td><td>{e(last)}</td></tr>")
+    details = []
+    for item in report.items():
+        if not item.keys:
+            continue
+        name = item.edge if isinstance(item, EdgeDrift) else item.name
+        lines = []
+        for key in item.keys:
+            for diff in key.differences or [Difference("-", {})]:
+                values = "; ".join(
+                    f"{e(s)}: {e(json.dumps(v, default=str))}" for s, v in diff.values.items()
+                )
+                lines.append(
+                    f'<tr><td>{e(key.key)}</td><td class="{key.drift}">{key.drift}</td>'
+                    f"<td>{e(diff.field)}</td><td>{values}</td></tr>"
+                )
+        details.append(
+            f"<h2>{e(name)}</h2><table><tr><th>key</th><th>class</th><th>field</th>"
+            f"<th>values</th></tr>{''.join(lines)}</table>"
+        )
+    head = "".join(f"<th>{c}</th>" for c in CLASSES)
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>serviceline drift at {e(report.at.isoformat())}</title><style>{STYLE}</style>"
+        f"</head><body><h1>Drift at {e(report.at.isoformat())} (simulated)</h1>"
+        f"<table><tr><th>edge</th>{head}<th>lag</th><th>last sync</th></tr>{''.join(rows)}</table>"
+        f"{''.join(details)}</body></html>"
+    )

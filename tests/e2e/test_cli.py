@@ -1,0 +1,79 @@
+"""The `serviceline` command against a running line: clock, sync and the drift auditor."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from serviceline.cli import app
+from serviceline.launcher import LineConfig, RunningLine, start_line
+from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN
+from serviceline.topology import LINE
+from tests import builders
+
+pytestmark = pytest.mark.e2e
+OFFSET = 1000
+NAMES = ["publish", "find", "apply"]
+
+
+@pytest.fixture
+def line(tmp_path: Path) -> Iterator[RunningLine]:
+    config = LineConfig(tmp_path, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=OFFSET)
+    running = start_line(config, NAMES)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def serviceline(*args: str) -> tuple[int, str]:
+    common = ["--admin-token", ADMIN_TOKEN]
+    result = CliRunner().invoke(app, ["--port-offset", str(OFFSET), *args, *common])
+    return result.exit_code, result.output
+
+
+def publish_url(path: str) -> str:
+    return f"http://127.0.0.1:{LINE.service('publish').port + OFFSET}{path}"
+
+
+def test_clock_sync_and_drift_from_the_command_line(line: RunningLine, tmp_path: Path) -> None:
+    with httpx.Client() as client:
+        client.post(publish_url("/providers"), json=builders.provider(), headers=API)
+        client.post(publish_url("/providers/2FR/sites"), json=builders.site(), headers=API)
+        course = client.post(
+            publish_url("/providers/2FR/courses"), json=builders.course(), headers=API
+        ).json()
+
+        code, shown = serviceline("clock", "show")
+        assert code == 0, shown
+        assert "2026-10-05" in shown
+
+        code, report = serviceline("drift", "publish.course->apply", "--json")
+        assert code == 0, report
+        counts = json.loads(report)["edges"][0]["counts"]
+        assert counts["missing"] == 1  # before the first sync
+
+        code, moved = serviceline("clock", "advance", "10m")
+        assert code == 0, moved
+        assert "publish.course->apply" in moved
+
+        client.patch(publish_url(f"/courses/{course['uuid']}"), json={"name": "Art"}, headers=API)
+        page = tmp_path / "drift.html"
+        code, refused = serviceline(
+            "drift", "publish.course->apply", "--fail-on", "stale=0", "--html", str(page)
+        )
+        assert code == 1, refused
+        assert "stale" in refused
+        assert "Art" in page.read_text(encoding="utf-8")
+
+        code, synced = serviceline("sync", "publish.course->apply")
+        assert code == 0, synced
+        code, report = serviceline("drift", "publish.course->apply", "--fail-on", "stale=0")
+        assert code == 0, report
+
+        code, wrong = serviceline("clock", "advance", "ten minutes")
+        assert code == 1
+        assert "duration" in wrong

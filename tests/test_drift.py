@@ -1,0 +1,167 @@
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from serviceline.drift import Auditor, DriftReport, exceeded, read_history, record_history
+from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, LineUnderTest, in_process_line
+from serviceline.topology import LINE
+from tests import builders
+
+pytestmark = pytest.mark.anyio
+
+SCHEMA = json.loads((Path(__file__).parents[1] / "docs" / "drift.schema.json").read_text())
+APPLY_COURSES = LINE.edge("publish.course->apply")
+FIND_COURSES = LINE.edge("publish.course->find")
+
+
+def auditor(line: LineUnderTest) -> Auditor:
+    return Auditor(line.clients, API_TOKEN, ADMIN_TOKEN)
+
+
+async def course_in_publish(line: LineUnderTest) -> str:
+    await line.publish_provider(builders.provider(), builders.site())
+    made = await line["publish"].post("/providers/2FR/courses", json=builders.course(), headers=API)
+    assert made.status_code == 201, made.text
+    uuid: str = made.json()["uuid"]
+    return uuid
+
+
+async def test_missing_before_the_first_sync_then_in_sync(state_dir: Path) -> None:
+    async with in_process_line(["publish", "find", "apply"], state_dir) as line:
+        uuid = await course_in_publish(line)
+        before = await auditor(line).edge(APPLY_COURSES)
+        assert before.counts["missing"] == 1
+        assert before.counts["in_sync"] == 0
+        assert [(k.key, k.drift) for k in before.keys] == [(uuid, "missing")]
+        assert before.lag is not None
+        assert before.lag.changes == 1
+        assert before.last_sync_at is None
+
+        await line.control.sync()
+        after = await auditor(line).edge(APPLY_COURSES)
+        assert after.counts == {**dict.fromkeys(after.counts, 0), "in_sync": 1}
+        assert after.lag is not None
+        assert after.lag.changes == 0
+        assert after.last_sync_at is not None
+
+
+async def test_a_change_is_stale_with_both_values_until_the_sync(state_dir: Path) -> None:
+    async with in_process_line(["publish", "find", "apply"], state_dir) as line:
+        uuid = await course_in_publish(line)
+        await line.control.sync()
+        renamed = {"name": "Art, Craft and Design"}
+        patched = await line["publish"].patch(f"/courses/{uuid}", json=renamed, headers=API)
+        assert patched.status_code == 200, patched.text
+        await line.control.advance(by="2m")
+
+        for edge in (APPLY_COURSES, FIND_COURSES):
+            stale = await auditor(line).edge(edge)
+            assert stale.counts["stale"] == 1, edge.name
+            [key] = stale.keys
+            assert [(d.field, d.values) for d in key.differences] == [
+                ("name", {"publish": "Art, Craft and Design", edge.consumer: "Art and Design"})
+            ]
+            assert stale.lag is not None
+            assert stale.lag.changes == 1
+            assert stale.lag.oldest_age_seconds == 120
+
+        await line.control.sync()
+        healed = await auditor(line).edge(APPLY_COURSES)
+        assert healed.counts["stale"] == 0
+        assert healed.counts["in_sync"] == 1
+
+
+async def test_a_hard_delete_orphans_apply_copy_but_not_find_copy(state_dir: Path) -> None:
+    async with in_process_line(["publish", "find", "apply"], state_dir) as line:
+        uuid = await course_in_publish(line)
+        await line.control.sync()
+        await line.control.advance(by="1h")
+        deleted = await line["publish"].delete(f"/courses/{uuid}", headers=API)
+        assert deleted.status_code == 204, deleted.text
+        await line.control.sync()
+
+        # Apply reads with updated_since, which never sees a deleted course
+        orphaned = await auditor(line).edge(APPLY_COURSES)
+        assert [(k.key, k.drift) for k in orphaned.keys] == [(uuid, "orphaned")]
+        # Find follows the change feed, deletes included
+        followed = await auditor(line).edge(FIND_COURSES)
+        assert sum(followed.counts.values()) == 0
+
+
+async def test_partnerships_held_differently_conflict(state_dir: Path) -> None:
+    async with in_process_line(["publish", "manage", "apply"], state_dir) as line:
+        await line.publish_provider(builders.provider())
+        await line.publish_provider(builders.provider("1TZ", accredited_body=False))
+        pair = {"accredited_provider_code": "2FR", "training_provider_code": "1TZ"}
+        made = await line["publish"].post("/partnerships", json=pair, headers=API)
+        assert made.status_code == 201, made.text
+        other = {"accredited_provider_code": "2FR", "lead_partner_code": "5J5"}
+        made = await line["manage"].post("/partnerships", json=other, headers=API)
+        assert made.status_code == 201, made.text
+
+        [partnerships] = [c for c in await auditor(line).comparisons() if c.entity == "partnership"]
+        assert partnerships.counts["conflicting"] == 2
+        held = {k.key: k.differences[0].values for k in partnerships.keys}
+        assert held == {
+            "2FR:1TZ": {"publish": True, "manage": False},
+            "2FR:5J5": {"publish": False, "manage": True},
+        }
+
+
+async def test_a_mentor_held_by_placements_alone_conflicts(state_dir: Path) -> None:
+    async with in_process_line(
+        ["gias", "dqt", "publish", "placements", "claims"], state_dir
+    ) as line:
+        await line["gias"].post("/schools", json=builders.school(), headers=API)
+        people = [builders.dqt_person()]
+        assert (await line["dqt"].post("/v3/teachers/batch", json=people, headers=API)).is_success
+        await line.control.run_job("gias", "gias.daily_extract")
+        for consumer in ("placements", "claims"):
+            await line.control.run_edge(f"gias.school->{consumer}")
+        added = await line["placements"].post("/mentors", json=builders.mentor(), headers=API)
+        assert added.status_code == 201, added.text
+
+        [mentors] = [c for c in await auditor(line).comparisons() if c.entity == "mentor"]
+        assert [(k.key, k.drift) for k in mentors.keys] == [("1234567", "conflicting")]
+        assert mentors.keys[0].differences[0].values == {"placements": True, "claims": False}
+
+        added = await line["claims"].post("/mentors", json=builders.mentor(), headers=API)
+        assert added.status_code == 201, added.text
+        [mentors] = [c for c in await auditor(line).comparisons() if c.entity == "mentor"]
+        assert mentors.counts["in_sync"] == 1
+        assert mentors.keys == []
+
+
+async def report_of(line: LineUnderTest) -> DriftReport:
+    return await auditor(line).audit(
+        [APPLY_COURSES, FIND_COURSES, LINE.edge("hesa.itt_record->register")]
+    )
+
+
+async def test_the_json_report_follows_its_schema(state_dir: Path) -> None:
+    async with in_process_line(["publish", "find", "apply"], state_dir) as line:
+        await course_in_publish(line)
+        report = await report_of(line)
+        body: dict[str, Any] = report.to_json()
+        jsonschema.validate(body, SCHEMA)
+        assert body["skipped"] == [
+            {"edge": "hesa.itt_record->register", "reason": "hesa is not running"}
+        ]
+        assert [e["counts"]["missing"] for e in body["edges"]] == [1, 1]
+
+
+async def test_fail_on_limits_and_history(state_dir: Path) -> None:
+    async with in_process_line(["publish", "find", "apply"], state_dir) as line:
+        await course_in_publish(line)
+        report = await report_of(line)
+        assert exceeded(report, {"missing": 2, "stale": 0}) == []
+        assert exceeded(report, {"missing": 1}) == ["missing: 2 over the limit of 1"]
+        record_history(report, state_dir)
+        await line.control.sync()
+        record_history(await report_of(line), state_dir)
+        samples = read_history(state_dir)
+        figures = [s["edges"]["publish.course->apply"]["counts"]["missing"] for s in samples]
+        assert figures == [1, 0]
