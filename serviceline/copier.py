@@ -22,7 +22,7 @@ from serviceline.readers import (
     SourceRecord,
     reader_for,
 )
-from serviceline.topology import Edge, Mechanism, Topology
+from serviceline.topology import Edge, Mechanism, Policy, Topology
 from serviceline.upstream import Upstream
 
 
@@ -43,6 +43,9 @@ class CopyCursor(SQLModel, table=True):
     position: str | None = None
     last_sync_at: datetime | None = utc_field()
     last_full_sync_at: datetime | None = utc_field()
+    # what the edge's local-edit policy has cost so far, counted with the page that cost it
+    lost_local_edits: int = 0
+    withheld_owner_changes: int = 0
 
 
 ReferencedKeys = Callable[[Session, Collection[str]], set[str]]
@@ -75,6 +78,8 @@ class CopyStats:
     unchanged: int = 0
     relisted: bool = False
     cursor: str | None = None
+    lost_local_edits: int = 0
+    withheld_owner_changes: int = 0
     rejected: list[str] = field(default_factory=list)
 
 
@@ -223,6 +228,7 @@ class Copier:
             }
             rows: list[dict[str, Any]] = []
             gone: list[str] = []
+            lost, withheld = stats.lost_local_edits, stats.withheld_owner_changes
             for record_key, record in latest.items():
                 current = existing.get(record_key)
                 if _is_older(record, current):
@@ -251,6 +257,10 @@ class Copier:
                 target.after_apply(session, rows)
             stats.upserted += len(rows)
             self._remove(session, edge, target, gone, now, stats)
+            lost = stats.lost_local_edits - lost
+            withheld = stats.withheld_owner_changes - withheld
+            if lost or withheld:
+                self._count(session, edge, lost, withheld)
             if position is not None:
                 self._move_cursor(session, edge, position, now, full=False)
             session.commit()
@@ -271,11 +281,12 @@ class Copier:
             stats.rejected.append(f"{record.key}: {error.errors()[0]['msg']}")
             return None
         row = checked.model_dump(include=set(values))
+        local_edits = [] if current is None else _settle_local_edits(edge, current, row, stats)
         row.update(
             source_version=record.version,
             copied_at=now,
             source_deleted_at=None,
-            local_edits=[] if current is None else current.local_edits,
+            local_edits=local_edits,
         )
         return row
 
@@ -329,6 +340,14 @@ class Copier:
             session.commit()
 
     @staticmethod
+    def _count(session: Session, edge: Edge, lost: int, withheld: int) -> None:
+        cursor = session.get(CopyCursor, edge.name) or CopyCursor(edge=edge.name)
+        cursor.lost_local_edits += lost
+        cursor.withheld_owner_changes += withheld
+        session.add(cursor)
+        session.flush()
+
+    @staticmethod
     def _move_cursor(
         session: Session, edge: Edge, position: str, at: datetime, *, full: bool
     ) -> None:
@@ -339,6 +358,24 @@ class Copier:
             cursor.last_full_sync_at = at
         session.add(cursor)
         session.flush()
+
+
+def _settle_local_edits(
+    edge: Edge, current: Copy, row: dict[str, Any], stats: CopyStats
+) -> list[str]:
+    """Apply the edge's policy to the columns edited here; `row` becomes what is stored."""
+    kept: list[str] = []
+    for column in current.local_edits:
+        local = getattr(current, column)
+        if row[column] == local:
+            kept.append(column)
+        elif edge.policy is Policy.LOCAL_WINS:
+            stats.withheld_owner_changes += 1
+            row[column] = local
+            kept.append(column)
+        else:
+            stats.lost_local_edits += 1
+    return kept
 
 
 def _is_older(record: SourceRecord, current: Copy | None) -> bool:

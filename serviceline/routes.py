@@ -4,22 +4,31 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlmodel import col, func, select
 
 from serviceline.clock import ClockError, parse_duration
 from serviceline.copier import CopyCursor
 from serviceline.db import JobRun
-from serviceline.deps import AdminAuth, ClockDep, Kernel, KernelDep, SessionDep
+from serviceline.deps import (
+    AdminAuth,
+    BearerDep,
+    ClockDep,
+    Kernel,
+    KernelDep,
+    SessionDep,
+    require_api_token,
+)
 from serviceline.feed import Owned, changes_since, head, prune, pruned_through
 from serviceline.fields import UtcDateTime
 from serviceline.scheduler import JobResult, UnknownJobError
 from serviceline.settings import ClockMode
+from serviceline.topology import Edge
 
 health_router = APIRouter(tags=["health"])
 feed_router = APIRouter(tags=["feed"])
@@ -139,11 +148,16 @@ class CopiesPage(BaseModel):
     next_after: str | None
 
 
-def _copy_model(kernel: Kernel, entity: str) -> tuple[type[Any], str, str]:
+def _copy_edge(kernel: Kernel, entity: str) -> Edge:
     for edge in kernel.copier.edges.values():
         if edge.entity == entity:
-            return kernel.copier.targets[entity].model, edge.key_field, edge.owner
+            return edge
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"{kernel.name} keeps no copy of {entity!r}")
+
+
+def _copy_model(kernel: Kernel, entity: str) -> tuple[type[Any], str, str]:
+    edge = _copy_edge(kernel, entity)
+    return kernel.copier.targets[entity].model, edge.key_field, edge.owner
 
 
 @copies_router.get("/copies/{entity}")
@@ -182,16 +196,71 @@ def read_copy(entity: str, key: str, kernel: KernelDep, session: SessionDep) -> 
     return copied
 
 
+@copies_router.patch("/copies/{entity}/{key}")
+def update_copy(
+    entity: str,
+    key: str,
+    body: dict[str, Any],
+    kernel: KernelDep,
+    session: SessionDep,
+    credentials: BearerDep,
+) -> dict[str, Any]:
+    """Change the edge's editable columns of one copy, here only: the owner never hears of it."""
+    edge = _copy_edge(kernel, entity)
+    refused = sorted(set(body) - edge.editable)
+    if refused or not edge.editable:
+        _refuse_write(kernel, edge, refused)
+    require_api_token(kernel, credentials)
+    if not body:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"body: give one or more of {sorted(edge.editable)}",
+        )
+    model = kernel.copier.targets[entity].model
+    row = session.get(model, key)
+    if row is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no copy of {entity} {key!r} here (owner: {edge.owner})"
+        )
+    try:
+        checked = model.model_validate({**row.model_dump(), **body})
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: {first['msg']}"
+        ) from error
+    for column in body:
+        setattr(row, column, getattr(checked, column))
+    row.local_edits = sorted({*row.local_edits, *body})
+    session.add(row)
+    session.flush()
+    session.refresh(row)
+    edited: dict[str, Any] = row.model_dump(mode="json")
+    return edited
+
+
 @copies_router.api_route("/copies/{entity}", methods=["POST"], include_in_schema=False)
 @copies_router.api_route(
-    "/copies/{entity}/{key}", methods=["PUT", "PATCH", "DELETE"], include_in_schema=False
+    "/copies/{entity}/{key}", methods=["PUT", "DELETE"], include_in_schema=False
 )
 def refuse_copy_write(entity: str, kernel: KernelDep) -> None:
-    _, _, owner = _copy_model(kernel, entity)
+    _refuse_write(kernel, _copy_edge(kernel, entity), [])
+
+
+def _refuse_write(kernel: Kernel, edge: Edge, columns: list[str]) -> NoReturn:
+    entity, owner = edge.entity, edge.owner
+    which = f"{', '.join(columns)}: " if columns else ""
+    editable = (
+        f" Only {sorted(edge.editable)} may be changed here, and only on this copy."
+        if edge.editable
+        else ""
+    )
     raise HTTPException(
         status.HTTP_403_FORBIDDEN,
-        f"{entity} is owned by {owner}; {kernel.name} holds a read-only copy and never passes "
-        f"changes back. Change it in {owner}, and {kernel.name} will learn of it at its next sync.",
+        f"{which}{entity} is owned by {owner}; {kernel.name} holds a read-only copy and never "
+        f"passes changes back. Change it in {owner}, and {kernel.name} will learn of it at its "
+        f"next sync.{editable}",
     )
 
 
@@ -329,6 +398,10 @@ class EdgeView(BaseModel):
     last_sync_at: datetime | None
     last_full_sync_at: datetime | None
     copies: int
+    policy: str
+    editable: list[str]
+    lost_local_edits: int
+    withheld_owner_changes: int
 
 
 @admin_router.get("/edges")
@@ -349,6 +422,10 @@ def list_edges(kernel: KernelDep, session: SessionDep) -> list[EdgeView]:
                 last_sync_at=cursor.last_sync_at if cursor else None,
                 last_full_sync_at=cursor.last_full_sync_at if cursor else None,
                 copies=count,
+                policy=edge.policy.value,
+                editable=sorted(edge.editable),
+                lost_local_edits=cursor.lost_local_edits if cursor else 0,
+                withheld_owner_changes=cursor.withheld_owner_changes if cursor else 0,
             )
         )
     return views

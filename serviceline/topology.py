@@ -97,12 +97,22 @@ class Edge:
     scope: Scope = EVERYTHING
     value_maps: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
     policy: Policy = Policy.OWNER_WINS
+    # the consumer columns its users may change on their copy; what the next sync does to such a
+    # change is the edge's policy
+    editable: frozenset[str] = frozenset()
     overlap: timedelta = timedelta(0)
     full_sync_schedule: str | None = None
     keep_referenced: bool = False
     # the field of the reader's records that holds the owner's key, when not the entity's key
     source_key: str | None = None
     description: str = ""
+
+    def __post_init__(self) -> None:
+        strays = self.editable - set(self.mapping.values())
+        if strays:
+            raise ValueError(f"{self.name}: editable {sorted(strays)} are not copied columns")
+        if self.key_field in self.editable:
+            raise ValueError(f"{self.name}: the key {self.key_field!r} cannot be edited locally")
 
     @property
     def name(self) -> str:
@@ -387,6 +397,8 @@ MENTOR_SERVICES_SCHOOL_FROM_EDUBASE = _frozen(
     }
 )
 
+SCHOOL_CONTACT_DETAILS = frozenset({"telephone", "website", "address1", "town", "postcode"})
+
 OPEN_ENGLISH_SCHOOLS = Scope(
     include={"EstablishmentStatus (code)": _codes("1", "3")},
     exclude={"TypeOfEstablishment (code)": _codes("25", "30", "37")},
@@ -507,6 +519,10 @@ def _mentor_service_edges(consumer: str) -> tuple[Edge, ...]:
             MENTOR_SERVICES_SCHOOL_FROM_EDUBASE,
             reader=Reader.EDUBASE_CSV,
             scope=OPEN_ENGLISH_SCHOOLS,
+            # a school keeps its contact details up to date here; the next import's upsert_all
+            # writes every column from the CSV over them
+            policy=Policy.OWNER_WINS,
+            editable=SCHOOL_CONTACT_DETAILS,
             keep_referenced=True,
             source_key="URN",
             description="Gias::SyncAllSchoolsJob, daily 23:30; onboarded or partnered schools kept",

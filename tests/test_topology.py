@@ -1,8 +1,10 @@
 """The topology against the source document: every owner and relationship it names."""
 
+import dataclasses
+
 import pytest
 
-from serviceline.topology import LINE, Kind, Mechanism
+from serviceline.topology import LINE, Kind, Mechanism, Policy
 
 # ../shared/seed/service-line-data-flow.md, "Data entity ownership", as written there
 OWNERSHIP = """
@@ -141,3 +143,18 @@ def test_apply_keeps_the_real_two_hour_overlap_and_weekly_full_sync() -> None:
         edge = LINE.edge(f"publish.{entity}->apply")
         assert edge.overlap.total_seconds() == 2 * 3600
         assert edge.full_sync_schedule == "59 0 * * 6"
+
+
+def test_only_the_mentor_services_let_schools_edit_their_contact_details_until_the_import() -> None:
+    editable = {edge.name: edge for edge in LINE.edges if edge.editable}
+    assert set(editable) == {"gias.school->placements", "gias.school->claims"}
+    for edge in editable.values():
+        assert edge.editable == {"telephone", "website", "address1", "town", "postcode"}
+        assert edge.policy is Policy.OWNER_WINS
+
+
+def test_an_edge_refuses_editable_columns_it_does_not_copy_and_its_key() -> None:
+    schools = LINE.edge("gias.school->placements")
+    for columns in ({"email"}, {"urn"}):
+        with pytest.raises(ValueError, match=sorted(columns)[0]):
+            dataclasses.replace(schools, editable=frozenset(columns))
