@@ -148,6 +148,9 @@ def start_line(
                         str(config.port(service)),
                         "--log-level",
                         "warning",
+                        # longer than any client keeps a connection idle, so none is cut mid-use
+                        "--timeout-keep-alive",
+                        "75",
                     ],
                     env=env,
                     stdout=log,

@@ -658,16 +658,17 @@ async def seed_line(
         done += len(batch)
         report("candidates", done, len(people.candidates))
     counts["candidates"] = len(people.candidates)
+    decisions = decide(rng, applications)
     await batched("applications", "apply", "/applications/batch", applications)
     await control.run_edge(LINE.edge("apply.application->manage"))
-    recruited = await _decide(rng, applications, post, report)
-    counts["recruited"] = len(recruited)
+    await _command(decisions.commands, post, report)
+    counts["recruited"] = len(decisions.recruited)
     await control.run_edge(LINE.edge("apply.application->manage"))
 
     await control.sync([e for e in LINE.copy_order() if e.consumer == "register"])
     await control.run_job("register", "register.create_trainees_from_apply")
     counts["trainees"] = await _submit_for_trn(rng, clients["register"], headers, post, report)
-    census = hesa_returns(applications, recruited, plan)
+    census = hesa_returns(applications, decisions.recruited, plan)
     await batched("HESA returns", "hesa", "/apis/itt/1.1/students/batch", census)
     for system in (name for name in RECORD_SYSTEMS if name in clients):
         universities = [
@@ -729,42 +730,73 @@ async def _submit_for_trn(
     return len(slugs)
 
 
-async def _decide(
-    rng: random.Random,
-    applications: list[dict[str, Any]],
-    post: Callable[[str, str, Any], Awaitable[Any]],
-    report: Progress,
-) -> set[str]:
-    """Providers decide on some applications through Manage, which commands Apply.
+OFFER_CONDITIONS = ["Fitness to train to teach check", "DBS check"]
+REJECTION = "Not enough subject knowledge."
+SEED_USER = {"full_name": "Seed Provider User", "email": "decisions@example.org", "user_id": "1"}
+# decisions made through Manage's commands to Apply; the rest arrive with their history
+COMMANDED = 200
 
-    Answers the applications that end recruited.
+
+@dataclass
+class Decisions:
+    commands: list[list[tuple[str, str, Any]]]
+    recruited: set[str]
+
+
+def decide(rng: random.Random, applications: list[dict[str, Any]]) -> Decisions:
+    """What providers decided and candidates answered, about one in seven ending recruited.
+
+    Most applications carry their history into Apply's batch API, replayed there through the
+    real state machine; the first few hundred are decided live, through Manage, to Apply.
     """
-    user = {"full_name": "Seed Provider User", "email": "decisions@example.org", "user_id": "1"}
-    plans: list[list[tuple[str, str, Any]]] = []
+    commands: list[list[tuple[str, str, Any]]] = []
     recruited: set[str] = set()
     for application in applications:
         roll = rng.random()
-        path = f"/applications/{application['id']}"
         if roll < 0.1:
-            plans.append(
-                [
-                    (
-                        "manage",
-                        f"{path}/reject",
-                        {"reason": "Not enough subject knowledge.", "user": user},
-                    )
-                ]
-            )
+            events = ["reject"]
         elif roll < 0.45:
-            # about one application in seven ends recruited: 40,000 trainees at the real scale
-            offer = {"conditions": ["Fitness to train to teach check", "DBS check"], "user": user}
-            steps = [("manage", f"{path}/offer", offer)]
+            events = ["make_offer"]
             if rng.random() < 0.7:
-                steps.append(("apply", f"{path}/accept-offer", {}))
+                events.append("accept")
                 if rng.random() < 0.55:
-                    steps.append(("manage", f"{path}/confirm-conditions-met", {"user": user}))
+                    events.append("confirm_conditions_met")
                     recruited.add(application["id"])
-            plans.append(steps)
+        else:
+            continue
+        if len(commands) < COMMANDED:
+            commands.append(_as_commands(application["id"], events))
+        else:
+            application["history"] = events
+            application["offer_conditions"] = OFFER_CONDITIONS if "make_offer" in events else []
+            application["rejection_reason"] = REJECTION if events == ["reject"] else None
+    return Decisions(commands, recruited)
+
+
+def _as_commands(application_id: str, events: list[str]) -> list[tuple[str, str, Any]]:
+    path = f"/applications/{application_id}"
+    steps = {
+        "reject": ("manage", f"{path}/reject", {"reason": REJECTION, "user": SEED_USER}),
+        "make_offer": (
+            "manage",
+            f"{path}/offer",
+            {"conditions": OFFER_CONDITIONS, "user": SEED_USER},
+        ),
+        "accept": ("apply", f"{path}/accept-offer", {}),
+        "confirm_conditions_met": (
+            "manage",
+            f"{path}/confirm-conditions-met",
+            {"user": SEED_USER},
+        ),
+    }
+    return [steps[event] for event in events]
+
+
+async def _command(
+    plans: list[list[tuple[str, str, Any]]],
+    post: Callable[[str, str, Any], Awaitable[Any]],
+    report: Progress,
+) -> None:
     done = 0
     for batch in chunks(plans, 16):
         async with anyio.create_task_group() as group:
@@ -772,7 +804,6 @@ async def _decide(
                 group.start_soon(_steps, steps, post)
         done += len(batch)
         report("decisions", done, len(plans))
-    return recruited
 
 
 async def _steps(

@@ -324,6 +324,37 @@ async def test_batches_seed_candidates_and_applications(state_dir: Path) -> None
         refused(nulled, 422, "email", "not set to null")
 
 
+async def test_a_batch_can_carry_each_application_history_through_the_state_machine(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        seeded = await seed_publish(line)
+        await line.control.sync()
+        candidate = created(
+            await line["apply"].post("/candidates", json=builders.candidate(), headers=API)
+        )
+        recruited = builders.application(
+            candidate["id"],
+            seeded["course"],
+            history=["make_offer", "accept", "confirm_conditions_met"],
+            offer_conditions=["DBS check"],
+        )
+        stored = created(
+            await line["apply"].post("/applications/batch", json=[recruited], headers=API)
+        )[0]
+        assert stored["status"] == "recruited"
+        assert stored["offer_conditions"] == ["DBS check"]
+        assert stored["recruited_at"] == stored["offer_made_at"] == stored["submitted_at"]
+        other = created(
+            await line["apply"].post(
+                "/candidates", json=builders.candidate("other@example.com"), headers=API
+            )
+        )
+        impossible = builders.application(other["id"], seeded["course"], history=["accept"])
+        refusal = await line["apply"].post("/applications/batch", json=[impossible], headers=API)
+        refused(refusal, 422, "[0] history", "awaiting_provider_decision")
+
+
 async def test_candidate_answers_offers(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         seeded = await seed_publish(line)

@@ -222,6 +222,11 @@ class Application(ApplicationBase, ApplicationState, Owned, table=True):
 
 class ApplicationCreate(ApplicationBase):
     id: ApplicationId | None = None
+    # an application that arrives with its history (a migration, a seed): the events that
+    # already happened to it, replayed through the same state machine when it is stored
+    history: list[Event] = Field(default_factory=list, max_length=10)
+    offer_conditions: list[Condition] = Field(default_factory=list, max_length=20)
+    rejection_reason: str | None = Field(default=None, max_length=65535)
 
 
 class ApplicationPublic(ApplicationBase, ApplicationState):

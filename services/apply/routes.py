@@ -104,18 +104,25 @@ def submit(
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
         assert course is not None  # choice_problem reports a missing course
         taken.add((choice.candidate_id, course.uuid))
-        applications.append(
-            Application.model_validate(
-                choice,
-                update={
-                    "id": choice.id or new_application_id(),
-                    "provider_code": course.provider_code,
-                    "course_code": course.code,
-                    "recruitment_cycle_year": year,
-                    "submitted_at": now,
-                },
-            )
+        application = Application.model_validate(
+            choice.model_dump(exclude={"history"}),
+            update={
+                "id": choice.id or new_application_id(),
+                "provider_code": course.provider_code,
+                "course_code": course.code,
+                "recruitment_cycle_year": year,
+                "submitted_at": now,
+            },
         )
+        for event in choice.history:
+            try:
+                application.move(event, now)
+            except TransitionError as error:
+                where = f"[{index}] " if numbered else ""
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT, f"{where}history: {error}"
+                ) from error
+        applications.append(application)
     session.add_all(applications)
     session.flush()
     return applications
