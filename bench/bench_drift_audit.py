@@ -1,6 +1,7 @@
-"""Drift audit of one large edge: bisecting range checksums vs fetching both sides.
+"""Drift audit of one large edge: bisecting range checksums vs fetching both sides vs reladiff.
 
-Run: .venv/bin/python bench/bench_drift_audit.py [--records N]
+reladiff cannot read SQLite, so its row diffs the same rows written to two PostgreSQL databases.
+Run: .venv/bin/python bench/bench_drift_audit.py [--records N] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any, ClassVar
 
 import anyio
 import httpx
+import psycopg
+import reladiff  # type: ignore[import-untyped]
 from fastapi import FastAPI
 from sqlalchemy import Engine, insert
 from sqlmodel import Field, Session, SQLModel, create_engine
@@ -78,14 +81,13 @@ class BenchKernel:
         return Session(self.engine)
 
 
-def build(directory: Path, records: int, seed: int = 7) -> tuple[Engine, Engine, int]:
-    """Owner and consumer databases, the copy drifted at 0.1% (deleted, changed, inserted)."""
+Rows = list[dict[str, Any]]
+
+
+def drifted_rows(records: int, seed: int = 7) -> tuple[Rows, Rows, int]:
+    """Owner rows and the consumer's copies of them, drifted at 0.1% (deleted, changed, added)."""
     rng = random.Random(seed)
-    owner = create_engine(f"sqlite:///{directory / 'owner.db'}")
-    consumer = create_engine(f"sqlite:///{directory / 'consumer.db'}")
-    SQLModel.metadata.create_all(owner, tables=[Record.__table__])  # type: ignore[attr-defined]
-    SQLModel.metadata.create_all(consumer, tables=[RecordCopy.__table__])  # type: ignore[attr-defined]
-    rows: list[dict[str, Any]] = [
+    rows: Rows = [
         {"code": f"{n:08d}", "name": f"record {n}", "size": n % 97} for n in range(records)
     ]
     drifted = rng.sample(range(records), max(3, records // 1000))
@@ -98,12 +100,59 @@ def build(directory: Path, records: int, seed: int = 7) -> tuple[Engine, Engine,
             copies[key]["name"] += " (renamed)"
         else:
             copies[f"{n:08d}x"] = {"code": f"{n:08d}x", "name": "stray", "size": 0}
+    return rows, list(copies.values()), len(drifted)
+
+
+def build(directory: Path, rows: Rows, copies: Rows) -> tuple[Engine, Engine]:
+    """Owner and consumer SQLite databases holding `rows` and `copies`."""
+    owner = create_engine(f"sqlite:///{directory / 'owner.db'}")
+    consumer = create_engine(f"sqlite:///{directory / 'consumer.db'}")
+    SQLModel.metadata.create_all(owner, tables=[Record.__table__])  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(consumer, tables=[RecordCopy.__table__])  # type: ignore[attr-defined]
     with owner.begin() as connection:
         connection.execute(insert(Record.__table__), [{**r, "version": 1} for r in rows])  # type: ignore[attr-defined]
     with consumer.begin() as connection:
         table = RecordCopy.__table__  # type: ignore[attr-defined]
-        connection.execute(insert(table), [{**c, "local_edits": []} for c in copies.values()])
-    return owner, consumer, len(drifted)
+        connection.execute(insert(table), [{**c, "local_edits": []} for c in copies])
+    return owner, consumer
+
+
+PG_DATABASES = ("serviceline_bench_owner", "serviceline_bench_consumer")
+
+
+def postgres_tables(server: str, rows: Rows, copies: Rows) -> list[str]:
+    """The two sides as tables of their own PostgreSQL databases, made afresh: their URLs."""
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        for database in PG_DATABASES:
+            admin.execute(f"DROP DATABASE IF EXISTS {database}")
+            admin.execute(f"CREATE DATABASE {database}")
+    for database, side in zip(PG_DATABASES, (rows, copies), strict=True):
+        with psycopg.connect(f"{server}/{database}") as connection:
+            connection.execute(
+                "CREATE TABLE bench_record (code text PRIMARY KEY, name text, size integer)"
+            )
+            with connection.cursor().copy(
+                "COPY bench_record (code, name, size) FROM STDIN"
+            ) as copy:
+                for row in side:
+                    copy.write_row((row["code"], row["name"], row["size"]))
+    return [f"{server}/{database}" for database in PG_DATABASES]
+
+
+def drop_postgres(server: str) -> None:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        for database in PG_DATABASES:
+            admin.execute(f"DROP DATABASE IF EXISTS {database}")
+
+
+def reladiff_keys(urls: list[str]) -> set[str]:
+    """The keys reladiff finds differing, by its own checksum bisection inside PostgreSQL."""
+    owner, consumer = (reladiff.connect_to_table(url, "bench_record", "code") for url in urls)
+    diff = reladiff.diff_tables(owner, consumer, extra_columns=("name", "size"))
+    keys = {str(row[0]) for _, row in diff}
+    for table in (owner, consumer):
+        table.database.close()
+    return keys
 
 
 def client(name: str, engine: Engine) -> httpx.AsyncClient:
@@ -141,10 +190,15 @@ def timed(run: Callable[[], Any]) -> tuple[float, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="a PostgreSQL server where reladiff's two databases may be made and dropped",
+    )
     args = parser.parse_args()
+    rows, copies, drifted = drifted_rows(args.records)
     with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        setup, (owner, consumer, drifted) = timed(lambda: build(directory, args.records))
+        setup, (owner, consumer) = timed(lambda: build(Path(tmp), rows, copies))
 
         async def audits() -> list[tuple[str, float, DiffResult]]:
             found = []
@@ -163,6 +217,21 @@ def main() -> None:
             f"{name:<12} {seconds:>9.2f} {result.requests:>9,} {result.bytes:>14,} "
             f"{result.rows_fetched:>10,} {len(result.keys):>7,}"
         )
+    try:
+        pg_setup, urls = timed(lambda: postgres_tables(args.postgres, rows, copies))
+    except psycopg.OperationalError as error:
+        reason = str(error).splitlines()[0]
+        print(f"{'reladiff':<12} not run: PostgreSQL unreachable at {args.postgres} ({reason})")
+        return
+    try:
+        seconds, keys = timed(lambda: reladiff_keys(urls))
+    finally:
+        drop_postgres(args.postgres)
+    agrees = "same keys" if keys == results[0][2].keys else "OTHER keys than bisection"
+    print(
+        f"{'reladiff':<12} {seconds:>9.2f} {'-':>9} {'-':>14} {'-':>10} {len(keys):>7,}"
+        f"  (PostgreSQL, setup {pg_setup:.1f}s; {agrees})"
+    )
 
 
 if __name__ == "__main__":

@@ -396,6 +396,14 @@ def drift(
     history: Annotated[
         bool, typer.Option("--history", help="print the figures of earlier runs and stop")
     ] = False,
+    bisect: Annotated[
+        bool,
+        typer.Option(
+            "--bisect",
+            help="compare range checksums first and fetch only the keys that differ; "
+            "edges whose owner serves no checksums are listed in full",
+        ),
+    ] = False,
     state_dir: StateDir = Path(".state"),
     host: Host = "127.0.0.1",
     admin_token: AdminToken = "admin-secret",
@@ -420,7 +428,7 @@ def drift(
 
     async def work() -> DriftReport:
         async with connect(host, admin_token, ctx.obj) as (clients, _):
-            auditor = Auditor(clients, api_token, admin_token)
+            auditor = Auditor(clients, api_token, admin_token, bisect=bisect)
             return await auditor.audit([known[name] for name in edges] if edges else None)
 
     report = run(work)
@@ -433,6 +441,9 @@ def drift(
         console.print(drift_table(report))
         for skipped in report.skipped:
             console.print(f"skipped {skipped['edge']}: {skipped['reason']}")
+        for edge in report.edges:
+            if edge.fallback is not None:
+                console.print(f"listed {edge.edge} in full: {edge.fallback}")
     over = exceeded(report, limits)
     if over:
         Console(stderr=True).print(f"[bold red]drift over the limit:[/] {'; '.join(over)}")

@@ -13,10 +13,11 @@ from typing import Any
 
 import httpx
 
+from serviceline import checksums
 from serviceline.clock import SimulatedClock
 from serviceline.control import settings_class
-from serviceline.readers import SourceRecord, reader_for
-from serviceline.settings import ClockMode
+from serviceline.readers import KernelReader, SourceRecord, reader_for
+from serviceline.settings import ClockMode, ServiceSettings
 from serviceline.topology import LINE, Edge, Mechanism, Reader, Topology
 from serviceline.upstream import Upstream, UpstreamError
 
@@ -58,6 +59,8 @@ class EdgeDrift:
     last_sync_at: datetime | None = None
     lost_local_edits: int | None = None
     withheld_owner_changes: int | None = None
+    method: str = "full"  # "bisect": by range checksums, fetching only the keys that differ
+    fallback: str | None = None  # why a bisect audit listed everything instead
 
 
 @dataclass
@@ -232,6 +235,7 @@ class Auditor:
     topology: Topology = LINE
     page_size: int = 500
     fan_out: int = 10
+    bisect: bool = False
 
     async def audit(self, edges: Sequence[Edge] | None = None) -> DriftReport:
         chosen = list(edges) if edges is not None else list(self.topology.edges)
@@ -249,14 +253,18 @@ class Auditor:
 
     async def edge(self, edge: Edge) -> EdgeDrift:
         now = datetime.fromisoformat((await self._admin(edge.consumer, "/admin/clock"))["now"])
-        copies = await self._copies(edge)
-        records = await self._owner_records(edge, now, sorted(copies))
-        if edge.mechanism is Mechanism.EVENT or edge.reader is Reader.DQT_TEACHERS:
-            # the consumer asks for these one by one: only the keys it asked for are its to have
-            records = [
-                r for r in records if str(edge.translate(r.fields)[edge.key_field]) in copies
-            ]
-        keys, counts, lag = classify(edge, records, copies, now)
+        audited: tuple[list[KeyDrift], dict[str, int], Lag] | None = None
+        fallback = None
+        if self.bisect:
+            fallback = _unbisectable(edge)
+            if fallback is None:
+                try:
+                    audited = await self._bisected(edge, now)
+                except UpstreamError as error:
+                    if error.status != 404:
+                        raise
+                    fallback = f"no checksums: {error}"
+        keys, counts, lag = audited or await self._listed_all(edge, now)
         views = await self._admin(edge.consumer, "/admin/edges")
         view: dict[str, Any] = next((v for v in views if v["edge"] == edge.name), {})
         last = view.get("last_sync_at")
@@ -272,19 +280,100 @@ class Auditor:
             last_sync_at=datetime.fromisoformat(last) if last else None,
             lost_local_edits=view.get("lost_local_edits"),
             withheld_owner_changes=view.get("withheld_owner_changes"),
+            method="full" if audited is None else "bisect",
+            fallback=fallback,
+        )
+
+    async def _listed_all(
+        self, edge: Edge, now: datetime
+    ) -> tuple[list[KeyDrift], dict[str, int], Lag]:
+        copies = await self._copies(edge)
+        records = await self._owner_records(edge, now, sorted(copies))
+        if edge.mechanism is Mechanism.EVENT or edge.reader is Reader.DQT_TEACHERS:
+            # the consumer asks for these one by one: only the keys it asked for are its to have
+            records = [
+                r for r in records if str(edge.translate(r.fields)[edge.key_field]) in copies
+            ]
+        return classify(edge, records, copies, now)
+
+    async def _bisected(
+        self, edge: Edge, now: datetime
+    ) -> tuple[list[KeyDrift], dict[str, int], Lag]:
+        """Only the keys whose range checksums differ, read and classified as a full audit would."""
+        whole = {"buckets": 1}
+        [owned] = (await self._get(edge.owner, f"/checksums/records/{edge.name}", whole))["buckets"]
+        [held] = (await self._get(edge.consumer, f"/checksums/copies/{edge.name}", whole))[
+            "buckets"
+        ]
+        if (owned["count"], owned["checksum"]) == (held["count"], held["checksum"]):
+            return [], {**dict.fromkeys(CLASSES, 0), "in_sync": owned["count"]}, Lag(0, None, None)
+        found = await checksums.bisect(self.clients[edge.owner], self.clients[edge.consumer], edge)
+        differing = sorted(found.keys)
+        copies = {
+            key: copy
+            for key, copy in zip(differing, await self._fanned(edge, differing), strict=True)
+            if copy is not None
+        }
+        records = await self._owner_records_of(edge, now, differing)
+        keys, counts, lag = classify(edge, records, copies, now)
+        # every key of either side outside the differing ones matched its owner's record
+        counts["in_sync"] += owned["count"] + len(found.extra) - len(differing)
+        return keys, counts, lag
+
+    async def _fanned(self, edge: Edge, keys: list[str]) -> list[dict[str, Any] | None]:
+        copies: list[dict[str, Any] | None] = []
+        for start in range(0, len(keys), self.fan_out):
+            batch = keys[start : start + self.fan_out]
+            copies += await asyncio.gather(*(self._copy(edge, key) for key in batch))
+        return copies
+
+    async def _copy(self, edge: Edge, key: str) -> dict[str, Any] | None:
+        try:
+            copy: dict[str, Any] = await self._get(edge.consumer, f"/copies/{edge.entity}/{key}")
+        except UpstreamError as error:
+            if error.status == 404:
+                return None
+            raise
+        return copy
+
+    async def _owner_records_of(
+        self, edge: Edge, now: datetime, keys: list[str]
+    ) -> list[SourceRecord]:
+        """The owner's records of `keys` as the edge's reader returns them."""
+        wanted = set(keys)
+        if edge.reader is not Reader.KERNEL:
+            # a whole-file owner (the GIAS extract) serves nothing narrower than its file
+            records = await self._owner_records(edge, now, keys)
+            return [r for r in records if str(edge.translate(r.fields)[edge.key_field]) in wanted]
+        upstream, _ = self._reading(edge)
+        reader = KernelReader(upstream, edge.entity, self._source_key(edge), 1)
+        found: list[SourceRecord | None] = []
+        for start in range(0, len(keys), self.fan_out):
+            batch = keys[start : start + self.fan_out]
+            found += await asyncio.gather(*(self._record_at(reader, key) for key in batch))
+        return [
+            r
+            for r in found
+            if r is not None and str(edge.translate(r.fields)[edge.key_field]) in wanted
+        ]
+
+    async def _record_at(self, reader: KernelReader, key: str) -> SourceRecord | None:
+        """The first record after all keys before `key`: the record itself, if the owner has it."""
+        params = {"after": _just_before(key), "limit": 1}
+        body = await reader.upstream.get_json(f"/records/{reader.entity}", params)
+        return next(
+            (SourceRecord(str(r[reader.key_field]), int(r["version"]), r) for r in body["records"]),
+            None,
         )
 
     async def _owner_records(
         self, edge: Edge, now: datetime, copied: list[str]
     ) -> list[SourceRecord]:
-        settings = settings_class(edge.consumer, self.topology)()
-        upstream = ReadingUpstream(
-            edge.owner, self.clients[edge.owner], settings.upstream_tokens.get(edge.owner)
-        )
+        upstream, settings = self._reading(edge)
         reader = reader_for(
             edge,
             upstream,
-            edge.source_key or self.topology.entity(edge.entity).key,
+            self._source_key(edge),
             SimulatedClock(ClockMode.MANUAL, now),
             settings.recruitment_cycle_year,
             self.page_size,
@@ -294,6 +383,17 @@ class Auditor:
         async for page in reader.pages(None):
             records += page.records
         return records
+
+    def _reading(self, edge: Edge) -> tuple[ReadingUpstream, ServiceSettings]:
+        """The owner as the consumer reads it, with the consumer's credential for it."""
+        settings = settings_class(edge.consumer, self.topology)()
+        upstream = ReadingUpstream(
+            edge.owner, self.clients[edge.owner], settings.upstream_tokens.get(edge.owner)
+        )
+        return upstream, settings
+
+    def _source_key(self, edge: Edge) -> str:
+        return edge.source_key or self.topology.entity(edge.entity).key
 
     async def _copies(self, edge: Edge) -> dict[str, dict[str, Any]]:
         copies: dict[str, dict[str, Any]] = {}
@@ -409,6 +509,20 @@ class Auditor:
         if response.status_code >= 400:
             raise UpstreamError(service, response.status_code, response.text[:500])
         return response.json()
+
+
+def _unbisectable(edge: Edge) -> str | None:
+    """Why checksums cannot stand in for listing this edge, if they cannot."""
+    if edge.mechanism is Mechanism.EVENT or edge.reader is Reader.DQT_TEACHERS:
+        return "the consumer copies only the keys it asks for; checksums cover every record"
+    return None
+
+
+def _just_before(key: str) -> str:
+    """A string after every key that sorts before `key` (none of them ends in U+10FFFF)."""
+    if not key or key[-1] == "\x00":
+        return key[:-1]
+    return key[:-1] + chr(ord(key[-1]) - 1) + "\U0010ffff"
 
 
 def _compare(

@@ -165,3 +165,60 @@ async def test_fail_on_limits_and_history(state_dir: Path) -> None:
         samples = read_history(state_dir)
         figures = [s["edges"]["publish.course->apply"]["counts"]["missing"] for s in samples]
         assert figures == [1, 0]
+
+
+async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path) -> None:
+    async with in_process_line(["publish", "find"], state_dir) as line:
+        await line.publish_provider(builders.provider(), builders.site())
+        uuids = []
+        for code in ("3GTY", "3GTZ", "3GT1"):
+            made = await line["publish"].post(
+                "/providers/2FR/courses", json=builders.course(code), headers=API
+            )
+            assert made.status_code == 201, made.text
+            uuids.append(made.json()["uuid"])
+        await line.control.sync()
+        renamed = {"name": "Art, Craft and Design"}
+        patched = await line["publish"].patch(f"/courses/{uuids[0]}", json=renamed, headers=API)
+        assert patched.status_code == 200, patched.text
+        deleted = await line["publish"].delete(f"/courses/{uuids[1]}", headers=API)
+        assert deleted.status_code == 204, deleted.text
+        new = await line["publish"].post(
+            "/providers/2FR/courses", json=builders.course("3GT2"), headers=API
+        )
+        assert new.status_code == 201, new.text
+
+        full = await auditor(line).edge(FIND_COURSES)
+        bisected = await Auditor(line.clients, API_TOKEN, ADMIN_TOKEN, bisect=True).edge(
+            FIND_COURSES
+        )
+        assert (full.method, bisected.method, bisected.fallback) == ("full", "bisect", None)
+        assert bisected.counts == full.counts
+        assert full.counts == {
+            **dict.fromkeys(full.counts, 0),
+            "in_sync": 1,
+            "stale": 1,
+            "orphaned": 1,
+            "missing": 1,
+        }
+        assert bisected.keys == full.keys
+        assert {k.drift: k.key for k in bisected.keys} == {
+            "stale": uuids[0],
+            "orphaned": uuids[1],
+            "missing": new.json()["uuid"],
+        }
+        assert bisected.lag == full.lag
+
+
+async def test_a_bisect_audit_lists_an_edge_its_owner_cannot_checksum(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        await course_in_publish(line)
+        report = await Auditor(line.clients, API_TOKEN, ADMIN_TOKEN, bisect=True).audit(
+            [APPLY_COURSES]
+        )
+        [edge] = report.edges
+        assert edge.method == "full"
+        assert edge.fallback is not None
+        assert "no checksums" in edge.fallback
+        assert edge.counts["missing"] == 1
+        jsonschema.validate(report.to_json(), SCHEMA)
