@@ -222,3 +222,29 @@ async def test_a_bisect_audit_lists_an_edge_its_owner_cannot_checksum(state_dir:
         assert "no checksums" in edge.fallback
         assert edge.counts["missing"] == 1
         jsonschema.validate(report.to_json(), SCHEMA)
+
+
+async def test_a_local_edit_is_diverged_until_the_nightly_import_loses_it(
+    state_dir: Path,
+) -> None:
+    edge = LINE.edge("gias.school->placements")
+    async with in_process_line(["gias", "publish", "dqt", "placements"], state_dir) as line:
+        school = builders.school("100000", telephone="020 7000 0000")
+        assert (await line["gias"].post("/schools/batch", json=[school], headers=API)).is_success
+        await line.control.run_job("gias", "gias.daily_extract")
+        await line.control.run_edge(edge)
+        edit = {"telephone": "020 7946 0001"}
+        patched = await line["placements"].patch("/copies/school/100000", json=edit, headers=API)
+        assert patched.status_code == 200, patched.text
+
+        edited = await auditor(line).edge(edge)
+        assert [(k.key, k.drift) for k in edited.keys] == [("100000", "diverged")]
+        (difference,) = edited.keys[0].differences
+        assert difference.field == "telephone"
+        assert set(difference.values.values()) == {"020 7000 0000", "020 7946 0001"}
+
+        await line.control.advance(by="23h30m")  # the nightly GIAS import, owner_wins
+        healed = await auditor(line).edge(edge)
+        assert healed.counts["in_sync"] == 1
+        assert healed.counts["diverged"] == 0
+        assert healed.lost_local_edits == 1
