@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -77,49 +78,32 @@ def _rows(side: Side, session: SessionDep, start: str | None, end: str | None) -
     return {"edge": side.edge.name, "rows": rows}
 
 
-@checksum_router.get("/records/{edge}")
-def read_record_checksums(
-    edge: str,
-    kernel: KernelDep,
-    session: SessionDep,
-    start: str | None = From,
-    end: str | None = To,
-    buckets: int = Buckets,
-    split: list[str] | None = Split,
-) -> dict[str, Any]:
-    return _checksums(_owner_side(kernel, edge), session, start, end, buckets, split)
+def _serve(kind: str, noun: str, side_of: Callable[[Kernel, str], Side]) -> None:
+    """The checksums and rows of one side of an edge: records an owner serves, or copies."""
+
+    def read_checksums(
+        edge: str,
+        kernel: KernelDep,
+        session: SessionDep,
+        start: str | None = From,
+        end: str | None = To,
+        buckets: int = Buckets,
+        split: list[str] | None = Split,
+    ) -> dict[str, Any]:
+        return _checksums(side_of(kernel, edge), session, start, end, buckets, split)
+
+    def read_rows(
+        edge: str,
+        kernel: KernelDep,
+        session: SessionDep,
+        start: str | None = From,
+        end: str | None = To,
+    ) -> dict[str, Any]:
+        return _rows(side_of(kernel, edge), session, start, end)
+
+    checksum_router.get(f"/{kind}/{{edge}}", name=f"read_{noun}_checksums")(read_checksums)
+    checksum_router.get(f"/{kind}/{{edge}}/rows", name=f"read_{noun}_rows")(read_rows)
 
 
-@checksum_router.get("/records/{edge}/rows")
-def read_record_rows(
-    edge: str,
-    kernel: KernelDep,
-    session: SessionDep,
-    start: str | None = From,
-    end: str | None = To,
-) -> dict[str, Any]:
-    return _rows(_owner_side(kernel, edge), session, start, end)
-
-
-@checksum_router.get("/copies/{edge}")
-def read_copy_checksums(
-    edge: str,
-    kernel: KernelDep,
-    session: SessionDep,
-    start: str | None = From,
-    end: str | None = To,
-    buckets: int = Buckets,
-    split: list[str] | None = Split,
-) -> dict[str, Any]:
-    return _checksums(_consumer_side(kernel, edge), session, start, end, buckets, split)
-
-
-@checksum_router.get("/copies/{edge}/rows")
-def read_copy_rows(
-    edge: str,
-    kernel: KernelDep,
-    session: SessionDep,
-    start: str | None = From,
-    end: str | None = To,
-) -> dict[str, Any]:
-    return _rows(_consumer_side(kernel, edge), session, start, end)
+_serve("records", "record", _owner_side)
+_serve("copies", "copy", _consumer_side)

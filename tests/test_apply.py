@@ -9,55 +9,19 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml  # type: ignore[import-untyped]
-from jsonschema import Draft202012Validator
 
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line, reference
-from tests import builders
+from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
+from tests import builders, spec_schemas
+from tests.spec_schemas import ok
 
 pytestmark = pytest.mark.anyio
 
-SPEC = reference("specs", "apply-vendor-api-v1.0.yml")
 VENDOR = {"Authorization": "Bearer manage-vendor-token"}
-
-
-def _json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema: `nullable` and the spec's `type: null` become "null"."""
-    if isinstance(node, list):
-        return [_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    schema = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
-    if "type" in node and node["type"] is None:
-        schema["type"] = "null"
-    if node.get("nullable") is True:
-        if "type" in schema:
-            schema["type"] = [schema["type"], "null"]
-        if "enum" in schema:
-            schema["enum"] = [*schema["enum"], None]
-    return schema
-
-
-@functools.cache
-def _components() -> dict[str, Any]:
-    spec = yaml.safe_load(SPEC.read_text())
-    components: dict[str, Any] = _json_schema(spec["components"])
-    return components
-
-
-def conforms(body: Any, schema: str) -> None:
-    """Validate a response body against one of the vendor API spec's component schemas."""
-    root = {"$ref": f"#/components/schemas/{schema}", "components": _components()}
-    Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(body)
+conforms = functools.partial(spec_schemas.conforms, "apply-vendor-api-v1.0.yml")
 
 
 def created(response: httpx.Response) -> Any:
     assert response.status_code == 201, response.text
-    return response.json()
-
-
-def ok(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
     return response.json()
 
 

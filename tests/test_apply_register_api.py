@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml  # type: ignore[import-untyped]
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import ValidationError
 
-from serviceline.testing import API, LineUnderTest, in_process_line, reference
-from tests import builders
+from serviceline.testing import API, LineUnderTest, in_process_line
+from tests import builders, spec_schemas
+from tests.spec_schemas import ok
 
 pytestmark = pytest.mark.anyio
 
@@ -20,39 +20,7 @@ REGISTER = {"Authorization": "Bearer register-apply-token"}
 VENDOR = {"Authorization": "Bearer manage-vendor-token"}
 APPLICATIONS = "/register-api/applications"
 CYCLE = {"recruitment_cycle_year": "2027"}
-
-
-def _json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema: `nullable` lets null in."""
-    if isinstance(node, list):
-        return [_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    schema = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
-    if node.get("nullable") is True:
-        if "type" in schema:
-            schema["type"] = [schema["type"], "null"]
-        if "enum" in schema:
-            schema["enum"] = [*schema["enum"], None]
-    return schema
-
-
-@functools.cache
-def _components() -> dict[str, Any]:
-    spec = yaml.safe_load(reference("specs", "apply-register-api-v1-2021.yml").read_text())
-    components: dict[str, Any] = _json_schema(spec["components"])
-    return components
-
-
-def conforms(body: Any, schema: str) -> None:
-    """Validate a body against one of the register API spec's component schemas."""
-    root = {"$ref": f"#/components/schemas/{schema}", "components": _components()}
-    Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(body)
-
-
-def ok(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()
+conforms = functools.partial(spec_schemas.conforms, "apply-register-api-v1-2021.yml")
 
 
 def refused(response: httpx.Response, code: int, *words: str) -> Any:

@@ -12,7 +12,14 @@ from sqlmodel import col, func, select
 
 from serviceline.deps import BearerDep, SessionDep
 from services.apply.models import Application, Candidate
-from services.apply.vendor_api import NEEDS_PERMISSION, SettingsDep, VendorError, candidate_of
+from services.apply.vendor_api import (
+    NEEDS_PERMISSION,
+    ContactDetails,
+    SettingsDep,
+    VendorError,
+    candidate_of,
+    contact_details_of,
+)
 
 PREFIX = "/register-api"
 # an application that was recruited, as it stands now: still recruited, withdrawn or deferred
@@ -42,12 +49,8 @@ class RegisterCandidate(BaseModel):
     ethnic_background: None = None
 
 
-class RegisterContactDetails(BaseModel):
-    address_line1: str
-    postcode: str | None
-    country: str
-    email: str
-    phone_number: str
+class RegisterContactDetails(ContactDetails):
+    pass
 
 
 class RegisterCourse(BaseModel):
@@ -119,13 +122,7 @@ def recruit(application: Application, candidate: Candidate) -> RegisterApplicati
                 **vendor.model_dump(),
                 uk_residency_status_code=RESIDENCY_CODES[vendor.uk_residency_status],
             ),
-            contact_details=RegisterContactDetails(
-                address_line1=candidate.address_line1,
-                postcode=candidate.postcode,
-                country=candidate.country,
-                email=candidate.email,
-                phone_number=candidate.phone_number,
-            ),
+            contact_details=contact_details_of(candidate, RegisterContactDetails),
             course=RegisterCourse(
                 recruitment_cycle_year=application.recruitment_cycle_year,
                 training_provider_code=application.provider_code,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, status
 from fastapi.exception_handlers import request_validation_exception_handler
@@ -144,6 +144,10 @@ class ContactDetails(BaseModel):
     phone_number: str
 
 
+# the register API's contact details are the vendor API's, under the register spec's own name
+Contact = TypeVar("Contact", bound=ContactDetails)
+
+
 class Offer(BaseModel):
     conditions: list[str]
     course: VendorCourse
@@ -274,6 +278,16 @@ def course_of(application: Application, course: CourseCopy | None) -> VendorCour
     )
 
 
+def contact_details_of(candidate: Candidate, model: type[Contact]) -> Contact:
+    return model(
+        address_line1=candidate.address_line1,
+        postcode=candidate.postcode,
+        country=candidate.country,
+        email=candidate.email,
+        phone_number=candidate.phone_number,
+    )
+
+
 def candidate_of(application: Application, candidate: Candidate) -> VendorCandidate:
     residency = next(
         (UK_NATIONALITIES[n] for n in application.nationality if n in UK_NATIONALITIES),
@@ -329,13 +343,7 @@ def resource(
         recruited_at=application.recruited_at,
         personal_statement=application.personal_statement,
         candidate=candidate_of(application, candidate),
-        contact_details=ContactDetails(
-            address_line1=candidate.address_line1,
-            postcode=candidate.postcode,
-            country=candidate.country,
-            email=candidate.email,
-            phone_number=candidate.phone_number,
-        ),
+        contact_details=contact_details_of(candidate, ContactDetails),
         course=offered,
         offer=offer,
         withdrawal=withdrawal,

@@ -4,19 +4,9 @@ import httpx
 from fastapi import FastAPI
 
 from serviceline.app import create_app as create_service
-from services.claims.models import (
-    TABLES,
-    Mentor,
-    Provider,
-    School,
-    Subject,
-    Teacher,
-    providers_in_use,
-    schools_in_use,
-)
+from services.claims.models import COPIES, TABLES
 from services.claims.routes import router
 from services.claims.settings import ClaimsSettings
-from services.mentoring.copies import copy_targets
 
 
 def create_app(
@@ -28,14 +18,6 @@ def create_app(
         settings or ClaimsSettings(),
         routers=[router],
         tables=TABLES,
-        copies=copy_targets(
-            school=School,
-            provider=Provider,
-            subject=Subject,
-            teacher=Teacher,
-            mentor=Mentor,
-            schools_in_use=schools_in_use,
-            providers_in_use=providers_in_use,
-        ),
+        copies=COPIES,
         transports=transports,
     )

@@ -18,6 +18,7 @@ from serviceline.copies import ProviderCopyBase, SubjectCopyBase
 from serviceline.db import utc_field
 from serviceline.feed import Owned
 from serviceline.fields import Name, ProviderCode, Trn, Urn
+from services.mentoring.copies import copy_targets
 from services.mentoring.models import (
     FundingRegion,
     MentorBase,
@@ -258,3 +259,12 @@ def providers_in_use(session: Session, codes: Collection[str]) -> set[str]:
 
 
 TABLES = (Mentor, Claim, MentorTraining)
+COPIES = copy_targets(
+    school=School,
+    provider=Provider,
+    subject=Subject,
+    teacher=Teacher,
+    mentor=Mentor,
+    schools_in_use=schools_in_use,
+    providers_in_use=providers_in_use,
+)

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import HTTPException, Query, status
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, delete, func, select
 
 from serviceline.crud import get_or_404, update_from
-from serviceline.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep
+from serviceline.deps import ApiAuth, ClockDep, SessionDep
 from serviceline.fields import ProviderCode, Urn
 from services.claims.models import (
     DRAFT_STATUSES,
@@ -37,12 +37,11 @@ from services.mentoring import records
 from services.mentoring.funding import PENNY, hourly_rate
 from services.mentoring.models import (
     FundingRegion,
-    MentorCreate,
     academic_year_name,
     academic_year_of,
 )
+from services.mentoring.routes import mentoring_router
 
-router = APIRouter(tags=["claims"])
 Limit = Annotated[int, Query(ge=1, le=5000)]
 
 
@@ -226,68 +225,36 @@ def new_claims(
     return claims
 
 
-@router.get("/schools")
-def list_schools(session: SessionDep, after: str | None = None, limit: Limit = 500) -> list[School]:
-    return records.list_schools(session, School, after, limit)
-
-
-@router.get("/schools/{urn}")
 def read_school(urn: str, session: SessionDep) -> SchoolPublic:
     school = records.read_school(session, School, urn)
     rate = hourly_rate(school.funding_region)
     return SchoolPublic.model_validate(school, update={"funding_available_per_hour": rate})
 
 
-@router.patch("/schools/{urn}", dependencies=[ApiAuth])
 def update_school(urn: str, body: SchoolUpdate, session: SessionDep) -> School:
     """Onboard a school to Claims, or take it off."""
     return update_from(session, records.read_school(session, School, urn), body)
 
 
-@router.get("/mentors")
-def list_mentors(
-    session: SessionDep,
-    school_urn: Urn | None = None,
-    after: str | None = None,
-    limit: Limit = 500,
-) -> list[Mentor]:
-    return records.list_mentors(session, Mentor, school_urn, after, limit)
-
-
-@router.get("/mentors/{trn}")
-def read_mentor(trn: str, session: SessionDep) -> Mentor:
-    return get_or_404(session, Mentor, trn, field="trn", what="mentor")
-
-
-@router.post("/mentors", status_code=201, dependencies=[ApiAuth])
-async def create_mentor(body: MentorCreate, session: SessionDep, upstreams: UpstreamsDep) -> Mentor:
-    """Add a mentor by TRN and date of birth, as DQT confirms them; an existing one joins."""
-    added = await records.add_mentors(
-        session, upstreams["dqt"], Mentor, School, [body], numbered=False
-    )
-    return added[0]
-
-
-@router.post("/mentors/batch", status_code=201, dependencies=[ApiAuth])
-async def create_mentors(
-    body: list[MentorCreate], session: SessionDep, upstreams: UpstreamsDep
-) -> list[Mentor]:
-    return await records.add_mentors(session, upstreams["dqt"], Mentor, School, body, numbered=True)
-
-
-@router.delete("/mentors/{trn}/schools/{urn}", dependencies=[ApiAuth])
-def delete_mentor_membership(trn: str, urn: str, session: SessionDep) -> Mentor:
-    mentor = get_or_404(session, Mentor, trn, field="trn", what="mentor")
+def claimed_training(session: Session, trn: str, urn: str) -> str | None:
     claimed = session.exec(
         select(MentorTraining.id)
         .join(Claim)
         .where(Claim.school_urn == urn, MentorTraining.mentor_trn == trn)
     ).first()
     if claimed is not None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"trn: school {urn} has claimed for {trn}'s training"
-        )
-    return records.leave_school(session, mentor, urn)
+        return f"trn: school {urn} has claimed for {trn}'s training"
+    return None
+
+
+router = mentoring_router(
+    "claims",
+    school=School,
+    mentor=Mentor,
+    read_school=read_school,
+    update_school=update_school,
+    held=claimed_training,
+)
 
 
 @router.get("/claims")

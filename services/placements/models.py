@@ -15,6 +15,7 @@ from serviceline.copies import ProviderCopyBase, SubjectCopyBase
 from serviceline.db import json_field, utc_field
 from serviceline.feed import Owned
 from serviceline.fields import ProviderCode, Trn, Urn
+from services.mentoring.copies import copy_targets
 from services.mentoring.models import (
     MentorBase,
     SchoolCopyBase,
@@ -170,3 +171,12 @@ def providers_in_use(session: Session, codes: Collection[str]) -> set[str]:
 
 
 TABLES = (Mentor, Placement, SchoolPartnership)
+COPIES = copy_targets(
+    school=School,
+    provider=Provider,
+    subject=Subject,
+    teacher=Teacher,
+    mentor=Mentor,
+    schools_in_use=schools_in_use,
+    providers_in_use=providers_in_use,
+)

@@ -7,14 +7,15 @@ from datetime import datetime
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import HTTPException, Query
 from sqlmodel import Session, col, select
 
 from serviceline.crud import get_or_404, update_from
-from serviceline.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep
+from serviceline.deps import ApiAuth, ClockDep, SessionDep
 from serviceline.fields import ProviderCode, Urn
 from services.mentoring import records
-from services.mentoring.models import MentorCreate, academic_year_name, academic_year_of
+from services.mentoring.models import academic_year_name, academic_year_of
+from services.mentoring.routes import mentoring_router
 from services.placements.models import (
     Mentor,
     Placement,
@@ -27,7 +28,6 @@ from services.placements.models import (
     SchoolUpdate,
 )
 
-router = APIRouter(tags=["placements"])
 Limit = Annotated[int, Query(ge=1, le=5000)]
 
 
@@ -93,63 +93,30 @@ def new_partnerships(
     return partnerships
 
 
-@router.get("/schools")
-def list_schools(session: SessionDep, after: str | None = None, limit: Limit = 500) -> list[School]:
-    return records.list_schools(session, School, after, limit)
-
-
-@router.get("/schools/{urn}")
 def read_school(urn: str, session: SessionDep) -> School:
     return records.read_school(session, School, urn)
 
 
-@router.patch("/schools/{urn}", dependencies=[ApiAuth])
 def update_school(urn: str, body: SchoolUpdate, session: SessionDep) -> School:
     """The school's own say: its appetite to host, and whether it is onboarded."""
     return update_from(session, records.read_school(session, School, urn), body)
 
 
-@router.get("/mentors")
-def list_mentors(
-    session: SessionDep,
-    school_urn: Urn | None = None,
-    after: str | None = None,
-    limit: Limit = 500,
-) -> list[Mentor]:
-    return records.list_mentors(session, Mentor, school_urn, after, limit)
-
-
-@router.get("/mentors/{trn}")
-def read_mentor(trn: str, session: SessionDep) -> Mentor:
-    return get_or_404(session, Mentor, trn, field="trn", what="mentor")
-
-
-@router.post("/mentors", status_code=201, dependencies=[ApiAuth])
-async def create_mentor(body: MentorCreate, session: SessionDep, upstreams: UpstreamsDep) -> Mentor:
-    """Add a mentor by TRN and date of birth, as DQT confirms them; an existing one joins."""
-    added = await records.add_mentors(
-        session, upstreams["dqt"], Mentor, School, [body], numbered=False
-    )
-    return added[0]
-
-
-@router.post("/mentors/batch", status_code=201, dependencies=[ApiAuth])
-async def create_mentors(
-    body: list[MentorCreate], session: SessionDep, upstreams: UpstreamsDep
-) -> list[Mentor]:
-    return await records.add_mentors(session, upstreams["dqt"], Mentor, School, body, numbered=True)
-
-
-@router.delete("/mentors/{trn}/schools/{urn}", dependencies=[ApiAuth])
-def delete_mentor_membership(trn: str, urn: str, session: SessionDep) -> Mentor:
-    mentor = get_or_404(session, Mentor, trn, field="trn", what="mentor")
+def mentors_placements(session: Session, trn: str, urn: str) -> str | None:
     placements = session.exec(select(Placement).where(Placement.school_urn == urn))
     if any(trn in placement.mentor_trns for placement in placements):
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"trn: {trn} mentors placements at school {urn}; take them off those first",
-        )
-    return records.leave_school(session, mentor, urn)
+        return f"trn: {trn} mentors placements at school {urn}; take them off those first"
+    return None
+
+
+router = mentoring_router(
+    "placements",
+    school=School,
+    mentor=Mentor,
+    read_school=read_school,
+    update_school=update_school,
+    held=mentors_placements,
+)
 
 
 @router.get("/placements")

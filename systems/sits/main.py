@@ -1,14 +1,9 @@
 from collections.abc import Mapping
-from functools import partial
 
 import httpx
 from fastapi import FastAPI
 
-from serviceline.app import create_app as create_service
-from serviceline.copier import CopyTarget
-from systems.record_system.jobs import decisions, submissions
-from systems.record_system.models import mark_arrivals
-from systems.record_system.routes import institutions_router
+from systems.record_system.app import record_system_app
 from systems.sits.models import Application, Institution
 from systems.sits.settings import SitsSettings
 
@@ -17,14 +12,10 @@ def create_app(
     settings: SitsSettings | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
-    settings = settings or SitsSettings()
-    arrivals = partial(mark_arrivals, Application, settings.student_id_prefix)
-    return create_service(
+    return record_system_app(
         "sits",
-        settings,
-        routers=[institutions_router(Institution)],
-        tables=[Institution],
-        copies={"application": CopyTarget(Application, after_apply=arrivals)},
-        jobs=[decisions(Application), submissions(Application, Institution)],
+        settings or SitsSettings(),
+        application=Application,
+        institution=Institution,
         transports=transports,
     )
