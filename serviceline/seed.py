@@ -433,6 +433,21 @@ def apply(rng: random.Random, volumes: Volumes, plan: PublishSeed) -> ApplySeed:
     return ApplySeed(candidates, choices)
 
 
+def manage_partnerships(rng: random.Random, plan: PublishSeed) -> list[dict[str, str]]:
+    """Most of Publish's partnerships, as providers also record them in Manage, and a few more."""
+    accredited = [p["code"] for p in plan.providers if p["accredited_body"]]
+    training = [p["code"] for p in plan.providers if not p["accredited_body"]]
+    pairs = {
+        (p["accredited_provider_code"], p["training_provider_code"])
+        for p in plan.partnerships
+        if rng.random() < 0.9
+    }
+    for _ in range(max(1, len(plan.partnerships) // 20)):
+        if accredited and training:
+            pairs.add((rng.choice(accredited), rng.choice(training)))
+    return [{"accredited_provider_code": a, "lead_partner_code": t} for a, t in sorted(pairs)]
+
+
 def dqt_people(rng: random.Random, volumes: Volumes) -> list[dict[str, Any]]:
     """Teachers with QTS, and the others DQT holds, such as widows collecting a pension."""
     people = []
@@ -645,6 +660,9 @@ async def seed_line(
         await post("publish", "/partnerships", partnership)
     counts["partnerships"] = len(plan.partnerships)
     report("partnerships", len(plan.partnerships), len(plan.partnerships))
+    # Manage records the same relationships on its own, and not quite the same ones
+    for partnership in manage_partnerships(rng, plan):
+        await post("manage", "/partnerships", partnership)
     await control.sync([e for e in LINE.copy_order() if e.consumer in ("apply", "find")])
 
     people = apply(rng, volumes, plan)

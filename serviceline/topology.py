@@ -721,6 +721,7 @@ EDGES = (
         Mechanism.EVENT,
         None,
         _frozen({**TEACHER_NAMES, "dateOfBirth": "date_of_birth"}),
+        reader=Reader.DQT_TEACHERS,
         description="Trs::RetrieveTrnJob: after a TRN request, polls 1 minute later, then "
         "hourly for up to 4 days, and copies the TRN",
     ),
