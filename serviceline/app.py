@@ -11,9 +11,12 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
+from swagger_ui_bundle import swagger_ui_path
 
 from serviceline.checksum_routes import checksum_router
 from serviceline.clock import ClockError, SimulatedClock
@@ -108,7 +111,10 @@ def create_app(
         title=service.title,
         summary=f"serviceline: the {name} service of the 'Becoming a teacher' line",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    _serve_docs(app)
     app.include_router(health_router)
     app.include_router(admin_router)
     app.include_router(checksum_router)
@@ -120,6 +126,21 @@ def create_app(
         app.include_router(router)
     _add_error_handlers(app)
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files served from here: many users of the line are offline."""
+    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def read_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
 
 
 def _edge_jobs(kernel: Kernel) -> list[Job]:

@@ -33,3 +33,17 @@ async def test_school_reaches_publish_then_course_reaches_find(state_dir: Path) 
         found = (await line["find"].get("/courses", params={"subject": "W1"})).json()
         assert [c["code"] for c in found["courses"]] == ["3GTY"]
         print(await line.control.advance(by="1d"))
+
+
+async def test_docs_are_served_without_reaching_the_internet(state_dir: Path) -> None:
+    async with in_process_line(["gias"], state_dir) as line:
+        page = await line["gias"].get("/docs")
+        assert page.status_code == 200
+        assert "/static/swagger-ui/swagger-ui-bundle.js" in page.text
+        assert "cdn." not in page.text
+        script = await line["gias"].get("/static/swagger-ui/swagger-ui-bundle.js")
+        assert script.status_code == 200
+        assert len(script.content) > 100_000
+        assert (await line["gias"].get("/openapi.json")).json()["info"]["title"] == (
+            "Get information about schools"
+        )
