@@ -80,41 +80,76 @@ class LineControl:
         """Move every clock to the target, running exactly the jobs that fall due, in time order.
 
         Copies change nothing another service reads, so each service runs its own copies alone
-        up to the next moment a job anywhere changes what others see; there every clock meets.
+        up to the next moment a job anywhere changes what others see. There the services with
+        work at that moment take turns, the owners they command first, so the same moment always
+        plays out the same way; the others catch up later, at the latest at the target.
         """
         clocks = await self.clocks()
         start = max(datetime.fromisoformat(c["now"]) for c in clocks.values())
         if to is not None and to.tzinfo is None:
             to = to.replace(tzinfo=UTC)  # the services read a time without an offset as UTC
         target = to if to is not None else start + parse_duration(by or "")
+        due = {name: _moment(view["next_due"]) for name, view in clocks.items()}
         visible = {name: _moment(view["next_visible_due"]) for name, view in clocks.items()}
+        order = self._order()
         ran: list[dict[str, Any]] = []
+
+        def note(name: str, result: Any) -> None:
+            due[name] = _moment(result["next_due"])
+            visible[name] = _moment(result["next_visible_due"])
+            ran.extend({"service": name, **job} for job in result["ran"])
+
         while True:
             step = min(
                 (d for d in visible.values() if d is not None and d <= target), default=target
             )
-            # up to the step every service runs its own copies, all at once; at the step itself
-            # they take turns in topology order, so the same moment always plays out the same way
-            early = await asyncio.gather(
-                *(self._advance_one(name, step, stop_short=True) for name in self._order())
+            final = step >= target
+            early = [n for n in order if final or ((d := due[n]) is not None and d < step)]
+            results = await asyncio.gather(
+                *(self._advance_one(name, step, stop_short=True) for name in early)
             )
-            for name, result in zip(self._order(), early, strict=True):
-                ran.extend({"service": name, **job} for job in result["ran"])
-            for name in self._order():
-                result = await self._advance_one(name, step, stop_short=False)
-                visible[name] = _moment(result["next_visible_due"])
-                ran.extend({"service": name, **job} for job in result["ran"])
-            if step >= target:
+            for name, result in zip(early, results, strict=True):
+                note(name, result)
+            acting = {n for n in order if visible[n] == step}
+            reached = self._commanded(acting)
+            movers = [n for n in order if final or due[n] == step or n in reached]
+            for name in movers:
+                note(name, await self._advance_one(name, step, stop_short=False))
+            # a command may have given an owner new work (a TRN request to complete)
+            for name in reached - set(movers) - acting:
+                note(name, await self._call(name, "GET", "/admin/clock") | {"ran": []})
+            if final:
                 ran.sort(key=lambda job: job["due_at"])
                 self.log.extend(ran)
                 return ran
+
+    def _commanded(self, callers: set[str]) -> set[str]:
+        """The callers and every service their commands reach, directly or through another."""
+        reached = set(callers)
+        while True:
+            more = {c.target for c in self.topology.commands if c.caller in reached} & set(
+                self.clients
+            )
+            if more <= reached:
+                return reached
+            reached |= more
 
     async def _advance_one(self, name: str, step: datetime, *, stop_short: bool) -> Any:
         body = {"to": step.isoformat(), "stop_short": stop_short}
         return await self._call(name, "POST", "/admin/clock/advance", json=body)
 
     def _order(self) -> list[str]:
-        return [s.name for s in self.topology.services if s.name in self.clients]
+        """Topology order, but an owner before the services that command it."""
+        names = [s.name for s in self.topology.services if s.name in self.clients]
+        ordered: list[str] = []
+        while len(ordered) < len(names):
+            for name in names:
+                targets = {c.target for c in self.topology.commands if c.caller == name}
+                waiting = [t for t in targets if t in names and t not in ordered and t != name]
+                if name not in ordered and not waiting:
+                    ordered.append(name)
+                    break
+        return ordered
 
     async def run_edge(self, edge: Edge | str, *, full: bool = False) -> dict[str, Any]:
         edge = self.topology.edge(edge) if isinstance(edge, str) else edge
