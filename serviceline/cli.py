@@ -404,6 +404,13 @@ def drift(
             "edges whose owner serves no checksums are listed in full",
         ),
     ] = False,
+    every: Annotated[
+        str | None,
+        typer.Option(help="sample over time: audit, move the clock this far (e.g. 1h), again"),
+    ] = None,
+    span: Annotated[
+        str, typer.Option("--for", help="with --every: how long to sample (e.g. 1d)")
+    ] = "1d",
     state_dir: StateDir = Path(".state"),
     host: Host = "127.0.0.1",
     admin_token: AdminToken = "admin-secret",
@@ -425,14 +432,27 @@ def drift(
     if unknown:
         fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
     limits = _limits(fail_on or [])
+    try:
+        step = parse_duration(every) if every is not None else None
+        length = parse_duration(span)
+    except ClockError as error:
+        fail(str(error))
+    chosen = [known[name] for name in edges] if edges else None
 
     async def work() -> DriftReport:
-        async with connect(host, admin_token, ctx.obj) as (clients, _):
+        async with connect(host, admin_token, ctx.obj) as (clients, control):
             auditor = Auditor(clients, api_token, admin_token, bisect=bisect)
-            return await auditor.audit([known[name] for name in edges] if edges else None)
+            report = await auditor.audit(chosen)
+            record_history(report, state_dir)
+            if step is not None:
+                end = await control.now() + length
+                while await control.now() + step <= end:
+                    await control.advance(by=every)
+                    report = await auditor.audit(chosen)
+                    record_history(report, state_dir)
+            return report
 
     report = run(work)
-    record_history(report, state_dir)
     if html_file is not None:
         html_file.write_text(render_html(report), encoding="utf-8")
     if as_json:
