@@ -9,7 +9,8 @@ from typing import Any
 
 from anyio import to_thread
 from pydantic import ValidationError
-from sqlalchemy import Engine
+from pydantic_core import to_jsonable_python
+from sqlalchemy import JSON, Engine
 from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 
 from serviceline.clock import SimulatedClock
@@ -33,6 +34,8 @@ class Copy(SQLModel):
     copied_at: datetime | None = utc_field()
     source_deleted_at: datetime | None = utc_field()
     local_edits: list[str] = json_field()
+    # the owner's values a local edit keeps out (local_wins), by column: each is counted once
+    withheld: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
 
 
 class CopyCursor(SQLModel, table=True):
@@ -281,12 +284,13 @@ class Copier:
             stats.rejected.append(f"{record.key}: {error.errors()[0]['msg']}")
             return None
         row = checked.model_dump(include=set(values))
-        local_edits = [] if current is None else _settle_local_edits(edge, current, row, stats)
+        local_edits, withheld = ([], {}) if current is None else _settle(edge, current, row, stats)
         row.update(
             source_version=record.version,
             copied_at=now,
             source_deleted_at=None,
             local_edits=local_edits,
+            withheld=withheld,
         )
         return row
 
@@ -360,22 +364,33 @@ class Copier:
         session.flush()
 
 
-def _settle_local_edits(
+_NOTHING = object()
+
+
+def _settle(
     edge: Edge, current: Copy, row: dict[str, Any], stats: CopyStats
-) -> list[str]:
-    """Apply the edge's policy to the columns edited here; `row` becomes what is stored."""
+) -> tuple[list[str], dict[str, Any]]:
+    """Apply the edge's policy to the columns edited here; `row` becomes what is stored.
+
+    Returns the columns still edited here and the owner's values they keep out.
+    """
     kept: list[str] = []
+    withheld: dict[str, Any] = {}
     for column in current.local_edits:
         local = getattr(current, column)
         if row[column] == local:
             kept.append(column)
         elif edge.policy is Policy.LOCAL_WINS:
-            stats.withheld_owner_changes += 1
+            owners = to_jsonable_python(row[column])
+            # a snapshot re-reads the same owner value at every sync: count it the first time
+            if current.withheld.get(column, _NOTHING) != owners:
+                stats.withheld_owner_changes += 1
+            withheld[column] = owners
             row[column] = local
             kept.append(column)
         else:
             stats.lost_local_edits += 1
-    return kept
+    return kept, withheld
 
 
 def _is_older(record: SourceRecord, current: Copy | None) -> bool:

@@ -416,6 +416,8 @@ class Auditor:
             found.append(await self._mentors())
         if {"register", "dqt"} <= set(self.clients):
             found.append(await self._people())
+        if {"publish", "gias"} <= set(self.clients):
+            found.append(await self._sites())
         return found
 
     async def _partnerships(self) -> Comparison:
@@ -474,6 +476,48 @@ class Auditor:
             ("first_name", "last_name", "date_of_birth"),
         )
 
+    async def _sites(self) -> Comparison:
+        """Sites Publish added from GIAS schools: their addresses are copied once, then Publish's.
+
+        A site Publish edited, or whose school GIAS has changed since, is diverged; a site whose
+        school GIAS no longer lists is orphaned.
+        """
+        sites = [site for site in await self._records("publish", "site") if site.get("urn")]
+        schools = {school["urn"]: school for school in await self._records("gias", "school")}
+        counts = dict.fromkeys(CLASSES, 0)
+        keys: list[KeyDrift] = []
+        for site in sites:
+            school = schools.get(site["urn"])
+            if school is None:
+                drift = KeyDrift(site["uuid"], "orphaned", [Difference("urn", {"gias": None})])
+            else:
+                differences = [
+                    Difference(ours, {"publish": site.get(ours), "gias": school.get(theirs)})
+                    for ours, theirs in SITE_ADDRESS.items()
+                    if normal(site.get(ours)) != normal(school.get(theirs))
+                ]
+                drift = KeyDrift(
+                    site["uuid"], "diverged" if differences else "in_sync", differences
+                )
+            counts[drift.drift] += 1
+            if drift.differences:
+                keys.append(drift)
+        return Comparison(
+            "site added from a GIAS school", "site", ["publish", "gias"], counts, keys
+        )
+
+    async def _records(self, service: str, entity: str) -> list[dict[str, Any]]:
+        """Every record an owner holds of `entity`, through its kernel records API."""
+        records: list[dict[str, Any]] = []
+        after = None
+        while True:
+            params = {"limit": self.page_size, **({"after": after} if after else {})}
+            page = await self._get(service, f"/records/{entity}", params)
+            records += page["records"]
+            after = page["next_after"]
+            if after is None:
+                return records
+
     async def _person(self, trn: str) -> dict[str, Any] | None:
         response = await self.clients["dqt"].get(f"/v3/persons/{trn}")
         if response.status_code == 404:
@@ -509,6 +553,10 @@ class Auditor:
         if response.status_code >= 400:
             raise UpstreamError(service, response.status_code, response.text[:500])
         return response.json()
+
+
+# a Publish site's address field -> the GIAS school's field it was copied from
+SITE_ADDRESS = {"street_address_1": "street", "city": "town", "postcode": "postcode"}
 
 
 def _unbisectable(edge: Edge) -> str | None:

@@ -1,6 +1,7 @@
 """The consumer side: each owner change lands exactly once, whatever the owner's answers do."""
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from serviceline.db import create_tables, make_engine
 from serviceline.readers import Page
 from serviceline.settings import CLOCK_START, ClockMode
 from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
-from serviceline.topology import LINE, Edge
+from serviceline.topology import LINE, Edge, Policy, Topology
 from serviceline.upstream import Upstream, UpstreamError
 from services.find.models import CourseCopy, ProviderCopy
 from services.publish.models import GiasSchool
@@ -29,7 +30,6 @@ FIND_TARGETS = {"provider": CopyTarget(ProviderCopy), "course": CopyTarget(Cours
 GIAS_SCHOOLS = LINE.edge("gias.school->publish")
 # a curly apostrophe is in windows-1252 but not in ISO-8859-1: the file must be read as the former
 CAFE = "St Mary\N{RIGHT SINGLE QUOTATION MARK}s Café School"
-APPLY_BUILT = (Path(__file__).resolve().parents[1] / "services" / "apply" / "main.py").exists()
 Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
 
 
@@ -43,6 +43,7 @@ async def consumer(
     *,
     page_size: int = 500,
     kind: type[Copier] = Copier,
+    topology: Topology = LINE,
 ) -> AsyncIterator[Copier]:
     """A consumer's copier on its own database, reading its owner through `handler`."""
     engine = make_engine(f"sqlite:///{state_dir / f'{service}-copies.db'}")
@@ -52,7 +53,14 @@ async def consumer(
     clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)
     try:
         yield kind(
-            service, LINE, engine, clock, {owner: upstream}, targets, year=2027, page_size=page_size
+            service,
+            topology,
+            engine,
+            clock,
+            {owner: upstream},
+            targets,
+            year=2027,
+            page_size=page_size,
         )
     finally:
         await upstream.aclose()
@@ -340,7 +348,43 @@ async def test_a_school_missing_from_the_file_is_removed(state_dir: Path) -> Non
     assert asked == ["/edubase/downloads/public/edubasealldata20261004.csv"] * 2
 
 
-@pytest.mark.skipif(not APPLY_BUILT, reason="services/apply is not built yet")
+async def test_a_local_wins_edit_counts_each_owner_value_it_withholds_once(
+    state_dir: Path,
+) -> None:
+    # Publish keeping its own school addresses: the daily file repeats GIAS's value every day
+    edge = dataclasses.replace(
+        GIAS_SCHOOLS, policy=Policy.LOCAL_WINS, editable=frozenset({"address1"})
+    )
+    topology = dataclasses.replace(
+        LINE, edges=tuple(edge if e.name == edge.name else e for e in LINE.edges)
+    )
+    files = [builders.edubase_file(builders.school("100001"))]
+
+    async def gias(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=files[-1])
+
+    targets = {"school": CopyTarget(GiasSchool)}
+    async with consumer("publish", targets, "gias", gias, state_dir, topology=topology) as copier:
+        await copier.run(edge.name)
+        with Session(copier.engine) as session:
+            school = session.get_one(GiasSchool, "100001")
+            school.address1, school.local_edits = "1 Local Road", ["address1"]
+            session.add(school)
+            session.commit()
+
+        files.append(builders.edubase_file(builders.school("100001", street="2 Owner Road")))
+        withheld = [(await copier.run(edge.name)).withheld_owner_changes for _ in range(3)]
+        files.append(builders.edubase_file(builders.school("100001", street="3 Owner Road")))
+        withheld.append((await copier.run(edge.name)).withheld_owner_changes)
+
+        assert withheld == [1, 0, 0, 1]
+        kept = copies(copier, edge)["100001"]
+        assert (kept["address1"], kept["local_edits"]) == ("1 Local Road", ["address1"])
+        assert kept["withheld"] == {"address1": "3 Owner Road"}
+        with Session(copier.engine) as session:
+            assert session.get_one(CopyCursor, edge.name).withheld_owner_changes == 2
+
+
 async def test_updated_since_misses_a_hard_delete_until_the_full_sync(state_dir: Path) -> None:
     edges = [LINE.edge(f"publish.{entity}->apply") for entity in ("provider", "site", "course")]
     async with in_process_line(["publish", "apply"], state_dir) as line:

@@ -5,7 +5,14 @@ from typing import Any
 import jsonschema
 import pytest
 
-from serviceline.drift import Auditor, DriftReport, exceeded, read_history, record_history
+from serviceline.drift import (
+    Auditor,
+    Comparison,
+    DriftReport,
+    exceeded,
+    read_history,
+    record_history,
+)
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, LineUnderTest, in_process_line
 from serviceline.topology import LINE
 from tests import builders
@@ -248,3 +255,46 @@ async def test_a_local_edit_is_diverged_until_the_nightly_import_loses_it(
         assert healed.counts["in_sync"] == 1
         assert healed.counts["diverged"] == 0
         assert healed.lost_local_edits == 1
+
+
+async def test_a_site_added_from_a_gias_school_keeps_its_address_as_its_own(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["gias", "publish"], state_dir) as line:
+        gias, publish = line["gias"], line["publish"]
+        school = builders.school("100000", street="1 Aldgate High Street")
+        assert (await gias.post("/schools/batch", json=[school], headers=API)).is_success
+        await line.control.run_job("gias", "gias.daily_extract")
+        await line.control.run_edge("gias.school->publish")
+        unaddressed = builders.site(street_address_1=None, city=None, postcode=None)
+        await line.publish_provider(builders.provider(), unaddressed)
+        (site,) = (await publish.get("/records/site")).json()["records"]
+        assert (site["street_address_1"], site["city"]) == ("1 Aldgate High Street", "London")
+        sites = "site added from a GIAS school"
+
+        def compared(comparisons: list[Comparison]) -> Comparison:
+            return next(c for c in comparisons if c.name == sites)
+
+        assert compared(await auditor(line).comparisons()).counts["in_sync"] == 1
+
+        moved = {"street_address_1": "St James's Passage"}
+        edited = await publish.patch(f"/sites/{site['uuid']}", json=moved, headers=API)
+        assert edited.status_code == 200, edited.text
+        diverged = compared(await auditor(line).comparisons())
+        assert diverged.counts["diverged"] == 1
+        (difference,) = diverged.keys[0].differences
+        assert difference.values == {
+            "publish": "St James's Passage",
+            "gias": "1 Aldgate High Street",
+        }
+
+        # GIAS moves the school too: Publish's copy of the school follows, the site never does
+        assert (
+            await gias.patch("/schools/100000", json={"street": "2 Mitre Street"}, headers=API)
+        ).is_success
+        await line.control.run_job("gias", "gias.daily_extract")
+        await line.control.run_edge("gias.school->publish")
+        assert (await line.copy_of("publish", "school", "100000"))["address1"] == "2 Mitre Street"
+        still = compared(await auditor(line).comparisons())
+        assert still.keys[0].differences[0].values["gias"] == "2 Mitre Street"
+        assert still.keys[0].differences[0].values["publish"] == "St James's Passage"

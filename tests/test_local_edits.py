@@ -16,10 +16,12 @@ from fastapi import FastAPI
 from serviceline.app import create_app
 from serviceline.control import LineControl, app_factory
 from serviceline.copier import CopyTarget
+from serviceline.drift import Auditor
 from serviceline.testing import (
     ADMIN,
     ADMIN_TOKEN,
     API,
+    API_TOKEN,
     LineUnderTest,
     in_process_line,
     names_field,
@@ -217,6 +219,15 @@ async def test_a_local_wins_copy_keeps_its_edit_and_counts_each_owner_change_wit
         # nothing new from the owner: nothing more withheld
         assert (await line.control.run_edge(FIND_COURSES))["result"]["withheld_owner_changes"] == 0
         assert (await line.copy_of("find", "course", uuid))["name"] == "Art (Find)"
+        # synced, and still apart: diverged, not stale, and it stays so
+        audit = Auditor(line.clients, API_TOKEN, ADMIN_TOKEN)
+        drift = await audit.edge(LOCAL_NAMES.edge(FIND_COURSES))
+        assert (drift.counts["diverged"], drift.counts["stale"]) == (1, 0)
+        (difference,) = drift.keys[0].differences
+        assert (difference.field, difference.values) == (
+            "name",
+            {"publish": "Fine Art", "find": "Art (Find)"},
+        )
         view = await edge_view(find, FIND_COURSES)
         assert (view["policy"], view["withheld_owner_changes"], view["lost_local_edits"]) == (
             "local_wins",

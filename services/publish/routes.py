@@ -15,6 +15,7 @@ from services.publish.models import (
     Course,
     CourseCreate,
     CourseUpdate,
+    GiasSchool,
     Partnership,
     PartnershipCreate,
     Provider,
@@ -99,11 +100,30 @@ def create_site(code: str, body: SiteCreate, session: SessionDep) -> Site:
     return create_sites(code, [body], session)[0]
 
 
+def address_from_gias(session: Session, site: SiteCreate) -> dict[str, str | None]:
+    """A site added as a school takes the address Publish's copy of GIAS holds for it.
+
+    From then on the address is the site's own: Publish never refreshes it from GIAS.
+    """
+    given = (site.street_address_1, site.city, site.postcode)
+    school = session.get(GiasSchool, site.urn) if site.urn else None
+    if school is None or any(given):
+        return {}
+    return {"street_address_1": school.address1, "city": school.town, "postcode": school.postcode}
+
+
 @router.post("/providers/{code}/sites/batch", status_code=201)
 def create_sites(code: str, body: list[SiteCreate], session: SessionDep) -> list[Site]:
     touch(session, code)
     sites = [
-        Site.model_validate(site, update={"provider_code": code, "uuid": site.uuid or new_uuid()})
+        Site.model_validate(
+            site,
+            update={
+                "provider_code": code,
+                "uuid": site.uuid or new_uuid(),
+                **address_from_gias(session, site),
+            },
+        )
         for site in body
     ]
     session.add_all(sites)
