@@ -19,10 +19,13 @@ from sqlmodel import SQLModel
 from swagger_ui_bundle import swagger_ui_path
 
 from serviceline.checksum_routes import checksum_router
+from serviceline.checksums import HashedSide, RowHash
 from serviceline.clock import ClockError, SimulatedClock
 from serviceline.copier import Copier, CopyCursor, CopyTarget
 from serviceline.db import create_tables, make_engine
 from serviceline.deps import Kernel
+from serviceline.fault_routes import FaultMiddleware, fault_router
+from serviceline.faults import Faults
 from serviceline.feed import ChangeLog, FeedNotifier, Owned, prune
 from serviceline.routes import admin_router, copies_router, feed_router, health_router
 from serviceline.scheduler import Job, Scheduler
@@ -50,15 +53,20 @@ def create_app(
         for model in tables
         if issubclass(model, Owned) and getattr(model, "__table__", None) is not None
     }
-    copy_targets = dict(copies or {})
+    line = topology.with_overrides(settings.edge_overrides)
+    read_through = settings.reads_through()
+    # the line as this service runs it: its edges read as overridden, none for what it reads live
+    topology = line.reading_through(name, read_through)
+    copy_targets = {e: target for e, target in (copies or {}).items() if e not in read_through}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url_for(name))
-        models: list[type[SQLModel]] = [ChangeLog, CopyCursor, *tables]
+        models: list[type[SQLModel]] = [ChangeLog, CopyCursor, HashedSide, RowHash, *tables]
         models += [target.model for target in copy_targets.values()]
         create_tables(engine, models)
         clock = SimulatedClock.from_settings(settings)
+        faults = Faults(clock)
         notifier = FeedNotifier()
         notifier.bind(asyncio.get_running_loop())
         upstreams = {
@@ -70,7 +78,7 @@ def create_app(
                 token=settings.upstream_tokens.get(upstream),
                 transport=(transports or {}).get(upstream),
             )
-            for upstream in topology.upstreams(name)
+            for upstream in line.upstreams(name)
         }
         copier = Copier(
             name,
@@ -82,10 +90,21 @@ def create_app(
             year=settings.recruitment_cycle_year,
             page_size=settings.page_size,
             notifier=notifier,
+            faults=faults,
         )
         scheduler = Scheduler(engine, clock, [], settings.clock_start)
         kernel = Kernel(
-            name, settings, topology, engine, clock, notifier, upstreams, owned, copier, scheduler
+            name,
+            settings,
+            topology,
+            engine,
+            clock,
+            notifier,
+            upstreams,
+            owned,
+            copier,
+            scheduler,
+            faults,
         )
         scheduler.jobs.extend(_edge_jobs(kernel))
         scheduler.jobs.extend(factory(kernel) for factory in jobs)
@@ -115,8 +134,10 @@ def create_app(
         redoc_url=None,
     )
     _serve_docs(app)
+    app.add_middleware(FaultMiddleware)
     app.include_router(health_router)
     app.include_router(admin_router)
+    app.include_router(fault_router)
     app.include_router(checksum_router)
     if owned:
         app.include_router(feed_router)

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from serviceline.clock import SimulatedClock
 from serviceline.copier import Copier
+from serviceline.faults import Faults
 from serviceline.feed import FeedNotifier, Owned, attach
 from serviceline.scheduler import Scheduler
 from serviceline.settings import ServiceSettings
@@ -35,6 +36,7 @@ class Kernel:
     owned: Mapping[str, type[Owned]]
     copier: Copier
     scheduler: Scheduler
+    faults: Faults
 
     def session(self) -> Session:
         return attach(Session(self.engine), self.clock, self.notifier)

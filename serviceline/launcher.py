@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
+from serviceline.control import settings_class
 from serviceline.topology import LINE, Service, Topology
 
 LINE_FILE = "line.json"
@@ -37,16 +39,24 @@ class LineConfig:
     database_urls: Mapping[str, str] = field(default_factory=dict)
     # lets a test line run beside one started by `make up`
     port_offset: int = 0
+    # each service reached at the host named after it, as containers are in docker compose;
+    # `host` is then only where each one listens
+    service_hosts: bool = False
+    # edge name or "*" -> "mechanism" or "mechanism@schedule", as Topology.with_overrides takes
+    edge_overrides: Mapping[str, str] = field(default_factory=dict)
+    # more settings for some services, by field name, e.g. {"find": {"read_through": "true"}}
+    service_settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def port(self, service: Service) -> int:
         return service.port + self.port_offset
 
     def url(self, service: Service) -> str:
-        return f"http://{self.host}:{self.port(service)}"
+        host = service.name if self.service_hosts else self.host
+        return f"http://{host}:{self.port(service)}"
 
 
 def service_env(
-    config: LineConfig, service: Service, topology: Topology, anchor: float
+    config: LineConfig, service: Service, topology: Topology, anchor: float | None
 ) -> dict[str, str]:
     """The environment one service process reads its settings from."""
     prefix = f"{service.name.upper()}_"
@@ -58,21 +68,82 @@ def service_env(
         "API_TOKEN": config.api_token,
         "CLOCK_MODE": config.clock_mode,
         "CLOCK_SPEED": config.clock_speed,
-        "CLOCK_ANCHOR": anchor,
         "UPSTREAMS": json.dumps(
             {name: config.url(topology.service(name)) for name in topology.upstreams(service.name)}
         ),
     }
+    # without an anchor, each service's realtime clock starts when the service does
+    if anchor is not None:
+        values["CLOCK_ANCHOR"] = anchor
     if service.name in config.database_urls:
         values["DATABASE_URL"] = config.database_urls[service.name]
+    if config.edge_overrides:
+        values["EDGE_OVERRIDES"] = json.dumps(dict(config.edge_overrides))
+    for name, value in config.service_settings.get(service.name, {}).items():
+        values[name.upper()] = value
     return {prefix + name: str(value) for name, value in values.items()}
+
+
+def line_topology(config: LineConfig, topology: Topology = LINE) -> Topology:
+    """The line as these settings run it: edges overridden, and none for what is read live."""
+    try:
+        line = topology.with_overrides(config.edge_overrides)
+    except ValueError as error:
+        raise LaunchError(f"edge_overrides: {error}") from error
+    for name, values in config.service_settings.items():
+        if name not in {service.name for service in topology.services}:
+            raise LaunchError(f"service_settings: no service named {name!r}")
+        settings = settings_class(name, topology)
+        strays = sorted(set(values) - set(settings.model_fields))
+        if strays:
+            raise LaunchError(f"service_settings.{name}.{strays[0]}: {name} has no such setting")
+        try:
+            chosen = settings.model_validate({k: _decoded(v) for k, v in values.items()})
+            line = line.reading_through(name, chosen.reads_through())
+        except ValidationError as error:
+            first = error.errors()[0]
+            field_name = ".".join(str(part) for part in first["loc"])
+            raise LaunchError(f"service_settings.{name}.{field_name}: {first['msg']}") from error
+    return line
+
+
+def _decoded(value: str) -> Any:
+    """A setting as its service reads it from the environment: JSON objects and lists decoded."""
+    with contextlib.suppress(ValueError):
+        decoded = json.loads(value)
+        if isinstance(decoded, dict | list):
+            return decoded
+    return value
+
+
+def service_command(config: LineConfig, service: Service, python: str) -> list[str]:
+    """The command that runs one service: here as a child process, in compose as a container."""
+    return [
+        python,
+        "-m",
+        "uvicorn",
+        "--factory",
+        f"{service.package}.main:create_app",
+        "--host",
+        config.host,
+        "--port",
+        str(config.port(service)),
+        "--log-level",
+        "warning",
+        # longer than any client keeps a connection idle, so none is cut mid-use
+        "--timeout-keep-alive",
+        "75",
+    ]
 
 
 @dataclass
 class RunningLine:
     config: LineConfig
     processes: dict[str, subprocess.Popen[bytes]]
+    # the line as its settings run it (see line_topology): what drives it should be given this
     topology: Topology = LINE
+    # when the realtime clocks started, so a service started again reads the same time
+    anchor: float | None = None
 
     def urls(self) -> dict[str, str]:
         return {name: self.config.url(self.topology.service(name)) for name in self.processes}
@@ -96,6 +167,42 @@ class RunningLine:
             for name, process in self.processes.items()
             if (code := process.poll()) is not None
         }
+
+    def stop_service(self, name: str, *, kill: bool = False, timeout: float = 10.0) -> None:
+        """Stop one service: SIGTERM, or with `kill` SIGKILL, as a crash would stop it."""
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        self.record()
+
+    def start_service(self, name: str, timeout: float = 60.0) -> None:
+        """Start one service again, as the line started it, and return once it is healthy."""
+        service = self.topology.service(name)
+        running = self.processes.get(name)
+        if running is not None and running.poll() is None:
+            raise LaunchError(f"{name} is running already")
+        if not _port_free(self.config.host, self.config.port(service)):
+            raise LaunchError(f"{name}'s port {self.config.port(service)} is in use")
+        self.processes[name] = _spawn(self.config, service, self.topology, self.anchor)
+        try:
+            _wait_healthy(self, timeout, [name])
+        except BaseException:
+            self.stop_service(name)
+            raise
+        self.record()
+
+    def record(self) -> None:
+        """Note the running processes, for `serviceline down` in another shell."""
+        record = {
+            "launcher": os.getpid(),
+            "services": {name: process.pid for name, process in self.processes.items()},
+        }
+        (self.config.state_dir / LINE_FILE).write_text(json.dumps(record))
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -130,51 +237,40 @@ def start_line(
     logs.mkdir(exist_ok=True)
     anchor = time.time()
     processes: dict[str, subprocess.Popen[bytes]] = {}
-    line = RunningLine(config, processes, topology)
+    line = RunningLine(config, processes, line_topology(config, topology), anchor)
     try:
         for service in services:
-            env = {**os.environ, **service_env(config, service, topology, anchor)}
-            with (logs / f"{service.name}.log").open("ab") as log:
-                processes[service.name] = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "--factory",
-                        f"{service.package}.main:create_app",
-                        "--host",
-                        config.host,
-                        "--port",
-                        str(config.port(service)),
-                        "--log-level",
-                        "warning",
-                        # longer than any client keeps a connection idle, so none is cut mid-use
-                        "--timeout-keep-alive",
-                        "75",
-                    ],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-        _wait_healthy(line, timeout)
+            processes[service.name] = _spawn(config, service, topology, anchor)
+        _wait_healthy(line, timeout, list(processes))
     except BaseException:
         line.stop()
         raise
-    record = {
-        "launcher": os.getpid(),
-        "services": {name: process.pid for name, process in processes.items()},
-    }
-    (config.state_dir / LINE_FILE).write_text(json.dumps(record))
+    line.record()
     return line
 
 
-def _wait_healthy(line: RunningLine, timeout: float) -> None:
+def _spawn(
+    config: LineConfig, service: Service, topology: Topology, anchor: float | None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **service_env(config, service, topology, anchor)}
+    logs = config.state_dir / "logs"
+    with (logs / f"{service.name}.log").open("ab") as log:
+        return subprocess.Popen(
+            service_command(config, service, sys.executable),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_healthy(line: RunningLine, timeout: float, names: list[str]) -> None:
     deadline = time.monotonic() + timeout
-    waiting = dict(line.urls())
+    waiting = {name: url for name, url in line.urls().items() if name in names}
     with httpx.Client(timeout=2.0) as client:
         while waiting:
-            if line.exited():
-                failed = ", ".join(f"{n} (exit {c})" for n, c in line.exited().items())
+            exited = {n: c for n, c in line.exited().items() if n in names}
+            if exited:
+                failed = ", ".join(f"{n} (exit {c})" for n, c in exited.items())
                 log_dir = line.config.state_dir / "logs"
                 raise LaunchError(f"service exited during start-up: {failed}; see {log_dir}")
             for name, url in list(waiting.items()):
@@ -196,12 +292,12 @@ def stop_recorded(state_dir: Path, timeout: float = 15.0) -> list[str]:
     record = json.loads(path.read_text())
     services: dict[str, int] = record["services"]
     # the launcher stops its own services cleanly and then exits
-    targets = [record["launcher"]] if _alive(record["launcher"]) else list(services.values())
+    targets = [record["launcher"]] if alive(record["launcher"]) else list(services.values())
     for pid in targets:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while any(_alive(pid) for pid in [*targets, *services.values()]):
+    while any(alive(pid) for pid in [*targets, *services.values()]):
         if time.monotonic() > deadline:
             raise LaunchError(f"the line did not stop within {timeout:.0f}s")
         time.sleep(0.1)
@@ -209,7 +305,7 @@ def stop_recorded(state_dir: Path, timeout: float = 15.0) -> list[str]:
     return list(services)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

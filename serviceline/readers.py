@@ -39,6 +39,8 @@ class FeedPage:
     changes: list[SourceRecord]
     cursor: int
     has_more: bool
+    # the cursor it was read from: the page holds the changes after `since` up to `cursor`
+    since: int
 
 
 class CursorExpiredError(Exception):
@@ -75,7 +77,16 @@ class KernelReader:
             )
             for change in body["changes"]
         ]
-        return FeedPage(changes, int(body["next"]), bool(body["has_more"]))
+        return FeedPage(changes, int(body["next"]), bool(body["has_more"]), since)
+
+    async def follow(self, since: int) -> AsyncIterator[FeedPage]:
+        """Every change after `since`, each page read from the cursor the one before ended at."""
+        while True:
+            page = await self.changes(since)
+            yield page
+            if not page.has_more:
+                return
+            since = page.cursor
 
     async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
         after: str | None = None

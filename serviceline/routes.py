@@ -402,6 +402,8 @@ class EdgeView(BaseModel):
     editable: list[str]
     lost_local_edits: int
     withheld_owner_changes: int
+    # how often the owner had pruned the feed past the cursor and the edge relisted everything
+    relists: int
 
 
 @admin_router.get("/edges")
@@ -426,6 +428,7 @@ def list_edges(kernel: KernelDep, session: SessionDep) -> list[EdgeView]:
                 editable=sorted(edge.editable),
                 lost_local_edits=cursor.lost_local_edits if cursor else 0,
                 withheld_owner_changes=cursor.withheld_owner_changes if cursor else 0,
+                relists=cursor.relists if cursor else 0,
             )
         )
     return views

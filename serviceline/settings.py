@@ -39,8 +39,18 @@ class ServiceSettings(BaseSettings):
     recruitment_cycle_year: int = 2027
     feed_retention: int = 100_000
     page_size: int = 500
+    # edges read another way than the line's own, as Topology.with_overrides takes them
+    edge_overrides: dict[str, str] = Field(default_factory=dict)
+
+    def reads_through(self) -> frozenset[str]:
+        """The entities this service asks their owner for live instead of keeping a copy."""
+        return frozenset()
 
     def database_url_for(self, service: str) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.state_dir / f'{service}.db'}"
+        return sqlite_url(self.state_dir, service)
+
+
+def sqlite_url(state_dir: Path, name: str) -> str:
+    return f"sqlite:///{state_dir / f'{name}.db'}"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
+
+from croniter import croniter
+
+from serviceline.clock import parse_duration
 
 
 class Kind(StrEnum):
@@ -34,6 +38,21 @@ class Reader(StrEnum):
     APPLY_VENDOR_API = "apply_vendor_api"  # Apply's vendor API v1: GET /applications?since=
     HESA_COLLECTION = "hesa_collection"  # HESA ITT census XML, <Student> records
     DQT_TEACHERS = "dqt_teachers"  # DQT/TRS GET /v3/teachers/{trn}, one TRN at a time
+
+
+# how each of an owner's APIs can be read: only the kernel API keeps a change feed; a whole file
+# or one key at a time can only be listed in full
+READABLE_BY: Mapping[Reader, frozenset[Mechanism]] = MappingProxyType(
+    {
+        Reader.KERNEL: frozenset({Mechanism.FEED, Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
+        Reader.PUBLISH_V1: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
+        Reader.EDUBASE_CSV: frozenset({Mechanism.SNAPSHOT}),
+        Reader.APPLY_REGISTER_API: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
+        Reader.APPLY_VENDOR_API: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
+        Reader.HESA_COLLECTION: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
+        Reader.DQT_TEACHERS: frozenset({Mechanism.SNAPSHOT}),
+    }
+)
 
 
 class Policy(StrEnum):
@@ -216,6 +235,105 @@ class Topology:
                 pending.remove(edge)
             ordered.extend(ready)
         return tuple(ordered)
+
+    def with_overrides(self, overrides: Mapping[str, str]) -> Topology:
+        """The same line with edges read another way: {edge or "*": "mechanism[@schedule]"}.
+
+        A schedule is cron or a duration such as 10m, 1h or 1d. "*" changes every edge whose
+        reader can be read that way and leaves the others; a named edge that cannot be refuses.
+        """
+        known = {edge.name for edge in self.edges}
+        for name in overrides:
+            if name != "*" and name not in known:
+                raise ValueError(f"{name}: no such edge (see `serviceline topology`)")
+        wanted = {name: _override(name, value) for name, value in overrides.items()}
+        edges = []
+        for edge in self.edges:
+            if edge.name in wanted:
+                edges.append(_overridden(edge, *wanted[edge.name]))
+            elif "*" in wanted and _can_read(edge, wanted["*"][0]) is None:
+                edges.append(_overridden(edge, *wanted["*"]))
+            else:
+                edges.append(edge)
+        if "*" in wanted and all(_can_read(e, wanted["*"][0]) for e in self.edges):
+            raise ValueError(f"*: no edge can be read by {wanted['*'][0].value}")
+        return replace(self, edges=tuple(edges))
+
+    def reading_through(self, consumer: str, entities: Collection[str]) -> Topology:
+        """The line with `consumer` asking the owners of `entities` live: it copies none of them."""
+        copied = {edge.entity for edge in self.edges_into(consumer)}
+        strays = sorted(set(entities) - copied)
+        if strays:
+            raise ValueError(f"{consumer} copies no {', '.join(strays)}: nothing to read through")
+        kept = (e for e in self.edges if not (e.consumer == consumer and e.entity in entities))
+        return replace(self, edges=tuple(kept))
+
+
+def _override(name: str, value: str) -> tuple[Mechanism, str | None]:
+    """One override's mechanism and cron schedule (None: keep the edge's own)."""
+    mechanism, _, schedule = value.strip().partition("@")
+    try:
+        chosen = Mechanism(mechanism.strip())
+    except ValueError:
+        known = ", ".join(m.value for m in Mechanism)
+        raise ValueError(f"{name}: mechanism {mechanism!r}: use one of {known}") from None
+    if not schedule.strip():
+        if "@" in value:
+            raise ValueError(f"{name}: give a schedule after '@', e.g. {chosen.value}@10m")
+        return chosen, None
+    return chosen, _cron(name, schedule.strip())
+
+
+def _cron(name: str, schedule: str) -> str:
+    """A cron schedule, or one for a duration that divides an hour, a day or a week evenly."""
+    if " " in schedule:
+        if not croniter.is_valid(schedule):
+            raise ValueError(f"{name}: schedule {schedule!r} is not a valid cron expression")
+        return schedule
+    try:
+        every = parse_duration(schedule)
+    except ValueError as error:
+        raise ValueError(f"{name}: schedule: {error}, or give a cron schedule") from None
+    minutes, seconds = divmod(int(every.total_seconds()), 60)
+    hours = minutes // 60
+    if seconds == 0 and minutes < 60 and 60 % minutes == 0:
+        return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+    if seconds == 0 and minutes % 60 == 0 and hours < 24 and 24 % hours == 0:
+        return "0 * * * *" if hours == 1 else f"0 */{hours} * * *"
+    if seconds == 0 and minutes == 24 * 60:
+        return "0 0 * * *"
+    if seconds == 0 and minutes == 7 * 24 * 60:
+        return "0 0 * * 0"
+    raise ValueError(
+        f"{name}: every {schedule} does not divide an hour, a day or a week evenly; "
+        "give a cron schedule instead"
+    )
+
+
+def _can_read(edge: Edge, mechanism: Mechanism) -> str | None:
+    """Why `edge` cannot be read by `mechanism`, or None when it can."""
+    if edge.mechanism is Mechanism.EVENT:
+        return (
+            f"{edge.name} is driven by {edge.consumer}'s own events; "
+            "its mechanism and schedule cannot change"
+        )
+    if mechanism is Mechanism.EVENT:
+        return f"{edge.name}: only {edge.consumer}'s own events could drive it, and it has none"
+    readable = READABLE_BY[edge.reader]
+    if mechanism not in readable:
+        ways = " or ".join(sorted(readable))
+        return (
+            f"{edge.name}: cannot be read by {mechanism.value}: it reads {edge.owner} through "
+            f"{edge.reader.value}, which can only be read by {ways}"
+        )
+    return None
+
+
+def _overridden(edge: Edge, mechanism: Mechanism, schedule: str | None) -> Edge:
+    refused = _can_read(edge, mechanism)
+    if refused is not None:
+        raise ValueError(refused)
+    return replace(edge, mechanism=mechanism, schedule=schedule or edge.schedule)
 
 
 def _frozen(values: Mapping[str, Any]) -> Mapping[str, Any]:

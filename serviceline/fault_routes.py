@@ -1,0 +1,86 @@
+"""/admin/faults on every service, and the middleware through which its server misbehaves."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, HTTPException, status
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serviceline.deps import AdminAuth, Kernel, KernelDep
+from serviceline.faults import SERVER_FAULTS, Fault, FaultKind, FaultSpec
+from serviceline.topology import Mechanism
+
+fault_router = APIRouter(prefix="/admin/faults", tags=["admin"], dependencies=[AdminAuth])
+
+
+@fault_router.post("", status_code=status.HTTP_201_CREATED)
+def create_fault(body: FaultSpec, kernel: KernelDep) -> Fault:
+    _check_edge(kernel, body)
+    return kernel.faults.add(body)
+
+
+@fault_router.get("")
+def list_faults(kernel: KernelDep) -> list[Fault]:
+    return kernel.faults.listed()
+
+
+@fault_router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+def delete_faults(kernel: KernelDep) -> None:
+    kernel.faults.clear()
+
+
+def _check_edge(kernel: Kernel, spec: FaultSpec) -> None:
+    """Page faults act on this service's copier, on an edge it reads in pages."""
+    edges = kernel.copier.edges
+    paged = sorted(name for name, edge in edges.items() if edge.mechanism is not Mechanism.EVENT)
+    if spec.kind in SERVER_FAULTS:
+        if spec.edge is not None:
+            raise _refused(f"edge: a {spec.kind.value} fault acts on every request, not an edge")
+        return
+    if not paged:
+        raise _refused(
+            f"kind: {kernel.name} reads no pages from any owner, so {spec.kind.value} has "
+            "nothing to act on; set it on a consumer"
+        )
+    if spec.edge is None:
+        return
+    edge = edges.get(spec.edge)
+    if edge is None:
+        raise _refused(f"edge: {kernel.name} reads no edge {spec.edge!r}; its edges: {paged}")
+    if edge.mechanism is Mechanism.EVENT:
+        raise _refused(
+            f"edge: {spec.edge} is driven by {kernel.name}'s own events, not read in pages"
+        )
+
+
+def _refused(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
+class FaultMiddleware:
+    """Answers with a fail fault's status, or after a slow fault's wait: not /health or /admin."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kernel = _misbehaving(scope)
+        if kernel is not None:
+            for fault in kernel.faults.take({FaultKind.SLOW}):
+                await asyncio.sleep(fault.seconds)
+            for fault in kernel.faults.take({FaultKind.FAIL}, first=True):
+                detail = f"{kernel.name} is failing on purpose (fault {fault.id}: fail)"
+                answer = JSONResponse({"detail": detail}, status_code=fault.status)
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _misbehaving(scope: Scope) -> Kernel | None:
+    """The service's kernel, when this request is one its faults may act on."""
+    if scope["type"] != "http" or scope["path"] == "/health" or scope["path"].startswith("/admin/"):
+        return None
+    kernel: Kernel | None = getattr(scope["app"].state, "kernel", None)
+    return kernel

@@ -1,0 +1,147 @@
+"""Faults set on a running service: answers that fail or lag, pages that go wrong on the way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Collection
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from serviceline.clock import SimulatedClock
+from serviceline.fields import UtcDateTime
+
+log = logging.getLogger("serviceline.faults")
+P = TypeVar("P")
+
+
+class FaultKind(StrEnum):
+    FAIL = "fail"
+    SLOW = "slow"
+    DROP_PAGES = "drop_pages"
+    DUPLICATE_PAGES = "duplicate_pages"
+    REORDER_PAGES = "reorder_pages"
+    DELAY_PAGES = "delay_pages"
+    DIE_MID_BATCH = "die_mid_batch"
+
+
+# what a service does wrong as an owner answering requests; the others act on a consumer's reads
+SERVER_FAULTS = frozenset({FaultKind.FAIL, FaultKind.SLOW})
+
+
+class FaultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: FaultKind
+    until: UtcDateTime | None = Field(
+        None, description="simulated time the fault ends; null: until cleared"
+    )
+    status: int = Field(503, ge=400, le=599, description="fail: the status answered")
+    seconds: float = Field(1.0, ge=0, le=600, description="slow, delay_pages: real seconds")
+    edge: str | None = Field(
+        None, description="page faults, die_mid_batch: one of this service's edges; null: all"
+    )
+    times: int | None = Field(
+        None, ge=1, description="how many requests or pages it affects; null: all while active"
+    )
+
+
+class Fault(FaultSpec):
+    id: int
+    fired: int = Field(0, description="requests or pages it has affected so far")
+    active: bool = True
+
+    def acts_on(self, kinds: Collection[FaultKind], edge: str | None, now: datetime) -> bool:
+        return (
+            self.kind in kinds
+            and (self.edge is None or self.edge == edge)
+            and (self.until is None or now < self.until)
+            and (self.times is None or self.fired < self.times)
+        )
+
+
+class PageLostError(RuntimeError):
+    """A page that never arrived: the run stops, and the next one reads from the last commit."""
+
+
+def kill_this_process() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Faults:
+    """The faults set on one service, checked by its server and by its copier."""
+
+    def __init__(self, clock: SimulatedClock, die: Callable[[], None] = kill_this_process) -> None:
+        self.clock = clock
+        self.die = die
+        # the copier checks from worker threads while requests add and clear
+        self._lock = threading.Lock()
+        # in memory only, so a process that a fault killed starts again without it
+        self._faults: list[Fault] = []
+        self._last_id = 0
+
+    def add(self, spec: FaultSpec) -> Fault:
+        with self._lock:
+            self._last_id += 1
+            fault = Fault(id=self._last_id, **spec.model_dump())
+            self._faults.append(fault)
+            return fault.model_copy()
+
+    def listed(self) -> list[Fault]:
+        now = self.clock.now()
+        with self._lock:
+            return [
+                fault.model_copy(update={"active": fault.acts_on({fault.kind}, fault.edge, now)})
+                for fault in self._faults
+            ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(
+        self, kinds: Collection[FaultKind], edge: str | None = None, *, first: bool = False
+    ) -> list[Fault]:
+        """The faults of these kinds acting now (on `edge`), each counted as having fired."""
+        now = self.clock.now()
+        with self._lock:
+            acting = [fault for fault in self._faults if fault.acts_on(kinds, edge, now)]
+            if first:
+                acting = acting[:1]
+            for fault in acting:
+                fault.fired += 1
+            return [fault.model_copy() for fault in acting]
+
+    async def deliver(self, edge: str, pages: AsyncIterator[P]) -> AsyncIterator[P]:
+        """`pages` as they reach the copier of `edge` with the page faults set on it."""
+        held: P | None = None  # a page overtaken by the one after it
+        number = 0
+        async for page in pages:
+            number += 1
+            for fault in self.take({FaultKind.DELAY_PAGES}, edge):
+                await asyncio.sleep(fault.seconds)
+            if self.take({FaultKind.DROP_PAGES}, edge):
+                raise PageLostError(f"{edge}: page {number} was lost on the way (drop_pages)")
+            if held is None and self.take({FaultKind.REORDER_PAGES}, edge):
+                held = page
+                continue
+            yield page
+            if self.take({FaultKind.DUPLICATE_PAGES}, edge):
+                yield page
+            if held is not None:
+                yield held
+                held = None
+        if held is not None:
+            yield held
+
+    def mid_batch(self, edge: str) -> None:
+        """Called with part of a batch written and nothing committed: die now if told to."""
+        if self.take({FaultKind.DIE_MID_BATCH}, edge):
+            log.warning("%s: dying mid-batch, as a die_mid_batch fault asks", edge)
+            self.die()
