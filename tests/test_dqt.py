@@ -392,6 +392,31 @@ async def test_a_person_is_served_as_the_spec_says(state_dir: Path) -> None:
             assert field_named(gone, "trn")
 
 
+async def test_a_name_change_renames_the_person(state_dir: Path) -> None:
+    async with in_process_line(["dqt"], state_dir) as line:
+        dqt = line["dqt"]
+        await seed(line, builders.dqt_person())
+        change = {"trn": "1234567", "firstName": "Margaret", "lastName": "Hughes"}
+        ok(await dqt.post("/v3/teachers/name-changes", json=change, headers=API), 204)
+        teacher = ok(await dqt.get("/v3/teachers/1234567"))
+        assert (teacher["firstName"], teacher["lastName"]) == ("Margaret", "Hughes")
+        assert (await records(line))["1234567"]["version"] == 2
+
+        unknown = await dqt.post(
+            "/v3/teachers/name-changes", json={**change, "trn": "9999999"}, headers=API
+        )
+        assert unknown.status_code == 404
+        assert field_named(unknown, "trn")
+        for wrong, field in (({"lastName": ""}, "lastName"), ({"surname": "Hughes"}, "surname")):
+            refused = await dqt.post(
+                "/v3/teachers/name-changes", json={**change, **wrong}, headers=API
+            )
+            assert refused.status_code == 422, refused.text
+            assert field_named(refused, field)
+        unauthorised = await dqt.post("/v3/teachers/name-changes", json=change)
+        assert unauthorised.status_code == 401
+
+
 async def test_mentors_are_read_one_trn_at_a_time_as_placements_reads_them(
     state_dir: Path,
 ) -> None:

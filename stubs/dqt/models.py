@@ -124,6 +124,19 @@ class TrnRequestBody(CamelModel):
     person: TrnRequestPerson
 
 
+class NameChange(CamelModel):
+    """CreateNameChangeRequest: a person's new name, as a teacher asks for it with evidence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trn: Trn
+    first_name: PersonName
+    middle_name: MiddleName | None = None
+    last_name: PersonName
+    evidence_file_name: str | None = Field(default=None, max_length=255)
+    evidence_file_url: str | None = Field(default=None, max_length=2048)
+
+
 class TrnRequestInfo(CamelModel):
     request_id: str
     status: TrnRequestStatus

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from serviceline.crud import get_or_404
 from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
 from stubs.dqt.models import (
+    NameChange,
     Route,
     RouteBody,
     Teacher,
@@ -150,6 +151,17 @@ def update_route(
     if body.status == "Holds":
         teacher.sqlmodel_update({"qts_date": body.holds_from, "kind": "teacher"})
         session.add(teacher)
+    session.flush()
+
+
+@router.post(
+    "/teachers/name-changes", status_code=status.HTTP_204_NO_CONTENT, dependencies=[ApiAuth]
+)
+def create_name_change(body: NameChange, session: SessionDep) -> None:
+    """A person's new name; TRS's support staff check the evidence, here it is taken at once."""
+    teacher = get_person(session, body.trn)
+    teacher.sqlmodel_update(body.model_dump(include={"first_name", "middle_name", "last_name"}))
+    session.add(teacher)
     session.flush()
 
 
