@@ -1,0 +1,314 @@
+"""The dashboard: the line as a live picture, served as HTML by the kernel, refreshed in pieces."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import httpx
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from serviceline.clock import ClockError, parse_duration
+from serviceline.control import LineControl
+from serviceline.dashboard.board import Board
+from serviceline.dashboard.layout import layout
+from serviceline.dashboard.settings import DashboardSettings
+from serviceline.dashboard.views import (
+    DRIFTING,
+    WORDS,
+    EdgeView,
+    ScenarioError,
+    chart,
+    display_name,
+    edge_history,
+    edge_views,
+    graph_view,
+    line_history,
+    moment,
+    read_scenario,
+    schedule_words,
+    sparkline,
+    state_of,
+)
+from serviceline.drift import KeyDrift
+from serviceline.launcher import line_topology
+from serviceline.topology import Edge, Mechanism, Service, Topology
+
+HERE = Path(__file__).parent
+# the most differing records an edge's panel lists; the CLI's --json gives them all
+SHOWN_KEYS = 100
+WHY = {
+    "missing": "the owner has it in scope; the copy lacks it",
+    "orphaned": "the owner deleted it or it left the scope; the copy lives on",
+    "stale": "a newer version waits at the owner, with the same values",
+}
+
+
+def get_board(request: Request) -> Board:
+    board: Board = request.app.state.board
+    return board
+
+
+BoardDep = Annotated[Board, Depends(get_board)]
+EdgeName = Annotated[str | None, Query(description="the selected edge, e.g. publish.course->apply")]
+ServiceName = Annotated[str | None, Query(description="the selected service, e.g. publish")]
+
+
+@dataclass(frozen=True)
+class DifferingField:
+    """One field of one differing record, both values as the page shows them."""
+
+    key: str
+    drift: str
+    field: str
+    owner: str
+    copy: str
+
+
+def create_app(
+    settings: DashboardSettings | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    chosen = settings or DashboardSettings()
+    config = chosen.line()
+    topology = line_topology(config)
+    picture = layout(topology)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(words=WORDS, moment=moment, schedule_words=schedule_words)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = {
+                service.name: await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        base_url=config.url(service),
+                        timeout=300,
+                        transport=(transports or {}).get(service.name),
+                    )
+                )
+                for service in topology.services
+            }
+            board = Board(chosen, topology, clients, picture)
+            app.state.board = board
+            watching = asyncio.create_task(board.watch())
+            try:
+                yield
+            finally:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
+                await board.close()
+
+    app = FastAPI(
+        title="serviceline dashboard",
+        summary="the 'Becoming a teacher' line as a live picture, with its drift on it",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/health")
+    async def read_health() -> dict[str, Any]:
+        # the process id tells whoever started the dashboard that it is this one answering
+        return {"status": "ok", "service": "dashboard", "pid": os.getpid()}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def read_page(
+        request: Request, board: BoardDep, edge: EdgeName = None, service: ServiceName = None
+    ) -> HTMLResponse:
+        board.watched()
+        return templates.TemplateResponse(request, "page.html", page_context(board, edge, service))
+
+    @app.get("/fragments", response_class=HTMLResponse)
+    async def read_fragments(
+        request: Request, board: BoardDep, edge: EdgeName = None, service: ServiceName = None
+    ) -> HTMLResponse:
+        """The page's live regions alone, for the page's script to swap in."""
+        board.watched()
+        return templates.TemplateResponse(
+            request, "fragments.html", page_context(board, edge, service)
+        )
+
+    @app.post("/clock/advance")
+    async def advance_clock(
+        board: BoardDep,
+        by: Annotated[str, Query(description="how far, e.g. 1h, 1d, 1w")],
+        edge: EdgeName = None,
+        service: ServiceName = None,
+    ) -> RedirectResponse:
+        try:
+            parse_duration(by)
+        except ClockError as error:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"by: {error}") from error
+
+        async def advance(control: LineControl) -> str:
+            ran = await control.advance(by=by)
+            failed = sum(1 for job in ran if not job["ok"])
+            now = moment(await control.now())
+            jobs = f"{len(ran)} job{'s' if len(ran) != 1 else ''} ran"
+            return f"Moved the clock {by} on to {now}: {jobs}, {failed} failed."
+
+        board.start(f"moving the clock {by} on", advance)
+        return _back(edge, service)
+
+    @app.post("/edges/run")
+    async def run_edge(
+        board: BoardDep,
+        edge: Annotated[str, Query(description="the edge to run now")],
+        service: ServiceName = None,
+    ) -> RedirectResponse:
+        chosen_edge = _edge(topology, edge)
+        if chosen_edge.mechanism is Mechanism.EVENT:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"edge: {edge} copies on {chosen_edge.consumer}'s events; it has no run to start",
+            )
+
+        async def run(control: LineControl) -> str:
+            stats = (await control.run_edge(chosen_edge))["result"]
+            figures = ", ".join(
+                f"{stats[k]} {k}" for k in ("fetched", "upserted", "deleted", "flagged")
+            )
+            return f"Ran {edge}: {figures}."
+
+        board.start(f"running {edge}", run)
+        return _back(edge, service)
+
+    @app.post("/check")
+    async def check_drift(
+        board: BoardDep, edge: EdgeName = None, service: ServiceName = None
+    ) -> RedirectResponse:
+        async def check(_control: LineControl) -> str:
+            return "Checked every edge's drift again."
+
+        board.start("checking drift", check)
+        return _back(edge, service)
+
+    return app
+
+
+def _back(edge: str | None, service: str | None) -> RedirectResponse:
+    """To the page the action came from, with its selection; the page shows the outcome."""
+    query = {name: value for name, value in (("edge", edge), ("service", service)) if value}
+    url = "/?" + urlencode(query) if query else "/"
+    return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+
+
+def _edge(topology: Topology, name: str) -> Edge:
+    try:
+        return topology.edge(name)
+    except KeyError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"edge: no edge named {name!r} (see `serviceline topology`)"
+        ) from None
+
+
+def _service(topology: Topology, name: str) -> Service:
+    try:
+        return topology.service(name)
+    except KeyError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"service: no service named {name!r}"
+        ) from None
+
+
+def page_context(board: Board, edge: str | None, service: str | None) -> dict[str, Any]:
+    """Everything the page's regions show, from what the board knows now."""
+    topology = board.topology
+    selected_edge = _edge(topology, edge) if edge else None
+    selected_service = _service(topology, service) if service else None
+    running = list(board.running)
+    views = edge_views(topology, board.report, running)
+    samples = board.history.samples()
+    try:
+        scenario, scenario_problem = read_scenario(board.settings.state_dir), None
+    except ScenarioError as error:
+        scenario, scenario_problem = None, str(error)
+    times, totals = line_history(samples)
+    query = urlencode({k: v for k, v in (("edge", edge), ("service", service)) if v})
+    context: dict[str, Any] = {
+        "board": board,
+        "topology": topology,
+        "graph": graph_view(topology, board.picture, views, running),
+        "views": views,
+        "selected_edge": selected_edge,
+        "selected_service": selected_service,
+        "selection": {"edge": edge, "service": service},
+        # the selection, for an action to come back to
+        "back": f"&{query}" if query else "",
+        "back_first": f"?{query}" if query else "",
+        "line_chart": chart(times, totals, WORDS) if times else None,
+        "sparklines": {name: sparkline(samples, name) for name in views},
+        "comparisons": [
+            (
+                c,
+                state_of(c.counts),
+                " and ".join(display_name(topology.service(s)) for s in c.services),
+            )
+            for c in (board.report.comparisons if board.report else [])
+        ],
+        "scenario": scenario,
+        "scenario_problem": scenario_problem,
+        "display_name": display_name,
+        "drifting": DRIFTING,
+    }
+    if selected_edge is not None:
+        view = views[selected_edge.name]
+        times, series = edge_history(samples, selected_edge.name)
+        context["edge_view"] = view
+        context["edge_chart"] = (
+            chart(times, series, {**WORDS, "lag": "changes waiting"}) if times else None
+        )
+        context["differences"] = _differences(view)
+        context["more_keys"] = max(len(view.drift.keys) - SHOWN_KEYS, 0) if view.drift else 0
+    if selected_service is not None:
+        context["service_edges"] = {
+            "in": [views[e.name] for e in topology.edges_into(selected_service.name)],
+            "out": [views[e.name] for e in topology.edges_from(selected_service.name)],
+        }
+        context["service_url"] = board.settings.line().url(selected_service)
+    return context
+
+
+def _differences(view: EdgeView) -> list[DifferingField]:
+    """The differing records of an edge, field by field with both values."""
+    if view.drift is None:
+        return []
+    edge = view.edge
+    rows = []
+    for key in view.drift.keys[:SHOWN_KEYS]:
+        rows += _key_rows(edge, key)
+    return rows
+
+
+def _key_rows(edge: Edge, key: KeyDrift) -> list[DifferingField]:
+    if not key.differences:
+        return [DifferingField(key.key, key.drift, "\N{EN DASH}", WHY.get(key.drift, ""), "")]
+    return [
+        DifferingField(
+            key.key,
+            key.drift,
+            d.field,
+            _value(d.values.get(edge.owner)),
+            _value(d.values.get(edge.consumer)),
+        )
+        for d in key.differences
+    ]
+
+
+def _value(value: Any) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    return value if isinstance(value, str) else json.dumps(value, default=str)

@@ -1,0 +1,235 @@
+"""What the dashboard knows of the line: who answers, the clock, the latest drift, what it does.
+
+Drift is checked again only when something a check would see has moved (an owner's change log,
+a consumer's copy cursors), after the dashboard moves the clock or runs an edge, and at least
+every `recheck_seconds` while a page is open: an open page costs the line little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from serviceline.clock import ClockError
+from serviceline.control import ControlError, LineControl
+from serviceline.dashboard.layout import Layout
+from serviceline.dashboard.settings import DashboardSettings
+from serviceline.drift import Auditor, DriftReport, history_sample, read_history, record_history
+from serviceline.topology import Topology
+from serviceline.upstream import UpstreamError
+
+# how long after a page last asked the dashboard keeps looking at the line
+WATCH_SECONDS = 30.0
+FAILURES = (httpx.HTTPError, ControlError, ClockError, UpstreamError)
+
+Work = Callable[[LineControl], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    text: str
+    ok: bool
+
+
+@dataclass
+class History:
+    """The drift history the auditor keeps in the state folder, read again only when it grows."""
+
+    state_dir: Path
+    _samples: list[dict[str, Any]] = field(default_factory=list)
+    _size: int = -1
+
+    def samples(self) -> list[dict[str, Any]]:
+        path = self.state_dir / "drift-history.jsonl"
+        size = path.stat().st_size if path.exists() else 0
+        if size != self._size:
+            self._samples, self._size = read_history(self.state_dir), size
+        return self._samples
+
+    def add(self, report: DriftReport) -> None:
+        """Record the report, unless the last sample already says the same at the same time."""
+        samples = self.samples()
+        if not samples or _figures(samples[-1]) != _figures(history_sample(report)):
+            record_history(report, self.state_dir)
+
+
+def _figures(sample: dict[str, Any]) -> str:
+    return json.dumps(sample, sort_keys=True)
+
+
+@dataclass
+class Board:
+    settings: DashboardSettings
+    topology: Topology
+    clients: Mapping[str, httpx.AsyncClient]
+    picture: Layout
+    running: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    report: DriftReport | None = None
+    problem: str | None = None  # why the line could not be read
+    comparisons_problem: str | None = None
+    doing: str | None = None  # the action running now
+    checking: bool = False  # drift is being checked now
+    outcome: Outcome | None = None  # how the last action ended
+    history: History = field(init=False)
+    _seen: str | None = None  # what the line looked like at the last check
+    _checked: float = 0.0
+    _watched: float = 0.0
+    _looking: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.history = History(self.settings.state_dir)
+
+    @property
+    def now(self) -> datetime | None:
+        times = [datetime.fromisoformat(c["now"]) for c in self.clocks.values()]
+        return max(times, default=None)
+
+    @property
+    def mode(self) -> str:
+        return next((c["mode"] for c in self.clocks.values()), "manual")
+
+    def control(self) -> LineControl:
+        return LineControl(self.running, self.settings.admin_token, self.topology)
+
+    def auditor(self) -> Auditor:
+        return Auditor(
+            self.running,
+            self.settings.api_token,
+            self.settings.admin_token,
+            self.topology,
+            bisect=self.settings.bisect,
+        )
+
+    def watched(self) -> None:
+        self._watched = time.monotonic()
+
+    async def watch(self) -> None:
+        """Look at the line now, then every `poll_seconds` while a page is open."""
+        looking = True
+        while True:
+            if looking:
+                try:
+                    await self.look()
+                except Exception as error:
+                    # the pages show it; the loop must outlive any one unreadable answer
+                    self.problem = f"could not read the line: {error!r}"
+            await asyncio.sleep(self.settings.poll_seconds)
+            looking = time.monotonic() - self._watched < WATCH_SECONDS
+
+    async def look(self, *, check: bool = False) -> None:
+        """Who answers and what their clocks say; drift again if the line may have changed."""
+        async with self._looking:
+            try:
+                self.running = await self._answering()
+                self.clocks = await self.control().clocks()
+                if not self.running:
+                    self.problem = "no service of the line answers: is it running?"
+                    return
+                if self.doing is not None:
+                    return
+                seen = await self._fingerprint()
+                due = time.monotonic() - self._checked > self.settings.recheck_seconds
+                if check or due or seen != self._seen or self.report is None:
+                    self.checking = True
+                    try:
+                        report = await self._audit()
+                    finally:
+                        self.checking = False
+                    self.report, self._seen, self._checked = report, seen, time.monotonic()
+                    self.history.add(report)
+                self.problem = None
+            except FAILURES as error:
+                self.problem = f"could not read the line: {error}"
+
+    async def _audit(self) -> DriftReport:
+        """Every edge whose ends are running, each on its own: one that cannot be read (an owner
+        with nothing published yet) is skipped with the reason, and the others still shown."""
+        auditor = self.auditor()
+        report = DriftReport(await self.control().now(), [], [], [])
+        for edge in self.topology.edges:
+            down = [name for name in (edge.owner, edge.consumer) if name not in self.running]
+            try:
+                if down:
+                    report.skipped.append(
+                        {"edge": edge.name, "reason": f"{down[0]} is not running"}
+                    )
+                else:
+                    report.edges.append(await auditor.edge(edge))
+            except FAILURES as error:
+                report.skipped.append({"edge": edge.name, "reason": f"could not check: {error}"})
+        try:
+            report.comparisons = await auditor.comparisons()
+            self.comparisons_problem = None
+        except FAILURES as error:
+            self.comparisons_problem = f"could not compare them: {error}"
+        return report
+
+    async def _answering(self) -> dict[str, httpx.AsyncClient]:
+        async def healthy(client: httpx.AsyncClient) -> bool:
+            try:
+                return (await client.get("/health", timeout=2)).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        answers = await asyncio.gather(*(healthy(c) for c in self.clients.values()))
+        return {n: c for (n, c), ok in zip(self.clients.items(), answers, strict=True) if ok}
+
+    async def _fingerprint(self) -> str:
+        """Every owner's change-log head, every consumer's copy cursors: drift moves with them."""
+
+        async def head(name: str) -> Any:
+            entity = self.topology.owned_by(name)[0].name
+            response = await self.running[name].get(f"/records/{entity}", params={"limit": 1})
+            return response.json().get("head") if response.is_success else response.status_code
+
+        async def cursors(name: str) -> Any:
+            headers = {"Authorization": f"Bearer {self.settings.admin_token}"}
+            response = await self.running[name].get("/admin/edges", headers=headers)
+            return response.json() if response.is_success else response.status_code
+
+        names = sorted(self.running)
+        owners = [n for n in names if self.topology.owned_by(n)]
+        consumers = [n for n in names if self.topology.edges_into(n)]
+        found = await asyncio.gather(*map(head, owners), *map(cursors, consumers))
+        return json.dumps([owners, consumers, found], sort_keys=True, default=str)
+
+    def start(self, doing: str, work: Work) -> bool:
+        """Run one action at a time in the background; the pages show it while it runs."""
+        if self.doing is not None:
+            self.outcome = Outcome(f"Still {self.doing}: try again when it has finished.", False)
+            return False
+        self.doing = doing
+        task = asyncio.create_task(self._act(doing, work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _act(self, doing: str, work: Work) -> None:
+        try:
+            self.outcome = Outcome(await work(self.control()), True)
+        except FAILURES as error:
+            self.outcome = Outcome(f"{doing.capitalize()} failed: {error}", False)
+        finally:
+            self.doing = None
+        await self.look(check=True)
+
+    async def idle(self) -> None:
+        """Wait for the action running now, if any, and the check after it."""
+        await asyncio.gather(*list(self._tasks))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,468 @@
+"""What the templates draw: states in words, the graph's shapes and text, charts, a scenario run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from serviceline.dashboard.layout import Layout, NodeBox, fit, path, wrap
+from serviceline.drift import CLASSES, DriftReport, EdgeDrift
+from serviceline.topology import Edge, Kind, Service, Topology
+
+# the worst class an edge has decides its state
+SEVERITY = ("diverged", "conflicting", "orphaned", "missing", "stale")
+WORDS = {
+    "in_sync": "in sync",
+    "stale": "stale",
+    "diverged": "diverged",
+    "orphaned": "orphaned",
+    "missing": "missing",
+    "conflicting": "conflicting",
+    "unchecked": "not checked yet",
+    "unreadable": "could not check",
+    "down": "not running",
+}
+DRIFTING = tuple(c for c in CLASSES if c != "in_sync")
+DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+
+
+def state_of(counts: Mapping[str, int]) -> str:
+    return next((name for name in SEVERITY if counts.get(name)), "in_sync")
+
+
+def display_name(service: Service) -> str:
+    """How the source document names a service: Publish, GIAS, Tribal SITS."""
+    if service.kind is Kind.RECORD_SYSTEM:
+        return service.title
+    if service.kind is Kind.THIRD_PARTY:
+        return service.name.upper()
+    return service.name.capitalize()
+
+
+def schedule_words(cron: str | None) -> str:
+    """A cron schedule as people say it; the cron itself where no short phrase fits."""
+    if cron is None:
+        return "on events"
+    minute, hour, day, month, weekday = cron.split()
+    if (day, month) != ("*", "*"):
+        return cron
+    if hour == "*" and weekday == "*":
+        if minute == "*":
+            return "every minute"
+        if minute.startswith("*/"):
+            return f"every {minute[2:]} min"
+        if minute == "0":
+            return "hourly"
+    if minute.isdigit() and hour.isdigit():
+        at = f"{int(hour):02d}:{int(minute):02d}"
+        if weekday == "*":
+            return f"daily {at}"
+        if weekday.isdigit():
+            return f"{DAYS[int(weekday) % 7]} {at}"
+    if minute == "0" and weekday == "*" and "/" in hour:
+        hours, step = hour.split("/")
+        during = "" if hours == "*" else ", " + hours.replace("-", "\N{EN DASH}") + " h"
+        return f"every {step} h{during}"
+    return cron
+
+
+def duration_words(seconds: float) -> str:
+    if seconds < 60:
+        return "<1 min"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400 * 2:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def moment(at: datetime | None, *, year: bool = True) -> str:
+    """A simulated time as the page shows it: `Mon 5 Oct 2026, 03:00`."""
+    if at is None:
+        return "\N{EN DASH}"
+    day = f"{DAYS[(at.weekday() + 1) % 7]} {at.day} {at:%b}"
+    return f"{day} {at:%Y, %H:%M}" if year else f"{day} {at:%H:%M}"
+
+
+@dataclass(frozen=True)
+class EdgeView:
+    """One copy edge as the dashboard shows it: its state and figures in words."""
+
+    edge: Edge
+    state: str
+    drift: EdgeDrift | None
+    why: str | None = None  # why it was not checked
+
+    @property
+    def word(self) -> str:
+        return WORDS[self.state]
+
+    @property
+    def summary(self) -> str:
+        """The figures, or the state's word where there are none."""
+        return self.word if self.drift is None else self.figures
+
+    @property
+    def figures(self) -> str:
+        """`1 stale · 2 missing · lag 2.0 h`, or `150 in sync`."""
+        if self.drift is None:
+            return self.why or self.word
+        counts = self.drift.counts
+        parts = [f"{counts[c]} {WORDS[c]}" for c in SEVERITY if counts.get(c)]
+        if not parts:
+            return f"{counts['in_sync']} in sync"
+        lag = self.drift.lag
+        if lag is not None and lag.changes:
+            age = lag.oldest_age_seconds
+            parts.append(f"lag {duration_words(age)}" if age is not None else f"lag {lag.changes}")
+        return " · ".join(parts)
+
+    @property
+    def lag(self) -> str:
+        if self.drift is None:
+            return "\N{EN DASH}"
+        lag = self.drift.lag
+        if lag is None:
+            return "none: it copies on events"
+        if not lag.changes:
+            return "nothing waiting"
+        text = f"{lag.changes} change{'s' if lag.changes != 1 else ''} waiting"
+        if lag.oldest_age_seconds is not None:
+            text += f", the oldest since {duration_words(lag.oldest_age_seconds)}"
+        return text
+
+    @property
+    def how(self) -> str:
+        return f"{self.edge.mechanism.value} · {schedule_words(self.edge.schedule)}"
+
+
+def edge_views(
+    topology: Topology, report: DriftReport | None, running: Sequence[str]
+) -> dict[str, EdgeView]:
+    audited = {drift.edge: drift for drift in report.edges} if report else {}
+    skipped = {s["edge"]: s["reason"] for s in report.skipped} if report else {}
+    views = {}
+    for edge in topology.edges:
+        down = [name for name in (edge.owner, edge.consumer) if name not in running]
+        if down:
+            views[edge.name] = EdgeView(edge, "down", None, f"{down[0]} is not running")
+        elif edge.name in audited:
+            drift = audited[edge.name]
+            views[edge.name] = EdgeView(edge, state_of(drift.counts), drift)
+        elif edge.name in skipped:
+            views[edge.name] = EdgeView(edge, "unreadable", None, skipped[edge.name])
+        else:
+            views[edge.name] = EdgeView(edge, "unchecked", None)
+    return views
+
+
+@dataclass(frozen=True)
+class Text:
+    x: float
+    y: float
+    text: str
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    name: str
+    box: NodeBox
+    label: str
+    running: bool
+    lines: tuple[Text, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class RowShape:
+    view: EdgeView
+    path: str
+    x: float
+    y: float
+    width: float
+    height: float
+    icon: tuple[float, float]
+    entity: Text
+    mechanism: Text
+    schedule: Text
+    figures: Text
+    description: str
+
+
+@dataclass(frozen=True)
+class CommandShape:
+    path: str
+    description: str
+
+
+@dataclass(frozen=True)
+class GraphView:
+    layout: Layout
+    nodes: tuple[NodeShape, ...]
+    rows: tuple[RowShape, ...]
+    commands: tuple[CommandShape, ...]
+    headers: tuple[Text, ...]
+
+
+def graph_view(
+    topology: Topology, layout: Layout, views: Mapping[str, EdgeView], running: Sequence[str]
+) -> GraphView:
+    nodes = []
+    for name, box in layout.nodes.items():
+        service = topology.service(name)
+        up = name in running
+        inner = box.width - 14
+        titles = wrap(display_name(service), inner, 13, 2, bold=True)
+        subtitle = service.title if service.kind is not Kind.RECORD_SYSTEM else "record system"
+        notes = wrap(subtitle, inner, 10, (4 if up else 3) - len(titles))
+        if not up:
+            notes.append("not running")
+        lines = [Text(box.x + 7, box.y + 18 + 14 * i, t, "name") for i, t in enumerate(titles)]
+        below = box.y + 18 + 14 * len(titles) - 1
+        lines += [
+            Text(
+                box.x + 7, below + 11.5 * i, note, "down-note" if note == "not running" else "title"
+            )
+            for i, note in enumerate(notes)
+        ]
+        nodes.append(
+            NodeShape(
+                name,
+                box,
+                display_name(service),
+                up,
+                tuple(lines),
+                f"{service.title}, {'running' if up else 'not running'}: what it owns and copies",
+            )
+        )
+    rows = []
+    for route in layout.copies:
+        edge = route.edge
+        assert edge is not None
+        view = views[edge.name]
+        row = next(b for lb in layout.labels for e, b in lb.rows if e.name == edge.name)
+        inner = row.width - 12
+        rows.append(
+            RowShape(
+                view,
+                path(route.points),
+                row.x,
+                row.y,
+                row.width,
+                row.height,
+                (row.x + 6, row.y + 3.5),
+                Text(row.x + 22, row.y + 14, fit(edge.entity, inner - 16, 12, True)),
+                Text(row.x + 7, row.y + 25.5, fit(edge.mechanism.value, inner, 10)),
+                Text(row.x + 7, row.y + 36.5, fit(schedule_words(edge.schedule), inner, 10)),
+                Text(row.x + 7, row.y + 47.5, fit(view.summary, inner, 10.5, True)),
+                f"{edge.entity} from {edge.owner} to {edge.consumer}: {view.figures}; {view.how}",
+            )
+        )
+    commands = [
+        CommandShape(
+            path(route.points),
+            "; ".join(f"{c.caller} commands {c.target}: {c.api}" for c in route.commands),
+        )
+        for route in layout.commands
+    ]
+    headers = [
+        Text(
+            label.x + 7,
+            label.y + 12,
+            fit(
+                f"{_short(topology, label.link.source)} → {_short(topology, label.link.target)}",
+                label.width - 14,
+                10,
+            ),
+        )
+        for label in layout.labels
+    ]
+    return GraphView(layout, tuple(nodes), tuple(rows), tuple(commands), tuple(headers))
+
+
+def _short(topology: Topology, name: str) -> str:
+    return display_name(topology.service(name))
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    word: str
+    path: str
+    last: float
+
+
+@dataclass(frozen=True)
+class Tick:
+    at: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: float
+    height: float
+    left: float
+    top: float
+    bottom: float
+    right: float
+    series: tuple[Series, ...]
+    x_ticks: tuple[Tick, ...]
+    y_ticks: tuple[Tick, ...]
+    rows: tuple[tuple[str, tuple[float, ...]], ...]  # the figures, for a table beside it
+
+
+def chart(
+    times: Sequence[datetime],
+    series: Mapping[str, Sequence[float]],
+    words: Mapping[str, str],
+    width: float = 560,
+    height: float = 200,
+) -> Chart:
+    """Step lines over simulated time: drift moves in jumps, as copies run and records change."""
+    left, right, top, bottom = 40.0, width - 12, 12.0, height - 26
+    start, end = (min(times), max(times)) if times else (None, None)
+    span = (end - start).total_seconds() if start and end else 0.0
+    peak = max((max(values, default=0) for values in series.values()), default=0)
+    ceiling = _nice(peak)
+
+    def x(at: datetime) -> float:
+        if not span or start is None:
+            return (left + right) / 2
+        return left + (right - left) * (at - start).total_seconds() / span
+
+    def y(value: float) -> float:
+        return bottom - (bottom - top) * value / ceiling
+
+    drawn = []
+    for name, values in series.items():
+        if not values:
+            continue
+        points = [(x(at), y(value)) for at, value in zip(times, values, strict=True)]
+        steps = [f"M{points[0][0]:.1f},{points[0][1]:.1f}"]
+        for px, py in points[1:]:
+            steps.append(f"H{px:.1f}V{py:.1f}")
+        if len(points) == 1:
+            steps.append("h1")
+        drawn.append(Series(name, words.get(name, name), "".join(steps), values[-1]))
+    x_ticks: tuple[Tick, ...] = ()
+    if start is not None and end is not None:
+        moments = [start + (end - start) * i / 2 for i in range(3)] if span else [start]
+        x_ticks = tuple(Tick(x(at), moment(at, year=False)) for at in moments)
+    y_ticks = tuple(Tick(y(v), f"{v:g}") for v in (0, ceiling / 2, ceiling))
+    rows = tuple(
+        (moment(at), tuple(values[i] for values in series.values())) for i, at in enumerate(times)
+    )
+    return Chart(width, height, left, top, bottom, right, tuple(drawn), x_ticks, y_ticks, rows)
+
+
+def _nice(peak: float) -> float:
+    """A round top for an axis that shows `peak`."""
+    if peak <= 2:
+        return 2.0
+    magnitude = 10 ** (len(str(int(peak))) - 1)
+    for step in (1, 2, 5, 10):
+        if peak <= step * magnitude:
+            return float(step * magnitude)
+    return float(10 * magnitude)
+
+
+def edge_history(
+    samples: Sequence[Mapping[str, Any]], edge: str
+) -> tuple[list[datetime], dict[str, list[float]]]:
+    """One edge's drifting keys per class, and its waiting changes, sample by sample."""
+    times: list[datetime] = []
+    series: dict[str, list[float]] = {name: [] for name in (*DRIFTING, "lag")}
+    for sample in samples:
+        figures = sample["edges"].get(edge)
+        if figures is None:
+            continue
+        times.append(datetime.fromisoformat(sample["at"]))
+        for name in DRIFTING:
+            series[name].append(figures["counts"].get(name, 0))
+        series["lag"].append(figures.get("lag_changes") or 0)
+    return times, {name: values for name, values in series.items() if any(values)}
+
+
+def line_history(
+    samples: Sequence[Mapping[str, Any]],
+) -> tuple[list[datetime], dict[str, list[float]]]:
+    """Drifting keys per class over every edge and comparison of the line, sample by sample."""
+    times: list[datetime] = []
+    series: dict[str, list[float]] = {name: [] for name in DRIFTING}
+    for sample in samples:
+        times.append(datetime.fromisoformat(sample["at"]))
+        figures = [*sample["edges"].values(), *sample["comparisons"].values()]
+        for name in DRIFTING:
+            series[name].append(sum(f["counts"].get(name, 0) for f in figures))
+    return times, {name: values for name, values in series.items() if any(values)}
+
+
+def sparkline(
+    samples: Sequence[Mapping[str, Any]], edge: str, width: float = 96, height: float = 20
+) -> str:
+    """SVG path data of an edge's drifting keys over the samples, for a table cell."""
+    values = [
+        sum(figures["counts"].get(c, 0) for c in DRIFTING)
+        for sample in samples
+        if (figures := sample["edges"].get(edge)) is not None
+    ]
+    if not values:
+        return ""
+    peak = max(values) or 1
+    step = width / max(len(values) - 1, 1)
+    return "M" + " L".join(
+        f"{i * step:.1f},{height - 1 - (height - 2) * v / peak:.1f}" for i, v in enumerate(values)
+    )
+
+
+class ScenarioStep(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    at: datetime
+    step: str
+    changed: str
+    drift: dict[str, dict[str, int]] = {}
+    ok: bool | None = None
+
+    @property
+    def drifting(self) -> list[str]:
+        """`publish.course->apply: stale 1`, for every edge that drifts at this step."""
+        return [
+            f"{edge}: " + ", ".join(f"{WORDS.get(c, c)} {n}" for c, n in counts.items() if n)
+            for edge, counts in self.drift.items()
+            if any(n for c, n in counts.items() if c != "in_sync")
+        ]
+
+
+class ScenarioRun(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    scenario: str
+    verdict: str
+    seed: int | None = None
+    overrides: dict[str, Any] = {}
+    timeline: list[ScenarioStep] = []
+    failures: list[str] = []
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+def read_scenario(state_dir: Path) -> ScenarioRun | None:
+    """The last scenario run the runner recorded, or None if none has run here."""
+    path = state_dir / "scenarios" / "last.json"
+    if not path.exists():
+        return None
+    try:
+        return ScenarioRun.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, ValidationError) as error:
+        raise ScenarioError(f"{path.name} cannot be read: {error}") from error

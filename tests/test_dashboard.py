@@ -1,0 +1,437 @@
+"""The dashboard: its layout computed from the topology, its words, and its pages over a line."""
+
+import contextlib
+import html
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serviceline.dashboard.app import create_app
+from serviceline.dashboard.board import Board
+from serviceline.dashboard.layout import Box, Layout, columns, layout
+from serviceline.dashboard.settings import DashboardSettings
+from serviceline.dashboard.views import (
+    EdgeView,
+    ScenarioError,
+    chart,
+    read_scenario,
+    schedule_words,
+    state_of,
+)
+from serviceline.drift import CLASSES, EdgeDrift, Lag, read_history
+from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, LineUnderTest, in_process_line
+from serviceline.topology import LINE, Kind
+from tests import builders
+
+APPLY_COURSES = "publish.course->apply"
+PICTURE = layout(LINE)
+
+
+def overlaps(one: Box, other: Box) -> bool:
+    return (
+        one.x < other.x + other.width
+        and other.x < one.x + one.width
+        and one.y < other.y + other.height
+        and other.y < one.y + one.height
+    )
+
+
+def boxes(picture: Layout) -> list[Box]:
+    return [*picture.nodes.values(), *picture.labels]
+
+
+def test_every_service_is_drawn_once_inside_its_group() -> None:
+    assert set(PICTURE.nodes) == {service.name for service in LINE.services}
+    groups = {group.kind: group for group in PICTURE.groups}
+    assert [" ".join(groups[kind].title) for kind in Kind] == [
+        "BECOMING A TEACHER SERVICES",
+        "THIRD PARTIES",
+        "STUDENT RECORD SYSTEMS",
+    ]
+    for name, node in PICTURE.nodes.items():
+        group = groups[LINE.service(name).kind]
+        assert group.x <= node.x, name
+        assert node.x + node.width <= group.x + group.width, name
+        assert group.y <= node.y, name
+        assert node.y + node.height <= group.y + group.height, name
+
+
+def test_columns_follow_the_data_owners_first() -> None:
+    column = columns(LINE)
+    assert column["gias"] == column["dqt"] == column["hesa"] == 0
+    assert column["publish"] == 1
+    assert column["find"] == column["apply"] == column["placements"] == column["claims"] == 2
+    assert {column[name] for name in ("sits", "banner", "oracle", "thesis")} == {4}
+    for edge in LINE.edges:
+        assert column[edge.owner] < column[edge.consumer], edge.name
+
+
+def test_no_box_overlaps_another() -> None:
+    drawn = boxes(PICTURE)
+    for i, one in enumerate(drawn):
+        for other in drawn[i + 1 :]:
+            assert not overlaps(one, other), (one, other)
+
+
+def test_every_copy_runs_from_its_owner_through_its_own_labelled_row_to_its_consumer() -> None:
+    rows = {edge.name: row for label in PICTURE.labels for edge, row in label.rows}
+    assert sorted(rows) == sorted(edge.name for edge in LINE.edges)
+    for route in PICTURE.copies:
+        assert route.edge is not None
+        owner, consumer = PICTURE.nodes[route.edge.owner], PICTURE.nodes[route.edge.consumer]
+        assert route.points[0][0] == owner.x + owner.width
+        assert owner.y < route.points[0][1] < owner.y + owner.height
+        assert route.points[-1][0] == consumer.x
+        assert consumer.y < route.points[-1][1] < consumer.y + consumer.height
+        row = rows[route.edge.name]
+        assert (row.x, row.y + row.height / 2) in route.points
+
+
+def test_no_line_crosses_a_box_but_its_own_row() -> None:
+    rows = {edge.name: row for label in PICTURE.labels for edge, row in label.rows}
+    drawn = boxes(PICTURE)
+    for route in (*PICTURE.copies, *PICTURE.commands):
+        own = rows[route.edge.name] if route.edge is not None else None
+        for (x0, y0), (x1, y1) in pairwise(route.points):
+            left, right = sorted((x0, x1))
+            span = Box(left, min(y0, y1), right - left, abs(y1 - y0) or 0.1)
+            for box in drawn:
+                inside_own_label = own is not None and overlaps(span, own) and y0 == y1
+                assert inside_own_label or not overlaps(span, box), (route, box)
+
+
+def test_commands_a_whole_group_sends_are_one_line_from_the_group() -> None:
+    targets = sorted(r.target for r in PICTURE.commands if r.source == Kind.RECORD_SYSTEM.value)
+    assert targets == ["apply", "hesa", "register"]
+    drawn = {(r.source, r.target) for r in PICTURE.commands}
+    assert ("manage", "apply") in drawn
+    assert ("register", "dqt") in drawn
+    assert not any(r.source == "sits" for r in PICTURE.commands)
+
+
+def test_the_picture_fits_a_laptop_screen_below_the_header() -> None:
+    assert PICTURE.width <= 1248
+    assert PICTURE.height <= 720
+
+
+def test_a_line_read_through_draws_no_copy_for_it() -> None:
+    picture = layout(LINE.reading_through("find", ["course"]))
+    drawn = {route.edge.name for route in picture.copies if route.edge is not None}
+    assert "publish.course->find" not in drawn
+    assert "publish.provider->find" in drawn
+
+
+@pytest.mark.parametrize(
+    ("cron", "words"),
+    [
+        ("*/10 * * * *", "every 10 min"),
+        ("0 * * * *", "hourly"),
+        ("30 2 * * *", "daily 02:30"),
+        ("30 2 * * 0", "Sun 02:30"),
+        ("59 0 * * 6", "Sat 00:59"),
+        ("0 */4 * * *", "every 4 h"),
+        ("0 8-23/2 * * *", "every 2 h, 8\N{EN DASH}23 h"),
+        ("0 0 1 * *", "0 0 1 * *"),
+        (None, "on events"),
+    ],
+)
+def test_schedules_in_words(cron: str | None, words: str) -> None:
+    assert schedule_words(cron) == words
+
+
+def drift(**counts: int) -> EdgeDrift:
+    return EdgeDrift(
+        APPLY_COURSES,
+        "publish",
+        "apply",
+        "course",
+        "updated_since",
+        {**dict.fromkeys(CLASSES, 0), **counts},
+        [],
+        Lag(counts.get("stale", 0), None, 7200.0 if counts.get("stale") else None),
+    )
+
+
+def test_the_worst_class_is_the_edge_state_and_every_class_is_counted() -> None:
+    edge = LINE.edge(APPLY_COURSES)
+    assert state_of({"in_sync": 3, "stale": 1, "missing": 2}) == "missing"
+    assert state_of({"in_sync": 3, "stale": 1, "diverged": 1}) == "diverged"
+    assert state_of({"in_sync": 3}) == "in_sync"
+    drifting = EdgeView(edge, "missing", drift(in_sync=3, stale=1, missing=2))
+    assert drifting.figures == "2 missing · 1 stale · lag 2.0 h"
+    assert drifting.lag == "1 change waiting, the oldest since 2.0 h"
+    assert EdgeView(edge, "in_sync", drift(in_sync=3)).figures == "3 in sync"
+    down = EdgeView(edge, "down", None, "apply is not running")
+    assert (down.figures, down.summary) == ("apply is not running", "not running")
+
+
+def test_a_chart_steps_through_the_samples_on_the_simulated_clock() -> None:
+    start = datetime(2026, 10, 5, tzinfo=UTC)
+    times = [start, start + timedelta(hours=1), start + timedelta(hours=2)]
+    drawn = chart(times, {"stale": [0, 4, 1]}, {"stale": "stale"}, width=200, height=100)
+    [series] = drawn.series
+    assert series.last == 1
+    assert series.path == "M40.0,74.0H114.0V24.4H188.0V61.6"
+    assert [tick.label for tick in drawn.y_ticks] == ["0", "2.5", "5"]
+    assert [tick.label for tick in drawn.x_ticks] == [
+        "Mon 5 Oct 00:00",
+        "Mon 5 Oct 01:00",
+        "Mon 5 Oct 02:00",
+    ]
+
+
+def test_the_last_scenario_run_is_read_from_the_state_folder(state_dir: Path) -> None:
+    assert read_scenario(state_dir) is None
+    path = state_dir / "scenarios" / "last.json"
+    path.parent.mkdir()
+    path.write_text("{not json")
+    with pytest.raises(ScenarioError, match=r"last\.json"):
+        read_scenario(state_dir)
+    path.write_text(json.dumps(scenario_run()))
+    run = read_scenario(state_dir)
+    assert run is not None
+    assert [step.step for step in run.timeline] == ["rename a course", "sync"]
+    assert run.timeline[0].drifting == [f"{APPLY_COURSES}: stale 1"]
+
+
+def scenario_run() -> dict[str, object]:
+    return {
+        "scenario": "course-rename",
+        "verdict": "fail",
+        "seed": 7,
+        "overrides": {"*": "feed"},
+        "timeline": [
+            {
+                "at": "2026-10-05T00:00:00+00:00",
+                "step": "rename a course",
+                "changed": "publish course 3GTY name",
+                "drift": {APPLY_COURSES: {"in_sync": 0, "stale": 1}},
+                "ok": None,
+            },
+            {
+                "at": "2026-10-05T00:10:00+00:00",
+                "step": "sync",
+                "changed": "",
+                "drift": {APPLY_COURSES: {"in_sync": 1, "stale": 0}},
+                "ok": False,
+            },
+        ],
+        "failures": ["apply still shows the old name"],
+        "duration_seconds": 1.5,
+    }
+
+
+async def refuse(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("not running", request=request)
+
+
+@contextlib.asynccontextmanager
+async def dashboard_of(
+    line: LineUnderTest, state_dir: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, Board]]:
+    """The dashboard wired to the line's services; the others answer as services that are down."""
+    settings = DashboardSettings(
+        state_dir=state_dir, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, poll_seconds=3600
+    )
+    down = httpx.MockTransport(refuse)
+    transports = {s.name: line.transports.get(s.name, down) for s in LINE.services}
+    app = create_app(settings, transports)
+    async with app.router.lifespan_context(app):
+        board: Board = app.state.board
+        await board.look(check=True)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
+            yield client, board
+
+
+async def course_in_publish(line: LineUnderTest) -> str:
+    await line.publish_provider(builders.provider(), builders.site())
+    made = await line["publish"].post("/providers/2FR/courses", json=builders.course(), headers=API)
+    assert made.status_code == 201, made.text
+    uuid: str = made.json()["uuid"]
+    return uuid
+
+
+async def read(client: httpx.AsyncClient, path: str, **params: str) -> str:
+    """A page's text as a browser reads it, entities decoded."""
+    response = await client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return html.unescape(response.text)
+
+
+def edge_state(page: str, edge: str) -> str:
+    marker = f'data-edge="{edge}" data-state="'
+    assert marker in page, edge
+    return page.split(marker, 1)[1].split('"', 1)[0]
+
+
+@pytest.mark.anyio
+async def test_the_page_draws_every_service_and_edge_from_local_assets(state_dir: Path) -> None:
+    async with (
+        in_process_line(["publish", "apply"], state_dir) as line,
+        dashboard_of(line, state_dir) as (dashboard, _),
+    ):
+        page = await read(dashboard, "/")
+        for service in LINE.services:
+            assert f'data-service="{service.name}"' in page
+        for edge in LINE.edges:
+            assert f'data-edge="{edge.name}"' in page
+        assert edge_state(page, APPLY_COURSES) == "in_sync"
+        assert edge_state(page, "publish.course->find") == "down"
+        assert "https://" not in page
+        assert 'src="/static/dashboard.js"' in page
+        for asset in ("dashboard.js", "dashboard.css"):
+            assert (await dashboard.get(f"/static/{asset}")).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_rename_shows_stale_with_both_values_then_in_sync_after_a_run(
+    state_dir: Path,
+) -> None:
+    async with (
+        in_process_line(["publish", "apply"], state_dir) as line,
+        dashboard_of(line, state_dir) as (dashboard, board),
+    ):
+        uuid = await course_in_publish(line)
+        moved = await dashboard.post("/clock/advance", params={"by": "1h", "edge": APPLY_COURSES})
+        assert moved.status_code == 303
+        assert moved.headers["location"] == "/?edge=publish.course-%3Eapply"
+        await board.idle()
+        assert board.outcome is not None
+        assert board.outcome.ok, board.outcome.text
+        assert "Moved the clock 1h on to Mon 5 Oct 2026, 01:00" in board.outcome.text
+        clock = await read(dashboard, "/fragments")
+        assert "Mon 5 Oct 2026, 01:00" in clock
+        assert edge_state(clock, APPLY_COURSES) == "in_sync"
+
+        renamed = {"name": "Art, Craft and Design"}
+        patched = await line["publish"].patch(f"/courses/{uuid}", json=renamed, headers=API)
+        assert patched.status_code == 200, patched.text
+        await board.look()
+        page = await read(dashboard, "/", edge=APPLY_COURSES)
+        assert edge_state(page, APPLY_COURSES) == "stale"
+        differences = page.split('class="differences', 1)[1]
+        assert "<code>name</code>" in differences
+        assert "Art, Craft and Design" in differences
+        assert "Art and Design" in differences
+
+        ran = await dashboard.post("/edges/run", params={"edge": APPLY_COURSES})
+        assert ran.status_code == 303
+        await board.idle()
+        page = await read(dashboard, "/fragments", edge=APPLY_COURSES)
+        assert edge_state(page, APPLY_COURSES) == "in_sync"
+        assert "every copied record matches" in page
+
+
+@pytest.mark.anyio
+async def test_a_service_shows_what_it_owns_and_copies_from_whom(state_dir: Path) -> None:
+    async with (
+        in_process_line(["publish", "apply"], state_dir) as line,
+        dashboard_of(line, state_dir) as (dashboard, _),
+    ):
+        page = await read(dashboard, "/fragments", service="apply")
+        detail = page.split('id="detail"', 1)[1].split("</section>", 1)[0]
+        assert "Apply: Apply for teacher training" in detail
+        owns, copies, copied_by = detail.split("<h3>")[1:4]
+        assert "candidate" in owns
+        assert "application" in owns
+        for entity in ("provider", "course", "site"):
+            assert f">{entity}</a>" in copies
+        assert copies.count('<td data-label="From">Publish</td>') == 3
+        for consumer in ("Manage", "Register", "Tribal SITS"):
+            assert consumer in copied_by
+
+
+@pytest.mark.anyio
+async def test_bad_input_is_refused_naming_the_field(state_dir: Path) -> None:
+    async with (
+        in_process_line(["publish", "apply"], state_dir) as line,
+        dashboard_of(line, state_dir) as (dashboard, _),
+    ):
+        refused = await dashboard.post("/clock/advance", params={"by": "soon"})
+        assert refused.status_code == 422
+        assert refused.json()["detail"].startswith("by:")
+        unknown = await dashboard.post("/edges/run", params={"edge": "publish.course->nowhere"})
+        assert unknown.status_code == 404
+        assert unknown.json()["detail"].startswith("edge:")
+        evented = await dashboard.post("/edges/run", params={"edge": "dqt.teacher->register"})
+        assert evented.status_code == 409
+        assert evented.json()["detail"].startswith("edge:")
+        missing = await dashboard.get("/", params={"service": "nowhere"})
+        assert missing.status_code == 404
+        assert missing.json()["detail"].startswith("service:")
+
+
+@pytest.mark.anyio
+async def test_one_action_at_a_time(state_dir: Path) -> None:
+    async with (
+        in_process_line(["publish", "apply"], state_dir) as line,
+        dashboard_of(line, state_dir) as (dashboard, board),
+    ):
+        first = await dashboard.post("/clock/advance", params={"by": "1d"})
+        second = await dashboard.post("/clock/advance", params={"by": "1w"})
+        assert (first.status_code, second.status_code) == (303, 303)
+        assert board.outcome is not None
+        assert board.outcome.text.startswith("Still moving the clock 1d on")
+        page = await read(dashboard, "/fragments")
+        assert "Moving the clock 1d on…" in page
+        button = page.split('id="advance-1w"', 1)[1].split(">", 1)[0]
+        assert "disabled" in button
+        await board.idle()
+        assert board.now == datetime(2026, 10, 6, tzinfo=UTC)
+
+
+@pytest.mark.anyio
+async def test_each_change_of_drift_is_sampled_once(state_dir: Path) -> None:
+    async with (
+        in_process_line(["publish", "apply"], state_dir) as line,
+        dashboard_of(line, state_dir) as (dashboard, board),
+    ):
+        await board.look(check=True)
+        assert len(read_history(state_dir)) == 1
+        await course_in_publish(line)
+        await board.look()
+        samples = read_history(state_dir)
+        assert len(samples) == 2
+        assert samples[-1]["edges"][APPLY_COURSES]["counts"]["missing"] == 1
+        page = await read(dashboard, "/")
+        history = page.split('id="history"', 1)[1].split("</section>", 1)[0]
+        assert "missing: 3 now" in history  # the provider, its site and the course
+
+
+@pytest.mark.anyio
+async def test_the_last_scenario_run_or_its_absence_is_shown(state_dir: Path) -> None:
+    async with (
+        in_process_line(["publish", "apply"], state_dir) as line,
+        dashboard_of(line, state_dir) as (dashboard, _),
+    ):
+        assert "No scenario run yet" in await read(dashboard, "/")
+        path = state_dir / "scenarios" / "last.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(scenario_run()))
+        page = await read(dashboard, "/fragments")
+        shown = page.split('id="scenario"', 1)[1].split("</section>", 1)[0]
+        assert "course-rename" in shown
+        assert "failed" in shown
+        assert shown.index("rename a course") < shown.index("sync")
+        assert "apply still shows the old name" in shown
+
+
+@pytest.mark.anyio
+async def test_a_line_that_is_not_running_is_said_so(state_dir: Path) -> None:
+    settings = DashboardSettings(state_dir=state_dir, poll_seconds=3600)
+    app = create_app(settings, {s.name: httpx.MockTransport(refuse) for s in LINE.services})
+    async with app.router.lifespan_context(app):
+        board: Board = app.state.board
+        await board.look()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
+            page = await read(client, "/")
+    assert "no service of the line answers" in page
+    assert all(f'data-edge="{edge.name}" data-state="down"' in page for edge in LINE.edges)
+    assert page.count('class="down-note"') == len(LINE.services)
