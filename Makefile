@@ -5,8 +5,16 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STATE ?= .state
 SIZE ?= small
+# what also runs on PostgreSQL: every kernel path (feed, copier, checksums, drift auditor), the
+# test plugin's database backend, and one end-to-end chain; one fresh database per service
+POSTGRES_TESTS := tests/test_postgres.py tests/test_feed.py tests/test_copier.py \
+	tests/test_checksums.py tests/test_drift.py tests/e2e/test_copy_chain.py
+# prepares the Docker engine and the base images where no registry is reachable (root only)
+STANDIN_IMAGES ?= ../shared/tools/standin-images
+# the dashboard's browser tests drive Debian's Chromium; Playwright never downloads a browser
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install up down seed test lint format typecheck clean
+.PHONY: install up down seed test test-postgres compose compose-smoke lint format typecheck clean
 
 install: $(INSTALLED)
 
@@ -32,8 +40,25 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy serviceline services stubs systems tests
 
-test: lint typecheck
+# the whole suite on SQLite, then the PostgreSQL part; the compose smoke test runs on its own
+test: lint typecheck $(CHROMIUM)
 	$(BIN)/python -m pytest
+	$(MAKE) test-postgres
+
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation
+
+test-postgres: $(INSTALLED)
+	$(BIN)/python -m pytest --database postgresql $(POSTGRES_TESTS)
+
+# docker-compose.yml and the PostgreSQL init script, written again from the topology
+compose: $(INSTALLED)
+	$(BIN)/python -m serviceline.compose
+
+compose-smoke: $(INSTALLED)
+	if [ -e $(STANDIN_IMAGES) ]; then $(STANDIN_IMAGES); fi
+	$(BIN)/python -m pytest --compose tests/e2e/test_compose_smoke.py
 
 format: $(INSTALLED)
 	$(BIN)/ruff format .

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from serviceline.clock import ClockError, parse_duration
 from serviceline.control import ControlError, LineControl
+from serviceline.dashboard.process import RunningDashboard, start_dashboard
 from serviceline.drift import (
     CLASSES,
     Auditor,
@@ -32,7 +33,8 @@ from serviceline.drift import (
     render_html,
 )
 from serviceline.launcher import LaunchError, LineConfig, start_line, stop_recorded
-from serviceline.seed import Size, seed_line
+from serviceline.scenarios.cli import scenario_app
+from serviceline.seed import Size, already_seeded, seed_line
 from serviceline.settings import ClockMode
 from serviceline.topology import LINE, Kind, Mechanism
 
@@ -43,6 +45,7 @@ app = typer.Typer(
 )
 clock_app = typer.Typer(help="Read and move the line's simulated clock.", no_args_is_help=True)
 app.add_typer(clock_app, name="clock")
+app.add_typer(scenario_app, name="scenario")
 console = Console()
 T = TypeVar("T")
 
@@ -77,13 +80,14 @@ def fail(message: str) -> None:
 
 @contextlib.asynccontextmanager
 async def connect(
-    host: str, admin_token: str, port_offset: int = 0
+    host: str, admin_token: str, port_offset: int = 0, *, service_hosts: bool = False
 ) -> AsyncIterator[tuple[dict[str, httpx.AsyncClient], LineControl]]:
     """Clients for the services that are running: the record systems run only when asked."""
+    where = LineConfig(Path(), host, port_offset=port_offset, service_hosts=service_hosts)
     async with contextlib.AsyncExitStack() as stack:
         clients = {
             s.name: await stack.enter_async_context(
-                httpx.AsyncClient(base_url=f"http://{host}:{s.port + port_offset}", timeout=300)
+                httpx.AsyncClient(base_url=where.url(s), timeout=300)
             )
             for s in LINE.services
         }
@@ -115,8 +119,17 @@ def run(work: Callable[[], Awaitable[T]]) -> T:
 
 
 def seed_with_progress(
-    host: str, admin_token: str, api_token: str, size: Size, seed: int, port_offset: int = 0
+    host: str,
+    admin_token: str,
+    api_token: str,
+    size: Size,
+    seed: int,
+    port_offset: int = 0,
+    *,
+    service_hosts: bool = False,
+    if_new: bool = False,
 ) -> dict[str, int]:
+    """What was seeded, by kind; nothing when `if_new` and the line already holds a seed."""
     columns = (
         TextColumn("{task.description:<14}"),
         BarColumn(),
@@ -132,7 +145,10 @@ def seed_with_progress(
             progress.update(tasks[task], completed=done, total=total)
 
         async def work() -> dict[str, int]:
-            async with connect(host, admin_token, port_offset) as (clients, control):
+            line = connect(host, admin_token, port_offset, service_hosts=service_hosts)
+            async with line as (clients, control):
+                if if_new and await already_seeded(clients):
+                    return {}
                 return await seed_line(clients, control, api_token, size, seed, report)
 
         return run(work)
@@ -182,12 +198,15 @@ def up(
     except LaunchError as error:
         fail(str(error))
     signal.signal(signal.SIGTERM, _interrupt)
+    dashboard: RunningDashboard | None = None
     try:
         if is_new:
             console.print(f"Seeding a {size.value} line (seed {seed})…")
             counts = seed_with_progress(host, admin_token, api_token, size, seed, ctx.obj)
             console.print(", ".join(f"{n:,} {what}" for what, n in counts.items()))
+        dashboard = start_dashboard(config)
         console.print(services_table(config, names))
+        console.print(f"Dashboard: [bold]{dashboard.url}[/]")
         console.print(
             f"State in {state_dir}/ (logs in {state_dir}/logs). Clock: {clock.value}. "
             "Ctrl-C or `make down` stops the line."
@@ -197,7 +216,11 @@ def up(
         fail(f"a service stopped: {line.exited()}; see {state_dir}/logs")
     except KeyboardInterrupt:
         console.print("Stopping…")
+    except LaunchError as error:
+        fail(str(error))
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         line.stop()
 
 
@@ -223,10 +246,28 @@ def seed(
     api_token: ApiToken = "api-secret",
     size: SizeOption = Size.SMALL,
     seed: SeedOption = 1,
+    service_hosts: Annotated[
+        bool, typer.Option(help="reach each service at the host named after it, as in compose")
+    ] = False,
+    if_new: Annotated[
+        bool, typer.Option(help="do nothing if the line already holds a seed (a restarted stack)")
+    ] = False,
 ) -> None:
     """Seed a running line through its owners' APIs, then copy everything once."""
-    counts = seed_with_progress(host, admin_token, api_token, size, seed, ctx.obj)
-    console.print(", ".join(f"{n:,} {what}" for what, n in counts.items()))
+    counts = seed_with_progress(
+        host,
+        admin_token,
+        api_token,
+        size,
+        seed,
+        ctx.obj,
+        service_hosts=service_hosts,
+        if_new=if_new,
+    )
+    if counts:
+        console.print(", ".join(f"{n:,} {what}" for what, n in counts.items()))
+    else:
+        console.print("the line already holds a seed: nothing seeded")
 
 
 @app.command()

@@ -610,11 +610,9 @@ def exceeded(report: DriftReport, limits: Mapping[str, int]) -> list[str]:
     ]
 
 
-def record_history(report: DriftReport, state_dir: Path) -> Path:
-    """Append this run's figures per edge, at the simulated time, to the sampling history."""
-    path = state_dir / "drift-history.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sample = {
+def history_sample(report: DriftReport) -> dict[str, Any]:
+    """This run's figures per edge at the simulated time, as the sampling history keeps them."""
+    return {
         "at": report.at.isoformat(),
         "edges": {
             e.edge: {"counts": e.counts, "lag_changes": e.lag.changes if e.lag else None}
@@ -622,8 +620,14 @@ def record_history(report: DriftReport, state_dir: Path) -> Path:
         },
         "comparisons": {c.name: {"counts": c.counts} for c in report.comparisons},
     }
+
+
+def record_history(report: DriftReport, state_dir: Path) -> Path:
+    """Append this run's figures to the sampling history."""
+    path = state_dir / "drift-history.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as history:
-        history.write(json.dumps(sample) + "\n")
+        history.write(json.dumps(history_sample(report)) + "\n")
     return path
 
 

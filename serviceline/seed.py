@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import string
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -600,6 +600,13 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 Progress = Callable[[str, int, int], None]
+
+
+async def already_seeded(clients: Mapping[str, httpx.AsyncClient]) -> bool:
+    """Whether a seed ran before: the first thing it writes is GIAS's schools."""
+    response = await clients["gias"].get("/records/school", params={"limit": 1})
+    response.raise_for_status()
+    return bool(response.json()["records"])
 
 
 async def seed_line(

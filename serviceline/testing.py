@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+import os
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,13 @@ from typing import Any
 import httpx
 import pytest
 from anyio import to_thread
+from sqlalchemy import URL, create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from serviceline.control import LineControl, app_factory, settings_class
-from serviceline.launcher import LineConfig, start_line
-from serviceline.settings import ServiceSettings
+from serviceline.launcher import LineConfig, alive, start_line
+from serviceline.settings import ServiceSettings, sqlite_url
 from serviceline.topology import LINE
 
 ADMIN_TOKEN = "test-admin"
@@ -22,6 +27,124 @@ API_TOKEN = "test-api"
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+DATABASE_PREFIX = "serviceline_test_"
+
+
+@dataclass
+class DatabasesUnderTest:
+    """Where services under test keep their data: a SQLite file each under the test's state
+    folder, or, given a PostgreSQL server, a fresh database each, dropped when the test ends."""
+
+    server: URL | None = None
+    created: dict[tuple[Path, str], str] = field(default_factory=dict)
+
+    def url(self, state_dir: Path, name: str) -> str:
+        if self.server is None:
+            return sqlite_url(state_dir, name)
+        database = self.created.get((state_dir, name))
+        if database is None:
+            # the process id keeps runs side by side apart, and tells `sweep` whose it is
+            label = re.sub(r"\W", "_", name)
+            database = f"{DATABASE_PREFIX}{os.getpid()}_{len(self.created)}_{label}"
+            self.execute(f'CREATE DATABASE "{database}"')
+            self.created[(state_dir, name)] = database
+        return self.server.set(database=database).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        for database in self.created.values():
+            self.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        self.created.clear()
+
+    def sweep(self) -> None:
+        """Drop what earlier runs that died left behind."""
+        for database in self.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, :prefix)",
+            prefix=DATABASE_PREFIX,
+        ):
+            owner = int(database.removeprefix(DATABASE_PREFIX).split("_")[0])
+            if owner != os.getpid() and not alive(owner):
+                self.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+    def execute(self, statement: str, **values: str) -> list[str]:
+        assert self.server is not None
+        engine = create_engine(self.server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                result = connection.execute(text(statement), values)
+                return list(result.scalars()) if result.returns_rows else []
+        finally:
+            engine.dispose()
+
+
+def postgres_server(url: str) -> URL:
+    """A server URL as the services' driver (psycopg 3) reads it, whichever form it came in."""
+    return make_url(url).set(drivername="postgresql+psycopg")
+
+
+DATABASES = DatabasesUnderTest()
+
+
+def database_url(state_dir: Path, name: str) -> str:
+    """The database `name` under `state_dir`: the same one each time within a test."""
+    return DATABASES.url(state_dir, name)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("serviceline")
+    group.addoption(
+        "--database",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="where services under test keep their data: a SQLite file each, or a fresh "
+        "PostgreSQL database each (on --postgres-server), dropped after each test",
+    )
+    group.addoption(
+        "--postgres-server",
+        default=POSTGRES_SERVER,
+        metavar="URL",
+        help=f"the server --database postgresql creates databases on (default {POSTGRES_SERVER})",
+    )
+    group.addoption(
+        "--compose",
+        action="store_true",
+        help="also run the tests marked compose: they build the image and run the stack in "
+        "Docker (make compose-smoke prepares the engine)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("database") != "postgresql":
+        return
+    DATABASES.server = postgres_server(config.getoption("postgres_server"))
+    try:
+        DATABASES.sweep()
+    except OperationalError as error:
+        raise pytest.UsageError(f"--database postgresql: {error.orig}") from error
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("compose"):
+        return
+    # the compose tests need Docker and minutes; they run when asked for, never by accident
+    deselected = [item for item in items if item.get_closest_marker("compose")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if DATABASES.server is None:
+        return "databases: SQLite, a file per service under each test's state folder"
+    where = DATABASES.server.render_as_string(hide_password=True)
+    return f"databases: PostgreSQL at {where}, a fresh database per service and test"
+
+
+@pytest.fixture(autouse=True)
+def fresh_databases() -> Iterator[DatabasesUnderTest]:
+    """Drops, after each test, the PostgreSQL databases it was given."""
+    yield DATABASES
+    DATABASES.drop()
 
 
 def reference(*parts: str) -> Path:
@@ -68,6 +191,8 @@ class LineUnderTest:
     control: LineControl
     # in-process lines note every request one service makes to another
     calls: list[Call] = field(default_factory=list)
+    # what reaches each service of an in-process line, for another app to be wired to it
+    transports: dict[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> httpx.AsyncClient:
         return self.clients[name]
@@ -92,6 +217,7 @@ def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSet
     """Settings for one service in a test: its own database under `state_dir`."""
     values: dict[str, Any] = {
         "state_dir": state_dir,
+        "database_url": database_url(state_dir, name),
         "admin_token": ADMIN_TOKEN,
         "api_token": API_TOKEN,
     }
@@ -128,7 +254,7 @@ async def in_process_line(
             )
             for name in names
         }
-        yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN), calls)
+        yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN), calls, dict(transports))
 
 
 @contextlib.asynccontextmanager
@@ -136,10 +262,14 @@ async def process_line(
     names: Iterable[str], state_dir: Path, port_offset: int = 1000
 ) -> AsyncIterator[LineUnderTest]:
     """Real service processes started by the launcher, talking real HTTP on loopback."""
-    config = LineConfig(
-        state_dir, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=port_offset
-    )
     chosen = list(names)
+    config = LineConfig(
+        state_dir,
+        admin_token=ADMIN_TOKEN,
+        api_token=API_TOKEN,
+        database_urls={name: database_url(state_dir, name) for name in chosen},
+        port_offset=port_offset,
+    )
     line = await to_thread.run_sync(start_line, config, chosen)
     try:
         async with contextlib.AsyncExitStack() as stack:

@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 import httpx
-import yaml  # type: ignore[import-untyped]
+import yaml
 from jsonschema import Draft202012Validator
 
 from serviceline.testing import reference

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 from jsonschema import Draft202012Validator
 
 from serviceline.control import LineControl, app_factory
@@ -77,7 +77,7 @@ class Gate(httpx.AsyncBaseTransport):
         return response
 
 
-class SpecLoader(yaml.SafeLoader):  # type: ignore[misc]  # yaml is untyped
+class SpecLoader(yaml.SafeLoader):
     """The spec's examples hold "dates" such as 2023-13-01: read every scalar date as text."""
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 from jsonschema import Draft202012Validator, ValidationError
 
 from serviceline.control import LineControl
@@ -28,7 +28,7 @@ SITS = {"Authorization": "Bearer sits-register-token"}
 TRAINEES = "/api/v2026.1/trainees"
 
 
-class _SpecLoader(yaml.SafeLoader):  # type: ignore[misc]  # yaml is untyped
+class _SpecLoader(yaml.SafeLoader):
     """The spec's examples hold "dates" such as 2023-13-01: read every scalar date as text."""
 
 

@@ -1,0 +1,203 @@
+"""The docker compose stack, written from the topology: one image, a database and role each."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from serviceline.dashboard.process import DASHBOARD, dashboard_env
+from serviceline.launcher import LineConfig, service_command, service_env
+from serviceline.topology import LINE, Service, Topology
+
+COMPOSE_FILE = Path("docker-compose.yml")
+POSTGRES_INIT = Path("deploy/postgres/init.sql")
+IMAGE = "serviceline"
+POSTGRES_IMAGE = "postgres:15-bookworm"
+POSTGRES = "postgres"
+SEED = "seed"
+ANCHOR = "serviceline"
+HEALTHY = {"condition": "service_healthy"}
+# failures while a server starts do not count; after that, five in a row make it unhealthy
+TIMING = {"interval": "2s", "timeout": "5s", "retries": 5, "start_period": "120s"}
+# unquoted only where no YAML reader could take the text for anything but a string
+PLAIN = re.compile(r"\.|[A-Za-z_][A-Za-z0-9_.-]*|[0-9]+[a-z]+")
+# words YAML 1.1 (docker-compose 1.x) would read as booleans or null
+RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+def role_password(service: str) -> str:
+    """A service's database password: the stack is a local model, its secrets are not secret."""
+    return f"{service}-secret"
+
+
+def database_url(service: str) -> str:
+    credentials = f"{service}:{role_password(service)}"
+    return f"postgresql+psycopg://{credentials}@{POSTGRES}:5432/{service}"
+
+
+def host_port_variable(service: Service) -> str:
+    """The variable that moves where a service is published on the host, e.g. FIND_HOST_PORT."""
+    return f"{service.name.upper()}_HOST_PORT"
+
+
+def stack_config(topology: Topology = LINE) -> LineConfig:
+    """The line as compose runs it: every service listens on all interfaces of its container."""
+    urls = {service.name: database_url(service.name) for service in topology.services}
+    return LineConfig(Path(".state"), host="0.0.0.0", service_hosts=True, database_urls=urls)
+
+
+def postgres_init(topology: Topology = LINE) -> str:
+    """SQL run once on a new volume: each service's role may connect to its own database only."""
+    lines = ["-- written by `python -m serviceline.compose` from the topology; do not edit", ""]
+    for service in topology.services:
+        name = service.name
+        lines += [
+            f"CREATE ROLE {name} LOGIN PASSWORD '{role_password(name)}';",
+            f"CREATE DATABASE {name} OWNER {name};",
+            f"REVOKE ALL ON DATABASE {name} FROM PUBLIC;",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def compose_file(topology: Topology = LINE) -> str:
+    config = stack_config(topology)
+    servers = {service.name: _server(config, service, topology) for service in topology.services}
+    document = {
+        f"x-{ANCHOR}": Anchored(ANCHOR, {"image": IMAGE, "build": "."}),
+        "services": {
+            POSTGRES: {
+                "image": POSTGRES_IMAGE,
+                "environment": {"POSTGRES_PASSWORD": "postgres"},
+                "volumes": [
+                    f"./{POSTGRES_INIT.parent}:/docker-entrypoint-initdb.d:ro",
+                    "postgres-data:/var/lib/postgresql/data",
+                ],
+                # TCP, not the socket: the image's first start serves the socket alone while it
+                # runs the init scripts
+                "healthcheck": {
+                    "test": ["CMD", "pg_isready", "--host", "127.0.0.1", "--username", "postgres"],
+                    **TIMING,
+                },
+            },
+            **servers,
+            DASHBOARD.name: _http_server(
+                config,
+                DASHBOARD,
+                dashboard_env(config),
+                # it draws the whole line, so it waits for every service
+                dict.fromkeys(servers, HEALTHY),
+            ),
+            SEED: {
+                "<<": Alias(ANCHOR),
+                "command": [
+                    "serviceline",
+                    "seed",
+                    "--service-hosts",
+                    "--if-new",
+                    "--size",
+                    "${SERVICELINE_SIZE:-small}",
+                ],
+                "depends_on": dict.fromkeys(servers, HEALTHY),
+            },
+        },
+        "volumes": {"postgres-data": {}},
+    }
+    header = (
+        "# The line in containers: `docker compose up --build`, then the dashboard on port 8100\n"
+        "# and each service's /docs on its own port.\n"
+        "# Written by `python -m serviceline.compose` from serviceline/topology.py; do not edit.\n"
+    )
+    return header + "\n".join(_yaml(document, 0)) + "\n"
+
+
+def _server(config: LineConfig, service: Service, topology: Topology) -> dict[str, Any]:
+    """A service of the line: after PostgreSQL and every service it reads from or commands."""
+    needs = dict.fromkeys((POSTGRES, *topology.upstreams(service.name)), HEALTHY)
+    return _http_server(config, service, service_env(config, service, topology, None), needs)
+
+
+def _http_server(
+    config: LineConfig,
+    service: Service,
+    environment: Mapping[str, str],
+    depends_on: Mapping[str, Any],
+) -> dict[str, Any]:
+    port = config.port(service)
+    health = f"http://127.0.0.1:{port}/health"
+    probe = f"import urllib.request; urllib.request.urlopen({health!r}, timeout=4)"
+    return {
+        "<<": Alias(ANCHOR),
+        "command": service_command(config, service, "python"),
+        "environment": environment,
+        # loopback only: the admin API moves the clock with a well-known token
+        "ports": [f"127.0.0.1:${{{host_port_variable(service)}:-{port}}}:{port}"],
+        "healthcheck": {"test": ["CMD", "python", "-c", probe], **TIMING},
+        "depends_on": depends_on,
+    }
+
+
+@dataclass(frozen=True)
+class Anchored:
+    """A mapping YAML names (`&name`) so that other mappings can merge it."""
+
+    name: str
+    value: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A reference (`*name`) to an anchored mapping."""
+
+    name: str
+
+
+def _yaml(value: Mapping[str, Any], indent: int) -> list[str]:
+    """Block mappings; lists and quoted strings as JSON, which YAML reads as they are."""
+    pad = " " * indent
+    lines: list[str] = []
+    for key, item in value.items():
+        if isinstance(item, Anchored):
+            lines.append(f"{pad}{key}: &{item.name}")
+            lines += _yaml(item.value, indent + 2)
+        elif isinstance(item, Alias):
+            lines.append(f"{pad}{key}: *{item.name}")
+        elif isinstance(item, Mapping) and item:
+            lines.append(f"{pad}{key}:")
+            lines += _yaml(item, indent + 2)
+        else:
+            lines.append(f"{pad}{key}: {_scalar(item)}")
+    return lines
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{}"
+    if isinstance(value, list):
+        return json.dumps(value)
+    if isinstance(value, str) and not (PLAIN.fullmatch(value) and value.lower() not in RESERVED):
+        return json.dumps(value)
+    return str(value)
+
+
+def write(root: Path, topology: Topology = LINE) -> list[Path]:
+    written = []
+    for path, text in (
+        (COMPOSE_FILE, compose_file(topology)),
+        (POSTGRES_INIT, postgres_init(topology)),
+    ):
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write(Path(sys.argv[1] if len(sys.argv) > 1 else ".")):
+        print(f"wrote {path}")
