@@ -1,12 +1,16 @@
 """Drift audit of one large edge: bisecting range checksums vs fetching both sides vs reladiff.
 
-reladiff cannot read SQLite, so its row diffs the same rows written to two PostgreSQL databases.
-Run: .venv/bin/python bench/bench_drift_audit.py [--records N] [--postgres URL]
+Bisection runs twice in one process, as a service serves audit after audit: first over sides
+never hashed, then after one row in a thousand a side was written again, as an audit repeated
+later finds them. reladiff cannot read SQLite, so it diffs the same rows written to two
+PostgreSQL databases. Each method runs in a process of its own, so its memory peak is its own.
+Run: .venv/bin/python bench/bench_drift_audit.py [--records N] [--every N] [--postgres URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import sys
 import tempfile
@@ -14,21 +18,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import anyio
 import httpx
 import psycopg
 import reladiff  # type: ignore[import-untyped]
 from fastapi import FastAPI
-from sqlalchemy import Engine, insert
-from sqlmodel import Field, Session, SQLModel, create_engine
+from sqlalchemy import Engine, insert, update
+from sqlmodel import Field, Session, col
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from serviceline.checksum_routes import checksum_router
-from serviceline.checksums import DiffResult, bisect, diff_rows
+from serviceline.checksums import DiffResult, HashedSide, RowHash, bisect, diff_rows
 from serviceline.copier import Copy, CopyTarget
+from serviceline.db import create_tables, make_engine, upsert
 from serviceline.feed import Owned
 from serviceline.topology import Edge, Mechanism, Topology
 
@@ -103,18 +108,51 @@ def drifted_rows(records: int, seed: int = 7) -> tuple[Rows, Rows, int]:
     return rows, list(copies.values()), len(drifted)
 
 
-def build(directory: Path, rows: Rows, copies: Rows) -> tuple[Engine, Engine]:
+def engines(directory: Path) -> tuple[Engine, Engine]:
+    owner, consumer = (make_engine(f"sqlite:///{directory / f'{side}.db'}") for side in SIDES)
+    return owner, consumer
+
+
+SIDES = ("owner", "consumer")
+# what a record or a copy holds besides the rows' own columns, as each starts
+RECORD = Record(code="", name="", size=0).model_dump(exclude={"code", "name", "size"})
+COPY = RecordCopy(code="", name="", size=0).model_dump(exclude={"code", "name", "size"})
+
+
+def build(directory: Path, rows: Rows, copies: Rows) -> None:
     """Owner and consumer SQLite databases holding `rows` and `copies`."""
-    owner = create_engine(f"sqlite:///{directory / 'owner.db'}")
-    consumer = create_engine(f"sqlite:///{directory / 'consumer.db'}")
-    SQLModel.metadata.create_all(owner, tables=[Record.__table__])  # type: ignore[attr-defined]
-    SQLModel.metadata.create_all(consumer, tables=[RecordCopy.__table__])  # type: ignore[attr-defined]
+    owner, consumer = engines(directory)
+    create_tables(owner, [Record, HashedSide, RowHash])
+    create_tables(consumer, [RecordCopy, HashedSide, RowHash])
     with owner.begin() as connection:
-        connection.execute(insert(Record.__table__), [{**r, "version": 1} for r in rows])  # type: ignore[attr-defined]
+        table = Record.__table__  # type: ignore[attr-defined]
+        connection.execute(insert(table), [{**RECORD, **r, "version": 1} for r in rows])
     with consumer.begin() as connection:
         table = RecordCopy.__table__  # type: ignore[attr-defined]
-        connection.execute(insert(table), [{**c, "local_edits": []} for c in copies])
-    return owner, consumer
+        connection.execute(insert(table), [{**COPY, **c} for c in copies])
+    owner.dispose()
+    consumer.dispose()
+
+
+def rewrite(directory: Path, rows: Rows, copies: Rows) -> None:
+    """Write `rows` and `copies` again, unchanged: the owner a new version of each record, the
+    consumer the copier's upsert of each copy. Nothing differs more, but their hashes are out
+    of date."""
+    owner, consumer = engines(directory)
+    with Session(owner) as session:
+        keys = [row["code"] for row in rows]
+        version = col(Record.version)
+        session.exec(update(Record).where(col(Record.code).in_(keys)).values(version=version + 1))
+        session.commit()
+    with Session(consumer) as session:
+        upsert(session, RecordCopy, [{**COPY, **copy} for copy in copies], "code")
+        session.commit()
+    owner.dispose()
+    consumer.dispose()
+
+
+def disk(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.iterdir())
 
 
 PG_DATABASES = ("serviceline_bench_owner", "serviceline_bench_consumer")
@@ -145,16 +183,6 @@ def drop_postgres(server: str) -> None:
             admin.execute(f"DROP DATABASE IF EXISTS {database}")
 
 
-def reladiff_keys(urls: list[str]) -> set[str]:
-    """The keys reladiff finds differing, by its own checksum bisection inside PostgreSQL."""
-    owner, consumer = (reladiff.connect_to_table(url, "bench_record", "code") for url in urls)
-    diff = reladiff.diff_tables(owner, consumer, extra_columns=("name", "size"))
-    keys = {str(row[0]) for _, row in diff}
-    for table in (owner, consumer):
-        table.database.close()
-    return keys
-
-
 def client(name: str, engine: Engine) -> httpx.AsyncClient:
     app = FastAPI()
     app.include_router(checksum_router)
@@ -181,6 +209,68 @@ async def full_fetch(owner: httpx.AsyncClient, consumer: httpx.AsyncClient) -> D
     return result
 
 
+@dataclass
+class Audited:
+    method: str
+    seconds: float
+    keys: set[str]
+    peak_mb: float
+    result: DiffResult | None = None
+
+
+def audit(method: str, where: str) -> Audited:
+    """One audit, timed: `where` is the SQLite folder, or reladiff's two PostgreSQL URLs."""
+    start = time.perf_counter()
+    if method == "reladiff":
+        owner, consumer = (
+            reladiff.connect_to_table(url, "bench_record", "code") for url in where.split()
+        )
+        diff = reladiff.diff_tables(owner, consumer, extra_columns=("name", "size"))
+        keys = {str(row[0]) for _, row in diff}
+        seconds = time.perf_counter() - start
+        for table in (owner, consumer):
+            table.database.close()
+        return Audited(method, seconds, keys, _peak_mb())
+
+    async def audited() -> DiffResult:
+        owner, consumer = engines(Path(where))
+        async with client("owner", owner) as o, client("consumer", consumer) as c:
+            return await (
+                bisect(o, c, EDGE) if method.startswith("bisection") else full_fetch(o, c)
+            )
+
+    result = anyio.run(audited)
+    return Audited(method, time.perf_counter() - start, result.keys, _peak_mb(), result)
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory (ru_maxrss would count its parent's too)."""
+    status = Path("/proc/self/status").read_text()
+    peak = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(peak.split()[1]) / 1024
+
+
+def bisections(where: str, again: tuple[Rows, Rows]) -> tuple[Audited, int, Audited]:
+    """A first audit, the disk its hashes take, and an audit after `again` was written: in one
+    process, as a service serves audit after audit."""
+    folder = Path(where)
+    before = disk(folder)
+    first = audit("bisection", where)
+    hashed = disk(folder) - before
+    rewrite(folder, *again)
+    return first, hashed, audit("bisection again", where)
+
+
+Returned = TypeVar("Returned")
+
+
+def apart(run: Callable[..., Returned], *args: Any) -> Returned:
+    """`run(*args)` in a fresh process, its memory peak its own."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        returned: Returned = pool.apply(run, args)
+    return returned
+
+
 def timed(run: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     value = run()
@@ -195,42 +285,57 @@ def main() -> None:
         default="postgresql://postgres@127.0.0.1:5432",
         help="a PostgreSQL server where reladiff's two databases may be made and dropped",
     )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=1000,
+        help="between the two bisection audits, one row in this many is written again a side",
+    )
     args = parser.parse_args()
     rows, copies, drifted = drifted_rows(args.records)
     with tempfile.TemporaryDirectory() as tmp:
-        setup, (owner, consumer) = timed(lambda: build(Path(tmp), rows, copies))
-
-        async def audits() -> list[tuple[str, float, DiffResult]]:
-            found = []
-            async with client("owner", owner) as o, client("consumer", consumer) as c:
-                for name, run in (("bisection", bisect), ("full fetch", full_fetch)):
-                    start = time.perf_counter()
-                    result = await run(o, c, EDGE) if run is bisect else await full_fetch(o, c)
-                    found.append((name, time.perf_counter() - start, result))
-            return found
-
-        results = anyio.run(audits)
+        folder = Path(tmp)
+        setup, _ = timed(lambda: build(folder, rows, copies))
+        again = rows[:: args.every], copies[:: args.every]
+        first, hashed, second = apart(bisections, tmp, again)
+        audits = [first, second, apart(audit, "full fetch", tmp)]
+        try:
+            pg_setup, urls = timed(lambda: postgres_tables(args.postgres, rows, copies))
+        except psycopg.OperationalError as error:
+            reason = str(error).splitlines()[0]
+            unreachable = f"not run: PostgreSQL unreachable at {args.postgres} ({reason})"
+        else:
+            unreachable = ""
+            try:
+                audits.append(apart(audit, "reladiff", " ".join(urls)))
+            finally:
+                drop_postgres(args.postgres)
     print(f"{args.records:,} records, {drifted:,} drifted (setup {setup:.1f}s)")
-    print(f"{'method':<12} {'seconds':>9} {'requests':>9} {'bytes':>14} {'rows':>10} {'keys':>7}")
-    for name, seconds, result in results:
-        print(
-            f"{name:<12} {seconds:>9.2f} {result.requests:>9,} {result.bytes:>14,} "
-            f"{result.rows_fetched:>10,} {len(result.keys):>7,}"
-        )
-    try:
-        pg_setup, urls = timed(lambda: postgres_tables(args.postgres, rows, copies))
-    except psycopg.OperationalError as error:
-        reason = str(error).splitlines()[0]
-        print(f"{'reladiff':<12} not run: PostgreSQL unreachable at {args.postgres} ({reason})")
-        return
-    try:
-        seconds, keys = timed(lambda: reladiff_keys(urls))
-    finally:
-        drop_postgres(args.postgres)
-    agrees = "same keys" if keys == results[0][2].keys else "OTHER keys than bisection"
     print(
-        f"{'reladiff':<12} {seconds:>9.2f} {'-':>9} {'-':>14} {'-':>10} {len(keys):>7,}"
-        f"  (PostgreSQL, setup {pg_setup:.1f}s; {agrees})"
+        f"{'method':<16} {'seconds':>9} {'requests':>9} {'bytes':>14} {'rows':>10} {'keys':>7}"
+        f" {'peak MB':>8}"
+    )
+    for audited in audits:
+        result = audited.result
+        moved = (
+            f"{result.requests:>9,} {result.bytes:>14,} {result.rows_fetched:>10,}"
+            if result is not None
+            else f"{'-':>9} {'-':>14} {'-':>10}"
+        )
+        agrees = "" if audited.keys == audits[0].keys else "  OTHER keys than bisection"
+        print(
+            f"{audited.method:<16} {audited.seconds:>9.2f} {moved} {len(audited.keys):>7,}"
+            f" {audited.peak_mb:>8.0f}{agrees}"
+        )
+    if unreachable:
+        print(f"{'reladiff':<16} {unreachable}")
+    else:
+        print(f"reladiff diffs in PostgreSQL (setup {pg_setup:.1f}s)")
+    print(
+        f"bisection: the first audit hashes every row and keeps the hashes "
+        f"({hashed / 2**20:,.0f} MB on disk, both sides); the next hashes only the rows written "
+        f"since ({len(again[0]):,} a side); peak MB is the process's, both audits, owner, "
+        f"consumer and auditor in it"
     )
 
 

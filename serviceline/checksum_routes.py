@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy import Engine
 
 from serviceline.checksums import (
+    MOST_BUCKETS,
     ConsumerSide,
     OwnerSide,
     Side,
@@ -23,7 +25,7 @@ checksum_router = APIRouter(prefix="/checksums", tags=["checksums"])
 MAX_ROWS = 5000
 From = Query(None, alias="from", description="first key of the range (keys compare as text)")
 To = Query(None, alias="to", description="the key the range stops before")
-Buckets = Query(16, ge=1, le=256, description="sub-ranges cut at quantiles of the keys")
+Buckets = Query(16, ge=1, le=MOST_BUCKETS, description="sub-ranges cut at quantiles of the keys")
 Split = Query(None, description="explicit keys to cut at, instead of quantiles")
 
 
@@ -56,7 +58,7 @@ def _consumer_side(kernel: Kernel, name: str) -> ConsumerSide:
 
 def _checksums(
     side: Side,
-    session: SessionDep,
+    engine: Engine,
     start: str | None,
     end: str | None,
     buckets: int,
@@ -64,7 +66,12 @@ def _checksums(
 ) -> dict[str, Any]:
     if split is not None and split != sorted(split):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "split: keys must be in order")
-    cut = checksums(side, session, start, end, buckets, split)
+    if split is not None and len(split) >= MOST_BUCKETS:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"split: no more than {MOST_BUCKETS - 1} keys, cutting {MOST_BUCKETS} buckets",
+        )
+    cut = checksums(side, engine, start, end, buckets, split)
     return {"edge": side.edge.name, "buckets": [bucket.view() for bucket in cut]}
 
 
@@ -84,13 +91,13 @@ def _serve(kind: str, noun: str, side_of: Callable[[Kernel, str], Side]) -> None
     def read_checksums(
         edge: str,
         kernel: KernelDep,
-        session: SessionDep,
         start: str | None = From,
         end: str | None = To,
         buckets: int = Buckets,
         split: list[str] | None = Split,
     ) -> dict[str, Any]:
-        return _checksums(side_of(kernel, edge), session, start, end, buckets, split)
+        # not the request's session: keeping the hashes up to date commits as it goes
+        return _checksums(side_of(kernel, edge), kernel.engine, start, end, buckets, split)
 
     def read_rows(
         edge: str,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from anyio import to_thread
 from pydantic import ValidationError
@@ -14,10 +14,12 @@ from sqlalchemy import JSON, Engine
 from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 
 from serviceline.clock import SimulatedClock
-from serviceline.db import json_field, upsert, utc_field
+from serviceline.db import json_field, stamp_field, upsert, utc_field
+from serviceline.faults import Faults
 from serviceline.feed import FeedNotifier, attach
 from serviceline.readers import (
     CursorExpiredError,
+    FeedPage,
     KernelReader,
     Page,
     SourceRecord,
@@ -36,6 +38,8 @@ class Copy(SQLModel):
     local_edits: list[str] = json_field()
     # the owner's values a local edit keeps out (local_wins), by column: each is counted once
     withheld: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    # new on every write of the row, so a checksum kept for it knows when it is out of date
+    stamp: int | None = stamp_field()
 
 
 class CopyCursor(SQLModel, table=True):
@@ -49,11 +53,14 @@ class CopyCursor(SQLModel, table=True):
     # what the edge's local-edit policy has cost so far, counted with the page that cost it
     lost_local_edits: int = 0
     withheld_owner_changes: int = 0
+    # how often the owner had pruned the changes after this cursor, so everything was relisted
+    relists: int = 0
 
 
 ReferencedKeys = Callable[[Session, Collection[str]], set[str]]
 WantedKeys = Callable[[Session], list[str]]
 AfterApply = Callable[[Session, list[dict[str, Any]]], None]
+AnyPage = TypeVar("AnyPage", Page, FeedPage)
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class Copier:
         year: int,
         page_size: int,
         notifier: FeedNotifier | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.service = service
         self.topology = topology
@@ -111,6 +119,7 @@ class Copier:
         self.year = year
         self.page_size = page_size
         self.notifier = notifier
+        self.faults = faults
         self.edges = {edge.name: edge for edge in topology.edges_into(service)}
         missing = {edge.entity for edge in self.edges.values()} - set(targets)
         if missing:
@@ -146,39 +155,52 @@ class Copier:
         with Session(self.engine) as session:
             return wanted(session)
 
+    def _delivered(self, edge: Edge, pages: AsyncIterator[AnyPage]) -> AsyncIterator[AnyPage]:
+        """The pages as they reach this copier: through the faults set on it, if any."""
+        return pages if self.faults is None else self.faults.deliver(edge.name, pages)
+
     async def _follow(self, edge: Edge, reader: KernelReader, stats: CopyStats) -> None:
         position = await to_thread.run_sync(self._position, edge)
+        if position is not None and not position.isdigit():
+            # the edge was read another way before: no seq to resume from
+            await self._snapshot(edge, reader, stats)
+            return
         since = int(position) if position else 0
+        # a page that arrives before the one ahead of it waits for it: changes apply in feed
+        # order, since a deleted copy leaves no version to refuse an older change arriving late
+        early: dict[int, FeedPage] = {}
         try:
-            while True:
-                page = await reader.changes(since)
+            async for arrived in self._delivered(edge, reader.follow(since)):
                 stats.pages += 1
-                stats.fetched += len(page.changes)
-                if page.changes or str(page.cursor) != position:
-                    await to_thread.run_sync(
-                        self._apply,
-                        edge,
-                        Page(page.changes),
-                        self.clock.now(),
-                        str(page.cursor),
-                        stats,
-                    )
-                    position = str(page.cursor)
-                since = page.cursor
-                if not page.has_more:
-                    break
+                stats.fetched += len(arrived.changes)
+                if arrived.since < since:  # delivered again: applied already
+                    stats.unchanged += len(arrived.changes)
+                    continue
+                early[arrived.since] = arrived
+                while (page := early.pop(since, None)) is not None:
+                    since = max(since, page.cursor)
+                    if page.changes or str(since) != position:
+                        await to_thread.run_sync(
+                            self._apply,
+                            edge,
+                            Page(page.changes),
+                            self.clock.now(),
+                            str(since),
+                            stats,
+                        )
+                        position = str(since)
         except CursorExpiredError:
             stats.relisted = True
             await self._snapshot(edge, reader, stats)
 
     async def _updated_since(self, edge: Edge, reader: Any, stats: CopyStats) -> None:
         position = await to_thread.run_sync(self._position, edge)
-        if position is None:
+        if position is None or position.isdigit():  # never read, or read by feed before
             await self._snapshot(edge, reader, stats)
             return
         started = self.clock.now()
         since = datetime.fromisoformat(position) - edge.overlap
-        async for page in reader.pages(since):
+        async for page in self._delivered(edge, reader.pages(since)):
             stats.pages += 1
             stats.fetched += len(page.records)
             await to_thread.run_sync(self._apply, edge, page, self.clock.now(), None, stats)
@@ -189,9 +211,10 @@ class Copier:
         started = self.clock.now()
         seen: set[str] = set()
         head: int | None = None
-        async for page in reader.pages(None):
-            if head is None and page.head is not None:
-                head = page.head
+        async for page in self._delivered(edge, reader.pages(None)):
+            if page.head is not None:
+                # pages may arrive out of order: resume from the earliest head any one saw
+                head = page.head if head is None else min(head, page.head)
             stats.pages += 1
             stats.fetched += len(page.records)
             seen.update(record.key for record in page.records)
@@ -258,6 +281,8 @@ class Copier:
             upsert(session, model, rows, key)
             if target.after_apply is not None and rows:
                 target.after_apply(session, rows)
+            if self.faults is not None:
+                self.faults.mid_batch(edge.name)
             stats.upserted += len(rows)
             self._remove(session, edge, target, gone, now, stats)
             lost = stats.lost_local_edits - lost
@@ -340,6 +365,8 @@ class Copier:
                     session, edge, target, [k for k in keys if k not in seen], started, stats
                 )
             self._move_cursor(session, edge, position or started.isoformat(), started, full=full)
+            if stats.relisted:
+                self._count_relist(session, edge)
             stats.cursor = position or started.isoformat()
             session.commit()
 
@@ -348,6 +375,13 @@ class Copier:
         cursor = session.get(CopyCursor, edge.name) or CopyCursor(edge=edge.name)
         cursor.lost_local_edits += lost
         cursor.withheld_owner_changes += withheld
+        session.add(cursor)
+        session.flush()
+
+    @staticmethod
+    def _count_relist(session: Session, edge: Edge) -> None:
+        cursor = session.get_one(CopyCursor, edge.name)
+        cursor.relists += 1
         session.add(cursor)
         session.flush()
 

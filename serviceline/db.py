@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Engine, event, insert
+from sqlalchemy import JSON, BigInteger, Engine, Insert, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -39,6 +40,21 @@ def utc_field(*, index: bool = False) -> Any:
 
 def json_field() -> Any:
     return Field(default_factory=list, sa_type=JSON, nullable=False)
+
+
+def new_stamp() -> int:
+    return secrets.randbits(63)
+
+
+def stamp_field() -> Any:
+    """A number the database gives the row anew on every insert and update, however written."""
+    return Field(
+        default=None,
+        sa_type=BigInteger,
+        nullable=False,
+        exclude=True,
+        sa_column_kwargs={"default": new_stamp, "onupdate": new_stamp},
+    )
 
 
 class KernelState(SQLModel, table=True):
@@ -98,30 +114,33 @@ def write_state(session: Session, name: str, value: str) -> None:
 
 
 def upsert(
-    session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]], key: str
+    session: Session,
+    model: type[SQLModel],
+    rows: Sequence[dict[str, Any]],
+    key: str | tuple[str, ...],
 ) -> None:
-    """Insert or replace many rows in one statement per chunk."""
+    """Insert or replace many rows, `key` naming the column(s) of a unique index."""
     if not rows:
         return
     table = model.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
-    columns = [name for name in rows[0] if name != key]
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        if dialect == "postgresql":
-            pg = postgresql.insert(table).values(chunk)
-            session.execute(
-                pg.on_conflict_do_update(
-                    index_elements=[key], set_={c: pg.excluded[c] for c in columns}
-                )
-            )
-        elif dialect == "sqlite":
-            lite = sqlite.insert(table).values(chunk)
-            session.execute(
-                lite.on_conflict_do_update(
-                    index_elements=[key], set_={c: lite.excluded[c] for c in columns}
-                )
-            )
-        else:
-            session.execute(insert(table), chunk)
+    keys = [key] if isinstance(key, str) else list(key)
+    columns = [name for name in rows[0] if name not in keys]
+    # a column given anew on every update (a stamp) is, on an upsert's update too
+    columns += [c.name for c in table.columns if c.onupdate is not None and c.name not in rows[0]]
+    statement: Insert
+    if dialect == "postgresql":
+        pg = postgresql.insert(table)
+        statement = pg.on_conflict_do_update(
+            index_elements=keys, set_={c: pg.excluded[c] for c in columns}
+        )
+    elif dialect == "sqlite":
+        lite = sqlite.insert(table)
+        statement = lite.on_conflict_do_update(
+            index_elements=keys, set_={c: lite.excluded[c] for c in columns}
+        )
+    else:
+        statement = insert(table)
+    # executemany: one statement made for all the rows, where a VALUES list is made per chunk
+    session.execute(statement, rows)
     session.flush()

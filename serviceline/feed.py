@@ -14,7 +14,7 @@ from sqlalchemy.orm import UOWTransaction
 from sqlmodel import JSON, Field, Session, SQLModel, col, delete, select
 
 from serviceline.clock import SimulatedClock
-from serviceline.db import read_state, utc_field, write_state
+from serviceline.db import read_state, stamp_field, utc_field, write_state
 from serviceline.topology import Reader
 
 PRUNED_THROUGH = "feed.pruned_through"
@@ -28,6 +28,8 @@ class Owned(SQLModel):
 
     version: int = Field(default=0)
     updated_at: datetime | None = utc_field(index=True)
+    # new on every write of the row, so a checksum kept for it knows when it is out of date
+    stamp: int | None = stamp_field()
 
     @property
     def key(self) -> str:

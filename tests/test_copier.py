@@ -16,7 +16,7 @@ from serviceline.copier import Copier, CopyCursor, CopyStats, CopyTarget
 from serviceline.db import create_tables, make_engine
 from serviceline.readers import Page
 from serviceline.settings import CLOCK_START, ClockMode
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
+from serviceline.testing import ADMIN, API, LineUnderTest, database_url, in_process_line
 from serviceline.topology import LINE, Edge, Policy, Topology
 from serviceline.upstream import Upstream, UpstreamError
 from services.find.models import CourseCopy, ProviderCopy
@@ -46,7 +46,7 @@ async def consumer(
     topology: Topology = LINE,
 ) -> AsyncIterator[Copier]:
     """A consumer's copier on its own database, reading its owner through `handler`."""
-    engine = make_engine(f"sqlite:///{state_dir / f'{service}-copies.db'}")
+    engine = make_engine(database_url(state_dir, f"{service}-copies"))
     create_tables(engine, [CopyCursor, *(target.model for target in targets.values())])
     transport = httpx.MockTransport(handler)
     upstream = Upstream.connect(owner, f"http://{owner}", transport=transport)

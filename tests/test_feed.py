@@ -18,7 +18,7 @@ from serviceline.control import app_factory
 from serviceline.db import create_tables, make_engine
 from serviceline.feed import ChangeLog, FeedNotifier, attach, head
 from serviceline.settings import CLOCK_START, ClockMode
-from serviceline.testing import ADMIN, API, in_process_line, service_settings
+from serviceline.testing import ADMIN, API, database_url, in_process_line, service_settings
 from stubs.gias.models import School
 from tests import builders
 
@@ -114,7 +114,7 @@ def crash_after_flush(session: Session) -> None:
 
 
 def test_an_exception_after_flush_leaves_neither_record_nor_entry(state_dir: Path) -> None:
-    engine = make_engine(f"sqlite:///{state_dir / 'owner.db'}")
+    engine = make_engine(database_url(state_dir, "owner"))
     create_tables(engine, [ChangeLog, School])
     clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)
     try:
