@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -9,21 +10,8 @@ from systems.record_system.settings import RecordSystemSettings, Share
 class BannerSettings(RecordSystemSettings):
     model_config = SettingsConfigDict(env_prefix="BANNER_", extra="ignore")
 
-    # its credentials, one per command path: decisions to Apply, trainees to Register and HESA
-    upstream_tokens: dict[str, str] = Field(
-        default_factory=lambda: {
-            "apply": "banner-apply-token",
-            "register": "banner-register-token",
-            "hesa": "banner-hesa-token",
-        }
-    )
-    attribution: dict[str, str] = Field(
-        default_factory=lambda: {
-            "full_name": "Banner admissions",
-            "email": "admissions.banner@example.ac.uk",
-            "user_id": "banner-integration",
-        }
-    )
+    system: ClassVar[str] = "banner"
+    office: str = "Banner admissions"
     # polls hourly and decides ten minutes later, a day after an application arrives;
     # one condition, confirmed within a week; trainees go out every night
     decide_schedule: str = "10 * * * *"

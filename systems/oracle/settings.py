@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -9,21 +10,8 @@ from systems.record_system.settings import RecordSystemSettings, Share
 class OracleSettings(RecordSystemSettings):
     model_config = SettingsConfigDict(env_prefix="ORACLE_", extra="ignore")
 
-    # its credentials, one per command path: decisions to Apply, trainees to Register and HESA
-    upstream_tokens: dict[str, str] = Field(
-        default_factory=lambda: {
-            "apply": "oracle-apply-token",
-            "register": "oracle-register-token",
-            "hesa": "oracle-hesa-token",
-        }
-    )
-    attribution: dict[str, str] = Field(
-        default_factory=lambda: {
-            "full_name": "Oracle Student Cloud admissions",
-            "email": "admissions.oracle@example.ac.uk",
-            "user_id": "oracle-integration",
-        }
-    )
+    system: ClassVar[str] = "oracle"
+    office: str = "Oracle Student Cloud admissions"
     # polls every 30 minutes but takes five days to decide; half get an offer, with three
     # conditions confirmed three weeks after acceptance; trainees go out on Monday mornings
     decide_schedule: str = "10,40 * * * *"

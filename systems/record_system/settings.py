@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, ClassVar, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from serviceline.settings import ServiceSettings
+from serviceline.topology import LINE
 
 Share = Annotated[float, Field(ge=0, le=1)]
 
@@ -15,14 +16,10 @@ Share = Annotated[float, Field(ge=0, le=1)]
 class RecordSystemSettings(ServiceSettings):
     """A university's admissions office as its record system runs it."""
 
-    # the integration user a decision is attributed to in Apply (the vendor API's meta)
-    attribution: dict[str, str] = Field(
-        default_factory=lambda: {
-            "full_name": "Admissions integration",
-            "email": "admissions@example.ac.uk",
-            "user_id": "integration",
-        }
-    )
+    # the service name in the topology: its credentials and integration user derive from it
+    system: ClassVar[str]
+    # the name decisions are attributed to in Apply (the vendor API's meta)
+    office: str = "Admissions integration"
     decide_schedule: str = "5 * * * *"
     # how long after an application reaches this system the admissions tutor decides
     decide_after: timedelta = timedelta(days=2)
@@ -53,3 +50,23 @@ class RecordSystemSettings(ServiceSettings):
     funding_method: str = "6"  # no bursary, scholarship or grant awarded
     sex: str = "99"  # not provided: Apply shares no sex with the provider's system
     nationality: str = "GB"
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Self:
+        # one credential per command path: decisions to Apply, trainees to Register and HESA
+        if not self.upstream_tokens:
+            self.upstream_tokens = {
+                path.target: f"{self.system}-{path.target}-token"
+                for path in LINE.commands
+                if path.caller == self.system
+            }
+        return self
+
+    @property
+    def attribution(self) -> dict[str, str]:
+        """The integration user a decision is attributed to in Apply."""
+        return {
+            "full_name": self.office,
+            "email": f"admissions.{self.system}@example.ac.uk",
+            "user_id": f"{self.system}-integration",
+        }

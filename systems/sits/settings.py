@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -9,21 +10,8 @@ from systems.record_system.settings import RecordSystemSettings, Share
 class SitsSettings(RecordSystemSettings):
     model_config = SettingsConfigDict(env_prefix="SITS_", extra="ignore")
 
-    # its credentials, one per command path: decisions to Apply, trainees to Register and HESA
-    upstream_tokens: dict[str, str] = Field(
-        default_factory=lambda: {
-            "apply": "sits-apply-token",
-            "register": "sits-register-token",
-            "hesa": "sits-hesa-token",
-        }
-    )
-    attribution: dict[str, str] = Field(
-        default_factory=lambda: {
-            "full_name": "SITS:Vision admissions",
-            "email": "admissions.sits@example.ac.uk",
-            "user_id": "sits-integration",
-        }
-    )
+    system: ClassVar[str] = "sits"
+    office: str = "SITS:Vision admissions"
     # polls every 15 minutes, decides a few minutes after each poll, two days after an
     # application arrives; most offers carry two conditions; trainees go out on Friday evenings
     decide_schedule: str = "5,20,35,50 * * * *"

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -9,21 +10,8 @@ from systems.record_system.settings import RecordSystemSettings, Share
 class ThesisSettings(RecordSystemSettings):
     model_config = SettingsConfigDict(env_prefix="THESIS_", extra="ignore")
 
-    # its credentials, one per command path: decisions to Apply, trainees to Register and HESA
-    upstream_tokens: dict[str, str] = Field(
-        default_factory=lambda: {
-            "apply": "thesis-apply-token",
-            "register": "thesis-register-token",
-            "hesa": "thesis-hesa-token",
-        }
-    )
-    attribution: dict[str, str] = Field(
-        default_factory=lambda: {
-            "full_name": "Thesis admissions",
-            "email": "admissions.thesis@example.ac.uk",
-            "user_id": "thesis-integration",
-        }
-    )
+    system: ClassVar[str] = "thesis"
+    office: str = "Thesis admissions"
     # polls every 4 hours and decides 20 minutes later, three days after an application
     # arrives; its offers are unconditional, so an accepted offer recruits at once; trainees go
     # out every night
