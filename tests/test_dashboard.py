@@ -249,14 +249,6 @@ async def dashboard_of(
             yield client, board
 
 
-async def course_in_publish(line: LineUnderTest) -> str:
-    await line.publish_provider(builders.provider(), builders.site())
-    made = await line["publish"].post("/providers/2FR/courses", json=builders.course(), headers=API)
-    assert made.status_code == 201, made.text
-    uuid: str = made.json()["uuid"]
-    return uuid
-
-
 async def read(client: httpx.AsyncClient, path: str, **params: str) -> str:
     """A page's text as a browser reads it, entities decoded."""
     response = await client.get(path, params=params)
@@ -297,7 +289,7 @@ async def test_a_rename_shows_stale_with_both_values_then_in_sync_after_a_run(
         in_process_line(["publish", "apply"], state_dir) as line,
         dashboard_of(line, state_dir) as (dashboard, board),
     ):
-        uuid = await course_in_publish(line)
+        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
         moved = await dashboard.post("/clock/advance", params={"by": "1h", "edge": APPLY_COURSES})
         assert moved.status_code == 303
         assert moved.headers["location"] == "/?edge=publish.course-%3Eapply"
@@ -394,7 +386,7 @@ async def test_each_change_of_drift_is_sampled_once(state_dir: Path) -> None:
     ):
         await board.look(check=True)
         assert len(read_history(state_dir)) == 1
-        await course_in_publish(line)
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
         await board.look()
         samples = read_history(state_dir)
         assert len(samples) == 2

@@ -28,17 +28,9 @@ def auditor(line: LineUnderTest) -> Auditor:
     return Auditor(line.clients, API_TOKEN, ADMIN_TOKEN)
 
 
-async def course_in_publish(line: LineUnderTest) -> str:
-    await line.publish_provider(builders.provider(), builders.site())
-    made = await line["publish"].post("/providers/2FR/courses", json=builders.course(), headers=API)
-    assert made.status_code == 201, made.text
-    uuid: str = made.json()["uuid"]
-    return uuid
-
-
 async def test_missing_before_the_first_sync_then_in_sync(state_dir: Path) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        uuid = await course_in_publish(line)
+        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
         before = await auditor(line).edge(APPLY_COURSES)
         assert before.counts["missing"] == 1
         assert before.counts["in_sync"] == 0
@@ -57,7 +49,7 @@ async def test_missing_before_the_first_sync_then_in_sync(state_dir: Path) -> No
 
 async def test_a_change_is_stale_with_both_values_until_the_sync(state_dir: Path) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        uuid = await course_in_publish(line)
+        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
         await line.control.sync()
         renamed = {"name": "Art, Craft and Design"}
         patched = await line["publish"].patch(f"/courses/{uuid}", json=renamed, headers=API)
@@ -83,7 +75,7 @@ async def test_a_change_is_stale_with_both_values_until_the_sync(state_dir: Path
 
 async def test_a_hard_delete_orphans_apply_copy_but_not_find_copy(state_dir: Path) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        uuid = await course_in_publish(line)
+        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
         await line.control.sync()
         await line.control.advance(by="1h")
         deleted = await line["publish"].delete(f"/courses/{uuid}", headers=API)
@@ -150,7 +142,7 @@ async def report_of(line: LineUnderTest) -> DriftReport:
 
 async def test_the_json_report_follows_its_schema(state_dir: Path) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        await course_in_publish(line)
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
         report = await report_of(line)
         body: dict[str, Any] = report.to_json()
         jsonschema.validate(body, SCHEMA)
@@ -162,7 +154,7 @@ async def test_the_json_report_follows_its_schema(state_dir: Path) -> None:
 
 async def test_fail_on_limits_and_history(state_dir: Path) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        await course_in_publish(line)
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
         report = await report_of(line)
         assert exceeded(report, {"missing": 2, "stale": 0}) == []
         assert exceeded(report, {"missing": 1}) == ["missing: 2 over the limit of 1"]
@@ -219,7 +211,7 @@ async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path)
 
 async def test_a_bisect_audit_lists_an_edge_its_owner_cannot_checksum(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
-        await course_in_publish(line)
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
         report = await Auditor(line.clients, API_TOKEN, ADMIN_TOKEN, bisect=True).audit(
             [APPLY_COURSES]
         )
