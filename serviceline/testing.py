@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
+import socket
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,9 +270,36 @@ async def in_process_line(
         yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN), calls, dict(transports))
 
 
+# the line's ports span 8100 (the dashboard) to 8114; an offset moves them all
+LINE_PORTS = range(8100, 8120)
+
+
+def free_port_offset() -> int:
+    """An offset under which every port of a line is free now: tests never assume a port."""
+    for _ in range(200):
+        offset = random.randrange(1000, 50000, len(LINE_PORTS))
+        if all(_port_is_free(port + offset) for port in LINE_PORTS):
+            return offset
+    raise RuntimeError("no free range of ports for a line under test")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.fixture
+def port_offset() -> int:
+    return free_port_offset()
+
+
 @contextlib.asynccontextmanager
 async def process_line(
-    names: Iterable[str], state_dir: Path, port_offset: int = 1000
+    names: Iterable[str], state_dir: Path, port_offset: int | None = None
 ) -> AsyncIterator[LineUnderTest]:
     """Real service processes started by the launcher, talking real HTTP on loopback."""
     chosen = list(names)
@@ -279,7 +308,7 @@ async def process_line(
         admin_token=ADMIN_TOKEN,
         api_token=API_TOKEN,
         database_urls={name: database_url(state_dir, name) for name in chosen},
-        port_offset=port_offset,
+        port_offset=free_port_offset() if port_offset is None else port_offset,
     )
     line = await to_thread.run_sync(start_line, config, chosen)
     try:

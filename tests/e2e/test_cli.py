@@ -1,7 +1,7 @@
 """The `serviceline` command against a running line: clock, sync and the drift auditor."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -10,18 +10,18 @@ from typer.testing import CliRunner
 
 from serviceline.cli import app
 from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN
-from serviceline.topology import LINE
+from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, free_port_offset
 from tests import builders
 
 pytestmark = pytest.mark.e2e
-OFFSET = 1000
 NAMES = ["publish", "find", "apply"]
 
 
 @pytest.fixture
 def line(tmp_path: Path) -> Iterator[RunningLine]:
-    config = LineConfig(tmp_path, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=OFFSET)
+    config = LineConfig(
+        tmp_path, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=free_port_offset()
+    )
     running = start_line(config, NAMES)
     try:
         yield running
@@ -29,22 +29,25 @@ def line(tmp_path: Path) -> Iterator[RunningLine]:
         running.stop()
 
 
-def serviceline(*args: str) -> tuple[int, str]:
-    common = ["--admin-token", ADMIN_TOKEN]
-    result = CliRunner().invoke(app, ["--port-offset", str(OFFSET), *args, *common])
-    return result.exit_code, result.output
+def command_line(line: RunningLine) -> Callable[..., tuple[int, str]]:
+    """`serviceline ARGS` against the line under test: its exit code and what it printed."""
 
+    def serviceline(*args: str) -> tuple[int, str]:
+        offset = ["--port-offset", str(line.config.port_offset)]
+        result = CliRunner().invoke(app, [*offset, *args, "--admin-token", ADMIN_TOKEN])
+        return result.exit_code, result.output
 
-def publish_url(path: str) -> str:
-    return f"http://127.0.0.1:{LINE.service('publish').port + OFFSET}{path}"
+    return serviceline
 
 
 def test_clock_sync_and_drift_from_the_command_line(line: RunningLine, tmp_path: Path) -> None:
+    serviceline = command_line(line)
+    publish = line.urls()["publish"]
     with httpx.Client() as client:
-        client.post(publish_url("/providers"), json=builders.provider(), headers=API)
-        client.post(publish_url("/providers/2FR/sites"), json=builders.site(), headers=API)
+        client.post(f"{publish}/providers", json=builders.provider(), headers=API)
+        client.post(f"{publish}/providers/2FR/sites", json=builders.site(), headers=API)
         course = client.post(
-            publish_url("/providers/2FR/courses"), json=builders.course(), headers=API
+            f"{publish}/providers/2FR/courses", json=builders.course(), headers=API
         ).json()
 
         code, shown = serviceline("clock", "show")
@@ -61,7 +64,7 @@ def test_clock_sync_and_drift_from_the_command_line(line: RunningLine, tmp_path:
         assert code == 0, moved
         assert "publish.course->apply" in moved
 
-        client.patch(publish_url(f"/courses/{course['uuid']}"), json={"name": "Art"}, headers=API)
+        client.patch(f"{publish}/courses/{course['uuid']}", json={"name": "Art"}, headers=API)
         page = tmp_path / "drift.html"
         code, refused = serviceline(
             "drift", "publish.course->apply", "--fail-on", "stale=0", "--html", str(page), *history

@@ -14,7 +14,6 @@ from serviceline.topology import LINE, Kind
 from tests import builders
 
 pytestmark = pytest.mark.e2e
-OFFSET = 4000
 NAMES = [s.name for s in LINE.services if s.kind is not Kind.RECORD_SYSTEM]
 CHROMIUM = Path("/usr/bin/chromium")
 # a browser that stays on this machine: no updates, no sync, no QUIC probes
@@ -35,8 +34,10 @@ SLOW = 60_000
 
 
 @pytest.fixture
-def line(tmp_path: Path) -> Iterator[tuple[RunningLine, RunningDashboard]]:
-    config = LineConfig(tmp_path, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=OFFSET)
+def line(tmp_path: Path, port_offset: int) -> Iterator[tuple[RunningLine, RunningDashboard]]:
+    config = LineConfig(
+        tmp_path, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=port_offset
+    )
     running = start_line(config, NAMES)
     try:
         dashboard = start_dashboard(config, settings={"poll_seconds": 0.5})

@@ -19,12 +19,12 @@ CODES = ["1AA", "1BB", "1CC", "1DD", "1EE"]
 
 
 @pytest.fixture
-async def line(tmp_path: Path) -> AsyncIterator[RunningLine]:
+async def line(tmp_path: Path, port_offset: int) -> AsyncIterator[RunningLine]:
     config = LineConfig(
         tmp_path,
         admin_token=ADMIN_TOKEN,
         api_token=API_TOKEN,
-        port_offset=3800,
+        port_offset=port_offset,
         service_settings={"find": {"read_through": "true", "page_size": "2"}},
     )
     running = await to_thread.run_sync(start_line, config, ["publish", "find"])

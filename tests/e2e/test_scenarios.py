@@ -12,17 +12,10 @@ from serviceline.dashboard.process import DASHBOARD
 from serviceline.launcher import LineConfig, start_line
 from serviceline.scenarios.runner import Options, Result, run_scenario
 from serviceline.scenarios.spec import builtin_names, load, load_file
-from serviceline.testing import ADMIN_TOKEN, API_TOKEN
+from serviceline.testing import ADMIN_TOKEN, API_TOKEN, free_port_offset
 
 pytestmark = pytest.mark.e2e
 NAMES = builtin_names()
-# one line a scenario, so a scenario that fails cannot leave ports in use for the next
-OFFSETS = {name: 3000 + 20 * index for index, name in enumerate(NAMES)}
-DETERMINISM_OFFSET = 3500
-WHAT_IF_OFFSET = 3600
-COMMAND_OFFSET = 3700
-SEEDED_OFFSET = 3800
-ATTACHED_OFFSET = 3850
 SEEDED = """
 title: a seeded line starts in sync and carries on
 seed: {size: small, seed: 3}
@@ -37,10 +30,10 @@ steps:
 """
 
 
-def options(state_dir: Path, port_offset: int, **more: Any) -> Options:
+def options(state_dir: Path, **more: Any) -> Options:
     return Options(
         state_dir=state_dir,
-        port_offset=port_offset,
+        port_offset=free_port_offset(),
         admin_token=ADMIN_TOKEN,
         api_token=API_TOKEN,
         **more,
@@ -56,7 +49,7 @@ def without_timing(result: Result) -> dict[str, Any]:
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", NAMES)
 async def test_the_built_in_scenario_passes(name: str, tmp_path: Path) -> None:
-    result = await run_scenario(load(name), options(tmp_path, OFFSETS[name]))
+    result = await run_scenario(load(name), options(tmp_path))
     assert result.passed, "\n".join(result.failures)
     last = json.loads((tmp_path / "scenarios" / "last.json").read_text(encoding="utf-8"))
     assert (last["scenario"], last["verdict"], last["failures"]) == (name, "pass", [])
@@ -69,8 +62,8 @@ async def test_the_built_in_scenario_passes(name: str, tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_a_scenario_plays_out_the_same_way_every_time(tmp_path: Path) -> None:
     scenario = load("publish-outage")
-    first = await run_scenario(scenario, options(tmp_path / "one", DETERMINISM_OFFSET))
-    second = await run_scenario(scenario, options(tmp_path / "two", DETERMINISM_OFFSET))
+    first = await run_scenario(scenario, options(tmp_path / "one"))
+    second = await run_scenario(scenario, options(tmp_path / "two"))
     assert first.passed, "\n".join(first.failures)
     assert without_timing(first) == without_timing(second)
 
@@ -81,7 +74,7 @@ async def test_an_override_changes_what_the_scenario_finds(tmp_path: Path) -> No
     overrides = {"publish.course->apply": "snapshot@10m"}
     result = await run_scenario(
         load("course-withdrawn-or-deleted"),
-        options(tmp_path, WHAT_IF_OFFSET, overrides=overrides),
+        options(tmp_path, overrides=overrides),
     )
     assert result.verdict == "fail"
     assert result.overrides == overrides
@@ -100,7 +93,7 @@ def test_compare_shows_find_reading_publish_live_fails_while_publish_is_down(
         app,
         [
             "--port-offset",
-            str(COMMAND_OFFSET),
+            str(free_port_offset()),
             "scenario",
             "compare",
             "publish-outage",
@@ -142,7 +135,7 @@ def test_a_seeded_scenario_runs_on_the_whole_line_seeded(tmp_path: Path) -> None
     assert len(load_file(story).needed()) == 10
     code, shown = serviceline(
         "--port-offset",
-        str(SEEDED_OFFSET),
+        str(free_port_offset()),
         "scenario",
         "run",
         str(story),
@@ -162,12 +155,12 @@ def test_a_scenario_runs_on_a_line_already_running(tmp_path: Path) -> None:
         tmp_path / "line",
         admin_token=ADMIN_TOKEN,
         api_token=API_TOKEN,
-        port_offset=ATTACHED_OFFSET,
+        port_offset=free_port_offset(),
     )
     line = start_line(config, ["publish", "manage"])
     try:
         # the address `serviceline up` prints: its dashboard's, 8100 + the port offset
-        url = f"http://127.0.0.1:{DASHBOARD.port + ATTACHED_OFFSET}"
+        url = f"http://127.0.0.1:{DASHBOARD.port + config.port_offset}"
         args = ("scenario", "run", "partnership-conflict", "--state-dir", str(tmp_path))
         code, shown = serviceline(*args, "--url", url)
         assert code == 0, shown
