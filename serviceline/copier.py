@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from anyio import to_thread
@@ -14,7 +15,7 @@ from sqlalchemy import JSON, Engine
 from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 
 from serviceline.clock import SimulatedClock
-from serviceline.db import json_field, stamp_field, upsert, utc_field
+from serviceline.db import json_field, readonly, stamp_field, upsert, utc_field
 from serviceline.faults import Faults
 from serviceline.feed import FeedNotifier, attach
 from serviceline.readers import (
@@ -152,7 +153,7 @@ class Copier:
         return stats
 
     def _wanted(self, wanted: WantedKeys) -> list[str]:
-        with Session(self.engine) as session:
+        with Session(readonly(self.engine)) as session:
             return wanted(session)
 
     def _delivered(self, edge: Edge, pages: AsyncIterator[AnyPage]) -> AsyncIterator[AnyPage]:
@@ -218,15 +219,16 @@ class Copier:
             stats.pages += 1
             stats.fetched += len(page.records)
             seen.update(record.key for record in page.records)
+            now = self.clock.now() + page.delay
             await to_thread.run_sync(
-                self._apply, edge, page, self.clock.now() + page.delay, None, stats
+                partial(self._apply, edge, page, now, None, stats, relisting=True)
             )
         # a feed edge resumes from the head seen when listing began, so nothing between is lost
         position = str(head or 0) if edge.mechanism is Mechanism.FEED else None
         await to_thread.run_sync(self._finish, edge, started, position, True, stats, seen)
 
     def _position(self, edge: Edge) -> str | None:
-        with Session(self.engine) as session:
+        with Session(readonly(self.engine)) as session:
             cursor = session.get(CopyCursor, edge.name)
             return None if cursor is None else cursor.position
 
@@ -237,6 +239,8 @@ class Copier:
         now: datetime,
         position: str | None,
         stats: CopyStats,
+        *,
+        relisting: bool = False,
     ) -> None:
         target = self.targets[edge.entity]
         model = target.model
@@ -257,7 +261,7 @@ class Copier:
             lost, withheld = stats.lost_local_edits, stats.withheld_owner_changes
             for record_key, record in latest.items():
                 current = existing.get(record_key)
-                if _is_older(record, current):
+                if _is_older(record, current, relisting=relisting):
                     stats.unchanged += 1
                     continue
                 if record.deleted or not edge.scope.admits(record.fields):
@@ -427,14 +431,17 @@ def _settle(
     return kept, withheld
 
 
-def _is_older(record: SourceRecord, current: Copy | None) -> bool:
-    """A redelivered or reordered change: the copy already holds this version or a later one."""
-    return (
-        current is not None
-        and record.version is not None
-        and current.source_version is not None
-        and record.version <= current.source_version
-    )
+def _is_older(record: SourceRecord, current: Copy | None, *, relisting: bool) -> bool:
+    """A redelivered or reordered change: the copy already holds this version or a later one.
+
+    A relisting reads the owner as it is now, so a copy that claims a later version than the
+    owner holds is wrong there, and is put right rather than kept for ever.
+    """
+    if current is None or record.version is None or current.source_version is None:
+        return False
+    if relisting:
+        return record.version == current.source_version
+    return record.version <= current.source_version
 
 
 def _is_superseded(record: SourceRecord, seen: SourceRecord | None) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Engine, Insert, event, insert
+from sqlalchemy import JSON, BigInteger, Connection, Engine, Insert, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -75,22 +75,51 @@ class JobRun(SQLModel, table=True):
     last_error: str | None = None
 
 
+# an execution option: a transaction that may write takes the database's write lock first
+WRITES = "serviceline_writes"
+# PostgreSQL's advisory lock that an owner's writers take turns on
+WRITERS_LOCK = 7301
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    event.listen(engine, "begin", _postgresql_begin)
+    return engine
+
+
+def readonly(engine: Engine) -> Engine:
+    """The engine for transactions that only read: they take no write lock, so never wait."""
+    return engine.execution_options(**{WRITES: False})
 
 
 def _sqlite_pragmas(connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # the driver would begin only before the first INSERT or UPDATE, after the reads that
+    # decided it: _sqlite_begin begins every transaction itself instead
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """A writer holds SQLite's write lock from its first read: what it read cannot change."""
+    writes = connection.get_execution_options().get(WRITES, True)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def _postgresql_begin(connection: Connection) -> None:
+    """Writers take turns from their first read, so a version read is the one they replace."""
+    if connection.get_execution_options().get(WRITES, True):
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})")
 
 
 def create_tables(engine: Engine, tables: Iterable[type[SQLModel]]) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated
 
+import anyio
+from anyio import to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
@@ -14,6 +17,7 @@ from sqlmodel import Session
 
 from serviceline.clock import SimulatedClock
 from serviceline.copier import Copier
+from serviceline.db import readonly
 from serviceline.faults import Faults
 from serviceline.feed import FeedNotifier, Owned, attach
 from serviceline.scheduler import Scheduler
@@ -37,9 +41,15 @@ class Kernel:
     copier: Copier
     scheduler: Scheduler
     faults: Faults
+    # one write request at a time in this process: the database would serialise them anyway
+    writers: anyio.Lock = field(default_factory=anyio.Lock)
 
-    def session(self) -> Session:
-        return attach(Session(self.engine), self.clock, self.notifier)
+    def session(self, *, writes: bool = True) -> Session:
+        """A session on this service's database; one that `writes` holds the write lock."""
+        engine = self.engine if writes else readonly(self.engine)
+        # a record handed back after the commit says what this transaction wrote, not what a
+        # writer that came after it made of it
+        return attach(Session(engine, expire_on_commit=False), self.clock, self.notifier)
 
 
 def get_kernel(request: Request) -> Kernel:
@@ -50,10 +60,23 @@ def get_kernel(request: Request) -> Kernel:
 KernelDep = Annotated[Kernel, Depends(get_kernel)]
 
 
-def get_session(kernel: KernelDep) -> Iterator[Session]:
-    with kernel.session() as session:
-        yield session
-        session.commit()
+READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_session(kernel: KernelDep, request: Request) -> AsyncIterator[Session]:
+    """The request's session, committed once its handler returns.
+
+    Writers queue here for their turn rather than in the database, so a hundred requests
+    waiting to write hold no worker thread and no connection while one writes.
+    """
+    writes = request.method not in READING_METHODS
+    async with kernel.writers if writes else contextlib.nullcontext():
+        session = kernel.session(writes=writes)
+        try:
+            yield session
+            await to_thread.run_sync(session.commit)
+        finally:
+            await to_thread.run_sync(session.close)
 
 
 # "function" scope commits before the response is sent: a client holding its 201 can read the change

@@ -14,7 +14,7 @@ from sqlalchemy.orm import UOWTransaction
 from sqlmodel import JSON, Field, Session, SQLModel, col, delete, select
 
 from serviceline.clock import SimulatedClock
-from serviceline.db import read_state, stamp_field, utc_field, write_state
+from serviceline.db import WRITERS_LOCK, read_state, stamp_field, utc_field, write_state
 from serviceline.topology import Reader
 
 PRUNED_THROUGH = "feed.pruned_through"
@@ -114,8 +114,9 @@ def _log_owned_changes(
     if not changed and not deleted:
         return
     if session.get_bind().dialect.name == "postgresql":
-        # seq must follow commit order, so an owner's writers take turns
-        session.execute(text("SELECT pg_advisory_xact_lock(7301)"))
+        # seq must follow commit order, so an owner's writers take turns (a session begun
+        # read-only that writes after all takes its turn here)
+        session.execute(text(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})"))
     _carry_on_versions(session, created)
     for obj in changed:
         obj.version += 1

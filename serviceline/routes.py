@@ -81,7 +81,7 @@ def _owned(kernel: Kernel, entity: str) -> type[Owned]:
 
 
 def _feed_page(kernel: Kernel, entity: str, since: int, limit: int) -> FeedPage:
-    with kernel.session() as session:
+    with kernel.session(writes=False) as session:
         oldest = pruned_through(session)
         if since < oldest:
             raise HTTPException(

@@ -30,7 +30,7 @@ from serviceline.checksums import (
     sums,
 )
 from serviceline.copier import Copy, CopyTarget
-from serviceline.db import create_tables, make_engine, upsert
+from serviceline.db import create_tables, make_engine, readonly, upsert
 from serviceline.feed import Owned
 from serviceline.testing import API, database_url, in_process_line
 from serviceline.topology import LINE, Edge, Mechanism, Topology
@@ -81,9 +81,10 @@ class FakeKernel:
     topology: Topology = TOPOLOGY
     owned: dict[str, type[Owned]] = field(default_factory=lambda: {"item": Item})
     copier: FakeCopier = field(default_factory=FakeCopier)
+    writers: anyio.Lock = field(default_factory=anyio.Lock)
 
-    def session(self) -> Session:
-        return Session(self.engine)
+    def session(self, *, writes: bool = True) -> Session:
+        return Session(self.engine if writes else readonly(self.engine))
 
 
 def client(name: str, engine: Engine) -> httpx.AsyncClient:

@@ -19,6 +19,7 @@ from serviceline.settings import CLOCK_START, ClockMode
 from serviceline.testing import ADMIN, API, LineUnderTest, database_url, in_process_line
 from serviceline.topology import LINE, Edge, Policy, Topology
 from serviceline.upstream import Upstream, UpstreamError
+from services.apply.models import CourseCopy as ApplyCourseCopy
 from services.find.models import CourseCopy, ProviderCopy
 from services.publish.models import GiasSchool
 from tests import builders
@@ -195,12 +196,19 @@ class DiesBeforeSecondCommit(Copier):
     applied = 0
 
     def _apply(
-        self, edge: Edge, page: Page, now: datetime, position: str | None, stats: CopyStats
+        self,
+        edge: Edge,
+        page: Page,
+        now: datetime,
+        position: str | None,
+        stats: CopyStats,
+        *,
+        relisting: bool = False,
     ) -> None:
         self.applied += 1
         if self.applied == 2:
             raise RuntimeError("killed between fetching the page and committing it")
-        super()._apply(edge, page, now, position, stats)
+        super()._apply(edge, page, now, position, stats, relisting=relisting)
 
 
 async def test_a_crash_between_fetching_and_committing_a_page_loses_nothing(
@@ -404,3 +412,34 @@ async def test_updated_since_misses_a_hard_delete_until_the_full_sync(state_dir:
         assert full["deleted"] == 1
         assert (await apply.get(f"/copies/course/{dropped}")).status_code == 404
         assert (await apply.get(f"/copies/course/{kept}")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("edge", "model"),
+    [(FIND_COURSES, CourseCopy), (LINE.edge("publish.course->apply"), ApplyCourseCopy)],
+    ids=["feed", "updated_since"],
+)
+async def test_a_relisting_puts_right_a_copy_that_claims_a_later_version(
+    state_dir: Path, edge: Edge, model: type[CourseCopy | ApplyCourseCopy]
+) -> None:
+    """A copy ahead of its owner refuses every later change as older, until a relist repairs it."""
+    async with in_process_line(["publish", edge.consumer], state_dir) as line:
+        (uuid,) = await publish_courses(line, ["AAAA"])
+        await line.control.sync()
+        engine = make_engine(database_url(state_dir, edge.consumer))
+        try:
+            with Session(engine) as session:
+                row = session.get_one(model, uuid)
+                row.sqlmodel_update({"source_version": 99, "name": "A name never published"})
+                session.add(row)
+                session.commit()
+        finally:
+            engine.dispose()
+        renamed = await line["publish"].patch(f"/courses/{uuid}", json={"name": "Art"}, headers=API)
+        assert renamed.json()["version"] == 2
+
+        await line.control.run_edge(edge)
+        assert (await line.copy_of(edge.consumer, "course", uuid))["source_version"] == 99
+        await line.control.run_edge(edge, full=True)
+        repaired = await line.copy_of(edge.consumer, "course", uuid)
+        assert (repaired["name"], repaired["source_version"]) == ("Art", 2)

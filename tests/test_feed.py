@@ -4,6 +4,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from serviceline.clock import SimulatedClock
 from serviceline.control import app_factory
@@ -133,6 +134,35 @@ def test_an_exception_after_flush_leaves_neither_record_nor_entry(state_dir: Pat
             assert [(e.key, e.op, e.version, e.changed_at) for e in entries] == [
                 ("100001", "upsert", 1, CLOCK_START)
             ]
+    finally:
+        engine.dispose()
+
+
+def test_writers_racing_in_the_database_take_turns_and_lose_no_version(state_dir: Path) -> None:
+    """Below the request queue: sessions on their own threads, as jobs and copiers write."""
+    engine = make_engine(database_url(state_dir, "owner"))
+    create_tables(engine, [ChangeLog, School])
+    clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)
+    writers, writes_each = 8, 10
+
+    def rename(writer: int) -> None:
+        for n in range(writes_each):
+            with attach(Session(engine), clock, None) as session:
+                school = session.get_one(School, "100001")
+                school.name = f"School {writer}.{n}"
+                session.add(school)
+                session.commit()
+
+    try:
+        with attach(Session(engine), clock, None) as session:
+            session.add(School.model_validate(builders.school("100001")))
+            session.commit()
+        with ThreadPoolExecutor(writers) as pool:
+            list(pool.map(rename, range(writers)))
+        with Session(engine) as session:
+            logged = session.exec(select(ChangeLog.version).order_by(col(ChangeLog.seq))).all()
+            assert list(logged) == list(range(1, writers * writes_each + 2))
+            assert session.get_one(School, "100001").version == writers * writes_each + 1
     finally:
         engine.dispose()
 

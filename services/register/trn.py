@@ -199,7 +199,7 @@ def copy_person(session: Session, person: dict[str, Any], now: datetime) -> None
 
 
 def next_poll(kernel: Kernel) -> datetime | None:
-    with kernel.session() as session:
+    with kernel.session(writes=False) as session:
         earliest: datetime | None = session.exec(
             select(func.min(col(TrnRequest.next_poll_at))).where(TrnRequest.status == "Pending")
         ).one()

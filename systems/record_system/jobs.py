@@ -111,7 +111,7 @@ def decisions_due(
     kernel: Kernel, model: type[ApplicationRecord], settings: RecordSystemSettings, now: datetime
 ) -> list[Command]:
     """New applications waiting long enough, and accepted offers whose conditions are met."""
-    with kernel.session() as session:
+    with kernel.session(writes=False) as session:
         undecided = session.exec(
             select(model)
             .where(
@@ -223,7 +223,7 @@ def submissions_due(
     outcome: Outcome,
 ) -> list[Command]:
     """Recruited trainees not yet sent to Register, or to HESA, or to either."""
-    with kernel.session() as session:
+    with kernel.session(writes=False) as session:
         rows = session.exec(
             select(model, institutions)
             .join(
