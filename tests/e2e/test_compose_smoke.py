@@ -26,14 +26,14 @@ from serviceline.compose import (
     stack_config,
 )
 from serviceline.dashboard.process import DASHBOARD
-from serviceline.testing import ROOT
+from serviceline.testing import ROOT, free_port_offset
 from serviceline.topology import LINE, Service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.compose, pytest.mark.timeout(1800)]
 
 PROJECT = "servicelinesmoke"
-# published beside a line that `make up` runs on the usual ports
-OFFSET = 5000
+# published on ports free when the run began, beside whatever else runs on this machine
+OFFSET = free_port_offset()
 # quick (30 simulated minutes, Publish and Apply): a copy over HTTP between containers, deletes
 # included, and a copy kept for the application that still refers to it
 SCENARIO = "site-removed"
