@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import DiffResult, HashedSide, RowHash, bisect, diff_rows
 from serviceline.copier import Copy, CopyTarget
-from serviceline.db import create_tables, make_engine, upsert
+from serviceline.db import create_tables, make_engine, readonly, upsert
 from serviceline.feed import Owned
 from serviceline.topology import Edge, Mechanism, Topology
 
@@ -81,9 +81,10 @@ class BenchKernel:
     topology: Topology = field(default_factory=lambda: Topology((), (), (), (EDGE,), ()))
     owned: dict[str, type[Owned]] = field(default_factory=lambda: {"record": Record})
     copier: BenchCopier = field(default_factory=BenchCopier)
+    writers: anyio.Lock = field(default_factory=anyio.Lock)
 
-    def session(self) -> Session:
-        return Session(self.engine)
+    def session(self, *, writes: bool = True) -> Session:
+        return Session(self.engine if writes else readonly(self.engine))
 
 
 Rows = list[dict[str, Any]]
