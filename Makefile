@@ -16,7 +16,7 @@ STANDIN_IMAGES ?= ../shared/tools/standin-images
 # the dashboard's browser tests drive Debian's Chromium; Playwright never downloads a browser
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install up down seed test test-postgres compose compose-smoke lint format typecheck clean
+.PHONY: install up down seed test test-postgres bench compose compose-smoke lint format typecheck clean
 
 install: $(INSTALLED)
 
@@ -53,6 +53,11 @@ $(CHROMIUM):
 
 test-postgres: $(INSTALLED)
 	$(BIN)/python -m pytest --database postgresql $(POSTGRES_TESTS)
+
+# speed and memory, each benchmark printing its table; never part of `make test`
+bench: $(INSTALLED)
+	$(BIN)/python bench/bench_copy.py
+	$(BIN)/python bench/bench_drift_audit.py
 
 # docker-compose.yml and the PostgreSQL init script, written again from the topology
 compose: $(INSTALLED)

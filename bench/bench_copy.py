@@ -1,0 +1,198 @@
+"""Copies of many Publish courses over real HTTP, against a raw bulk insert of the same rows.
+
+A line of real processes (Publish, Find, Apply) on free loopback ports: Publish's batch endpoint
+writes the courses, Find copies them by change feed, Apply through Publish's API v1
+(`updated_since`), and a fresh Find by listing them all (snapshot); each first copy lands in an
+empty database, then an incremental run finds nothing. Each rate is set beside a raw insert of
+the very rows that path stored, into a fresh SQLite file in one transaction (executemany).
+Run: .venv/bin/python bench/bench_copy.py [--records N] [--per-provider N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Column, MetaData, Table, create_engine, insert, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from serviceline.control import LineControl
+from serviceline.launcher import LineConfig, RunningLine, start_line
+from serviceline.testing import free_port_offset
+from tests import builders
+
+ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"
+API = {"Authorization": f"Bearer {API_TOKEN}"}
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class Measured:
+    path: str
+    records: int
+    seconds: float
+    pages: int | None
+    # the table the path stored its rows in, and where, for the raw insert to repeat them
+    database: Path
+    table: str
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else float("inf")
+
+
+def code(number: int, width: int) -> str:
+    digits = ""
+    for _ in range(width):
+        number, digit = divmod(number, len(ALPHABET))
+        digits = ALPHABET[digit] + digits
+    return digits
+
+
+def line(state_dir: Path, names: list[str], **settings: dict[str, str]) -> RunningLine:
+    config = LineConfig(
+        state_dir,
+        admin_token=ADMIN_TOKEN,
+        api_token=API_TOKEN,
+        port_offset=free_port_offset(),
+        service_settings=settings,
+    )
+    return start_line(config, names)
+
+
+def control(running: RunningLine) -> tuple[dict[str, httpx.AsyncClient], LineControl]:
+    clients = {
+        name: httpx.AsyncClient(base_url=url, timeout=3600) for name, url in running.urls().items()
+    }
+    return clients, LineControl(clients, ADMIN_TOKEN)
+
+
+async def publish_courses(publish: httpx.AsyncClient, records: int, per_provider: int) -> float:
+    """Write `records` courses through Publish's batch endpoints; the seconds the courses took."""
+    providers = [code(n, 3) for n in range((records + per_provider - 1) // per_provider)]
+    body = [builders.provider(p, name=f"Provider {p}") for p in providers]
+    assert (await publish.post("/providers/batch", json=body, headers=API)).is_success
+    for provider in providers:
+        path = f"/providers/{provider}/sites"
+        assert (await publish.post(path, json=builders.site(), headers=API)).is_success
+    started = time.perf_counter()
+    for index, provider in enumerate(providers):
+        count = min(per_provider, records - index * per_provider)
+        courses = [builders.course(code(n, 4)) for n in range(count)]
+        path = f"/providers/{provider}/courses/batch"
+        written = await publish.post(path, json=courses, headers=API)
+        assert written.status_code == 201, written.text
+    return time.perf_counter() - started
+
+
+async def copied(
+    control: LineControl, edge: str, records: int, database: Path, table: str, *, full: bool
+) -> Measured:
+    started = time.perf_counter()
+    result = (await control.run_edge(edge, full=full))["result"]
+    seconds = time.perf_counter() - started
+    label = f"{edge} {'snapshot' if full else result['mechanism']}"
+    return Measured(label, records, seconds, result.get("pages"), database, table)
+
+
+def raw_insert(database: Path, table: str, into: Path) -> float:
+    """Seconds to insert every row of `table` into a fresh SQLite file: one transaction."""
+    source = create_engine(f"sqlite:///{database}")
+    with source.connect() as connection:
+        stored = Table(table, MetaData(), autoload_with=connection)
+        rows = [dict(row._mapping) for row in connection.execute(select(stored))]
+    source.dispose()
+    target = create_engine(f"sqlite:///{into}")
+    # the same columns and key, no foreign keys: their tables are not there
+    columns = [Column(c.name, c.type, primary_key=c.primary_key) for c in stored.columns]
+    fresh = Table(table, MetaData(), *columns)
+    fresh.create(target)
+    started = time.perf_counter()
+    with target.begin() as connection:
+        connection.execute(insert(fresh), rows)
+    seconds = time.perf_counter() - started
+    target.dispose()
+    return seconds
+
+
+async def measure(folder: Path, records: int, per_provider: int) -> list[Measured]:
+    running = line(folder / "line", ["publish", "find", "apply"])
+    try:
+        clients, drive = control(running)
+        db = folder / "line"
+        wrote = await publish_courses(clients["publish"], records, per_provider)
+        found: list[Measured] = [
+            Measured(
+                "publish courses/batch", records, wrote, None, db / "publish.db", "publish_course"
+            )
+        ]
+        for edge, consumer in (
+            ("publish.course->find", "find"),
+            ("publish.course->apply", "apply"),
+        ):
+            table = f"{consumer}_course"
+            database = db / f"{consumer}.db"
+            found.append(await copied(drive, edge, records, database, table, full=False))
+            found.append(await copied(drive, edge, 0, database, table, full=False))
+        publish_url = running.urls()["publish"]
+        fresh = line(
+            folder / "fresh", ["find"], find={"upstreams": f'{{"publish": "{publish_url}"}}'}
+        )
+        try:
+            fresh_clients, fresh_drive = control(fresh)
+            find_db = folder / "fresh" / "find.db"
+            found.append(
+                await copied(
+                    fresh_drive, "publish.course->find", records, find_db, "find_course", full=True
+                )
+            )
+            for client in fresh_clients.values():
+                await client.aclose()
+        finally:
+            fresh.stop()
+        for client in clients.values():
+            await client.aclose()
+        return found
+    finally:
+        running.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--per-provider", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        found = asyncio.run(measure(folder, args.records, args.per_provider))
+        raw = {
+            (m.database, m.table): raw_insert(m.database, m.table, folder / f"raw-{n}.db")
+            for n, m in enumerate(found)
+            if m.records
+        }
+    load = os.getloadavg()[0]
+    print(f"{args.records:,} courses, {args.per_provider} a provider; load {load:.2f}")
+    print(f"{'path':<52} {'seconds':>8} {'pages':>6} {'records/s':>10} {'raw/s':>10} {'ratio':>7}")
+    for m in found:
+        pages = "-" if m.pages is None else f"{m.pages:,}"
+        if m.records:
+            raw_rate = m.records / raw[(m.database, m.table)]
+            print(
+                f"{m.path:<52} {m.seconds:>8.2f} {pages:>6} {m.rate:>10,.0f} {raw_rate:>10,.0f}"
+                f" {m.rate / raw_rate:>6.3f}x"
+            )
+        else:
+            print(f"{m.path + ' (nothing new)':<52} {m.seconds:>8.3f} {pages:>6}")
+    print("ratio: records a second by that path over a raw insert of the same rows")
+
+
+if __name__ == "__main__":
+    main()
