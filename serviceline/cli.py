@@ -407,16 +407,18 @@ def drift_table(report: DriftReport) -> Table:
         table.add_column(name, justify="right")
     table.add_column("lag (changes, oldest)")
     table.add_column("last sync")
+    table.add_column("retrying")
     for edge in report.edges:
         lag = "n/a (event)"
         if edge.lag is not None:
             age = edge.lag.oldest_age_seconds
             lag = f"{edge.lag.changes}" + (f", {age / 3600:.1f} h" if age is not None else "")
         last = edge.last_sync_at.isoformat() if edge.last_sync_at else "never"
-        table.add_row(edge.edge, *(str(edge.counts[c]) for c in CLASSES), lag, last)
+        retrying = edge.retry.describe() if edge.retry else "-"
+        table.add_row(edge.edge, *(str(edge.counts[c]) for c in CLASSES), lag, last, retrying)
     for comparison in report.comparisons:
         name = f"{comparison.name} ({' / '.join(comparison.services)})"
-        table.add_row(name, *(str(comparison.counts[c]) for c in CLASSES), "-", "-")
+        table.add_row(name, *(str(comparison.counts[c]) for c in CLASSES), "-", "-", "-")
     return table
 
 

@@ -138,6 +138,15 @@ class EdgeView:
         return text
 
     @property
+    def retrying(self) -> str | None:
+        """`2 failed runs; retry Mon 5 Oct 2026, 06:30 (24 left)`, or None with none pending."""
+        retry = self.drift.retry if self.drift else None
+        if retry is None:
+            return None
+        runs = f"{retry.failures} failed run{'s' if retry.failures != 1 else ''}"
+        return f"{runs}; retry {moment(retry.due_at)} ({retry.retries_left} left)"
+
+    @property
     def how(self) -> str:
         return f"{self.edge.mechanism.value} · {schedule_words(self.edge.schedule)}"
 
