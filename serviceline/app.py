@@ -67,6 +67,7 @@ def create_app(
         create_tables(engine, models)
         clock = SimulatedClock.from_settings(settings)
         faults = Faults(clock)
+        faults.bind(engine)
         notifier = FeedNotifier()
         notifier.bind(asyncio.get_running_loop())
         upstreams = {

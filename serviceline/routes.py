@@ -14,7 +14,6 @@ from sqlmodel import col, func, select
 
 from serviceline.clock import ClockError, parse_duration
 from serviceline.copier import CopyCursor
-from serviceline.db import JobRun
 from serviceline.deps import (
     AdminAuth,
     BearerDep,
@@ -368,7 +367,7 @@ def _retries_left(job: Job, failures: int) -> int | None:
 
 @admin_router.get("/jobs")
 def list_jobs(kernel: KernelDep, session: SessionDep) -> list[JobView]:
-    runs = {run.name: run for run in session.exec(select(JobRun))}
+    runs = kernel.scheduler.history(session)
     views = []
     for job in kernel.scheduler.jobs:
         run = runs.get(job.name)

@@ -14,6 +14,7 @@ from typing import Any
 from anyio import to_thread
 from croniter import croniter
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from serviceline.clock import SimulatedClock
@@ -88,6 +89,8 @@ class Scheduler:
         self.origin = origin
         self.last_run: dict[str, datetime] = {}
         self.retries: dict[str, Retry] = {}
+        # outcomes the database refused to record, and whether each ran on the clock
+        self._unsaved: list[tuple[JobResult, bool]] = []
         self._lock = asyncio.Lock()
 
     def load(self) -> None:
@@ -184,8 +187,8 @@ class Scheduler:
         try:
             result = await job.run()
         except Exception as error:  # a failed job is recorded; the schedule carries on
-            log.warning("job %s failed: %s", job.name, error)
-            return JobResult(job.name, due, False, error=str(error))
+            log.warning("job %s failed: %s", job.name, cause(error))
+            return JobResult(job.name, due, False, error=cause(error))
         return JobResult(job.name, due, True, result=result)
 
     def _note(self, job: Job, outcome: JobResult) -> None:
@@ -209,22 +212,50 @@ class Scheduler:
         self.retries[job.name] = Retry(count + 1, due)
 
     def _save(self, outcomes: list[JobResult], scheduled: bool) -> None:
-        """Record the clock and what the jobs did, in one transaction for the whole advance."""
-        with Session(self.engine) as session:
-            for outcome in outcomes:
-                run = session.get(JobRun, outcome.job) or JobRun(name=outcome.job)
-                if scheduled:
-                    run.last_run_at = outcome.due_at
-                if outcome.ok:
-                    run.last_success_at = outcome.due_at
-                    run.last_error = None
-                else:
-                    run.last_error = outcome.error
-                session.add(run)
-            write_state(session, CLOCK_STATE, self.clock.now().isoformat())
-            retries = {
-                name: [retry.failures, retry.due.isoformat() if retry.due else None]
-                for name, retry in self.retries.items()
-            }
-            write_state(session, RETRIES_STATE, json.dumps(retries))
-            session.commit()
+        """Record the clock and what the jobs did, in one transaction for the whole advance.
+
+        A database that refuses the record (full, read-only) keeps nothing; the outcomes wait
+        in memory, shown by `history`, until a later save can write them.
+        """
+        self._unsaved.extend((outcome, scheduled) for outcome in outcomes)
+        try:
+            with Session(self.engine) as session:
+                for outcome, on_clock in self._unsaved:
+                    run = session.get(JobRun, outcome.job) or JobRun(name=outcome.job)
+                    _record(run, outcome, scheduled=on_clock)
+                    session.add(run)
+                write_state(session, CLOCK_STATE, self.clock.now().isoformat())
+                retries = {
+                    name: [retry.failures, retry.due.isoformat() if retry.due else None]
+                    for name, retry in self.retries.items()
+                }
+                write_state(session, RETRIES_STATE, json.dumps(retries))
+                session.commit()
+        except DBAPIError as error:
+            log.warning("could not record %d job runs: %s", len(self._unsaved), cause(error))
+            return
+        self._unsaved.clear()
+
+    def history(self, session: Session) -> dict[str, JobRun]:
+        """When each job last ran, worked and failed: the database's record and what it lacks."""
+        runs = {run.name: JobRun.model_validate(run) for run in session.exec(select(JobRun))}
+        for outcome, scheduled in self._unsaved:
+            _record(runs.setdefault(outcome.job, JobRun(name=outcome.job)), outcome, scheduled)
+        return runs
+
+
+def _record(run: JobRun, outcome: JobResult, scheduled: bool) -> None:
+    if scheduled:
+        run.last_run_at = outcome.due_at
+    if outcome.ok:
+        run.last_success_at = outcome.due_at
+        run.last_error = None
+    else:
+        run.last_error = outcome.error
+
+
+def cause(error: Exception) -> str:
+    """What went wrong, as a person reads it: a database's own words without the SQL."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        return f"the database refused: {error.orig}"
+    return str(error)
