@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import xmlrpc.client
 from collections.abc import Mapping, Sequence
@@ -43,6 +45,20 @@ class SupervisionError(RuntimeError):
     pass
 
 
+def socket_path(state_dir: Path) -> Path:
+    """supervisord's socket: in the state folder, unless its path is too long for a socket.
+
+    A unix socket's path holds at most 107 bytes, and supervisord binds a name 8 longer first;
+    a deep state folder (a test's, say) gets a short name in the system's temporary folder,
+    the same for the same folder.
+    """
+    path = state_dir.resolve() / SOCKET
+    if len(os.fsencode(path)) <= 90:
+        return path
+    digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"serviceline-{digest}.sock"
+
+
 @dataclass(frozen=True)
 class Program:
     """One process supervisord runs: a service, by its name, and the command that runs it."""
@@ -56,7 +72,7 @@ def config_text(state_dir: Path, programs: Sequence[Program], *, restart: bool) 
     state = state_dir.resolve()
     logs = state / "logs"
     sections: list[tuple[str, dict[str, object]]] = [
-        ("unix_http_server", {"file": state / SOCKET, "chmod": "0700"}),
+        ("unix_http_server", {"file": socket_path(state), "chmod": "0700"}),
         (
             "supervisord",
             {
@@ -67,6 +83,8 @@ def config_text(state_dir: Path, programs: Sequence[Program], *, restart: bool) 
                 "childlogdir": logs,
             },
         ),
+        # `supervisorctl -c .state/supervisord.conf status` works too
+        ("supervisorctl", {"serverurl": f"unix://{socket_path(state)}"}),
         (
             "rpcinterface:supervisor",
             {"supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface"},
@@ -133,7 +151,7 @@ class Supervisor:
 
     def _call(self, method: str, *args: Any) -> Any:
         # a connection per call: one is not to be shared between threads
-        transport = SupervisorTransport(serverurl=f"unix://{self.state_dir.resolve() / SOCKET}")
+        transport = SupervisorTransport(serverurl=f"unix://{socket_path(self.state_dir)}")
         try:
             with xmlrpc.client.ServerProxy("http://supervisord", transport=transport) as proxy:
                 return getattr(proxy.supervisor, method)(*args)
