@@ -28,7 +28,7 @@ from serviceline.fault_routes import FaultMiddleware, fault_router
 from serviceline.faults import Faults
 from serviceline.feed import ChangeLog, FeedNotifier, Owned, prune
 from serviceline.routes import admin_router, copies_router, feed_router, health_router
-from serviceline.scheduler import Job, Scheduler
+from serviceline.scheduler import Job, RetryPolicy, Scheduler
 from serviceline.settings import ClockMode, ServiceSettings
 from serviceline.topology import LINE, Mechanism, Topology
 from serviceline.upstream import Upstream, UpstreamError
@@ -67,6 +67,7 @@ def create_app(
         create_tables(engine, models)
         clock = SimulatedClock.from_settings(settings)
         faults = Faults(clock)
+        faults.bind(engine)
         notifier = FeedNotifier()
         notifier.bind(asyncio.get_running_loop())
         upstreams = {
@@ -174,7 +175,8 @@ def _edge_jobs(kernel: Kernel) -> list[Job]:
             (f"{edge.name}:full", edge.full_sync_schedule, True),
         ):
             run = partial(_copy, kernel, edge.name, full)
-            jobs.append(Job(name, schedule, run, visible=False))
+            retry = RetryPolicy(edge.retries)
+            jobs.append(Job(name, schedule, run, visible=False, retry=retry))
     return jobs
 
 

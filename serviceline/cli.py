@@ -32,10 +32,18 @@ from serviceline.drift import (
     record_history,
     render_html,
 )
-from serviceline.launcher import LaunchError, LineConfig, start_line, stop_recorded
+from serviceline.launcher import (
+    LaunchError,
+    LineConfig,
+    RunningLine,
+    attach,
+    start_line,
+    stop_recorded,
+)
 from serviceline.scenarios.cli import scenario_app
 from serviceline.seed import Size, already_seeded, seed_line
 from serviceline.settings import ClockMode
+from serviceline.supervision import ServiceState, SupervisionError
 from serviceline.topology import LINE, Kind, Mechanism
 
 app = typer.Typer(
@@ -194,7 +202,7 @@ def up(
     )
     names = [s.name for s in LINE.services if record_systems or s.kind is not Kind.RECORD_SYSTEM]
     try:
-        line = start_line(config, names)
+        line = start_line(config, names, restart=True)
     except LaunchError as error:
         fail(str(error))
     signal.signal(signal.SIGTERM, _interrupt)
@@ -211,9 +219,8 @@ def up(
             f"State in {state_dir}/ (logs in {state_dir}/logs). Clock: {clock.value}. "
             "Ctrl-C or `make down` stops the line."
         )
-        while not line.exited():
-            time.sleep(0.5)
-        fail(f"a service stopped: {line.exited()}; see {state_dir}/logs")
+        watch(line)
+        fail(f"the line's supervisor stopped; see {state_dir}/logs/supervisord.log")
     except KeyboardInterrupt:
         console.print("Stopping…")
     except LaunchError as error:
@@ -222,6 +229,33 @@ def up(
         if dashboard is not None:
             dashboard.stop()
         line.stop()
+
+
+def watch(line: RunningLine, every: float = 1.0) -> None:
+    """Say when a service was restarted or given up, while the line's supervisor runs."""
+    seen = line.states()
+    while line.supervising():
+        time.sleep(every)
+        with contextlib.suppress(SupervisionError):
+            states = line.states()
+            for name, state in states.items():
+                for news in changes(seen.get(name), state):
+                    console.print(news)
+            seen = states
+
+
+def changes(before: ServiceState | None, now: ServiceState) -> list[str]:
+    """What a person watching the line is told about one service since its last look."""
+    news = []
+    if before is not None and now.restarts > before.restarts:
+        times = f"{now.restarts} time{'s' if now.restarts != 1 else ''}"
+        news.append(f"[yellow]{now.name} died and was restarted[/] ({times} so far)")
+    if now.given_up and (before is None or not before.given_up):
+        news.append(
+            f"[bold red]gave up on {now.name}[/]: it kept dying as it started; the rest of the "
+            f"line runs on. See its log, then `serviceline start {now.name}`"
+        )
+    return news
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -236,6 +270,37 @@ def down(state_dir: StateDir = Path(".state")) -> None:
     except LaunchError as error:
         fail(str(error))
     console.print(f"stopped {', '.join(stopped)}" if stopped else "no line was running")
+
+
+ServiceName = Annotated[str, typer.Argument(help="a service of the running line, e.g. find")]
+
+
+def _drive(state_dir: Path, name: str, action: Callable[[RunningLine, str], None]) -> None:
+    try:
+        action(attach(state_dir), name)
+    except LaunchError as error:
+        fail(str(error))
+
+
+@app.command()
+def stop(name: ServiceName, state_dir: StateDir = Path(".state")) -> None:
+    """Stop one service of a running line; its supervisor leaves it stopped until started."""
+    _drive(state_dir, name, RunningLine.stop_service)
+    console.print(f"stopped {name}")
+
+
+@app.command()
+def start(name: ServiceName, state_dir: StateDir = Path(".state")) -> None:
+    """Start a stopped or given-up service of a running line, and wait till it answers."""
+    _drive(state_dir, name, RunningLine.start_service)
+    console.print(f"started {name}")
+
+
+@app.command()
+def restart(name: ServiceName, state_dir: StateDir = Path(".state")) -> None:
+    """Stop one service of a running line and start it again."""
+    _drive(state_dir, name, RunningLine.restart_service)
+    console.print(f"restarted {name}")
 
 
 @app.command()
@@ -407,16 +472,18 @@ def drift_table(report: DriftReport) -> Table:
         table.add_column(name, justify="right")
     table.add_column("lag (changes, oldest)")
     table.add_column("last sync")
+    table.add_column("retrying")
     for edge in report.edges:
         lag = "n/a (event)"
         if edge.lag is not None:
             age = edge.lag.oldest_age_seconds
             lag = f"{edge.lag.changes}" + (f", {age / 3600:.1f} h" if age is not None else "")
         last = edge.last_sync_at.isoformat() if edge.last_sync_at else "never"
-        table.add_row(edge.edge, *(str(edge.counts[c]) for c in CLASSES), lag, last)
+        retrying = edge.retry.describe() if edge.retry else "-"
+        table.add_row(edge.edge, *(str(edge.counts[c]) for c in CLASSES), lag, last, retrying)
     for comparison in report.comparisons:
         name = f"{comparison.name} ({' / '.join(comparison.services)})"
-        table.add_row(name, *(str(comparison.counts[c]) for c in CLASSES), "-", "-")
+        table.add_row(name, *(str(comparison.counts[c]) for c in CLASSES), "-", "-", "-")
     return table
 
 

@@ -46,6 +46,19 @@ class Lag:
     oldest_age_seconds: float | None
 
 
+@dataclass(frozen=True)
+class PendingRetry:
+    """A copy job that failed and waits to be tried again, with back-off, on the clock."""
+
+    job: str
+    failures: int
+    due_at: datetime
+    retries_left: int
+
+    def describe(self) -> str:
+        return f"{self.failures} failed, next {self.due_at.isoformat()} ({self.retries_left} left)"
+
+
 @dataclass
 class EdgeDrift:
     edge: str
@@ -61,6 +74,7 @@ class EdgeDrift:
     withheld_owner_changes: int | None = None
     method: str = "full"  # "bisect": by range checksums, fetching only the keys that differ
     fallback: str | None = None  # why a bisect audit listed everything instead
+    retry: PendingRetry | None = None
 
 
 @dataclass
@@ -94,6 +108,21 @@ class DriftReport:
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = json.loads(json.dumps(asdict(self), default=_iso))
         return body
+
+
+def _pending_retry(edge: Edge, jobs: list[dict[str, Any]]) -> PendingRetry | None:
+    """The edge's soonest pending retry: of its incremental job or its full sync."""
+    pending = [
+        PendingRetry(
+            job["name"],
+            job["failures"],
+            datetime.fromisoformat(job["retry_due_at"]),
+            job["retries_left"],
+        )
+        for job in jobs
+        if job["name"] in (edge.name, f"{edge.name}:full") and job["retry_due_at"]
+    ]
+    return min(pending, key=lambda retry: retry.due_at, default=None)
 
 
 def _iso(value: Any) -> str:
@@ -268,6 +297,7 @@ class Auditor:
         views = await self._admin(edge.consumer, "/admin/edges")
         view: dict[str, Any] = next((v for v in views if v["edge"] == edge.name), {})
         last = view.get("last_sync_at")
+        jobs = await self._admin(edge.consumer, "/admin/jobs")
         return EdgeDrift(
             edge=edge.name,
             owner=edge.owner,
@@ -282,6 +312,7 @@ class Auditor:
             withheld_owner_changes=view.get("withheld_owner_changes"),
             method="full" if audited is None else "bisect",
             fallback=fallback,
+            retry=_pending_retry(edge, jobs),
         )
 
     async def _listed_all(
@@ -669,8 +700,13 @@ def render_html(report: DriftReport) -> str:
             if isinstance(item, EdgeDrift) and item.last_sync_at
             else "-"
         )
+        retry = item.retry if isinstance(item, EdgeDrift) else None
+        retrying = retry.describe() if retry else "-"
         cells = "".join(f'<td class="n {c}">{item.counts[c]}</td>' for c in CLASSES)
-        rows.append(f"<tr><td>{e(name)}</td>{cells}<td>{e(lag)}</td><td>{e(last)}</td></tr>")
+        rows.append(
+            f"<tr><td>{e(name)}</td>{cells}<td>{e(lag)}</td><td>{e(last)}</td>"
+            f"<td>{e(retrying)}</td></tr>"
+        )
     details = []
     for item in report.items():
         if not item.keys:
@@ -695,6 +731,7 @@ def render_html(report: DriftReport) -> str:
         f"<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>serviceline drift at {e(report.at.isoformat())}</title><style>{STYLE}</style>"
         f"</head><body><h1>Drift at {e(report.at.isoformat())} (simulated)</h1>"
-        f"<table><tr><th>edge</th>{head}<th>lag</th><th>last sync</th></tr>{''.join(rows)}</table>"
+        f"<table><tr><th>edge</th>{head}<th>lag</th><th>last sync</th><th>retrying</th></tr>"
+        f"{''.join(rows)}</table>"
         f"{''.join(details)}</body></html>"
     )

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serviceline.deps import AdminAuth, Kernel, KernelDep
-from serviceline.faults import SERVER_FAULTS, Fault, FaultKind, FaultSpec
+from serviceline.faults import SERVER_FAULTS, STORAGE_FAULTS, Fault, FaultKind, FaultSpec
 from serviceline.topology import Mechanism
 
 fault_router = APIRouter(prefix="/admin/faults", tags=["admin"], dependencies=[AdminAuth])
@@ -35,9 +35,11 @@ def _check_edge(kernel: Kernel, spec: FaultSpec) -> None:
     """Page faults act on this service's copier, on an edge it reads in pages."""
     edges = kernel.copier.edges
     paged = sorted(name for name, edge in edges.items() if edge.mechanism is not Mechanism.EVENT)
-    if spec.kind in SERVER_FAULTS:
+    if spec.kind in SERVER_FAULTS | STORAGE_FAULTS:
         if spec.edge is not None:
-            raise _refused(f"edge: a {spec.kind.value} fault acts on every request, not an edge")
+            raise _refused(f"edge: a {spec.kind.value} fault acts on {kernel.name} as a whole")
+        if spec.kind is FaultKind.DISK_FULL and kernel.engine.dialect.name != "sqlite":
+            raise _refused("kind: disk_full fills a SQLite database; this one is not SQLite")
         return
     if not paged:
         raise _refused(

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Collection
 from datetime import datetime
@@ -13,6 +14,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, Engine, event
 
 from serviceline.clock import SimulatedClock
 from serviceline.fields import UtcDateTime
@@ -29,10 +31,16 @@ class FaultKind(StrEnum):
     REORDER_PAGES = "reorder_pages"
     DELAY_PAGES = "delay_pages"
     DIE_MID_BATCH = "die_mid_batch"
+    DISK_FULL = "disk_full"
+    READ_ONLY = "read_only"
 
 
 # what a service does wrong as an owner answering requests; the others act on a consumer's reads
 SERVER_FAULTS = frozenset({FaultKind.FAIL, FaultKind.SLOW})
+# what its own database does wrong: every transaction meets it, whoever opens it
+STORAGE_FAULTS = frozenset({FaultKind.DISK_FULL, FaultKind.READ_ONLY})
+# SQLite's own limit on a database's pages, which a full disk lowers to the pages it has
+SQLITE_MAX_PAGES = sqlite3.connect(":memory:").execute("PRAGMA max_page_count").fetchone()[0]
 
 
 class FaultSpec(BaseModel):
@@ -85,10 +93,30 @@ class Faults:
         # in memory only, so a process that a fault killed starts again without it
         self._faults: list[Fault] = []
         self._last_id = 0
+        # once a storage fault was set, each transaction sets its database's limits again
+        self._storage = False
+
+    def bind(self, engine: Engine) -> None:
+        """Let storage faults act on `engine`: SQLite itself then refuses the writes."""
+        event.listen(engine, "begin", self._limit)
+
+    def _limit(self, connection: Connection) -> None:
+        if not self._storage:
+            return
+        acting = {fault.kind for fault in self.take(STORAGE_FAULTS)}
+        if connection.dialect.name == "sqlite":
+            # a database at its page limit fails to grow with "database or disk is full"
+            pages = 1 if FaultKind.DISK_FULL in acting else SQLITE_MAX_PAGES
+            connection.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+            read_only = int(FaultKind.READ_ONLY in acting)
+            connection.exec_driver_sql(f"PRAGMA query_only = {read_only}")
+        elif FaultKind.READ_ONLY in acting:
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
     def add(self, spec: FaultSpec) -> Fault:
         with self._lock:
             self._last_id += 1
+            self._storage = self._storage or spec.kind in STORAGE_FAULTS
             fault = Fault(id=self._last_id, **spec.model_dump())
             self._faults.append(fault)
             return fault.model_copy()

@@ -19,6 +19,13 @@ import httpx
 from pydantic import ValidationError
 
 from serviceline.control import settings_class
+from serviceline.supervision import (
+    DEAD,
+    Program,
+    ServiceState,
+    SupervisionError,
+    Supervisor,
+)
 from serviceline.topology import LINE, Service, Topology
 
 LINE_FILE = "line.json"
@@ -138,71 +145,109 @@ def service_command(config: LineConfig, service: Service, python: str) -> list[s
 
 @dataclass
 class RunningLine:
+    """A line's services under its supervisord, started here or found through its state folder."""
+
     config: LineConfig
-    processes: dict[str, subprocess.Popen[bytes]]
+    supervisor: Supervisor
+    # the services supervisord runs for it
+    names: list[str]
     # the line as its settings run it (see line_topology): what drives it should be given this
     topology: Topology = LINE
     # when the realtime clocks started, so a service started again reads the same time
     anchor: float | None = None
+    # supervisord itself, when this process started it
+    process: subprocess.Popen[bytes] | None = None
 
     def urls(self) -> dict[str, str]:
-        return {name: self.config.url(self.topology.service(name)) for name in self.processes}
+        """Where each service that is running, or being started again, answers."""
+        return {name: self._url(name) for name, state in self.states().items() if state.up}
 
-    def stop(self, timeout: float = 10.0) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for process in self.processes.values():
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        (self.config.state_dir / LINE_FILE).unlink(missing_ok=True)
+    def _url(self, name: str) -> str:
+        return self.config.url(self.topology.service(name))
 
-    def exited(self) -> dict[str, int]:
+    def states(self) -> dict[str, ServiceState]:
+        return self.supervisor.states()
+
+    def exited(self) -> dict[str, str]:
+        """The services that died and are not being started again, with how they ended."""
         return {
-            name: code
-            for name, process in self.processes.items()
-            if (code := process.poll()) is not None
+            name: state.description for name, state in self.states().items() if state.state in DEAD
         }
 
-    def stop_service(self, name: str, *, kill: bool = False, timeout: float = 10.0) -> None:
+    def wait_exited(self, name: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while name not in self.exited():
+            if time.monotonic() > deadline:
+                raise LaunchError(f"{name} is still running after {timeout:.0f}s")
+            time.sleep(0.05)
+
+    def supervising(self) -> bool:
+        return self.process is None or self.process.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop supervisord, which stops every service first."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        (self.config.state_dir / LINE_FILE).unlink(missing_ok=True)
+
+    def stop_service(self, name: str, *, kill: bool = False) -> None:
         """Stop one service: SIGTERM, or with `kill` SIGKILL, as a crash would stop it."""
-        process = self.processes.pop(name)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        self._check(name)
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        self.record()
+            self.supervisor.stop(name, kill=kill)
+        except SupervisionError as error:
+            raise LaunchError(f"{name}: {error}") from error
 
     def start_service(self, name: str, timeout: float = 60.0) -> None:
         """Start one service again, as the line started it, and return once it is healthy."""
+        self._check(name)
         service = self.topology.service(name)
-        running = self.processes.get(name)
-        if running is not None and running.poll() is None:
+        if self.states()[name].up:
             raise LaunchError(f"{name} is running already")
         if not _port_free(self.config.host, self.config.port(service)):
             raise LaunchError(f"{name}'s port {self.config.port(service)} is in use")
-        self.processes[name] = _spawn(self.config, service, self.topology, self.anchor)
         try:
+            self.supervisor.start(name)
             _wait_healthy(self, timeout, [name])
         except BaseException:
-            self.stop_service(name)
+            with contextlib.suppress(SupervisionError):
+                self.supervisor.stop(name)
             raise
-        self.record()
+
+    def restart_service(self, name: str, timeout: float = 60.0) -> None:
+        if self.states()[name].up:
+            self.stop_service(name)
+        self.start_service(name, timeout)
+
+    def _check(self, name: str) -> None:
+        if name not in self.names:
+            raise LaunchError(f"the line runs no {name}; it runs {', '.join(self.names)}")
 
     def record(self) -> None:
-        """Note the running processes, for `serviceline down` in another shell."""
+        """Note how to reach this line, for `serviceline down` and `stop|start` in another shell."""
         record = {
             "launcher": os.getpid(),
-            "services": {name: process.pid for name, process in self.processes.items()},
+            "supervisord": self.supervisor.pid(),
+            "host": self.config.host,
+            "port_offset": self.config.port_offset,
+            "services": self.names,
         }
         (self.config.state_dir / LINE_FILE).write_text(json.dumps(record))
+
+
+def attach(state_dir: Path) -> RunningLine:
+    """The line a `serviceline up` started in `state_dir`, to stop or start its services."""
+    path = state_dir / LINE_FILE
+    if not path.exists():
+        raise LaunchError(f"no line is running from {state_dir}; start one with `make up`")
+    record = json.loads(path.read_text())
+    config = LineConfig(state_dir, record["host"], port_offset=record["port_offset"])
+    return RunningLine(config, Supervisor(state_dir), record["services"])
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -220,8 +265,14 @@ def start_line(
     names: Iterable[str] | None = None,
     topology: Topology = LINE,
     timeout: float = 60.0,
+    *,
+    restart: bool = False,
 ) -> RunningLine:
-    """Start the services and return once every one answers /health."""
+    """Start the services under supervisord and return once every one answers /health.
+
+    With `restart` supervisord starts a service that dies again, as a supervisor does; without,
+    one that dies stays down until asked, as tests of crashes want.
+    """
     services = [s for s in topology.services if names is None or s.name in set(names)]
     busy = [
         f"{s.name} ({config.port(s)})"
@@ -233,44 +284,34 @@ def start_line(
             f"ports in use: {', '.join(busy)}; is a line already running? try `make down`"
         )
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    logs = config.state_dir / "logs"
-    logs.mkdir(exist_ok=True)
+    (config.state_dir / "logs").mkdir(exist_ok=True)
     anchor = time.time()
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    line = RunningLine(config, processes, line_topology(config, topology), anchor)
+    programs = [Program(s.name, service_command(config, s, sys.executable)) for s in services]
+    # each service reads only the variables named after it, so one environment serves them all
+    env = {k: v for s in services for k, v in service_env(config, s, topology, anchor).items()}
     try:
-        for service in services:
-            processes[service.name] = _spawn(config, service, topology, anchor)
-        _wait_healthy(line, timeout, list(processes))
+        supervisor, process = Supervisor.launch(config.state_dir, programs, env, restart=restart)
+    except SupervisionError as error:
+        raise LaunchError(str(error)) from error
+    chosen = [s.name for s in services]
+    line = RunningLine(config, supervisor, chosen, line_topology(config, topology), anchor, process)
+    try:
+        _wait_healthy(line, timeout, chosen)
+        line.record()
     except BaseException:
         line.stop()
         raise
-    line.record()
     return line
-
-
-def _spawn(
-    config: LineConfig, service: Service, topology: Topology, anchor: float | None
-) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **service_env(config, service, topology, anchor)}
-    logs = config.state_dir / "logs"
-    with (logs / f"{service.name}.log").open("ab") as log:
-        return subprocess.Popen(
-            service_command(config, service, sys.executable),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def _wait_healthy(line: RunningLine, timeout: float, names: list[str]) -> None:
     deadline = time.monotonic() + timeout
-    waiting = {name: url for name, url in line.urls().items() if name in names}
+    waiting = {name: line._url(name) for name in names}
     with httpx.Client(timeout=2.0) as client:
         while waiting:
             exited = {n: c for n, c in line.exited().items() if n in names}
             if exited:
-                failed = ", ".join(f"{n} (exit {c})" for n, c in exited.items())
+                failed = ", ".join(f"{n} ({c})" for n, c in exited.items())
                 log_dir = line.config.state_dir / "logs"
                 raise LaunchError(f"service exited during start-up: {failed}; see {log_dir}")
             for name, url in list(waiting.items()):
@@ -284,25 +325,28 @@ def _wait_healthy(line: RunningLine, timeout: float, names: list[str]) -> None:
             time.sleep(0.1)
 
 
-def stop_recorded(state_dir: Path, timeout: float = 15.0) -> list[str]:
+def stop_recorded(state_dir: Path, timeout: float = 30.0) -> list[str]:
     """Stop a line started by another `serviceline up` (e.g. from `make down`)."""
     path = state_dir / LINE_FILE
     if not path.exists():
         return []
     record = json.loads(path.read_text())
-    services: dict[str, int] = record["services"]
-    # the launcher stops its own services cleanly and then exits
-    targets = [record["launcher"]] if alive(record["launcher"]) else list(services.values())
-    for pid in targets:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+    pids = [record["supervisord"]]
+    with contextlib.suppress(SupervisionError):
+        pids += [state.pid for state in Supervisor(state_dir).states().values() if state.pid]
+    # the launcher stops its dashboard and supervisord, which stops every service, then exits;
+    # without a launcher, supervisord is told itself
+    target = record["launcher"] if alive(record["launcher"]) else record["supervisord"]
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(target, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while any(alive(pid) for pid in [*targets, *services.values()]):
+    while any(alive(pid) for pid in [record["launcher"], *pids]):
         if time.monotonic() > deadline:
             raise LaunchError(f"the line did not stop within {timeout:.0f}s")
         time.sleep(0.1)
     path.unlink(missing_ok=True)
-    return list(services)
+    services: list[str] = record["services"]
+    return services
 
 
 def alive(pid: int) -> bool:

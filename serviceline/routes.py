@@ -14,7 +14,6 @@ from sqlmodel import col, func, select
 
 from serviceline.clock import ClockError, parse_duration
 from serviceline.copier import CopyCursor
-from serviceline.db import JobRun
 from serviceline.deps import (
     AdminAuth,
     BearerDep,
@@ -26,7 +25,7 @@ from serviceline.deps import (
 )
 from serviceline.feed import Owned, changes_since, head, prune, pruned_through
 from serviceline.fields import UtcDateTime
-from serviceline.scheduler import JobResult, UnknownJobError
+from serviceline.scheduler import Job, JobResult, UnknownJobError
 from serviceline.settings import ClockMode
 from serviceline.topology import Edge
 
@@ -353,14 +352,27 @@ class JobView(BaseModel):
     last_run_at: datetime | None
     last_success_at: datetime | None
     last_error: str | None
+    # failed runs in a row since the last that worked, and the retry that is due next
+    failures: int = 0
+    retry_due_at: datetime | None = None
+    retries_left: int | None = None  # None: the job is not retried
+
+
+def _retries_left(job: Job, failures: int) -> int | None:
+    if job.retry is None:
+        return None
+    # the first failure is the run itself; each one after it used a retry
+    return max(0, job.retry.retries - max(0, failures - 1))
 
 
 @admin_router.get("/jobs")
 def list_jobs(kernel: KernelDep, session: SessionDep) -> list[JobView]:
-    runs = {run.name: run for run in session.exec(select(JobRun))}
+    runs = kernel.scheduler.history(session)
     views = []
     for job in kernel.scheduler.jobs:
         run = runs.get(job.name)
+        retry = kernel.scheduler.retries.get(job.name)
+        failures = retry.failures if retry else 0
         views.append(
             JobView(
                 name=job.name,
@@ -369,6 +381,9 @@ def list_jobs(kernel: KernelDep, session: SessionDep) -> list[JobView]:
                 last_run_at=run.last_run_at if run else None,
                 last_success_at=run.last_success_at if run else None,
                 last_error=run.last_error if run else None,
+                failures=failures,
+                retry_due_at=retry.due if retry else None,
+                retries_left=_retries_left(job, failures),
             )
         )
     return views

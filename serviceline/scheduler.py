@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,15 +14,38 @@ from typing import Any
 from anyio import to_thread
 from croniter import croniter
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from serviceline.clock import SimulatedClock
 from serviceline.db import JobRun, read_state, write_state
 from serviceline.settings import ClockMode
+from serviceline.topology import SIDEKIQ_RETRIES
 
 log = logging.getLogger("serviceline.scheduler")
 CLOCK_STATE = "clock.now"
+RETRIES_STATE = "scheduler.retries"
 RETRY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Sidekiq's exponential back-off: retry `count` (from 0) waits count**4 + 15 + jitter s."""
+
+    retries: int = SIDEKIQ_RETRIES
+
+    def delay(self, job: str, count: int) -> timedelta:
+        # Sidekiq's jitter is rand(10) * (count + 1); a hash keeps it the same on every run
+        jitter = zlib.crc32(f"{job}:{count}".encode()) % 10 * (count + 1)
+        return timedelta(seconds=count**4 + 15 + jitter)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A job's failures in a row, and when it is tried again (None: it gave up)."""
+
+    failures: int
+    due: datetime | None
 
 
 @dataclass(frozen=True)
@@ -34,6 +59,8 @@ class Job:
     # a copy writes only the consumer's copies, which no other service reads, so copies in
     # different services can run in any order between two jobs that change what others see
     visible: bool = True
+    # a failed run is tried again with back-off, before its next schedule if that comes later
+    retry: RetryPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +88,9 @@ class Scheduler:
         self.jobs = jobs
         self.origin = origin
         self.last_run: dict[str, datetime] = {}
+        self.retries: dict[str, Retry] = {}
+        # outcomes the database refused to record, and whether each ran on the clock
+        self._unsaved: list[tuple[JobResult, bool]] = []
         self._lock = asyncio.Lock()
 
     def load(self) -> None:
@@ -71,8 +101,20 @@ class Scheduler:
             for run in session.exec(select(JobRun)):
                 if run.last_run_at is not None:
                     self.last_run[run.name] = run.last_run_at
+            retries = json.loads(read_state(session, RETRIES_STATE) or "{}")
+            self.retries = {
+                name: Retry(failures, datetime.fromisoformat(due) if due else None)
+                for name, (failures, due) in retries.items()
+            }
 
     def due_at(self, job: Job) -> datetime | None:
+        scheduled = self._scheduled_at(job)
+        retry = self.retries.get(job.name)
+        if retry is None or retry.due is None:
+            return scheduled
+        return retry.due if scheduled is None else min(retry.due, scheduled)
+
+    def _scheduled_at(self, job: Job) -> datetime | None:
         last = self.last_run.get(job.name)
         if job.due is not None:
             wanted = job.due()
@@ -117,8 +159,10 @@ class Scheduler:
                 due, job = upcoming
                 if self.clock.mode is ClockMode.MANUAL and due > self.clock.now():
                     self.clock.set(due)
-                results.append(await self._execute(job, due))
+                outcome = await self._execute(job, due)
+                results.append(outcome)
                 self.last_run[job.name] = due
+                self._note(job, outcome)
             if self.clock.mode is ClockMode.MANUAL and moment > self.clock.now() and not stop_short:
                 self.clock.set(moment)
             await to_thread.run_sync(self._save, results, True)
@@ -128,6 +172,9 @@ class Scheduler:
         job = self.job(name)
         async with self._lock:
             outcome = await self._execute(job, self.clock.now())
+            # a run asked for out of schedule ends a retry when it works, and adds none
+            if outcome.ok:
+                self.retries.pop(job.name, None)
             await to_thread.run_sync(self._save, [outcome], False)
             return outcome
 
@@ -140,22 +187,75 @@ class Scheduler:
         try:
             result = await job.run()
         except Exception as error:  # a failed job is recorded; the schedule carries on
-            log.warning("job %s failed: %s", job.name, error)
-            return JobResult(job.name, due, False, error=str(error))
+            log.warning("job %s failed: %s", job.name, cause(error))
+            return JobResult(job.name, due, False, error=cause(error))
         return JobResult(job.name, due, True, result=result)
 
+    def _note(self, job: Job, outcome: JobResult) -> None:
+        """After a run on the clock: clear the retries, or plan the next one.
+
+        Sidekiq keeps a chain of retries per failed job; here a job has at most one chain, which
+        a failed scheduled run starts and a failed retry carries on.
+        """
+        pending = self.retries.get(job.name)
+        if outcome.ok or job.retry is None:
+            self.retries.pop(job.name, None)
+            return
+        if pending is not None and pending.due is not None and pending.due != outcome.due_at:
+            return  # a scheduled run failed while a retry waits: the retry keeps its time
+        count = pending.failures if pending is not None and pending.due is not None else 0
+        if count < job.retry.retries:
+            due: datetime | None = outcome.due_at + job.retry.delay(job.name, count)
+        else:
+            due = None
+            log.warning("job %s gave up after %d retries", job.name, job.retry.retries)
+        self.retries[job.name] = Retry(count + 1, due)
+
     def _save(self, outcomes: list[JobResult], scheduled: bool) -> None:
-        """Record the clock and what the jobs did, in one transaction for the whole advance."""
-        with Session(self.engine) as session:
-            for outcome in outcomes:
-                run = session.get(JobRun, outcome.job) or JobRun(name=outcome.job)
-                if scheduled:
-                    run.last_run_at = outcome.due_at
-                if outcome.ok:
-                    run.last_success_at = outcome.due_at
-                    run.last_error = None
-                else:
-                    run.last_error = outcome.error
-                session.add(run)
-            write_state(session, CLOCK_STATE, self.clock.now().isoformat())
-            session.commit()
+        """Record the clock and what the jobs did, in one transaction for the whole advance.
+
+        A database that refuses the record (full, read-only) keeps nothing; the outcomes wait
+        in memory, shown by `history`, until a later save can write them.
+        """
+        self._unsaved.extend((outcome, scheduled) for outcome in outcomes)
+        try:
+            with Session(self.engine) as session:
+                for outcome, on_clock in self._unsaved:
+                    run = session.get(JobRun, outcome.job) or JobRun(name=outcome.job)
+                    _record(run, outcome, scheduled=on_clock)
+                    session.add(run)
+                write_state(session, CLOCK_STATE, self.clock.now().isoformat())
+                retries = {
+                    name: [retry.failures, retry.due.isoformat() if retry.due else None]
+                    for name, retry in self.retries.items()
+                }
+                write_state(session, RETRIES_STATE, json.dumps(retries))
+                session.commit()
+        except DBAPIError as error:
+            log.warning("could not record %d job runs: %s", len(self._unsaved), cause(error))
+            return
+        self._unsaved.clear()
+
+    def history(self, session: Session) -> dict[str, JobRun]:
+        """When each job last ran, worked and failed: the database's record and what it lacks."""
+        runs = {run.name: JobRun.model_validate(run) for run in session.exec(select(JobRun))}
+        for outcome, scheduled in self._unsaved:
+            _record(runs.setdefault(outcome.job, JobRun(name=outcome.job)), outcome, scheduled)
+        return runs
+
+
+def _record(run: JobRun, outcome: JobResult, scheduled: bool) -> None:
+    if scheduled:
+        run.last_run_at = outcome.due_at
+    if outcome.ok:
+        run.last_success_at = outcome.due_at
+        run.last_error = None
+    else:
+        run.last_error = outcome.error
+
+
+def cause(error: Exception) -> str:
+    """What went wrong, as a person reads it: a database's own words without the SQL."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        return f"the database refused: {error.orig}"
+    return str(error)

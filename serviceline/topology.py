@@ -14,6 +14,12 @@ from croniter import croniter
 
 from serviceline.clock import parse_duration
 
+# Sidekiq retries a failed job 25 times unless told otherwise; Register's ApplicationJob retries
+# 10 attempts 3 s apart first (ActiveJob's retry_on), then leaves the error to Sidekiq's retries
+SIDEKIQ_RETRIES = 25
+# Apply's SyncAllProvidersAndCoursesWorker: sidekiq_options retry: 3
+APPLY_SYNC_RETRIES = 3
+
 
 class Kind(StrEnum):
     SERVICE = "service"
@@ -125,6 +131,9 @@ class Edge:
     # the field of the reader's records that holds the owner's key, when not the entity's key
     source_key: str | None = None
     description: str = ""
+    # how often a failed run is retried with Sidekiq's back-off before it waits for its schedule:
+    # Sidekiq's default, unless the real job says otherwise
+    retries: int = SIDEKIQ_RETRIES
 
     def __post_init__(self) -> None:
         strays = self.editable - set(self.mapping.values())
@@ -720,6 +729,7 @@ EDGES = (
         reader=Reader.PUBLISH_V1,
         overlap=timedelta(hours=2),
         full_sync_schedule="59 0 * * 6",
+        retries=APPLY_SYNC_RETRIES,
         description="SyncAllProvidersAndCoursesWorker: every 10 minutes, 2 h overlap; weekly full",
     ),
     Edge(
@@ -743,6 +753,7 @@ EDGES = (
         ),
         overlap=timedelta(hours=2),
         full_sync_schedule="59 0 * * 6",
+        retries=APPLY_SYNC_RETRIES,
         description="SyncCourses: study mode both becomes full_time_or_part_time",
     ),
     Edge(
@@ -755,6 +766,7 @@ EDGES = (
         reader=Reader.PUBLISH_V1,
         overlap=timedelta(hours=2),
         full_sync_schedule="59 0 * * 6",
+        retries=APPLY_SYNC_RETRIES,
         keep_referenced=True,
         description="SyncSites: a vanished site used by an application is flagged, not deleted",
     ),

@@ -13,7 +13,14 @@ from serviceline.drift import (
     read_history,
     record_history,
 )
-from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, LineUnderTest, in_process_line
+from serviceline.testing import (
+    ADMIN,
+    ADMIN_TOKEN,
+    API,
+    API_TOKEN,
+    LineUnderTest,
+    in_process_line,
+)
 from serviceline.topology import LINE
 from tests import builders
 
@@ -290,3 +297,32 @@ async def test_a_site_added_from_a_gias_school_keeps_its_address_as_its_own(
         still = compared(await auditor(line).comparisons())
         assert still.keys[0].differences[0].values["gias"] == "2 Mitre Street"
         assert still.keys[0].differences[0].values["publish"] == "St James's Passage"
+
+
+async def test_an_edge_whose_owner_failed_shows_its_retry_until_it_works(state_dir: Path) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        publish = line["publish"]
+        assert (
+            await publish.post("/admin/faults", json={"kind": "fail"}, headers=ADMIN)
+        ).is_success
+        await line.control.advance(by="10m")
+        assert (await publish.delete("/admin/faults", headers=ADMIN)).status_code == 204
+
+        report = await auditor(line).audit([APPLY_COURSES])
+        jsonschema.validate(report.to_json(), SCHEMA)
+        [edge] = report.edges
+        assert edge.retry is not None
+        # Apply's sync worker retries 3 times; Sidekiq's first retry waits 15 s and a jitter
+        assert (edge.retry.job, edge.retry.failures, edge.retry.retries_left) == (
+            APPLY_COURSES.name,
+            1,
+            3,
+        )
+        assert edge.retry.due_at.isoformat() == "2026-10-05T00:10:15+00:00"
+        assert edge.counts["missing"] == 1
+
+        await line.control.advance(by="1m")
+        healed = await auditor(line).edge(APPLY_COURSES)
+        assert healed.retry is None
+        assert healed.counts["in_sync"] == 1

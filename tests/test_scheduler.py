@@ -1,5 +1,6 @@
 """The simulated clock: every service runs exactly the jobs that fall due, in time order."""
 
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -7,7 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
+from serviceline.clock import SimulatedClock
 from serviceline.control import ControlError
+from serviceline.db import create_tables, make_engine
+from serviceline.scheduler import Job, Retry, RetryPolicy, Scheduler
+from serviceline.settings import ClockMode, sqlite_url
 from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
 from tests import builders
 
@@ -32,16 +37,23 @@ async def test_a_school_closed_at_ten_reaches_publish_at_the_next_days_import(
         assert (await line["gias"].post("/schools", json=builders.school(), headers=API)).is_success
 
         ran = await line.control.advance(by="1d3h")
-        assert runs(ran) == [
-            ("publish", "gias.school->publish", "2026-10-05T02:30:00+00:00", False),
+        imports = [run for run in runs(ran) if run[1] == "gias.school->publish"]
+        assert [run for run in runs(ran) if run not in imports] == [
             ("gias", "feed.prune", "2026-10-05T04:00:00+00:00", True),
             ("publish", "feed.prune", "2026-10-05T04:00:00+00:00", True),
             ("gias", "gias.daily_extract", "2026-10-06T00:00:00+00:00", True),
-            ("publish", "gias.school->publish", "2026-10-06T02:30:00+00:00", True),
         ]
-        # on the first morning no file for the day before had been published yet
+        # on the first morning no file for the day before had been published yet: the import
+        # was retried all day, ever less often, and the next morning's schedule found the file
         assert "404" in ran[0]["error"]
-        assert ran[3]["result"]["day"] == "2026-10-05"
+        assert [ok for *_, ok in imports] == [False] * 14 + [True]
+        assert imports[0][2] == "2026-10-05T02:30:00+00:00"
+        assert imports[-1][2] == "2026-10-06T02:30:00+00:00"
+        times = [datetime.fromisoformat(due) for _, _, due, _ in imports]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times[:-1])]
+        assert gaps == sorted(gaps)
+        [extract] = [job for job in ran if job["job"] == "gias.daily_extract"]
+        assert extract["result"]["day"] == "2026-10-05"
         assert await school_status(line) == "1"
 
         await line.control.advance(to=datetime(2026, 10, 6, 10, tzinfo=UTC))
@@ -72,14 +84,23 @@ async def test_a_service_runs_its_own_jobs_in_time_order(state_dir: Path) -> Non
             "/admin/clock/advance", json={"by": "2d"}, headers=ADMIN
         )
         body = response.json()
-        assert [(job["job"], job["due_at"]) for job in body["ran"]] == [
-            ("gias.school->publish", "2026-10-05T02:30:00+00:00"),
+        ran = [(job["job"], job["due_at"]) for job in body["ran"]]
+        assert ran == sorted(ran, key=lambda job: job[1])
+        assert [job for job in ran if job[0] == "feed.prune"] == [
             ("feed.prune", "2026-10-05T04:00:00+00:00"),
-            ("gias.school->publish", "2026-10-06T02:30:00+00:00"),
             ("feed.prune", "2026-10-06T04:00:00+00:00"),
         ]
+        # GIAS is not running: each import fails, and is retried in between its schedules
+        imports = [due for job, due in ran if job == "gias.school->publish"]
+        assert imports[0] == "2026-10-05T02:30:00+00:00"
+        assert "2026-10-06T02:30:00+00:00" in imports
+        assert len(imports) > 2
+        jobs = (await line["publish"].get("/admin/jobs", headers=ADMIN)).json()
+        [gias_import] = [job for job in jobs if job["name"] == "gias.school->publish"]
         assert body["now"] == "2026-10-07T00:00:00Z"
-        assert body["next_due"] == "2026-10-07T02:30:00Z"
+        assert body["next_due"] == gias_import["due_at"] == "2026-10-07T02:30:00Z"
+        assert gias_import["retry_due_at"] > gias_import["due_at"]
+        assert gias_import["failures"] == len(imports) - 1  # the second schedule's run is no retry
         assert body["next_visible_due"] == "2026-10-07T04:00:00Z"  # a copy changes nothing shared
 
 
@@ -173,3 +194,68 @@ async def test_a_restarted_service_resumes_its_clock_and_job_history(state_dir: 
         jobs = {job["name"]: job for job in listed.json()}
         assert jobs["gias.daily_extract"]["last_run_at"] == "2026-10-06T00:00:00Z"
         assert await line.control.advance(by="1h") == []
+
+
+async def test_an_import_that_failed_while_its_owner_was_down_is_retried_once_it_is_back(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish", "register"], state_dir) as line:
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        outage = {"kind": "fail", "until": "2026-10-05T06:00:00Z"}
+        assert (await line["publish"].post("/admin/faults", json=outage, headers=ADMIN)).is_success
+
+        down = await line.control.advance(to=datetime(2026, 10, 5, 6, tzinfo=UTC))
+        failed = [run for run in runs(down) if run[1] == "publish.course->register"]
+        assert failed[0] == (
+            "register",
+            "publish.course->register",
+            "2026-10-05T03:00:00+00:00",
+            False,
+        )
+        assert len(failed) > 1
+        assert not any(ok for *_, ok in failed)
+        assert (await line["register"].get("/copies/course")).json()["copies"] == []
+        jobs = (await line["register"].get("/admin/jobs", headers=ADMIN)).json()
+        [job] = [job for job in jobs if job["name"] == "publish.course->register"]
+        assert (job["failures"], job["retries_left"]) == (len(failed), 26 - len(failed))
+        assert "publish answered 503" in job["last_error"]
+        retry_due = job["retry_due_at"]
+        assert job["due_at"] == retry_due < "2026-10-06T03:00:00Z"
+
+        # Publish is back: the pending retry, not tomorrow's 03:00 run, applies the course
+        ran = await line.control.advance(to=datetime(2026, 10, 6, 2, tzinfo=UTC))
+        applied = [run for run in runs(ran) if run[1] == "publish.course->register"]
+        assert applied == [
+            ("register", "publish.course->register", retry_due.replace("Z", "+00:00"), True)
+        ]
+        assert (await line["register"].get("/copies/course")).json()["copies"] != []
+        jobs = (await line["register"].get("/admin/jobs", headers=ADMIN)).json()
+        [job] = [job for job in jobs if job["name"] == "publish.course->register"]
+        assert (job["failures"], job["retry_due_at"], job["last_error"]) == (0, None, None)
+        assert job["due_at"] == "2026-10-06T03:00:00Z"
+
+
+async def test_retries_give_up_after_the_configured_count(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path, "retries"))
+    create_tables(engine, [])
+    start = datetime(2026, 10, 5, tzinfo=UTC)
+    clock = SimulatedClock(ClockMode.MANUAL, start)
+
+    async def fail() -> None:
+        raise RuntimeError("the owner is down")
+
+    job = Job("copy", "0 3 * * *", fail, retry=RetryPolicy(retries=2))
+    scheduler = Scheduler(engine, clock, [job], start)
+    results = await scheduler.advance(datetime(2026, 10, 6, 2, tzinfo=UTC))
+    # Sidekiq's count**4 + 15 + rand(10) * (count + 1), its rand fixed by the job's name: 9, 9
+    assert [(r.due_at.isoformat(), r.ok) for r in results] == [
+        ("2026-10-05T03:00:00+00:00", False),
+        ("2026-10-05T03:00:24+00:00", False),
+        ("2026-10-05T03:00:58+00:00", False),
+    ]
+    # given up: nothing more until the next schedule, which starts over
+    assert scheduler.retries["copy"] == Retry(3, None)
+    assert scheduler.due_at(job) == datetime(2026, 10, 6, 3, tzinfo=UTC)
+    reloaded = Scheduler(engine, clock, [job], start)
+    reloaded.load()
+    assert reloaded.retries == scheduler.retries

@@ -39,6 +39,7 @@ from serviceline.dashboard.views import (
     schedule_words,
     sparkline,
     state_of,
+    supervision_words,
 )
 from serviceline.drift import KeyDrift
 from serviceline.launcher import line_topology
@@ -84,7 +85,12 @@ def create_app(
     topology = line_topology(config)
     picture = layout(topology)
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.globals.update(words=WORDS, moment=moment, schedule_words=schedule_words)
+    templates.env.globals.update(
+        words=WORDS,
+        moment=moment,
+        schedule_words=schedule_words,
+        supervision_words=supervision_words,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

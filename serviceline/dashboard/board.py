@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from anyio import to_thread
 
 from serviceline.clock import ClockError
 from serviceline.control import ControlError, LineControl
 from serviceline.dashboard.layout import Layout
 from serviceline.dashboard.settings import DashboardSettings
 from serviceline.drift import Auditor, DriftReport, history_sample, read_history, record_history
+from serviceline.supervision import ServiceState, SupervisionError, Supervisor
 from serviceline.topology import Topology
 from serviceline.upstream import UpstreamError
 
@@ -73,6 +75,8 @@ class Board:
     clients: Mapping[str, httpx.AsyncClient]
     picture: Layout
     running: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    # each service as the line's supervisor sees it; empty where no supervisor runs it
+    supervised: dict[str, ServiceState] = field(default_factory=dict)
     clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: DriftReport | None = None
     problem: str | None = None  # why the line could not be read
@@ -132,6 +136,7 @@ class Board:
         async with self._looking:
             try:
                 self.running = await self._answering()
+                self.supervised = await to_thread.run_sync(self._supervised)
                 self.clocks = await self.control().clocks()
                 if not self.running:
                     self.problem = "no service of the line answers: is it running?"
@@ -184,6 +189,12 @@ class Board:
 
         answers = await asyncio.gather(*(healthy(c) for c in self.clients.values()))
         return {n: c for (n, c), ok in zip(self.clients.items(), answers, strict=True) if ok}
+
+    def _supervised(self) -> dict[str, ServiceState]:
+        try:
+            return Supervisor(self.settings.state_dir).states()
+        except SupervisionError:
+            return {}  # a line in containers, say: their engine restarts them
 
     async def _fingerprint(self) -> str:
         """Every owner's change-log head, every consumer's copy cursors: drift moves with them."""

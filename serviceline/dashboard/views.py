@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from serviceline.dashboard.layout import Layout, NodeBox, fit, path, wrap
 from serviceline.drift import CLASSES, DriftReport, EdgeDrift
+from serviceline.supervision import ServiceState
 from serviceline.topology import Edge, Kind, Service, Topology
 
 # the worst class an edge has decides its state
@@ -90,6 +91,21 @@ def moment(at: datetime | None, *, year: bool = True) -> str:
     return f"{day} {at:%Y, %H:%M}" if year else f"{day} {at:%H:%M}"
 
 
+def supervision_words(state: ServiceState) -> str | None:
+    """What a person should know of how a service has run: down, given up, restarted."""
+    if state.given_up:
+        return (
+            f"{state.name}: given up, it kept dying as it started. See its log, then "
+            f"`serviceline start {state.name}`"
+        )
+    said = None if state.up else f"{state.name}: down ({state.state.lower()})"
+    if state.restarts and state.last_restart_at is not None:
+        times = f"{state.restarts} time{'s' if state.restarts != 1 else ''}"
+        restarted = f"restarted after dying {times}, last at {state.last_restart_at:%H:%M:%S}"
+        said = f"{said}; {restarted}" if said else f"{state.name}: {restarted} (real time)"
+    return said
+
+
 @dataclass(frozen=True)
 class EdgeView:
     """One copy edge as the dashboard shows it: its state and figures in words."""
@@ -136,6 +152,15 @@ class EdgeView:
         if lag.oldest_age_seconds is not None:
             text += f", the oldest since {duration_words(lag.oldest_age_seconds)}"
         return text
+
+    @property
+    def retrying(self) -> str | None:
+        """`2 failed runs; retry Mon 5 Oct 2026, 06:30 (24 left)`, or None with none pending."""
+        retry = self.drift.retry if self.drift else None
+        if retry is None:
+            return None
+        runs = f"{retry.failures} failed run{'s' if retry.failures != 1 else ''}"
+        return f"{runs}; retry {moment(retry.due_at)} ({retry.retries_left} left)"
 
     @property
     def how(self) -> str:

@@ -420,6 +420,8 @@ class Runner:
             "reorder_pages": "reads pages out of order",
             "delay_pages": f"reads each page {step.seconds or 1.0:g} s late",
             "die_mid_batch": "dies in the middle of a batch",
+            "disk_full": "has a full disk",
+            "read_only": "has a read-only database",
         }[step.fault]
         if step.edge:
             how += f" of {step.edge}"

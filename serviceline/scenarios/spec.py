@@ -41,6 +41,8 @@ FaultKind = Literal[
     "reorder_pages",
     "delay_pages",
     "die_mid_batch",
+    "disk_full",
+    "read_only",
 ]
 COMPARISONS = {
     "accredited provider to lead partner": ("publish", "manage"),
