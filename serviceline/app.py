@@ -10,20 +10,21 @@ from functools import partial
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request, status
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from swagger_ui_bundle import swagger_ui_path
 
+from serviceline.bodies import StorableJsonMiddleware
 from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import HashedSide, RowHash
-from serviceline.clock import ClockError, SimulatedClock
+from serviceline.clock import SimulatedClock
 from serviceline.copier import Copier, CopyCursor, CopyTarget
 from serviceline.db import create_tables, make_engine
 from serviceline.deps import Kernel
+from serviceline.errors import add_error_handlers, document_errors
 from serviceline.fault_routes import FaultMiddleware, fault_router
 from serviceline.faults import Faults
 from serviceline.feed import ChangeLog, FeedNotifier, Owned, prune
@@ -31,7 +32,7 @@ from serviceline.routes import admin_router, copies_router, feed_router, health_
 from serviceline.scheduler import Job, RetryPolicy, Scheduler
 from serviceline.settings import ClockMode, ServiceSettings
 from serviceline.topology import LINE, Mechanism, Topology
-from serviceline.upstream import Upstream, UpstreamError
+from serviceline.upstream import Upstream
 
 JobFactory = Callable[[Kernel], Job]
 
@@ -136,6 +137,7 @@ def create_app(
     )
     _serve_docs(app)
     app.add_middleware(FaultMiddleware)
+    app.add_middleware(StorableJsonMiddleware)
     app.include_router(health_router)
     app.include_router(admin_router)
     app.include_router(fault_router)
@@ -146,7 +148,8 @@ def create_app(
         app.include_router(copies_router)
     for router in routers:
         app.include_router(router)
-    _add_error_handlers(app)
+    add_error_handlers(app)
+    document_errors(app)
     return app
 
 
@@ -192,20 +195,3 @@ async def _prune(kernel: Kernel) -> dict[str, int]:
             return pruned
 
     return {"pruned": await asyncio.to_thread(run)}
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(IntegrityError)
-    async def conflict(_request: Request, error: IntegrityError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": f"conflicts with a stored record: {error.orig}"},
-            status_code=status.HTTP_409_CONFLICT,
-        )
-
-    @app.exception_handler(UpstreamError)
-    async def upstream_failed(_request: Request, error: UpstreamError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_502_BAD_GATEWAY)
-
-    @app.exception_handler(ClockError)
-    async def clock_refused(_request: Request, error: ClockError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_409_CONFLICT)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from fastapi import HTTPException, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, SQLModel
 
 Record = TypeVar("Record", bound=SQLModel)
@@ -29,6 +29,12 @@ def get_or_404(
     return record
 
 
+class Changes(BaseModel):
+    """A PATCH body: the fields it names change, and a field it does not know is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 def update_from(
     session: Session,
     record: Record,
@@ -37,7 +43,14 @@ def update_from(
     check: Callable[[Record], None] | None = None,
 ) -> Record:
     """Set the fields `changes` was given on `record`, and flush it once `check` accepts it."""
-    record.sqlmodel_update(changes.model_dump(exclude_unset=True))
+    values = changes.model_dump(exclude_unset=True)
+    columns = type(record).__table__.columns  # type: ignore[attr-defined]
+    for name, value in values.items():
+        if value is None and name in columns and not columns[name].nullable:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: may be left out, never null"
+            )
+    record.sqlmodel_update(values)
     # before the flush, so a refused change never reaches the database or the change log
     if check is not None:
         check(record)

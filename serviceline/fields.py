@@ -3,7 +3,18 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
+
+# what a 64-bit integer column holds, on SQLite and PostgreSQL alike
+MAX_INT = 2**63 - 1
+# an academic or recruitment year as a number: the year it starts
+AcademicYear = Annotated[int, Field(ge=2000, le=2100)]
+
+
+def most_pages(per_page: int) -> int:
+    """The highest page number whose offset a database can still take."""
+    return MAX_INT // per_page
+
 
 Urn = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 Ukprn = Annotated[str, StringConstraints(pattern=r"^\d{8}$")]

@@ -24,7 +24,7 @@ from serviceline.deps import (
     require_api_token,
 )
 from serviceline.feed import Owned, changes_since, head, prune, pruned_through
-from serviceline.fields import UtcDateTime
+from serviceline.fields import MAX_INT, UtcDateTime
 from serviceline.scheduler import Job, JobResult, UnknownJobError
 from serviceline.settings import ClockMode
 from serviceline.topology import Edge
@@ -97,7 +97,7 @@ def _feed_page(kernel: Kernel, entity: str, since: int, limit: int) -> FeedPage:
 async def read_feed(
     entity: str,
     kernel: KernelDep,
-    since: int = Query(0, ge=0, description="the `next` of the previous page"),
+    since: int = Query(0, ge=0, le=MAX_INT, description="the `next` of the previous page"),
     limit: int = Query(500, ge=1, le=5000),
     wait: float = Query(0, ge=0, le=60, description="long-poll: seconds to wait for a change"),
 ) -> FeedPage:

@@ -155,11 +155,36 @@ def reference(*parts: str) -> Path:
 
 
 def names_field(response: httpx.Response, field: str) -> bool:
-    """Whether a refusal names `field`: our own messages start with it, pydantic's locate it."""
+    """Whether a refusal names `field`, as its message's opening or as its errors' location."""
     detail = response.json()["detail"]
     if isinstance(detail, str):
         return detail.startswith(f"{field}:")
-    return any(field in error["loc"] for error in detail)
+    return any(
+        field in error["loc"]
+        or (path := located(error["loc"])) == field
+        or path.endswith((f".{field}", f" {field}"))
+        for error in detail
+    )
+
+
+def located(loc: list[str | int]) -> str:
+    """A validation error's location as a handler names it: `[1] trn`, `person.dateOfBirth`."""
+    path = ""
+    for part in loc[1:]:  # after body, query or path
+        if isinstance(part, int):
+            path += f"[{part}]" if path else f"[{part}] "
+        else:
+            path += part if not path or path.endswith(" ") else f".{part}"
+    return path
+
+
+def refusal(response: httpx.Response) -> str:
+    """A 422's first error as "where: what", as the handler that refused said it; a real-shaped
+    API's own error body as it stands."""
+    detail = response.json().get("detail")
+    if not isinstance(detail, list):
+        return response.text
+    return f"{located(detail[0]['loc'])}: {detail[0]['msg']}"
 
 
 @dataclass(frozen=True)

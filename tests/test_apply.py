@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
+from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line, refusal
 from tests import builders, spec_schemas
 from tests.spec_schemas import ok
 
@@ -27,9 +27,10 @@ def created(response: httpx.Response) -> Any:
 
 def refused(response: httpx.Response, code: int, *words: str) -> str:
     assert response.status_code == code, response.text
+    said = refusal(response) if code == 422 else response.text
     for word in words:
-        assert word in response.text, response.text
-    return response.text
+        assert word in said, response.text
+    return said
 
 
 async def seed_publish(line: LineUnderTest) -> dict[str, Any]:

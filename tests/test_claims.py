@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline.testing import API, LineUnderTest, in_process_line, names_field
+from serviceline.testing import API, LineUnderTest, in_process_line, names_field, refusal
 from tests import builders
 from tests.test_placements import answered, at, rename_in_dqt
 
@@ -202,8 +202,8 @@ async def test_bad_claims_are_refused_naming_the_field(state_dir: Path) -> None:
         ):
             refused(await claims.post("/claims", json=body, headers=API), 422, field)
         batch = [builders.claim(good), builders.claim(good, provider_code="3XX")]
-        refusal = await claims.post("/claims/batch", json=batch, headers=API)
-        assert refusal.json()["detail"].startswith("[1] provider_code:"), refusal.text
+        answer = await claims.post("/claims/batch", json=batch, headers=API)
+        assert refusal(answer).startswith("[1] provider_code:"), answer.text
         assert answered(await claims.get("/claims")) == []
         assert (await claims.post("/claims", json=builders.claim(good))).status_code == 401
 

@@ -14,7 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from serviceline.readers import DqtTeacherReader
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
+from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line, names_field
 from serviceline.topology import LINE
 from serviceline.upstream import Upstream
 from tests import builders
@@ -68,9 +68,7 @@ def ok(response: httpx.Response, code: int = 200) -> Any:
 
 def field_named(response: httpx.Response, field: str) -> bool:
     detail = response.json()["detail"]
-    if isinstance(detail, str):
-        return detail.startswith(f"{field}:")
-    return any(field in error["loc"] or field in error["msg"] for error in detail)
+    return names_field(response, field) or any(field in error["msg"] for error in detail)
 
 
 async def request_trn(line: LineUnderTest, request_id: str = REQUEST, **person: Any) -> Any:

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from serviceline.db import make_engine
-from serviceline.testing import API, LineUnderTest, in_process_line, names_field
+from serviceline.testing import API, LineUnderTest, in_process_line, names_field, refusal
 from services.placements.settings import PlacementsSettings
 from stubs.dqt.models import Teacher
 from tests import builders
@@ -170,9 +170,9 @@ async def test_a_mentor_is_added_by_trn_and_date_of_birth_as_dqt_holds_them(
         twice = await placements.post("/mentors", json=builders.mentor(), headers=API)
         refused(twice, 409, "school_urn")
         batch = [builders.mentor(school_urn="100001"), unknown]
-        refusal = await placements.post("/mentors/batch", json=batch, headers=API)
-        assert refusal.status_code == 422
-        assert refusal.json()["detail"].startswith("[1] trn:")
+        answer = await placements.post("/mentors/batch", json=batch, headers=API)
+        assert answer.status_code == 422
+        assert refusal(answer).startswith("[1] trn:")
         anonymous = await placements.post("/mentors", json=builders.mentor(), headers={})
         assert anonymous.status_code == 401
 
@@ -254,9 +254,9 @@ async def test_placements_name_schools_providers_and_mentors_placements_holds(
             await placements.post("/placements", json=elsewhere, headers=API), 422, "mentor_trns"
         )
         batch = [builders.placement(academic_year=2027), builders.placement(provider_code="1UR")]
-        refusal = await placements.post("/placements/batch", json=batch, headers=API)
-        assert refusal.status_code == 422
-        assert refusal.json()["detail"].startswith("[1] provider_code:")
+        answer = await placements.post("/placements/batch", json=batch, headers=API)
+        assert answer.status_code == 422
+        assert refusal(answer).startswith("[1] provider_code:")
 
         path = f"/placements/{offered['id']}"
         taken = answered(await placements.patch(path, json={"provider_code": "2FR"}, headers=API))

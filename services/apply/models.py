@@ -7,12 +7,13 @@ from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, StringConstraints, field_validator
+from pydantic import StringConstraints, ValidationInfo, field_validator
 from sqlalchemy import Index, and_
 from sqlmodel import JSON, AutoString, Field, Session, SQLModel, col, select
 
 from serviceline.copier import Copy
 from serviceline.copies import CourseCopyBase, ProviderCopyBase
+from serviceline.crud import Changes
 from serviceline.db import json_field, utc_field
 from serviceline.feed import Owned
 from serviceline.fields import SiteCode
@@ -137,7 +138,7 @@ class CandidateCreate(CandidateBase):
     pass
 
 
-class CandidateUpdate(BaseModel):
+class CandidateUpdate(Changes):
     email: Email | None = None
     phone_number: str | None = Field(default=None, max_length=50)
     address_line1: str | None = Field(default=None, max_length=50)
@@ -227,6 +228,13 @@ class ApplicationCreate(ApplicationBase):
     history: list[Event] = Field(default_factory=list, max_length=10)
     offer_conditions: list[Condition] = Field(default_factory=list, max_length=20)
     rejection_reason: str | None = Field(default=None, max_length=65535)
+
+    @field_validator("offer_conditions")
+    @classmethod
+    def _conditions_of_an_offer(cls, conditions: list[str], info: ValidationInfo) -> list[str]:
+        if conditions and "make_offer" not in info.data.get("history", []):
+            raise ValueError("only an offer has conditions, and the history makes no offer")
+        return conditions
 
 
 class ApplicationPublic(ApplicationBase, ApplicationState):

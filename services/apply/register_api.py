@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlmodel import col, func, select
 
 from serviceline.deps import BearerDep, SessionDep
+from serviceline.fields import most_pages
 from services.apply.models import Application, Candidate
 from services.apply.vendor_api import (
     NEEDS_PERMISSION,
@@ -156,10 +157,10 @@ def parse_changed_since(value: str | None) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def page_number(value: str | None) -> int:
+def page_number(value: str | None, size: int) -> int:
     if value is None:
         return 1
-    if not value.isdigit() or int(value) < 1:
+    if not value.isdigit() or not 1 <= int(value) <= most_pages(size):
         raise invalid_parameter("page")
     return int(value)
 
@@ -189,8 +190,8 @@ def list_applications(
     since = parse_changed_since(changed_since)
     if since is not None:
         conditions.append(col(Application.updated_at) >= since)
-    number = page_number(page)
     size = settings.page_size
+    number = page_number(page, size)
     total = session.exec(select(func.count()).select_from(Application).where(*conditions)).one()
     rows = session.exec(
         select(Application, Candidate)

@@ -28,6 +28,8 @@ from services.apply.models import (
 )
 
 router = APIRouter(tags=["candidates"], dependencies=[ApiAuth])
+# how old a candidate can be when they apply: teacher training takes adults of working age
+MIN_AGE, MAX_AGE = 16, 100
 
 
 def public(session: Session, applications: Sequence[Application]) -> list[ApplicationPublic]:
@@ -52,9 +54,13 @@ def choice_problem(
     candidates: Collection[str],
     sites: Collection[tuple[str, str]],
     taken: Collection[tuple[str, str]],
+    now: datetime,
 ) -> str | None:
     if choice.candidate_id not in candidates:
         return f"candidate_id: no candidate {choice.candidate_id!r}"
+    age = now.year - choice.date_of_birth.year
+    if not MIN_AGE <= age <= MAX_AGE:
+        return f"date_of_birth: a candidate is {MIN_AGE} to {MAX_AGE} years old, not {age}"
     if course is None:
         return f"course_uuid: Apply's copy of Publish's courses has no {choice.course_uuid!r}"
     name = f"{course.provider_code}/{course.code}"
@@ -98,7 +104,7 @@ def submit(
     applications = []
     for index, choice in enumerate(choices):
         course = courses.get(choice.course_uuid)
-        problem = choice_problem(choice, course, candidates, sites, taken)
+        problem = choice_problem(choice, course, candidates, sites, taken, now)
         if problem is not None:
             detail = f"[{index}] {problem}" if numbered else problem
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)

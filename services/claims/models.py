@@ -15,9 +15,10 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, Session, SQLModel, col, func, select
 
 from serviceline.copies import ProviderCopyBase, SubjectCopyBase
+from serviceline.crud import Changes
 from serviceline.db import utc_field
 from serviceline.feed import Owned
-from serviceline.fields import Name, ProviderCode, Trn, Urn
+from serviceline.fields import AcademicYear, Name, ProviderCode, Trn, Urn
 from services.mentoring.copies import copy_targets
 from services.mentoring.models import (
     FundingRegion,
@@ -78,7 +79,7 @@ class School(SchoolCopyBase, table=True):
     claims_service: bool = False
 
 
-class SchoolUpdate(BaseModel):
+class SchoolUpdate(Changes):
     claims_service: bool
 
 
@@ -149,7 +150,7 @@ class ClaimCreate(BaseModel):
     school_urn: Urn
     provider_code: ProviderCode
     # the claim window's academic year, by the year it starts; this one when left out
-    academic_year: int | None = None
+    academic_year: AcademicYear | None = None
     mentor_trainings: list[MentorTrainingCreate] = Field(default_factory=list)
     # given, the claim is submitted as it is made (a seed's claims from earlier years)
     submitted_by: Name | None = None

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, delete, func, select
 
 from serviceline.crud import get_or_404, update_from
 from serviceline.deps import ApiAuth, ClockDep, SessionDep
-from serviceline.fields import ProviderCode, Urn
+from serviceline.fields import AcademicYear, ProviderCode, Urn
 from services.claims.models import (
     DRAFT_STATUSES,
     Claim,
@@ -262,7 +262,7 @@ def list_claims(
     session: SessionDep,
     school_urn: Urn | None = None,
     provider_code: ProviderCode | None = None,
-    academic_year: int | None = None,
+    academic_year: AcademicYear | None = None,
     claim_status: Annotated[ClaimStatus | None, Query(alias="status")] = None,
     after: str | None = None,
     limit: Limit = 500,

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
 from serviceline.deps import Kernel, KernelDep, SessionDep
+from serviceline.fields import most_pages
 from serviceline.readers import PublishV1Reader
 from serviceline.topology import LINE
 from serviceline.upstream import UpstreamError
@@ -42,7 +43,7 @@ class CourseSearch:
     provider: Annotated[str | None, Query(description="provider code or part of its name")] = None
     location: Annotated[str | None, Query(description="postcode district or region")] = None
     study_mode: StudyMode | None = None
-    page: Annotated[int, Query(ge=1)] = 1
+    page: Annotated[int, Query(ge=1, le=most_pages(100))] = 1
     per_page: Annotated[int, Query(ge=1, le=100)] = 20
 
     def where(self, query: Select[CourseCopy, ProviderCopy]) -> Select[CourseCopy, ProviderCopy]:

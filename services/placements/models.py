@@ -7,14 +7,15 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, StringConstraints, field_validator
+from pydantic import StringConstraints, field_validator
 from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, Session, SQLModel, col, select
 
 from serviceline.copies import ProviderCopyBase, SubjectCopyBase
+from serviceline.crud import Changes
 from serviceline.db import json_field, utc_field
 from serviceline.feed import Owned
-from serviceline.fields import ProviderCode, Trn, Urn
+from serviceline.fields import AcademicYear, ProviderCode, Trn, Urn
 from services.mentoring.copies import copy_targets
 from services.mentoring.models import (
     MentorBase,
@@ -63,7 +64,7 @@ class School(SchoolCopyBase, table=True):
     appetite: Appetite | None = Field(default=None, sa_type=AutoString)
 
 
-class SchoolUpdate(BaseModel):
+class SchoolUpdate(Changes):
     appetite: Appetite | None = None
     placements_service: bool | None = None
 
@@ -119,10 +120,10 @@ class Placement(PlacementBase, Owned, table=True):
 
 class PlacementCreate(PlacementBase):
     # the academic year by the year it starts; this one when left out
-    academic_year: int | None = None
+    academic_year: AcademicYear | None = None
 
 
-class PlacementUpdate(BaseModel):
+class PlacementUpdate(Changes):
     provider_code: ProviderCode | None = None
     subject_code: SubjectCode | None = None
     year_group: YearGroup | None = None

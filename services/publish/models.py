@@ -6,11 +6,13 @@ import uuid as uuid_lib
 from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, StringConstraints
+from annotated_types import Len
+from pydantic import AfterValidator, StrictBool, StringConstraints
 from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from serviceline.copier import Copy
+from serviceline.crud import Changes
 from serviceline.db import json_field
 from serviceline.feed import Owned
 from serviceline.fields import CourseCode, Name, ProviderCode, SiteCode, Ukprn, Urn
@@ -63,6 +65,10 @@ def _one_award(qualifications: list[Qualification]) -> list[Qualification]:
 Qualifications = Annotated[list[Qualification], AfterValidator(_one_award)]
 
 
+SubjectCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2}$")]
+# a course teaches one subject, two for a secondary course with a second subject, and a few
+# more for modern languages
+SubjectCodes = Annotated[list[SubjectCode], Len(max_length=10)]
 UuidText = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")]
 
 
@@ -98,7 +104,7 @@ class ProviderCreate(ProviderBase):
     pass
 
 
-class ProviderUpdate(BaseModel):
+class ProviderUpdate(Changes):
     name: Name | None = None
     provider_type: ProviderType | None = None
     accredited_body: bool | None = None
@@ -117,13 +123,13 @@ class CourseBase(SQLModel):
     name: Name
     accredited_provider_code: ProviderCode | None = None
     state: CourseState = Field(default="draft", sa_type=AutoString)
-    findable: bool = False
+    findable: StrictBool = False
     study_mode: StudyMode = Field(default="full_time", sa_type=AutoString)
     level: Level = Field(sa_type=AutoString)
     program_type: ProgramType = Field(sa_type=AutoString)
     qualifications: Qualifications = Field(sa_type=JSON)
     funding_type: FundingType = Field(default="fee", sa_type=AutoString)
-    subject_codes: list[str] = json_field()
+    subject_codes: SubjectCodes = json_field()
     age_minimum: int = Field(ge=3, le=19)
     age_maximum: int = Field(ge=3, le=19)
     start_date: date | None = None
@@ -144,15 +150,15 @@ class CourseCreate(CourseBase):
     uuid: UuidText | None = None
 
 
-class CourseUpdate(BaseModel):
+class CourseUpdate(Changes):
     name: Name | None = None
     accredited_provider_code: ProviderCode | None = None
     state: CourseState | None = None
-    findable: bool | None = None
+    findable: StrictBool | None = None
     study_mode: StudyMode | None = None
     qualifications: Qualifications | None = None
     funding_type: FundingType | None = None
-    subject_codes: list[str] | None = None
+    subject_codes: SubjectCodes | None = None
     age_minimum: int | None = Field(default=None, ge=3, le=19)
     age_maximum: int | None = Field(default=None, ge=3, le=19)
     start_date: date | None = None
@@ -182,7 +188,7 @@ class SiteCreate(SiteBase):
     uuid: UuidText | None = None
 
 
-class SiteUpdate(BaseModel):
+class SiteUpdate(Changes):
     name: Name | None = None
     street_address_1: str | None = None
     city: str | None = None

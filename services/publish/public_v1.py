@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from serviceline.crud import get_or_404
 from serviceline.deps import KernelDep, SessionDep
 from serviceline.feed import Owned
-from serviceline.fields import UtcDateTime
+from serviceline.fields import UtcDateTime, most_pages
 from services.publish.models import Course, Provider, Site
 from services.publish.subjects import SUBJECTS
 
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/public/v1", tags=["public API v1"])
 MAX_PER_PAGE = 500
 Year = Annotated[str, Path(description="the recruitment cycle's starting year, or 'current'")]
 UpdatedSince = Annotated[UtcDateTime | None, Query(alias="filter[updated_since]")]
-PageNumber = Annotated[int, Query(alias="page[page]", ge=1)]
+PageNumber = Annotated[int, Query(alias="page[page]", ge=1, le=most_pages(MAX_PER_PAGE))]
 PerPage = Annotated[int, Query(alias="page[per_page]", ge=1, le=MAX_PER_PAGE)]
 Row = TypeVar("Row", Provider, Course)
 

@@ -26,6 +26,7 @@ from services.publish.models import (
     SiteUpdate,
     new_uuid,
 )
+from services.publish.subjects import SUBJECT_CODES
 
 router = APIRouter(tags=["publish"], dependencies=[ApiAuth])
 
@@ -50,6 +51,12 @@ def check_course(session: Session, provider_code: str, course: CourseCreate | Co
                 f"accredited_provider_code: {course.accredited_provider_code!r} is not an "
                 "accredited provider",
             )
+    unknown_subjects = sorted(set(course.subject_codes) - SUBJECT_CODES)
+    if unknown_subjects:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"subject_codes: Publish knows no subjects {unknown_subjects}",
+        )
     if course.site_codes:
         known = set(session.exec(select(Site.code).where(Site.provider_code == provider_code)))
         unknown = sorted(set(course.site_codes) - known)

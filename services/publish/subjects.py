@@ -43,3 +43,5 @@ SUBJECTS: tuple[tuple[str, str, str], ...] = (
     ("24", "Modern languages (other)", "secondary"),
     ("41", "Further education", "further_education"),
 )
+
+SUBJECT_CODES = frozenset(code for code, _, _ in SUBJECTS)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, func, select
 
 from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep, UpstreamsDep
+from serviceline.fields import most_pages
 from services.register.codes import (
     AGE_RANGE_CODES,
     COURSE_AGE_RANGES,
@@ -226,6 +227,36 @@ REQUIRED = (
 )
 # a TRN comes from DQT, and only with the trainee it was asked for
 NOT_UPDATABLE = frozenset({"trn"})
+# what the real API takes beside the trainee's own fields: this Register checks their shape and
+# keeps none of them
+NESTED = {
+    "degrees_attributes": "a list of degrees",
+    "placements_attributes": "a list of placements",
+}
+APPLICATION_ID = re.compile(r"[0-9a-f]{10}")
+URN = re.compile(r"\d{6}")
+
+
+def check_nested(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What is wrong with the parts of a request this Register does not keep, by field."""
+    errors: dict[str, list[str]] = {}
+    for name, what in NESTED.items():
+        items = data.get(name)
+        if items is None:
+            continue
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            errors[name] = [f"must be {what}, each an object"]
+        elif name == "placements_attributes" and not all(
+            item.get("urn") is None or (isinstance(item["urn"], str) and URN.fullmatch(item["urn"]))
+            for item in items
+        ):
+            errors[name] = ["urn must be 6 digits"]
+    application = data.get("application_id")
+    if application is not None and not (
+        isinstance(application, str) and APPLICATION_ID.fullmatch(application)
+    ):
+        errors["application_id"] = ["must be the id of an application in Apply"]
+    return errors
 
 
 def convert(
@@ -233,11 +264,16 @@ def convert(
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The trainee's fields from the request's HESA-coded ones, or what is wrong, by field."""
     values: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
+    errors = check_nested(data)
     for name, value in data.items():
         spec = FIELDS.get(name)
         if spec is None or name not in fields:
             continue  # as the real API, fields it does not take are dropped
+        # HESA codes and dates come as text; only a course year may come as a number
+        is_year = name == "course_year" and type(value) is int
+        if value is not None and not isinstance(value, str) and not is_year:
+            errors[name] = ["must be a string"]
+            continue
         if value is None or value == "":
             if name in REQUIRED:
                 errors[name] = ["can't be blank"]
@@ -376,7 +412,7 @@ def read_info() -> dict[str, Any]:
 def _page_number(value: str | None, default: int, name: str, errors: dict[str, list[str]]) -> int:
     if value is None:
         return default
-    if not value.isdigit() or int(value) < 1:
+    if not value.isdigit() or not 1 <= int(value) <= most_pages(MAX_PER_PAGE):
         errors[name] = [f"{value} is not a valid {name}"]
         return default
     return int(value)

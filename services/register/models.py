@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator
 from sqlmodel import AutoString, Field, Session, SQLModel, col, or_, select
 
 from serviceline.copier import Copy
@@ -165,6 +165,22 @@ class Trainee(TraineeBase, HesaDetails, Owned, table=True):
 
 class TraineeCreate(TraineeBase):
     """A draft a provider user starts by hand in Register."""
+
+    @field_validator("itt_end_date")
+    @classmethod
+    def _ends_after_it_starts(cls, end: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("itt_start_date")
+        if end is not None and start is not None and end < start:
+            raise ValueError(f"must not be before itt_start_date {start}")
+        return end
+
+    @field_validator("course_max_age")
+    @classmethod
+    def _ages_in_order(cls, oldest: int | None, info: ValidationInfo) -> int | None:
+        youngest = info.data.get("course_min_age")
+        if oldest is not None and youngest is not None and oldest < youngest:
+            raise ValueError(f"must not be below course_min_age {youngest}")
+        return oldest
 
 
 class Deferral(BaseModel):

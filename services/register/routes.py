@@ -11,6 +11,7 @@ from serviceline.crud import get_or_404
 from serviceline.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep
 from serviceline.fields import ProviderCode
 from services.register.models import (
+    CourseCopy,
     Deferral,
     Recommendation,
     Trainee,
@@ -67,6 +68,7 @@ def create_trainees(
     body: list[TraineeCreate], session: SessionDep, clock: ClockDep
 ) -> list[Trainee]:
     """Drafts a provider user starts by hand; each is submitted for its TRN on its own."""
+    check_courses(session, body)
     trainees = [
         Trainee.model_validate(draft, update={"record_source": "manual", "created_at": clock.now()})
         for draft in body
@@ -74,6 +76,32 @@ def create_trainees(
     session.add_all(trainees)
     session.flush()
     return trainees
+
+
+def check_courses(session: Session, drafts: list[TraineeCreate]) -> None:
+    """A draft's course must be one Register copied from Publish, of the draft's provider."""
+    uuids = {draft.course_uuid for draft in drafts if draft.course_uuid is not None}
+    providers = dict(
+        session.exec(
+            select(CourseCopy.uuid, CourseCopy.provider_code).where(col(CourseCopy.uuid).in_(uuids))
+        ).all()
+    )
+    for index, draft in enumerate(drafts):
+        if draft.course_uuid is None:
+            continue
+        provider = providers.get(draft.course_uuid)
+        if provider is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"[{index}] course_uuid: Register's copy of Publish has no course "
+                f"{draft.course_uuid!r}",
+            )
+        if draft.provider_code not in (None, provider):
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"[{index}] provider_code: course {draft.course_uuid} is {provider}'s, "
+                f"not {draft.provider_code}'s",
+            )
 
 
 @router.post("/trainees/{slug}/submit-for-trn")

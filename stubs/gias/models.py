@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import StringConstraints
 from sqlmodel import AutoString, Field, SQLModel
 
+from serviceline.crud import Changes
 from serviceline.feed import Owned
 from serviceline.fields import Name, Ukprn, Urn
 from serviceline.topology import Reader
@@ -181,7 +182,7 @@ class SchoolCreate(SchoolBase):
     pass
 
 
-class SchoolUpdate(BaseModel):
+class SchoolUpdate(Changes):
     name: Name | None = None
     status_code: StatusCode | None = None
     type_code: TypeCode | None = None
