@@ -26,8 +26,10 @@ from serviceline.topology import LINE
 
 ADMIN_TOKEN = "test-admin"
 API_TOKEN = "test-api"
+AUDITOR_TOKEN = "test-auditor"
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+AUDITOR = {"Authorization": f"Bearer {AUDITOR_TOKEN}"}
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE_PREFIX = "serviceline_test_"
@@ -201,7 +203,7 @@ class LineUnderTest:
 
     async def copy_of(self, service: str, entity: str, key: str) -> dict[str, Any]:
         """`service`'s copy of one record, which must be there."""
-        response = await self[service].get(f"/copies/{entity}/{key}")
+        response = await self[service].get(f"/copies/{entity}/{key}", headers=API)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -233,6 +235,7 @@ def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSet
         "database_url": database_url(state_dir, name),
         "admin_token": ADMIN_TOKEN,
         "api_token": API_TOKEN,
+        "auditor_token": AUDITOR_TOKEN,
     }
     values.update(overrides)
     return settings_class(name)(**values)
@@ -307,6 +310,7 @@ async def process_line(
         state_dir,
         admin_token=ADMIN_TOKEN,
         api_token=API_TOKEN,
+        auditor_token=AUDITOR_TOKEN,
         database_urls={name: database_url(state_dir, name) for name in chosen},
         port_offset=free_port_offset() if port_offset is None else port_offset,
     )

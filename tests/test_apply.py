@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
+from serviceline.testing import ADMIN, API, AUDITOR, LineUnderTest, in_process_line
 from tests import builders, spec_schemas
 from tests.spec_schemas import ok
 
@@ -278,7 +278,7 @@ async def test_batches_seed_candidates_and_applications(state_dir: Path) -> None
             await line["apply"].post("/applications/batch", json=body, headers=API)
         )
         assert len({a["id"] for a in applications}) == 3
-        changes = ok(await line["apply"].get("/feed/application"))["changes"]
+        changes = ok(await line["apply"].get("/feed/application", headers=AUDITOR))["changes"]
         assert {c["key"] for c in changes} == {a["id"] for a in applications}
         patched = await line["apply"].patch(
             "/candidates/C1001", json={"phone_number": "01632 960000"}, headers=API

@@ -12,7 +12,7 @@ import pytest
 from serviceline.clock import SimulatedClock
 from serviceline.readers import HesaCollectionReader, reader_for
 from serviceline.settings import CLOCK_START, ClockMode
-from serviceline.testing import API, LineUnderTest, in_process_line
+from serviceline.testing import API, AUDITOR, LineUnderTest, in_process_line
 from serviceline.topology import LINE
 from serviceline.upstream import Upstream
 from tests import builders
@@ -125,7 +125,7 @@ async def test_the_census_holds_what_changed_on_or_after_its_date(state_dir: Pat
         moved = await submit(line, {**first, "F_SURNAME": "Georgiou"}, 200)
         assert moved["F_COMMIT_TIMESTAMP"] == "2026-10-07 00:00:00"
         assert await husids(line, "2026-10-07") == ["1000000000001", "1000000000002"]
-        records = ok(await line["hesa"].get("/records/itt_record"))["records"]
+        records = ok(await line["hesa"].get("/records/itt_record", headers=AUDITOR))["records"]
         versions = {record["husid"]: record["version"] for record in records}
         assert versions == {"1000000000001": 2, "1000000000002": 1}
         assert ok(await line["hesa"].get(f"{STUDENTS}/1000000000001"))["F_SURNAME"] == "Georgiou"

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline.testing import API, LineUnderTest, in_process_line
+from serviceline.testing import API, AUDITOR, LineUnderTest, in_process_line
 from tests import builders
 
 pytestmark = pytest.mark.anyio
@@ -144,7 +144,7 @@ async def test_notes_stay_in_manage(state_dir: Path) -> None:
     async with in_process_line(LINE, state_dir) as line:
         id = await applied(line)
         before = answered(await line["apply"].get(f"/applications/{id}", headers=API))
-        head = answered(await line["apply"].get("/feed/application"))["next"]
+        head = answered(await line["apply"].get("/feed/application", headers=AUDITOR))["next"]
 
         note = {"text": "Strong subject knowledge; invite to interview", "author": "Jane Smith"}
         created = answered(
@@ -159,7 +159,9 @@ async def test_notes_stay_in_manage(state_dir: Path) -> None:
         after = answered(await line["apply"].get(f"/applications/{id}", headers=API))
         assert after == before
         assert "note" not in str(after).lower()
-        feed = answered(await line["apply"].get("/feed/application", params={"since": head}))
+        feed = answered(
+            await line["apply"].get("/feed/application", params={"since": head}, headers=AUDITOR)
+        )
         assert feed["changes"] == []
         missing = await line["manage"].post(
             "/applications/ffffffffff/notes", json=note, headers=API

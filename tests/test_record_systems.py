@@ -22,6 +22,7 @@ from serviceline.testing import (
     ADMIN,
     ADMIN_TOKEN,
     API,
+    AUDITOR,
     LineUnderTest,
     names_field,
     reference,
@@ -172,7 +173,7 @@ async def apply_to(line: LineUnderTest, course_uuid: str, **overrides: Any) -> s
 
 async def copy_in(line: LineUnderTest, service: str, id: str) -> dict[str, Any] | None:
     """`service`'s copy of application `id`, or None while it has none."""
-    response = await line[service].get(f"/copies/application/{id}")
+    response = await line[service].get(f"/copies/application/{id}", headers=AUDITOR)
     if response.status_code == 404:
         return None
     copy: dict[str, Any] = answered(response)
@@ -241,10 +242,12 @@ async def test_a_record_system_sees_only_the_universities_that_run_it(state_dir:
 
         await line.control.run_edge("apply.application->sits")
         await line.control.run_edge("apply.application->banner")
-        copies = answered(await line["sits"].get("/copies/application"))["copies"]
+        copies = answered(await line["sits"].get("/copies/application", headers=AUDITOR))["copies"]
         assert {copy["id"] for copy in copies} == {ids["1UR"], ids[SITS_TOO]}
         assert {copy["provider_code"] for copy in copies} == {"1UR", SITS_TOO}
-        banner = answered(await line["banner"].get("/copies/application"))["copies"]
+        banner = answered(await line["banner"].get("/copies/application", headers=AUDITOR))[
+            "copies"
+        ]
         assert [copy["id"] for copy in banner] == [other]
 
 

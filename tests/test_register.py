@@ -15,7 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError
 
 from serviceline.control import LineControl
-from serviceline.testing import ADMIN_TOKEN, API, LineUnderTest, in_process_line, reference
+from serviceline.testing import ADMIN_TOKEN, API, AUDITOR, LineUnderTest, in_process_line, reference
 from tests import builders
 
 pytestmark = pytest.mark.anyio
@@ -149,7 +149,7 @@ async def recruit(line: LineUnderTest, course_uuid: str, email: str) -> str:
 
 
 async def application_copy(line: LineUnderTest, id: str) -> dict[str, Any] | None:
-    response = await line["register"].get(f"/copies/application/{id}")
+    response = await line["register"].get(f"/copies/application/{id}", headers=AUDITOR)
     return response.json() if response.status_code == 200 else None
 
 
@@ -282,7 +282,7 @@ async def test_a_trn_is_polled_for_a_minute_after_the_request_then_hourly(
         received = await trainee(line, slug)
         trn = received["trn"]
         assert received["state"] == "trn_received"
-        person = ok(await line["dqt"].get(f"/v3/persons/{trn}"))
+        person = ok(await line["dqt"].get(f"/v3/persons/{trn}", headers=AUDITOR))
         assert (person["nationalInsuranceNumber"], person["lastName"]) == ("QQ123456C", "Patel")
         copied = await line.copy_of("register", "teacher", trn)
         assert (copied["first_name"], copied["last_name"], copied["date_of_birth"]) == (
@@ -369,7 +369,7 @@ async def test_status_changes_reach_dqt_as_route_statuses(state_dir: Path) -> No
         assert (awarded["state"], awarded["outcome_date"]) == ("awarded", "2026-10-01")
         assert awarded["recommended_for_award_at"] == awarded["awarded_at"]
         assert dqt_route(state_dir, deferring) == ("Holds", "2026-10-01")
-        person = ok(await line["dqt"].get(f"/v3/persons/{awarded['trn']}"))
+        person = ok(await line["dqt"].get(f"/v3/persons/{awarded['trn']}", headers=AUDITOR))
         assert person["qts"] == {"awarded": "2026-10-01"}
         refused(await post(line, deferring, "withdraw"), 422, "'awarded'")
 

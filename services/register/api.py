@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,7 +18,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import Session, col, func, select
 
-from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep, UpstreamsDep
+from serviceline.credentials import CredentialError, Principal, Rule
+from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep, UpstreamsDep, authorize
+from serviceline.topology import RECORD_SYSTEMS
 from services.register.codes import (
     AGE_RANGE_CODES,
     COURSE_AGE_RANGES,
@@ -108,13 +109,24 @@ def unprocessable(message: str, error: str = "UnprocessableEntity") -> RegisterA
     return RegisterApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, content)
 
 
-def require_client(kernel: KernelDep, credentials: BearerDep) -> None:
-    """A student record system's token (or the operator's); the spec answers 401 to any other."""
-    tokens = [kernel.settings.api_token, *kernel.settings.api_clients.values()]
-    if credentials is None or not any(
-        secrets.compare_digest(credentials.credentials, token) for token in tokens
-    ):
-        raise RegisterApiError(status.HTTP_401_UNAUTHORIZED, {"error": "Unauthorized"})
+REGISTER_API = Rule("the Register API", commands=True)
+
+
+def require_client(kernel: KernelDep, request: Request, bearer: BearerDep) -> Principal:
+    """A student record system's token (or the operator's, or the auditor's on reads)."""
+    try:
+        return authorize(kernel, request, bearer, REGISTER_API)
+    except CredentialError as error:
+        title = "Unauthorized" if error.status_code == 401 else "Forbidden"
+        raise RegisterApiError(error.status_code, {"error": title}) from error
+
+
+ClientDep = Annotated[Principal, Depends(require_client)]
+
+
+def system_of(client: Principal) -> str | None:
+    """The record system a client is, whose own trainees alone it sees; None sees them all."""
+    return client.name if client.name in RECORD_SYSTEMS else None
 
 
 router = APIRouter(prefix=PREFIX, tags=["Register API"], dependencies=[Depends(require_client)])
@@ -361,9 +373,11 @@ def serialize(trainee: Trainee) -> dict[str, Any]:
     }
 
 
-def get_trainee(session: Session, trainee_id: str) -> Trainee:
+def get_trainee(session: Session, trainee_id: str, client: Principal) -> Trainee:
+    """The trainee, if the client may see it: a record system sees only those it pushed."""
     trainee = session.get(Trainee, trainee_id)
-    if trainee is None:
+    system = system_of(client)
+    if trainee is None or (system is not None and trainee.record_system != system):
         raise not_found()
     return trainee
 
@@ -385,6 +399,7 @@ def _page_number(value: str | None, default: int, name: str, errors: dict[str, l
 @router.get("/trainees")
 def list_trainees(
     session: SessionDep,
+    client: ClientDep,
     state: Annotated[str | None, Query(alias="status")] = None,
     since: str | None = None,
     has_trn: str | None = None,
@@ -409,6 +424,9 @@ def list_trainees(
             # a time without an offset is UTC, as every time in the line
             moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
             conditions.append(col(Trainee.updated_at) >= moment)
+    system = system_of(client)
+    if system is not None:
+        conditions.append(col(Trainee.record_system) == system)
     if has_trn == "true":
         conditions.append(col(Trainee.trn).is_not(None))
     elif has_trn == "false":
@@ -443,7 +461,7 @@ def list_trainees(
 
 @router.post("/trainees", status_code=201)
 def create_trainee(
-    body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+    body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep, client: ClientDep
 ) -> dict[str, Any]:
     """A new trainee, submitted for its TRN at once."""
     data = payload(body)
@@ -457,14 +475,21 @@ def create_trainee(
         )
     known = session.exec(select(Trainee).where(Trainee.hesa_id == values["hesa_id"])).all()
     if known:
+        # another record system's trainee is not this one's to see, only to collide with
+        system = system_of(client)
         content = {
             "errors": [{"error": "Conflict", "message": "This trainee is already in Register"}],
-            "data": [serialize(trainee) for trainee in known],
+            "data": [serialize(t) for t in known if system in (None, t.record_system)],
         }
         raise RegisterApiError(status.HTTP_409_CONFLICT, content)
     try:
         trainee = Trainee.model_validate(
-            {**values, "record_source": "api", "created_at": clock.now()}
+            {
+                **values,
+                "record_source": "api",
+                "record_system": system_of(client),
+                "created_at": clock.now(),
+            }
         )
     except ValidationError as error:
         raise rejected(
@@ -478,17 +503,22 @@ def create_trainee(
 
 
 @router.get("/trainees/{trainee_id}")
-def read_trainee(trainee_id: str, session: SessionDep) -> dict[str, Any]:
+def read_trainee(trainee_id: str, session: SessionDep, client: ClientDep) -> dict[str, Any]:
     """The trainee itself, not wrapped in `data`: as the spec's show answers."""
-    return serialize(get_trainee(session, trainee_id))
+    return serialize(get_trainee(session, trainee_id, client))
 
 
 @router.put("/trainees/{trainee_id}")
 def update_trainee(
-    trainee_id: str, body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+    trainee_id: str,
+    body: Payload,
+    session: SessionDep,
+    upstreams: UpstreamsDep,
+    clock: ClockDep,
+    client: ClientDep,
 ) -> dict[str, Any]:
     """Change what the request gives; DQT hears the route again while the trainee trains."""
-    trainee = get_trainee(session, trainee_id)
+    trainee = get_trainee(session, trainee_id, client)
     data = payload(body)
     if data is None:
         raise invalid({"data": ["can't be blank"]})
@@ -529,9 +559,10 @@ def act(
     trainee_id: str,
     event: TraineeEvent,
     clock: ClockDep,
+    client: Principal,
     **changes: Any,
 ) -> dict[str, Any]:
-    trainee = get_trainee(session, trainee_id)
+    trainee = get_trainee(session, trainee_id, client)
     try:
         change(session, upstreams["dqt"], trainee, event, clock.now(), **changes)
     except TransitionError as error:
@@ -550,19 +581,36 @@ def action_data(body: Mapping[str, Any]) -> dict[str, Any]:
 
 @router.post("/trainees/{trainee_id}/defer")
 def create_deferral(
-    trainee_id: str, body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+    trainee_id: str,
+    body: Payload,
+    session: SessionDep,
+    upstreams: UpstreamsDep,
+    clock: ClockDep,
+    client: ClientDep,
 ) -> dict[str, Any]:
     data = action_data(body)
     deferred = required_date(data, "defer_date")
     reason = data.get("defer_reason")
     return act(
-        session, upstreams, trainee_id, "defer", clock, defer_date=deferred, defer_reason=reason
+        session,
+        upstreams,
+        trainee_id,
+        "defer",
+        clock,
+        client,
+        defer_date=deferred,
+        defer_reason=reason,
     )
 
 
 @router.post("/trainees/{trainee_id}/withdraw")
 def create_withdrawal(
-    trainee_id: str, body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+    trainee_id: str,
+    body: Payload,
+    session: SessionDep,
+    upstreams: UpstreamsDep,
+    clock: ClockDep,
+    client: ClientDep,
 ) -> dict[str, Any]:
     data = action_data(body)
     withdrawn = required_date(data, "withdrawal_date")
@@ -579,6 +627,7 @@ def create_withdrawal(
         trainee_id,
         "withdraw",
         clock,
+        client,
         withdrawal_date=withdrawn,
         withdrawal_reasons=reasons,
         withdrawal_trigger=one_of(data, "trigger", WITHDRAWAL_TRIGGERS),
@@ -590,14 +639,21 @@ def create_withdrawal(
 
 @router.post("/trainees/{trainee_id}/recommend-for-qts", status_code=202)
 def create_recommendation(
-    trainee_id: str, body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+    trainee_id: str,
+    body: Payload,
+    session: SessionDep,
+    upstreams: UpstreamsDep,
+    clock: ClockDep,
+    client: ClientDep,
 ) -> dict[str, Any]:
     """Recommend for QTS from the date the standards were met; DQT then holds it as awarded."""
     try:
         met = standards_met(required_date(action_data(body), "qts_standards_met_date"), clock.now())
     except ValueError as error:
         raise unprocessable(str(error).replace(":", "", 1)) from error
-    return act(session, upstreams, trainee_id, "recommend_for_award", clock, outcome_date=met)
+    return act(
+        session, upstreams, trainee_id, "recommend_for_award", clock, client, outcome_date=met
+    )
 
 
 def add_error_handlers(app: FastAPI) -> None:
