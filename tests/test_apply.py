@@ -16,7 +16,7 @@ from tests.spec_schemas import ok
 
 pytestmark = pytest.mark.anyio
 
-VENDOR = {"Authorization": "Bearer manage-vendor-token"}
+VENDOR = {"Authorization": "Bearer manage-apply-token"}
 conforms = functools.partial(spec_schemas.conforms, "apply-vendor-api-v1.0.yml")
 
 

@@ -17,7 +17,7 @@ from tests.spec_schemas import ok
 pytestmark = pytest.mark.anyio
 
 REGISTER = {"Authorization": "Bearer register-apply-token"}
-VENDOR = {"Authorization": "Bearer manage-vendor-token"}
+VENDOR = {"Authorization": "Bearer manage-apply-token"}
 APPLICATIONS = "/register-api/applications"
 CYCLE = {"recruitment_cycle_year": "2027"}
 conforms = functools.partial(spec_schemas.conforms, "apply-register-api-v1-2021.yml")

@@ -50,7 +50,7 @@ def answered(response: httpx.Response, code: int = 200) -> Any:
 
 def vendor(name: str) -> dict[str, str]:
     """The bearer token a vendor holds for Apply's vendor API."""
-    token = "manage-vendor-token" if name == "manage" else f"{name}-apply-token"
+    token = "manage-apply-token" if name == "manage" else f"{name}-apply-token"
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.anyio
 # every service Register reads or commands: a line without one would reach for a real port
 LINE = ["gias", "publish", "apply", "register", "dqt", "hesa"]
 START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday: the clock's start
-VENDOR = {"Authorization": "Bearer manage-vendor-token"}
+VENDOR = {"Authorization": "Bearer manage-apply-token"}
 SITS = {"Authorization": "Bearer sits-register-token"}
 TRAINEES = "/api/v2026.1/trainees"
 
