@@ -13,7 +13,12 @@ from serviceline.drift import (
     read_history,
     record_history,
 )
-from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, LineUnderTest, in_process_line
+from serviceline.testing import (
+    API,
+    AUDITOR_TOKEN,
+    LineUnderTest,
+    in_process_line,
+)
 from serviceline.topology import LINE
 from tests import builders
 
@@ -25,7 +30,7 @@ FIND_COURSES = LINE.edge("publish.course->find")
 
 
 def auditor(line: LineUnderTest) -> Auditor:
-    return Auditor(line.clients, API_TOKEN, ADMIN_TOKEN)
+    return Auditor(line.clients, AUDITOR_TOKEN)
 
 
 async def test_missing_before_the_first_sync_then_in_sync(state_dir: Path) -> None:
@@ -188,9 +193,7 @@ async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path)
         assert new.status_code == 201, new.text
 
         full = await auditor(line).edge(FIND_COURSES)
-        bisected = await Auditor(line.clients, API_TOKEN, ADMIN_TOKEN, bisect=True).edge(
-            FIND_COURSES
-        )
+        bisected = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).edge(FIND_COURSES)
         assert (full.method, bisected.method, bisected.fallback) == ("full", "bisect", None)
         assert bisected.counts == full.counts
         assert full.counts == {
@@ -212,9 +215,7 @@ async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path)
 async def test_a_bisect_audit_lists_an_edge_its_owner_cannot_checksum(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         await line.publish_course(builders.provider(), builders.course(), builders.site())
-        report = await Auditor(line.clients, API_TOKEN, ADMIN_TOKEN, bisect=True).audit(
-            [APPLY_COURSES]
-        )
+        report = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).audit([APPLY_COURSES])
         [edge] = report.edges
         assert edge.method == "full"
         assert edge.fallback is not None
