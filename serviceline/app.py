@@ -22,7 +22,7 @@ from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import HashedSide, RowHash
 from serviceline.clock import ClockError, SimulatedClock
 from serviceline.copier import Copier, CopyCursor, CopyTarget
-from serviceline.credentials import Credentials, credential
+from serviceline.credentials import Credentials, presented
 from serviceline.db import create_tables, make_engine
 from serviceline.deps import Kernel
 from serviceline.fault_routes import FaultMiddleware, fault_router
@@ -76,7 +76,7 @@ def create_app(
                 settings.upstreams.get(
                     upstream, f"http://127.0.0.1:{topology.service(upstream).port}"
                 ),
-                token=settings.upstream_tokens.get(upstream, credential(name, upstream)),
+                token=presented(name, upstream, settings.upstream_tokens),
                 transport=(transports or {}).get(upstream),
             )
             for upstream in line.upstreams(name)
@@ -106,14 +106,7 @@ def create_app(
             copier,
             scheduler,
             faults,
-            Credentials.derive(
-                name,
-                line,
-                admin=settings.admin_token,
-                operator=settings.api_token,
-                auditor=settings.auditor_token,
-                clients=settings.api_clients,
-            ),
+            Credentials.derive(name, line, settings),
         )
         scheduler.jobs.extend(_edge_jobs(kernel))
         scheduler.jobs.extend(factory(kernel) for factory in jobs)

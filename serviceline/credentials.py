@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from fastapi import HTTPException, status
 
+from serviceline.settings import ServiceSettings
 from serviceline.topology import Reader, Topology
 
 ADMIN = "admin"  # moves the clock, runs jobs, sets faults: /admin only
@@ -21,6 +22,11 @@ AUDIT_FOR = "X-Audit-For"
 def credential(holder: str, target: str) -> str:
     """The token `holder` presents to `target` unless settings name another."""
     return f"{holder}-{target}-token"
+
+
+def presented(holder: str, target: str, tokens: Mapping[str, str]) -> str:
+    """The token `holder` presents to `target`: the one its settings name, or the derived one."""
+    return tokens.get(target, credential(holder, target))
 
 
 def clients_of(topology: Topology, service: str) -> tuple[str, ...]:
@@ -66,20 +72,15 @@ class Credentials:
     commands: frozenset[str] = frozenset()
 
     @classmethod
-    def derive(
-        cls,
-        service: str,
-        topology: Topology,
-        *,
-        admin: str,
-        operator: str,
-        auditor: str,
-        clients: Mapping[str, str],
-    ) -> Credentials:
+    def derive(cls, service: str, topology: Topology, settings: ServiceSettings) -> Credentials:
         """From the topology: each consumer reads what its edges copy, each caller commands."""
-        tokens = {admin: ADMIN, operator: OPERATOR, auditor: AUDITOR}
+        tokens = {
+            settings.admin_token: ADMIN,
+            settings.api_token: OPERATOR,
+            settings.auditor_token: AUDITOR,
+        }
         for client in clients_of(topology, service):
-            tokens[clients.get(client, credential(client, service))] = client
+            tokens[settings.api_clients.get(client, credential(client, service))] = client
         reads: dict[str, set[tuple[str, Reader]]] = {}
         for edge in topology.edges_from(service):
             reads.setdefault(edge.consumer, set()).add((edge.entity, edge.reader))

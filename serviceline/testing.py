@@ -20,9 +20,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from serviceline.control import LineControl, app_factory, settings_class
+from serviceline.credentials import credential
 from serviceline.launcher import LineConfig, alive, start_line
 from serviceline.settings import ServiceSettings, sqlite_url
 from serviceline.topology import LINE
+from serviceline.upstream import Upstream
 
 ADMIN_TOKEN = "test-admin"
 API_TOKEN = "test-api"
@@ -31,6 +33,13 @@ API = {"Authorization": f"Bearer {API_TOKEN}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 AUDITOR = {"Authorization": f"Bearer {AUDITOR_TOKEN}"}
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def bearer(holder: str, target: str) -> dict[str, str]:
+    """The headers service `holder` calls `target` with: the credential the topology gives it."""
+    return {"Authorization": f"Bearer {credential(holder, target)}"}
+
+
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE_PREFIX = "serviceline_test_"
 
@@ -200,6 +209,20 @@ class LineUnderTest:
 
     def __getitem__(self, name: str) -> httpx.AsyncClient:
         return self.clients[name]
+
+    @contextlib.asynccontextmanager
+    async def upstream(self, holder: str, target: str) -> AsyncIterator[Upstream]:
+        """`target` as service `holder` reaches it: an upstream client with its credential."""
+        upstream = Upstream.connect(
+            target,
+            f"http://{target}",
+            token=credential(holder, target),
+            transport=self.transports[target],
+        )
+        try:
+            yield upstream
+        finally:
+            await upstream.aclose()
 
     async def copy_of(self, service: str, entity: str, key: str) -> dict[str, Any]:
         """`service`'s copy of one record, which must be there."""

@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline.testing import ADMIN, API, AUDITOR, LineUnderTest, in_process_line
+from serviceline.testing import ADMIN, API, AUDITOR, LineUnderTest, bearer, in_process_line
 from tests import builders, spec_schemas
 from tests.spec_schemas import ok
 
 pytestmark = pytest.mark.anyio
 
-VENDOR = {"Authorization": "Bearer manage-apply-token"}
+VENDOR = bearer("manage", "apply")
 conforms = functools.partial(spec_schemas.conforms, "apply-vendor-api-v1.0.yml")
 
 
@@ -416,11 +416,12 @@ async def test_vendor_api_refuses_missing_since_bad_tokens_and_bodies(state_dir:
             conforms(httpx.Response(422, text=text).json(), "ParameterMissingResponse")
 
         path = f"/api/v1/applications/{application['id']}"
-        for headers in ({}, API, {"Authorization": "Bearer guessed"}):
+        # no token is 401; a token that is not a vendor's (the operator's, a guess) is 403
+        for headers, code in (({}, 401), (API, 403), ({"Authorization": "Bearer guessed"}, 403)):
             response = await apply.get(path, headers=headers)
-            refused(response, 401, "token")
+            refused(response, code, "token")
             conforms(response.json(), "UnauthorizedResponse")
-        refused(await apply.get(path, headers=API), 401, "vendor")
+        refused(await apply.get(path, headers=API), 403, "vendor")
 
         missing = await apply.get("/api/v1/applications/ffffffffff", headers=VENDOR)
         refused(missing, 404, "ffffffffff")

@@ -14,15 +14,14 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from serviceline.readers import DqtTeacherReader
-from serviceline.testing import ADMIN, API, AUDITOR, LineUnderTest, in_process_line
+from serviceline.testing import ADMIN, API, AUDITOR, LineUnderTest, bearer, in_process_line
 from serviceline.topology import LINE
-from serviceline.upstream import Upstream
 from tests import builders
 
 pytestmark = pytest.mark.anyio
 
 SPEC = Path(__file__).resolve().parents[2] / "shared/reference/specs/dqt-api-v3-2023-05.json"
-REGISTER = {"Authorization": "Bearer register-dqt-token"}
+REGISTER = bearer("register", "dqt")
 REQUEST = "2fa3e0c4-0d55-4d5c-9f0e-3b1c1f0e6a01"
 ROUTE = "/v3/persons/{trn}/routes-to-professional-statuses/{reference}"
 # the 2023 spec's induction statuses were DQT's; TRS has served these since
@@ -393,7 +392,7 @@ async def test_a_person_is_served_as_the_spec_says(state_dir: Path) -> None:
         assert garbled.status_code == 422
         assert field_named(garbled, "dateOfBirth")
         for missing in ("/v3/teachers/9999999", "/v3/persons/1111111", "/v3/teachers/x"):
-            gone = await dqt.get(missing)
+            gone = await dqt.get(missing, headers=AUDITOR)
             assert gone.status_code == 404, missing
             assert field_named(gone, "trn")
 
@@ -428,8 +427,9 @@ async def test_mentors_are_read_one_trn_at_a_time_as_placements_reads_them(
 ) -> None:
     async with in_process_line(["dqt"], state_dir) as line:
         await seed(line, builders.dqt_person(), builders.dqt_person("7654321", first_name="Ann"))
-        reader = DqtTeacherReader(Upstream("dqt", line["dqt"]), ["7654321", "9999999", "1234567"])
-        pages = [page async for page in reader.pages(datetime(2026, 10, 5, tzinfo=UTC))]
+        async with line.upstream("placements", "dqt") as dqt:
+            reader = DqtTeacherReader(dqt, ["7654321", "9999999", "1234567"])
+            pages = [page async for page in reader.pages(datetime(2026, 10, 5, tzinfo=UTC))]
         assert [record.key for page in pages for record in page.records] == ["7654321", "1234567"]
         edge = LINE.edge("dqt.teacher->placements")
         copied = [edge.translate(record.fields) for record in pages[0].records]

@@ -12,7 +12,6 @@ from sqlmodel import Session
 
 from serviceline.db import make_engine
 from serviceline.testing import API, AUDITOR, LineUnderTest, in_process_line, names_field
-from services.placements.settings import PlacementsSettings
 from stubs.dqt.models import Teacher
 from tests import builders
 
@@ -195,8 +194,6 @@ async def test_a_mentor_is_added_by_trn_and_date_of_birth_as_dqt_holds_them(
             )
             == []
         )
-        # DQT's teacher reads are open: Placements holds no credential for DQT
-        assert "dqt" not in PlacementsSettings().upstream_tokens
 
 
 async def test_mentors_take_dqt_names_at_0005_reading_300_trns_a_minute(state_dir: Path) -> None:

@@ -394,7 +394,9 @@ async def test_a_recruited_trainee_goes_to_register_and_hesa_once(state_dir: Pat
         assert (trainee["hesa_id"], trainee["first_names"]) == (husid(id), "Boris")
         assert trainee["provider_trainee_id"] == f"B{id.upper()}"
         assert trainee["record_source"] == "api"
-        student = answered(await line["hesa"].get(f"/apis/itt/1.1/students/{husid(id)}"))
+        student = answered(
+            await line["hesa"].get(f"/apis/itt/1.1/students/{husid(id)}", headers=API)
+        )
         assert (student["F_UKPRN"], student["F_MODE"]) == ("10007141", "63")
         assert (student["F_OWNSTU"], student["F_APPLYAPPLICATIONID"]) == (f"B{id.upper()}", id)
 
@@ -445,7 +447,9 @@ async def test_a_failed_submission_is_reported_and_sent_again_at_the_next_run(
             assert copy is not None
             assert copy["register_trainee_id"] == slugs[copy["husid"]]
             assert moment(copy["submitted_to_hesa_at"]) == START + timedelta(days=2, hours=2)
-        student = answered(await line["hesa"].get(f"/apis/itt/1.1/students/{husid(second)}"))
+        student = answered(
+            await line["hesa"].get(f"/apis/itt/1.1/students/{husid(second)}", headers=API)
+        )
         assert student["F_UKPRN"] == "10007158"
 
         ran = await advance(line, timedelta(days=3, hours=2))
