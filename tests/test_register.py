@@ -24,6 +24,7 @@ from serviceline.testing import (
     in_process_line,
     reference,
 )
+from serviceline.topology import record_system_for
 from tests import builders
 
 pytestmark = pytest.mark.anyio
@@ -681,3 +682,51 @@ async def test_hesa_records_become_trainees_daily_at_five(state_dir: Path) -> No
         }
         after = await trainee(line, dave["slug"])
         assert (after["last_name"], after["version"]) == ("Georgiou", 2)
+
+
+async def test_a_record_system_sees_and_changes_only_its_own_providers_trainees(
+    state_dir: Path,
+) -> None:
+    banner = bearer("banner", "register")
+    async with in_process_line(["register", "dqt"], state_dir) as line:
+        register = line["register"]
+        # U05 runs Banner, U01 SITS: each system pushes its own university's trainee
+        assert (record_system_for("U05"), record_system_for("U01")) == ("banner", "sits")
+        pushed = builders.register_trainee("2610261553201", provider_code="U05")
+        theirs = ok(await register.post(TRAINEES, json=pushed, headers=banner), 201)["data"]
+        own = builders.register_trainee()
+        slug = ok(await register.post(TRAINEES, json=own, headers=SITS), 201)["data"]["trainee_id"]
+        other = theirs["trainee_id"]
+
+        listed = ok(await register.get(TRAINEES, headers=SITS))["data"]
+        assert [t["trainee_id"] for t in listed] == [slug]
+        deferral = {"data": {"defer_date": "2026-10-05"}}
+        for method, path, body in (
+            ("GET", f"{TRAINEES}/{other}", None),
+            ("PUT", f"{TRAINEES}/{other}", {"data": {"first_names": "Robert"}}),
+            ("POST", f"{TRAINEES}/{other}/defer", deferral),
+        ):
+            response = await register.request(method, path, json=body, headers=SITS)
+            refused(response, 404, "not found")
+        # nor may it give a trainee to a provider it does not serve, new or old
+        stolen = builders.register_trainee("2610261553202", provider_code="U05")
+        refused(await register.post(TRAINEES, json=stolen, headers=SITS), 422, "provider_code")
+        moved = {"data": {"provider_code": "U05"}}
+        refused(await register.put(f"{TRAINEES}/{slug}", json=moved, headers=SITS), 422, "U05")
+
+        # the operator sees and changes both; Banner's trainee is untouched by SITS's tries
+        everyone = ok(await register.get(TRAINEES, headers=API))["data"]
+        assert {t["trainee_id"] for t in everyone} == {slug, other}
+        assert ok(await register.get(f"{TRAINEES}/{other}", headers=API))["first_names"] == "Priya"
+        deferred = ok(await register.post(f"{TRAINEES}/{other}/defer", json=deferral, headers=API))
+        assert deferred["data"]["state"] == "deferred"
+
+        # a record system's token reaches the Register API alone, not Register's own
+        for method, path, body in (
+            ("GET", "/trainees", None),
+            ("GET", f"/trainees/{slug}", None),
+            ("POST", f"/trainees/{slug}/defer", {}),
+        ):
+            for headers in (SITS, banner):
+                response = await register.request(method, path, json=body, headers=headers)
+                assert response.status_code == 403, (method, path, response.text)

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, func, select
 
 from serviceline.credentials import CredentialError, Principal, Rule
 from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep, UpstreamsDep, authorize
-from serviceline.topology import RECORD_SYSTEMS
+from serviceline.topology import RECORD_SYSTEMS, record_system_for
 from services.register.codes import (
     AGE_RANGE_CODES,
     COURSE_AGE_RANGES,
@@ -125,8 +125,28 @@ ClientDep = Annotated[Principal, Depends(require_client)]
 
 
 def system_of(client: Principal) -> str | None:
-    """The record system a client is, whose own trainees alone it sees; None sees them all."""
+    """The record system a client is, whose own providers' trainees alone it sees; else None."""
     return client.name if client.name in RECORD_SYSTEMS else None
+
+
+def serves(client: Principal, provider_code: str | None) -> bool:
+    """Whether the client may see and change a trainee of this provider.
+
+    A record system serves the providers that run it, as Apply's vendor API knows them
+    (topology.record_system_for); the operator and the auditor serve every provider.
+    """
+    system = system_of(client)
+    return system is None or (
+        provider_code is not None and record_system_for(provider_code) == system
+    )
+
+
+def provider_refused(client: Principal, values: Mapping[str, Any]) -> str | None:
+    """Why a record system may not give a trainee this provider, or None if it may."""
+    code = values.get("provider_code")
+    if serves(client, code):
+        return None
+    return "can't be blank" if code is None else f"{code} is not a provider {client.name} serves"
 
 
 router = APIRouter(prefix=PREFIX, tags=["Register API"], dependencies=[Depends(require_client)])
@@ -211,6 +231,9 @@ FIELDS: Mapping[str, ApiField] = {
     "course_year": year("course_year"),
     "hesa_id": text("hesa_id", r"\d{13}", "13 digits"),
     "provider_trainee_id": text("provider_trainee_id"),
+    # the real API takes the provider from its token; here a record system's token is shared by
+    # the universities that run it, so each trainee names its provider
+    "provider_code": text("provider_code", r"[A-Z0-9]{3}", "a 3-character provider code"),
     "ukprn": text("ukprn", r"\d{8}", "8 digits"),
     "training_partner_ukprn": text("training_partner_ukprn", r"\d{8}", "8 digits"),
     "employing_school_urn": text("employing_school_urn", r"\d{6}", "6 digits"),
@@ -374,10 +397,9 @@ def serialize(trainee: Trainee) -> dict[str, Any]:
 
 
 def get_trainee(session: Session, trainee_id: str, client: Principal) -> Trainee:
-    """The trainee, if the client may see it: a record system sees only those it pushed."""
+    """The trainee, if the client may see it: a record system only its own providers'."""
     trainee = session.get(Trainee, trainee_id)
-    system = system_of(client)
-    if trainee is None or (system is not None and trainee.record_system != system):
+    if trainee is None or not serves(client, trainee.provider_code):
         raise not_found()
     return trainee
 
@@ -424,9 +446,10 @@ def list_trainees(
             # a time without an offset is UTC, as every time in the line
             moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
             conditions.append(col(Trainee.updated_at) >= moment)
-    system = system_of(client)
-    if system is not None:
-        conditions.append(col(Trainee.record_system) == system)
+    if system_of(client) is not None:
+        providers = session.exec(select(Trainee.provider_code).distinct()).all()
+        served = [code for code in providers if serves(client, code)]
+        conditions.append(col(Trainee.provider_code).in_(served))
     if has_trn == "true":
         conditions.append(col(Trainee.trn).is_not(None))
     elif has_trn == "false":
@@ -469,17 +492,19 @@ def create_trainee(
         raise rejected(["data can't be blank"])
     values, errors = convert(data, FIELDS)
     errors.update((name, ["can't be blank"]) for name in REQUIRED if name not in data)
+    refusal = provider_refused(client, values)
+    if refusal is not None and "provider_code" not in errors:
+        errors["provider_code"] = [refusal]
     if errors:
         raise rejected(
             [f"{name} {message}" for name, messages in errors.items() for message in messages]
         )
     known = session.exec(select(Trainee).where(Trainee.hesa_id == values["hesa_id"])).all()
     if known:
-        # another record system's trainee is not this one's to see, only to collide with
-        system = system_of(client)
+        # another provider's trainee is not this record system's to see, only to collide with
         content = {
             "errors": [{"error": "Conflict", "message": "This trainee is already in Register"}],
-            "data": [serialize(t) for t in known if system in (None, t.record_system)],
+            "data": [serialize(t) for t in known if serves(client, t.provider_code)],
         }
         raise RegisterApiError(status.HTTP_409_CONFLICT, content)
     try:
@@ -487,7 +512,6 @@ def create_trainee(
             {
                 **values,
                 "record_source": "api",
-                "record_system": system_of(client),
                 "created_at": clock.now(),
             }
         )
@@ -523,6 +547,8 @@ def update_trainee(
     if data is None:
         raise invalid({"data": ["can't be blank"]})
     values, errors = convert(data, FIELDS.keys() - NOT_UPDATABLE)
+    if "provider_code" in values and (refusal := provider_refused(client, values)) is not None:
+        errors["provider_code"] = [refusal]
     if errors:
         raise invalid(errors)
     trainee.sqlmodel_update(values)

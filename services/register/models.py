@@ -132,8 +132,6 @@ class Trainee(TraineeBase, HesaDetails, Owned, table=True):
     apply_id: str | None = Field(default=None, unique=True)
     state: TraineeState = Field(default="draft", sa_type=AutoString, index=True)
     record_source: RecordSource = Field(sa_type=AutoString)
-    # the student record system that pushed it: its token alone, of theirs, reaches it
-    record_system: str | None = Field(default=None, index=True)
     created_at: datetime | None = utc_field()
     submitted_for_trn_at: datetime | None = utc_field()
     recommended_for_award_at: datetime | None = utc_field()
