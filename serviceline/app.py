@@ -22,6 +22,7 @@ from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import HashedSide, RowHash
 from serviceline.clock import SimulatedClock
 from serviceline.copier import Copier, CopyCursor, CopyTarget
+from serviceline.credentials import Credentials, presented
 from serviceline.db import create_tables, make_engine
 from serviceline.deps import Kernel
 from serviceline.errors import add_error_handlers, document_errors
@@ -77,7 +78,7 @@ def create_app(
                 settings.upstreams.get(
                     upstream, f"http://127.0.0.1:{topology.service(upstream).port}"
                 ),
-                token=settings.upstream_tokens.get(upstream),
+                token=presented(name, upstream, settings.upstream_tokens),
                 transport=(transports or {}).get(upstream),
             )
             for upstream in line.upstreams(name)
@@ -107,6 +108,7 @@ def create_app(
             copier,
             scheduler,
             faults,
+            Credentials.derive(name, line, settings),
         )
         scheduler.jobs.extend(_edge_jobs(kernel))
         scheduler.jobs.extend(factory(kernel) for factory in jobs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy import Engine
 
 from serviceline.checksums import (
@@ -17,10 +17,9 @@ from serviceline.checksums import (
     checksums,
     range_rows,
 )
-from serviceline.deps import Kernel, KernelDep, SessionDep
+from serviceline.credentials import Rule
+from serviceline.deps import BearerDep, Kernel, KernelDep, SessionDep, authorize
 from serviceline.topology import Edge
-
-checksum_router = APIRouter(prefix="/checksums", tags=["checksums"])
 
 MAX_ROWS = 5000
 From = Query(None, alias="from", description="first key of the range (keys compare as text)")
@@ -34,6 +33,18 @@ def _edge(kernel: Kernel, name: str) -> Edge:
         return kernel.topology.edge(name)
     except KeyError as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no edge named {name!r}") from error
+
+
+def guard_edge(edge: str, kernel: KernelDep, request: Request, bearer: BearerDep) -> None:
+    """An edge of a personal entity: its rows and their sums are the operator's and auditor's."""
+    entity = _edge(kernel, edge).entity
+    if kernel.topology.entity(entity).personal:
+        authorize(kernel, request, bearer, Rule(f"{kernel.name}'s checksums of {entity}"))
+
+
+checksum_router = APIRouter(
+    prefix="/checksums", tags=["checksums"], dependencies=[Depends(guard_edge)]
+)
 
 
 def _owner_side(kernel: Kernel, name: str) -> OwnerSide:

@@ -63,6 +63,9 @@ StateDir = Annotated[
 Host = Annotated[str, typer.Option(envvar="SERVICELINE_HOST", help="the services' host")]
 AdminToken = Annotated[str, typer.Option(envvar="SERVICELINE_ADMIN_TOKEN", help="admin API token")]
 ApiToken = Annotated[str, typer.Option(envvar="SERVICELINE_API_TOKEN", help="write API token")]
+AuditorToken = Annotated[
+    str, typer.Option(envvar="SERVICELINE_AUDITOR_TOKEN", help="the auditor's read token")
+]
 SizeOption = Annotated[Size, typer.Option(help="how much data: small, medium or large")]
 SeedOption = Annotated[int, typer.Option(help="random seed: the same number gives the same data")]
 
@@ -179,6 +182,7 @@ def up(
     host: Host = "127.0.0.1",
     admin_token: AdminToken = "admin-secret",
     api_token: ApiToken = "api-secret",
+    auditor_token: AuditorToken = "auditor-secret",
     size: SizeOption = Size.SMALL,
     seed: SeedOption = 1,
     fresh: Annotated[bool, typer.Option(help="delete the databases and seed again")] = False,
@@ -198,7 +202,14 @@ def up(
             database.unlink()
     is_new = not any(state_dir.glob("*.db"))
     config = LineConfig(
-        state_dir, host, admin_token, api_token, clock.value, speed, port_offset=ctx.obj
+        state_dir,
+        host,
+        admin_token,
+        api_token,
+        clock.value,
+        speed,
+        port_offset=ctx.obj,
+        auditor_token=auditor_token,
     )
     names = [s.name for s in LINE.services if record_systems or s.kind is not Kind.RECORD_SYSTEM]
     try:
@@ -522,7 +533,7 @@ def drift(
     state_dir: StateDir = Path(".state"),
     host: Host = "127.0.0.1",
     admin_token: AdminToken = "admin-secret",
-    api_token: ApiToken = "api-secret",
+    auditor_token: AuditorToken = "auditor-secret",
 ) -> None:
     """Compare each copy with its owner's records, key by key, and classify the drift."""
     if history:
@@ -549,7 +560,7 @@ def drift(
 
     async def work() -> DriftReport:
         async with connect(host, admin_token, ctx.obj) as (clients, control):
-            auditor = Auditor(clients, api_token, admin_token, bisect=bisect)
+            auditor = Auditor(clients, auditor_token, bisect=bisect)
             report = await auditor.audit(chosen)
             record_history(report, state_dir)
             if step is not None:

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
 import anyio
 from anyio import to_thread
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from serviceline.clock import SimulatedClock
 from serviceline.copier import Copier
+from serviceline.credentials import AUDIT_FOR, Credentials, Principal, Rule
 from serviceline.db import readonly
 from serviceline.faults import Faults
 from serviceline.feed import FeedNotifier, Owned, attach
 from serviceline.scheduler import Scheduler
 from serviceline.settings import ServiceSettings
-from serviceline.topology import Topology
+from serviceline.topology import LINE, Topology
 from serviceline.upstream import Upstream
 
 
@@ -41,6 +41,7 @@ class Kernel:
     copier: Copier
     scheduler: Scheduler
     faults: Faults
+    credentials: Credentials
     # one write request at a time in this process: the database would serialise them anyway
     writers: anyio.Lock = field(default_factory=anyio.Lock)
 
@@ -100,31 +101,41 @@ _bearer = HTTPBearer(auto_error=False)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _check(credentials: HTTPAuthorizationCredentials | None, expected: str, what: str) -> None:
-    if credentials is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            f"{what} needs 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not secrets.compare_digest(credentials.credentials, expected):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"that token is not valid for {what}")
+def authorize(kernel: Kernel, request: Request, bearer: BearerDep, rule: Rule) -> Principal:
+    """The caller of this request, if `rule` lets it in (CredentialError otherwise)."""
+    return kernel.credentials.authorize(
+        bearer.credentials if bearer else None,
+        rule,
+        writes=request.method not in READING_METHODS,
+        audit_for=request.headers.get(AUDIT_FOR),
+    )
 
 
-def require_admin(kernel: KernelDep, credentials: BearerDep) -> None:
-    _check(credentials, kernel.settings.admin_token, "the admin API")
+def guard(rule: Rule | None) -> Callable[..., Principal | None]:
+    """A dependency letting in who `rule` names; None for a route anyone may call."""
+
+    def check(kernel: KernelDep, request: Request, bearer: BearerDep) -> Principal | None:
+        return None if rule is None else authorize(kernel, request, bearer, rule)
+
+    return check
 
 
-def require_api_token(kernel: KernelDep, credentials: BearerDep) -> None:
-    """The operator's token, or one a calling service holds for a command path."""
-    what = f"{kernel.name}'s write API"
-    if credentials is None:
-        _check(credentials, kernel.settings.api_token, what)
-        return
-    accepted = [kernel.settings.api_token, *kernel.settings.api_clients.values()]
-    if not any(secrets.compare_digest(credentials.credentials, token) for token in accepted):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"that token is not valid for {what}")
+def personal(entity: str, rule: Rule, topology: Topology = LINE) -> Rule | None:
+    """`rule` for a route serving `entity`, if the topology declares it personal; else open."""
+    return rule if topology.entity(entity).personal else None
 
+
+def require_admin(kernel: KernelDep, request: Request, bearer: BearerDep) -> None:
+    """The admin token; the auditor's reads the clock, jobs, edges and faults too."""
+    authorize(kernel, request, bearer, ADMIN_API)
+
+
+ADMIN_API = Rule("the admin API", operator=False, admin=True)
+# the service's own API: its operator, and the auditor on reads
+OWN_API = Rule("this service's own API")
+# a command path's endpoints: the operator and the services the topology lets call them
+COMMAND_API = Rule("this command API", commands=True)
 
 AdminAuth = Depends(require_admin)
-ApiAuth = Depends(require_api_token)
+ApiAuth = Depends(guard(OWN_API))
+CommandAuth = Depends(guard(COMMAND_API))

@@ -16,6 +16,7 @@ import httpx
 from serviceline import checksums
 from serviceline.clock import SimulatedClock
 from serviceline.control import settings_class
+from serviceline.credentials import AUDIT_FOR
 from serviceline.readers import KernelReader, SourceRecord, reader_for
 from serviceline.settings import ClockMode, ServiceSettings
 from serviceline.topology import LINE, Edge, Mechanism, Reader, Topology
@@ -132,11 +133,12 @@ def _iso(value: Any) -> str:
 
 
 class ReadingUpstream(Upstream):
-    """An owner read with the consumer's own credential for it, over a client shared by all."""
+    """An owner read as one consumer reads it, with the auditor's token, over a shared client."""
 
-    def __init__(self, name: str, client: httpx.AsyncClient, token: str | None) -> None:
+    def __init__(self, name: str, client: httpx.AsyncClient, token: str, consumer: str) -> None:
         super().__init__(name, client)
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # the owner grants and scopes the read as the consumer's; the auditor's token writes none
+        self.headers = {"Authorization": f"Bearer {token}", AUDIT_FOR: consumer}
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         try:
@@ -259,8 +261,8 @@ class Auditor:
     """Reads owners as their consumers do and copies as their consumers serve them."""
 
     clients: Mapping[str, httpx.AsyncClient]
-    api_token: str
-    admin_token: str
+    # the auditor's read token: every service accepts it on reads, none on writes
+    token: str
     topology: Topology = LINE
     page_size: int = 500
     fan_out: int = 10
@@ -416,11 +418,9 @@ class Auditor:
         return records
 
     def _reading(self, edge: Edge) -> tuple[ReadingUpstream, ServiceSettings]:
-        """The owner as the consumer reads it, with the consumer's credential for it."""
+        """The owner as the consumer reads it: the same API, grants and scope."""
         settings = settings_class(edge.consumer, self.topology)()
-        upstream = ReadingUpstream(
-            edge.owner, self.clients[edge.owner], settings.upstream_tokens.get(edge.owner)
-        )
+        upstream = ReadingUpstream(edge.owner, self.clients[edge.owner], self.token, edge.consumer)
         return upstream, settings
 
     def _source_key(self, edge: Edge) -> str:
@@ -550,7 +550,7 @@ class Auditor:
                 return records
 
     async def _person(self, trn: str) -> dict[str, Any] | None:
-        response = await self.clients["dqt"].get(f"/v3/persons/{trn}")
+        response = await self.clients["dqt"].get(f"/v3/persons/{trn}", headers=self._headers())
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -574,13 +574,13 @@ class Auditor:
         return max(datetime.fromisoformat(c["now"]) for c in clocks)
 
     async def _admin(self, service: str, path: str) -> Any:
-        return await self._get(service, path, token=self.admin_token)
+        return await self._get(service, path)
 
-    async def _get(
-        self, service: str, path: str, params: Mapping[str, Any] | None = None, token: str = ""
-    ) -> Any:
-        headers = {"Authorization": f"Bearer {token or self.api_token}"}
-        response = await self.clients[service].get(path, params=params, headers=headers)
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def _get(self, service: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        response = await self.clients[service].get(path, params=params, headers=self._headers())
         if response.status_code >= 400:
             raise UpstreamError(service, response.status_code, response.text[:500])
         return response.json()

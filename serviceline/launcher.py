@@ -46,6 +46,8 @@ class LineConfig:
     database_urls: Mapping[str, str] = field(default_factory=dict)
     # lets a test line run beside one started by `make up`
     port_offset: int = 0
+    # the drift auditor's and the dashboard's read token
+    auditor_token: str = "auditor-secret"
     # each service reached at the host named after it, as containers are in docker compose;
     # `host` is then only where each one listens
     service_hosts: bool = False
@@ -73,6 +75,7 @@ def service_env(
         "STATE_DIR": str(config.state_dir),
         "ADMIN_TOKEN": config.admin_token,
         "API_TOKEN": config.api_token,
+        "AUDITOR_TOKEN": config.auditor_token,
         "CLOCK_MODE": config.clock_mode,
         "CLOCK_SPEED": config.clock_speed,
         "UPSTREAMS": json.dumps(

@@ -8,12 +8,13 @@ from typing import Any, NoReturn
 
 import anyio
 from anyio import to_thread
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlmodel import col, func, select
 
 from serviceline.clock import ClockError, parse_duration
 from serviceline.copier import CopyCursor
+from serviceline.credentials import Rule
 from serviceline.deps import (
     AdminAuth,
     BearerDep,
@@ -21,13 +22,13 @@ from serviceline.deps import (
     Kernel,
     KernelDep,
     SessionDep,
-    require_api_token,
+    authorize,
 )
 from serviceline.feed import Owned, changes_since, head, prune, pruned_through
 from serviceline.fields import MAX_INT, UtcDateTime
 from serviceline.scheduler import Job, JobResult, UnknownJobError
 from serviceline.settings import ClockMode
-from serviceline.topology import Edge
+from serviceline.topology import Edge, Reader
 
 health_router = APIRouter(tags=["health"])
 feed_router = APIRouter(tags=["feed"])
@@ -93,7 +94,25 @@ def _feed_page(kernel: Kernel, entity: str, since: int, limit: int) -> FeedPage:
         return FeedPage(entity=entity, changes=changes, next=cursor, has_more=has_more)
 
 
-@feed_router.get("/feed/{entity}")
+def guard_records(entity: str, kernel: KernelDep, request: Request, bearer: BearerDep) -> None:
+    """A personal entity's feed and records: for the consumers copying it, operator, auditor."""
+    _owned(kernel, entity)
+    if kernel.topology.entity(entity).personal:
+        rule = Rule(f"{kernel.name}'s {entity} records", reads=(entity, Reader.KERNEL))
+        authorize(kernel, request, bearer, rule)
+
+
+def guard_copies(entity: str, kernel: KernelDep, request: Request, bearer: BearerDep) -> None:
+    """A consumer's copies of a personal entity: its operator's and the auditor's to read."""
+    if kernel.topology.entity(entity).personal:
+        authorize(kernel, request, bearer, Rule(f"{kernel.name}'s copies of {entity}"))
+
+
+RecordsAuth = Depends(guard_records)
+CopiesAuth = Depends(guard_copies)
+
+
+@feed_router.get("/feed/{entity}", dependencies=[RecordsAuth])
 async def read_feed(
     entity: str,
     kernel: KernelDep,
@@ -112,7 +131,7 @@ async def read_feed(
         await kernel.notifier.wait(changed, remaining)
 
 
-@feed_router.get("/records/{entity}")
+@feed_router.get("/records/{entity}", dependencies=[RecordsAuth])
 def list_records(
     entity: str,
     kernel: KernelDep,
@@ -159,7 +178,7 @@ def _copy_model(kernel: Kernel, entity: str) -> tuple[type[Any], str, str]:
     return kernel.copier.targets[entity].model, edge.key_field, edge.owner
 
 
-@copies_router.get("/copies/{entity}")
+@copies_router.get("/copies/{entity}", dependencies=[CopiesAuth])
 def list_copies(
     entity: str,
     kernel: KernelDep,
@@ -183,7 +202,7 @@ def list_copies(
     )
 
 
-@copies_router.get("/copies/{entity}/{key}")
+@copies_router.get("/copies/{entity}/{key}", dependencies=[CopiesAuth])
 def read_copy(entity: str, key: str, kernel: KernelDep, session: SessionDep) -> dict[str, Any]:
     model, _, owner = _copy_model(kernel, entity)
     row = session.get(model, key)
@@ -202,14 +221,15 @@ def update_copy(
     body: dict[str, Any],
     kernel: KernelDep,
     session: SessionDep,
-    credentials: BearerDep,
+    request: Request,
+    bearer: BearerDep,
 ) -> dict[str, Any]:
     """Change the edge's editable columns of one copy, here only: the owner never hears of it."""
     edge = _copy_edge(kernel, entity)
     refused = sorted(set(body) - edge.editable)
     if refused or not edge.editable:
         _refuse_write(kernel, edge, refused)
-    require_api_token(kernel, credentials)
+    authorize(kernel, request, bearer, Rule(f"{kernel.name}'s copies of {entity}"))
     if not body:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

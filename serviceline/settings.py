@@ -28,9 +28,12 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     admin_token: str = "admin-secret"
     api_token: str = "api-secret"
-    # other services allowed to call this one's write API (a command path), by name
+    # the drift auditor's and the dashboard's: reads every service, writes none
+    auditor_token: str = "auditor-secret"
+    # the token each client service presents here, by name, where not credentials.credential's
     api_clients: dict[str, str] = Field(default_factory=dict)
     upstreams: dict[str, str] = Field(default_factory=dict)
+    # the token this service presents to each upstream, where not credentials.credential's
     upstream_tokens: dict[str, str] = Field(default_factory=dict)
     clock_mode: ClockMode = ClockMode.MANUAL
     clock_start: datetime = CLOCK_START

@@ -20,15 +20,26 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from serviceline.control import LineControl, app_factory, settings_class
+from serviceline.credentials import credential
 from serviceline.launcher import LineConfig, alive, start_line
 from serviceline.settings import ServiceSettings, sqlite_url
 from serviceline.topology import LINE
+from serviceline.upstream import Upstream
 
 ADMIN_TOKEN = "test-admin"
 API_TOKEN = "test-api"
+AUDITOR_TOKEN = "test-auditor"
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+AUDITOR = {"Authorization": f"Bearer {AUDITOR_TOKEN}"}
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def bearer(holder: str, target: str) -> dict[str, str]:
+    """The headers service `holder` calls `target` with: the credential the topology gives it."""
+    return {"Authorization": f"Bearer {credential(holder, target)}"}
+
+
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE_PREFIX = "serviceline_test_"
 
@@ -224,9 +235,23 @@ class LineUnderTest:
     def __getitem__(self, name: str) -> httpx.AsyncClient:
         return self.clients[name]
 
+    @contextlib.asynccontextmanager
+    async def upstream(self, holder: str, target: str) -> AsyncIterator[Upstream]:
+        """`target` as service `holder` reaches it: an upstream client with its credential."""
+        upstream = Upstream.connect(
+            target,
+            f"http://{target}",
+            token=credential(holder, target),
+            transport=self.transports[target],
+        )
+        try:
+            yield upstream
+        finally:
+            await upstream.aclose()
+
     async def copy_of(self, service: str, entity: str, key: str) -> dict[str, Any]:
         """`service`'s copy of one record, which must be there."""
-        response = await self[service].get(f"/copies/{entity}/{key}")
+        response = await self[service].get(f"/copies/{entity}/{key}", headers=API)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -258,6 +283,7 @@ def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSet
         "database_url": database_url(state_dir, name),
         "admin_token": ADMIN_TOKEN,
         "api_token": API_TOKEN,
+        "auditor_token": AUDITOR_TOKEN,
     }
     values.update(overrides)
     return settings_class(name)(**values)
@@ -332,6 +358,7 @@ async def process_line(
         state_dir,
         admin_token=ADMIN_TOKEN,
         api_token=API_TOKEN,
+        auditor_token=AUDITOR_TOKEN,
         database_urls={name: database_url(state_dir, name) for name in chosen},
         port_offset=free_port_offset() if port_offset is None else port_offset,
     )

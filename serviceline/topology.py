@@ -81,6 +81,8 @@ class Entity:
     owners: tuple[str, ...]
     key: str
     description: str = ""
+    # about a person: every route serving it needs a credential
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -387,21 +389,25 @@ ENTITIES = (
     Entity("site", ("publish",), "uuid", "a provider's location where a course runs"),
     Entity("partnership", ("publish",), "id", "accredited provider to training provider"),
     Entity("subject", ("publish",), "code", "a subject a course teaches"),
-    Entity("candidate", ("apply",), "id", "a person applying for teacher training"),
-    Entity("application", ("apply",), "id", "one application choice: a candidate and a course"),
-    Entity("trainee", ("register",), "slug", "a trainee teacher, from recruitment to award"),
+    Entity("candidate", ("apply",), "id", "a person applying for teacher training", True),
+    Entity(
+        "application", ("apply",), "id", "one application choice: a candidate and a course", True
+    ),
+    Entity("trainee", ("register",), "slug", "a trainee teacher, from recruitment to award", True),
     Entity(
         "teacher",
         ("dqt",),
         "trn",
         "a person with a TRN: teachers, but also trainees and others, such as widows and "
         "widowers who collect their partner's pension",
+        personal=True,
     ),
-    Entity("itt_record", ("hesa",), "husid", "a trainee's record in HESA's ITT collection"),
+    Entity("itt_record", ("hesa",), "husid", "a trainee's record in HESA's ITT collection", True),
     Entity("placement", ("placements",), "id", "a school placement offered to a provider"),
     Entity("school_partnership", ("placements",), "id", "an ITT provider working with a school"),
-    Entity("mentor", ("placements", "claims"), "trn", "a school's mentor of trainees"),
-    Entity("claim", ("claims",), "id", "a school's claim for mentor training funding"),
+    Entity("mentor", ("placements", "claims"), "trn", "a school's mentor of trainees", True),
+    # names its mentors by TRN, with the hours each trained
+    Entity("claim", ("claims",), "id", "a school's claim for mentor training funding", True),
 )
 
 RELATIONSHIPS = (

@@ -312,6 +312,7 @@ def register_trainee(hesa_id: str = "2610261553101", **overrides: Any) -> dict[s
             "hesa_id": hesa_id,
             "provider_trainee_id": "26/27-001",
             "ukprn": "10007784",
+            "provider_code": "U01",  # a university that runs SITS (topology.record_system_for)
             **overrides,
         }
     }

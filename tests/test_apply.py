@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line, refusal
+from serviceline.testing import ADMIN, API, AUDITOR, LineUnderTest, bearer, in_process_line, refusal
 from tests import builders, spec_schemas
 from tests.spec_schemas import ok
 
 pytestmark = pytest.mark.anyio
 
-VENDOR = {"Authorization": "Bearer manage-vendor-token"}
+VENDOR = bearer("manage", "apply")
 conforms = functools.partial(spec_schemas.conforms, "apply-vendor-api-v1.0.yml")
 
 
@@ -279,7 +279,7 @@ async def test_batches_seed_candidates_and_applications(state_dir: Path) -> None
             await line["apply"].post("/applications/batch", json=body, headers=API)
         )
         assert len({a["id"] for a in applications}) == 3
-        changes = ok(await line["apply"].get("/feed/application"))["changes"]
+        changes = ok(await line["apply"].get("/feed/application", headers=AUDITOR))["changes"]
         assert {c["key"] for c in changes} == {a["id"] for a in applications}
         patched = await line["apply"].patch(
             "/candidates/C1001", json={"phone_number": "01632 960000"}, headers=API
@@ -417,11 +417,12 @@ async def test_vendor_api_refuses_missing_since_bad_tokens_and_bodies(state_dir:
             conforms(httpx.Response(422, text=text).json(), "ParameterMissingResponse")
 
         path = f"/api/v1/applications/{application['id']}"
-        for headers in ({}, API, {"Authorization": "Bearer guessed"}):
+        # no token is 401; a token that is not a vendor's (the operator's, a guess) is 403
+        for headers, code in (({}, 401), (API, 403), ({"Authorization": "Bearer guessed"}, 403)):
             response = await apply.get(path, headers=headers)
-            refused(response, 401, "token")
+            refused(response, code, "token")
             conforms(response.json(), "UnauthorizedResponse")
-        refused(await apply.get(path, headers=API), 401, "vendor")
+        refused(await apply.get(path, headers=API), 403, "vendor")
 
         missing = await apply.get("/api/v1/applications/ffffffffff", headers=VENDOR)
         refused(missing, 404, "ffffffffff")

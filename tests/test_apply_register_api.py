@@ -10,14 +10,14 @@ import httpx
 import pytest
 from jsonschema import ValidationError
 
-from serviceline.testing import API, LineUnderTest, in_process_line
+from serviceline.testing import API, LineUnderTest, bearer, in_process_line
 from tests import builders, spec_schemas
 from tests.spec_schemas import ok
 
 pytestmark = pytest.mark.anyio
 
-REGISTER = {"Authorization": "Bearer register-apply-token"}
-VENDOR = {"Authorization": "Bearer manage-vendor-token"}
+REGISTER = bearer("register", "apply")
+VENDOR = bearer("manage", "apply")
 APPLICATIONS = "/register-api/applications"
 CYCLE = {"recruitment_cycle_year": "2027"}
 conforms = functools.partial(spec_schemas.conforms, "apply-register-api-v1-2021.yml")
@@ -125,8 +125,9 @@ async def test_pages_are_counted_in_a_total_pages_header(state_dir: Path) -> Non
 async def test_refusals_take_the_spec_shape(state_dir: Path) -> None:
     async with in_process_line(["apply"], state_dir) as line:
         apply = line["apply"]
-        for headers in ({}, VENDOR, API):
-            body = refused(await apply.get(APPLICATIONS, params=CYCLE, headers=headers), 401)
+        # no token is 401; another's token (a vendor's, the operator's) is 403
+        for headers, code in (({}, 401), (VENDOR, 403), (API, 403)):
+            body = refused(await apply.get(APPLICATIONS, params=CYCLE, headers=headers), code)
             conforms(body, "UnauthorizedResponse")
         missing = refused(
             await apply.get(APPLICATIONS, headers=REGISTER), 422, "recruitment_cycle_year"

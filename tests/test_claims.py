@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline.testing import API, LineUnderTest, in_process_line, names_field, refusal
+from serviceline.testing import API, AUDITOR, LineUnderTest, in_process_line, names_field, refusal
 from tests import builders
 from tests.test_placements import answered, at, rename_in_dqt
 
@@ -86,9 +86,13 @@ async def test_the_amount_is_the_hours_at_the_schools_regional_rate(state_dir: P
             assert (claim["funding_available_per_hour"], claim["amount"]) == (rate, amount)
             assert Decimal(claim["amount"]) == Decimal(rate) * sum(hours.values())
             assert claim["hours_completed"] == sum(hours.values())
-        rest = answered(await line["claims"].get("/claims", params={"school_urn": "100003"}))
+        rest = answered(
+            await line["claims"].get("/claims", params={"school_urn": "100003"}, headers=AUDITOR)
+        )
         assert [(c["funding_region"], c["amount"]) for c in rest] == [("Rest of England", "700.80")]
-        lines = answered(await line["claims"].get(f"/claims/{rest[0]['id']}"))["mentor_trainings"]
+        lines = answered(await line["claims"].get(f"/claims/{rest[0]['id']}", headers=AUDITOR))[
+            "mentor_trainings"
+        ]
         assert [(t["mentor_trn"], t["amount"]) for t in lines] == [
             ("1000004", "481.80"),
             ("1000005", "219.00"),
@@ -119,11 +123,14 @@ async def test_hours_are_capped_per_mentor_provider_and_academic_year(state_dir:
         second = await claimed(line, builders.claim(builders.mentor_training("1000001", 10)))
         signed = {"submitted_by": "Jane Smith"}
         answered(await claims.post(f"/claims/{first['id']}/submit", json=signed, headers=API))
-        after = answered(await claims.get(f"/claims/{second['id']}"))
+        after = answered(await claims.get(f"/claims/{second['id']}", headers=AUDITOR))
         assert after["mentor_trainings"][0]["hours_claimed_elsewhere"] == 16
         late = await claims.post(f"/claims/{second['id']}/submit", json=signed, headers=API)
         refused(late, 422, "hours_completed", "0 of 16")
-        assert answered(await claims.get(f"/claims/{second['id']}"))["status"] == "draft"
+        assert (
+            answered(await claims.get(f"/claims/{second['id']}", headers=AUDITOR))["status"]
+            == "draft"
+        )
         other_provider = builders.claim(one, provider_code="1UR", submitted_by="Jane Smith")
         assert (await claimed(line, other_provider))["status"] == "submitted"
 
@@ -204,7 +211,7 @@ async def test_bad_claims_are_refused_naming_the_field(state_dir: Path) -> None:
         batch = [builders.claim(good), builders.claim(good, provider_code="3XX")]
         answer = await claims.post("/claims/batch", json=batch, headers=API)
         assert refusal(answer).startswith("[1] provider_code:"), answer.text
-        assert answered(await claims.get("/claims")) == []
+        assert answered(await claims.get("/claims", headers=AUDITOR)) == []
         assert (await claims.post("/claims", json=builders.claim(good))).status_code == 401
 
 
@@ -251,9 +258,11 @@ async def test_a_submitted_claim_is_settled_and_says_who_submitted_it(state_dir:
         )
         refused(await claims.post(f"{path}/submit", json=signed, headers=API), 409, "status")
         refused(await claims.put(f"{path}/mentor_trainings", json=both, headers=API), 409, "status")
-        listed = answered(await claims.get("/claims", params={"status": "submitted"}))
+        listed = answered(
+            await claims.get("/claims", params={"status": "submitted"}, headers=AUDITOR)
+        )
         assert [c["id"] for c in listed] == [claim["id"]]
-        feed = answered(await claims.get("/feed/claim"))
+        feed = answered(await claims.get("/feed/claim", headers=AUDITOR))
         assert [c["version"] for c in feed["changes"]] == [1, 2, 3, 4]
         assert feed["changes"][-1]["record"]["status"] == "submitted"
 
@@ -296,7 +305,7 @@ async def test_a_mentors_two_owners_disagree_until_the_nightly_sync(state_dir: P
         answered(await claims.post("/mentors", json=in_claims, headers=API), 201)
 
         owners = {
-            name: answered(await client.get("/feed/mentor"))["changes"]
+            name: answered(await client.get("/feed/mentor", headers=AUDITOR))["changes"]
             for name, client in (("placements", placements), ("claims", claims))
         }
         assert {name: [c["key"] for c in changes] for name, changes in owners.items()} == {
@@ -314,8 +323,8 @@ async def test_a_mentors_two_owners_disagree_until_the_nightly_sync(state_dir: P
         )
 
         await line.control.advance(to=at(5, 0, 5))
-        placed = answered(await placements.get("/mentors/1234567"))
-        claiming = answered(await claims.get("/mentors/1234567"))
+        placed = answered(await placements.get("/mentors/1234567", headers=AUDITOR))
+        claiming = answered(await claims.get("/mentors/1234567", headers=AUDITOR))
         assert placed["last_name"] == claiming["last_name"] == "Okafor"
         assert (placed["school_urns"], claiming["school_urns"]) == (["100000"], ["100001"])
         assert (placed["version"], claiming["version"]) == (2, 1)

@@ -24,7 +24,7 @@ from serviceline.dashboard.views import (
     state_of,
 )
 from serviceline.drift import CLASSES, EdgeDrift, Lag, read_history
-from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, LineUnderTest, in_process_line
+from serviceline.testing import ADMIN_TOKEN, API, AUDITOR_TOKEN, LineUnderTest, in_process_line
 from serviceline.topology import LINE, Kind
 from tests import builders
 
@@ -236,7 +236,7 @@ async def dashboard_of(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Board]]:
     """The dashboard wired to the line's services; the others answer as services that are down."""
     settings = DashboardSettings(
-        state_dir=state_dir, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, poll_seconds=3600
+        state_dir=state_dir, admin_token=ADMIN_TOKEN, auditor_token=AUDITOR_TOKEN, poll_seconds=3600
     )
     down = httpx.MockTransport(refuse)
     transports = {s.name: line.transports.get(s.name, down) for s in LINE.services}

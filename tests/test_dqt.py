@@ -14,15 +14,22 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from serviceline.readers import DqtTeacherReader
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line, names_field
+from serviceline.testing import (
+    ADMIN,
+    API,
+    AUDITOR,
+    LineUnderTest,
+    bearer,
+    in_process_line,
+    names_field,
+)
 from serviceline.topology import LINE
-from serviceline.upstream import Upstream
 from tests import builders
 
 pytestmark = pytest.mark.anyio
 
 SPEC = Path(__file__).resolve().parents[2] / "shared/reference/specs/dqt-api-v3-2023-05.json"
-REGISTER = {"Authorization": "Bearer register-dqt-token"}
+REGISTER = bearer("register", "dqt")
 REQUEST = "2fa3e0c4-0d55-4d5c-9f0e-3b1c1f0e6a01"
 ROUTE = "/v3/persons/{trn}/routes-to-professional-statuses/{reference}"
 # the 2023 spec's induction statuses were DQT's; TRS has served these since
@@ -83,7 +90,7 @@ async def trn_request(line: LineUnderTest, request_id: str = REQUEST) -> Any:
 
 async def records(line: LineUnderTest) -> dict[str, Any]:
     """Every person as DQT's kernel serves them, with what the public API leaves out."""
-    body = ok(await line["dqt"].get("/records/teacher"))
+    body = ok(await line["dqt"].get("/records/teacher", headers=AUDITOR))
     return {record["trn"]: record for record in body["records"]}
 
 
@@ -121,7 +128,7 @@ async def test_a_trn_request_stays_pending_until_the_delay_has_passed(state_dir:
         trn = completed["trn"]
         assert re.fullmatch(r"\d{7}", trn)
         assert trn != "1234567"
-        person = ok(await line["dqt"].get(f"/v3/persons/{trn}"))
+        person = ok(await line["dqt"].get(f"/v3/persons/{trn}", headers=AUDITOR))
         assert (person["firstName"], person["middleName"], person["lastName"]) == (
             "Boris",
             "Ivan",
@@ -253,8 +260,8 @@ async def test_a_widow_with_a_trainees_name_and_birth_date_stays_a_separate_pers
             trn: "trainee",
         }
         same = ("firstName", "lastName", "dateOfBirth")
-        hers = ok(await line["dqt"].get("/v3/teachers/1234567"))
-        his = ok(await line["dqt"].get(f"/v3/teachers/{trn}"))
+        hers = ok(await line["dqt"].get("/v3/teachers/1234567", headers=AUDITOR))
+        his = ok(await line["dqt"].get(f"/v3/teachers/{trn}", headers=AUDITOR))
         assert [hers[name] for name in same] == [his[name] for name in same]
 
         holds = builders.professional_status_route("Holds", holdsFrom="2026-10-05")
@@ -263,8 +270,10 @@ async def test_a_widow_with_a_trainees_name_and_birth_date_stays_a_separate_pers
         )
         assert put.status_code == 204, put.text
         assert (await records(line))["1234567"] == people["1234567"]
-        assert ok(await line["dqt"].get("/v3/teachers/1234567"))["qts"] is None
-        assert ok(await line["dqt"].get(f"/v3/teachers/{trn}"))["qts"] == {"awarded": "2026-10-05"}
+        assert ok(await line["dqt"].get("/v3/teachers/1234567", headers=AUDITOR))["qts"] is None
+        assert ok(await line["dqt"].get(f"/v3/teachers/{trn}", headers=AUDITOR))["qts"] == {
+            "awarded": "2026-10-05"
+        }
 
 
 async def test_a_route_that_holds_awards_qts(state_dir: Path) -> None:
@@ -275,13 +284,13 @@ async def test_a_route_that_holds_awards_qts(state_dir: Path) -> None:
         training = builders.professional_status_route()
         put = await dqt.put(path, json=training, headers=REGISTER)
         assert (put.status_code, put.content) == (204, b"")
-        assert ok(await dqt.get(f"/v3/persons/{trn}"))["qts"] is None
+        assert ok(await dqt.get(f"/v3/persons/{trn}", headers=AUDITOR))["qts"] is None
         before = (await records(line))[trn]
         assert (before["kind"], before["version"]) == ("trainee", 1)
 
         holds = builders.professional_status_route("Holds", holdsFrom="2026-10-05")
         assert (await dqt.put(path, json=holds, headers=REGISTER)).status_code == 204
-        person = ok(await dqt.get(f"/v3/persons/{trn}"))
+        person = ok(await dqt.get(f"/v3/persons/{trn}", headers=AUDITOR))
         assert person["qts"] == {"awarded": "2026-10-05"}
         after = (await records(line))[trn]
         assert (after["kind"], after["qts_date"], after["version"]) == ("teacher", "2026-10-05", 2)
@@ -354,7 +363,7 @@ async def test_a_person_is_served_as_the_spec_says(state_dir: Path) -> None:
             ),
             builders.dqt_person("1111111", status="Deactivated"),
         )
-        teacher = ok(await dqt.get("/v3/teachers/1234567"))
+        teacher = ok(await dqt.get("/v3/teachers/1234567", headers=AUDITOR))
         conforms(teacher, "GetTeacherResponse")
         assert teacher == {
             "trn": "1234567",
@@ -367,8 +376,8 @@ async def test_a_person_is_served_as_the_spec_says(state_dir: Path) -> None:
             "eyts": {"awarded": "1984-07-01"},
             "induction": {"status": "Passed"},
         }
-        assert ok(await dqt.get("/v3/persons/1234567")) == teacher
-        trainee = ok(await dqt.get("/v3/persons/7654321"))
+        assert ok(await dqt.get("/v3/persons/1234567", headers=AUDITOR)) == teacher
+        trainee = ok(await dqt.get("/v3/persons/7654321", headers=AUDITOR))
         conforms(trainee, "GetTeacherResponse")
         assert (trainee["middleName"], trainee["qts"], trainee["induction"]) == (
             "Anne",
@@ -377,15 +386,19 @@ async def test_a_person_is_served_as_the_spec_says(state_dir: Path) -> None:
         )
 
         born = {"dateOfBirth": "1962-04-09"}
-        assert ok(await dqt.get("/v3/teachers/1234567", params=born)) == teacher
-        wrong = await dqt.get("/v3/teachers/1234567", params={"dateOfBirth": "1962-04-10"})
+        assert ok(await dqt.get("/v3/teachers/1234567", params=born, headers=AUDITOR)) == teacher
+        wrong = await dqt.get(
+            "/v3/teachers/1234567", params={"dateOfBirth": "1962-04-10"}, headers=AUDITOR
+        )
         assert wrong.status_code == 404
         assert field_named(wrong, "dateOfBirth")
-        garbled = await dqt.get("/v3/teachers/1234567", params={"dateOfBirth": "09/04/1962"})
+        garbled = await dqt.get(
+            "/v3/teachers/1234567", params={"dateOfBirth": "09/04/1962"}, headers=AUDITOR
+        )
         assert garbled.status_code == 422
         assert field_named(garbled, "dateOfBirth")
         for missing in ("/v3/teachers/9999999", "/v3/persons/1111111", "/v3/teachers/x"):
-            gone = await dqt.get(missing)
+            gone = await dqt.get(missing, headers=AUDITOR)
             assert gone.status_code == 404, missing
             assert field_named(gone, "trn")
 
@@ -396,7 +409,7 @@ async def test_a_name_change_renames_the_person(state_dir: Path) -> None:
         await seed(line, builders.dqt_person())
         change = {"trn": "1234567", "firstName": "Margaret", "lastName": "Hughes"}
         ok(await dqt.post("/v3/teachers/name-changes", json=change, headers=API), 204)
-        teacher = ok(await dqt.get("/v3/teachers/1234567"))
+        teacher = ok(await dqt.get("/v3/teachers/1234567", headers=AUDITOR))
         assert (teacher["firstName"], teacher["lastName"]) == ("Margaret", "Hughes")
         assert (await records(line))["1234567"]["version"] == 2
 
@@ -420,8 +433,9 @@ async def test_mentors_are_read_one_trn_at_a_time_as_placements_reads_them(
 ) -> None:
     async with in_process_line(["dqt"], state_dir) as line:
         await seed(line, builders.dqt_person(), builders.dqt_person("7654321", first_name="Ann"))
-        reader = DqtTeacherReader(Upstream("dqt", line["dqt"]), ["7654321", "9999999", "1234567"])
-        pages = [page async for page in reader.pages(datetime(2026, 10, 5, tzinfo=UTC))]
+        async with line.upstream("placements", "dqt") as dqt:
+            reader = DqtTeacherReader(dqt, ["7654321", "9999999", "1234567"])
+            pages = [page async for page in reader.pages(datetime(2026, 10, 5, tzinfo=UTC))]
         assert [record.key for page in pages for record in page.records] == ["7654321", "1234567"]
         edge = LINE.edge("dqt.teacher->placements")
         copied = [edge.translate(record.fields) for record in pages[0].records]

@@ -15,9 +15,8 @@ from serviceline.drift import (
 )
 from serviceline.testing import (
     ADMIN,
-    ADMIN_TOKEN,
     API,
-    API_TOKEN,
+    AUDITOR_TOKEN,
     LineUnderTest,
     in_process_line,
 )
@@ -32,7 +31,7 @@ FIND_COURSES = LINE.edge("publish.course->find")
 
 
 def auditor(line: LineUnderTest) -> Auditor:
-    return Auditor(line.clients, API_TOKEN, ADMIN_TOKEN)
+    return Auditor(line.clients, AUDITOR_TOKEN)
 
 
 async def test_missing_before_the_first_sync_then_in_sync(state_dir: Path) -> None:
@@ -195,9 +194,7 @@ async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path)
         assert new.status_code == 201, new.text
 
         full = await auditor(line).edge(FIND_COURSES)
-        bisected = await Auditor(line.clients, API_TOKEN, ADMIN_TOKEN, bisect=True).edge(
-            FIND_COURSES
-        )
+        bisected = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).edge(FIND_COURSES)
         assert (full.method, bisected.method, bisected.fallback) == ("full", "bisect", None)
         assert bisected.counts == full.counts
         assert full.counts == {
@@ -219,9 +216,7 @@ async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path)
 async def test_a_bisect_audit_lists_an_edge_its_owner_cannot_checksum(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         await line.publish_course(builders.provider(), builders.course(), builders.site())
-        report = await Auditor(line.clients, API_TOKEN, ADMIN_TOKEN, bisect=True).audit(
-            [APPLY_COURSES]
-        )
+        report = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).audit([APPLY_COURSES])
         [edge] = report.edges
         assert edge.method == "full"
         assert edge.fallback is not None

@@ -12,9 +12,8 @@ import pytest
 from serviceline.clock import SimulatedClock
 from serviceline.readers import HesaCollectionReader, reader_for
 from serviceline.settings import CLOCK_START, ClockMode
-from serviceline.testing import API, LineUnderTest, in_process_line
+from serviceline.testing import API, AUDITOR, LineUnderTest, bearer, in_process_line
 from serviceline.topology import LINE
-from serviceline.upstream import Upstream
 from tests import builders
 
 pytestmark = pytest.mark.anyio
@@ -22,7 +21,8 @@ pytestmark = pytest.mark.anyio
 SAMPLE = Path(__file__).resolve().parents[2] / "shared/reference/data/hesa-itt-record-sample.xml"
 STUDENTS = "/apis/itt/1.1/students"
 CENSUS = "/apis/itt/1.1/CensusData"
-SITS = {"Authorization": "Bearer sits-hesa-token"}
+SITS = bearer("sits", "hesa")
+REGISTER = bearer("register", "hesa")
 TO_REGISTER = LINE.edge("hesa.itt_record->register")
 
 
@@ -49,7 +49,7 @@ def sample_student() -> ElementTree.Element:
 
 
 async def census(line: LineUnderTest, from_date: str) -> list[ElementTree.Element]:
-    response = await line["hesa"].get(f"{CENSUS}/C26053/{from_date}")
+    response = await line["hesa"].get(f"{CENSUS}/C26053/{from_date}", headers=REGISTER)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/xml"
     root = ElementTree.fromstring(response.content)
@@ -74,7 +74,7 @@ async def test_a_submitted_record_is_in_the_census_as_hesa_writes_it(state_dir: 
             "F_RECID": "26053",
             "F_COMMIT_TIMESTAMP": "2026-10-05 00:00:00",
         }
-        assert ok(await line["hesa"].get(f"{STUDENTS}/0310261553101")) == submitted
+        assert ok(await line["hesa"].get(f"{STUDENTS}/0310261553101", headers=API)) == submitted
 
         (student,) = await census(line, "2026-10-05")
         fields = leaves(student)
@@ -125,25 +125,28 @@ async def test_the_census_holds_what_changed_on_or_after_its_date(state_dir: Pat
         moved = await submit(line, {**first, "F_SURNAME": "Georgiou"}, 200)
         assert moved["F_COMMIT_TIMESTAMP"] == "2026-10-07 00:00:00"
         assert await husids(line, "2026-10-07") == ["1000000000001", "1000000000002"]
-        records = ok(await line["hesa"].get("/records/itt_record"))["records"]
+        records = ok(await line["hesa"].get("/records/itt_record", headers=AUDITOR))["records"]
         versions = {record["husid"]: record["version"] for record in records}
         assert versions == {"1000000000001": 2, "1000000000002": 1}
-        assert ok(await line["hesa"].get(f"{STUDENTS}/1000000000001"))["F_SURNAME"] == "Georgiou"
+        assert (
+            ok(await line["hesa"].get(f"{STUDENTS}/1000000000001", headers=API))["F_SURNAME"]
+            == "Georgiou"
+        )
 
 
 async def test_only_this_cycles_collection_is_served(state_dir: Path) -> None:
     async with in_process_line(["hesa"], state_dir) as line:
         await submit(line, builders.itt_student())
         for collection in ("C25053", "C26054", "census"):
-            missing = await line["hesa"].get(f"{CENSUS}/{collection}/2026-10-05")
+            missing = await line["hesa"].get(f"{CENSUS}/{collection}/2026-10-05", headers=REGISTER)
             assert missing.status_code == 404, collection
             assert field_named(missing, "collection")
             assert "C26053" in missing.text
         for day in ("2026-13-01", "05-10-2026", "yesterday"):
-            refused = await line["hesa"].get(f"{CENSUS}/C26053/{day}")
+            refused = await line["hesa"].get(f"{CENSUS}/C26053/{day}", headers=REGISTER)
             assert refused.status_code == 422, day
             assert field_named(refused, "from_date")
-        unknown = await line["hesa"].get(f"{STUDENTS}/9999999999999")
+        unknown = await line["hesa"].get(f"{STUDENTS}/9999999999999", headers=API)
         assert unknown.status_code == 404
         assert field_named(unknown, "husid")
 
@@ -187,7 +190,7 @@ async def test_batches_create_and_replace_and_writes_need_a_token(state_dir: Pat
         ]
         answer = ok(await hesa.post(f"{STUDENTS}/batch", json=batch, headers=API), 201)
         assert answer == {"created": 1, "updated": 1}
-        assert ok(await hesa.get(f"{STUDENTS}/1000000000001"))["F_TRN"] == "1234567"
+        assert ok(await hesa.get(f"{STUDENTS}/1000000000001", headers=API))["F_TRN"] == "1234567"
 
         other = builders.itt_student("1000000000003")
         assert (await hesa.post(STUDENTS, json=other)).status_code == 401
@@ -202,35 +205,35 @@ async def test_register_copies_the_census_through_its_reader(state_dir: Path) ->
         await submit(line, builders.itt_student("1000000000001"))
         await line.control.advance(by="1d")
         await submit(line, builders.itt_student("1000000000002", F_TRN="1234567"))
-        upstream = Upstream("hesa", line["hesa"])
-        clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)
-        reader = reader_for(TO_REGISTER, upstream, "F_HUSID", clock, 2027, page_size=1)
-        assert isinstance(reader, HesaCollectionReader)
+        async with line.upstream("register", "hesa") as upstream:
+            clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)
+            reader = reader_for(TO_REGISTER, upstream, "F_HUSID", clock, 2027, page_size=1)
+            assert isinstance(reader, HesaCollectionReader)
 
-        everything = [page async for page in reader.pages(None)]
-        assert [[record.key for record in page.records] for page in everything] == [
-            ["1000000000001"],
-            ["1000000000002"],
-            [],
-        ]
-        copied = TO_REGISTER.translate(everything[1].records[0].fields)
-        assert copied == {
-            "hesa_id": "1000000000002",
-            "first_names": "Dave",
-            "last_name": "George",
-            "date_of_birth": "1978-08-13",
-            "email": "dave.george@example.com",
-            "ukprn": "10007713",
-            "provider_trainee_id": "99157234/2/01",
-            "trn": "1234567",
-            "itt_aim": "202",
-            "study_mode": "01",
-            "itt_start_date": "2026-09-01",
-            "course_subject_one": "100346",
-            "status": "NEW",
-        }
-        assert TO_REGISTER.translate(everything[0].records[0].fields)["trn"] is None
+            everything = [page async for page in reader.pages(None)]
+            assert [[record.key for record in page.records] for page in everything] == [
+                ["1000000000001"],
+                ["1000000000002"],
+                [],
+            ]
+            copied = TO_REGISTER.translate(everything[1].records[0].fields)
+            assert copied == {
+                "hesa_id": "1000000000002",
+                "first_names": "Dave",
+                "last_name": "George",
+                "date_of_birth": "1978-08-13",
+                "email": "dave.george@example.com",
+                "ukprn": "10007713",
+                "provider_trainee_id": "99157234/2/01",
+                "trn": "1234567",
+                "itt_aim": "202",
+                "study_mode": "01",
+                "itt_start_date": "2026-09-01",
+                "course_subject_one": "100346",
+                "status": "NEW",
+            }
+            assert TO_REGISTER.translate(everything[0].records[0].fields)["trn"] is None
 
-        since = await line.control.now()
-        changed = [page async for page in reader.pages(since)]
-        assert [record.key for page in changed for record in page.records] == ["1000000000002"]
+            since = await line.control.now()
+            changed = [page async for page in reader.pages(since)]
+            assert [record.key for page in changed for record in page.records] == ["1000000000002"]

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline.testing import API, LineUnderTest, in_process_line
+from serviceline.testing import API, AUDITOR, LineUnderTest, in_process_line
 from tests import builders
 
 pytestmark = pytest.mark.anyio
@@ -129,12 +129,14 @@ async def test_apply_refusals_reach_the_provider_user(state_dir: Path) -> None:
 
 
 async def test_manage_with_a_wrong_vendor_token_gets_a_bad_gateway(state_dir: Path) -> None:
-    async with in_process_line(LINE, state_dir, upstream_tokens={"apply": "guessed"}) as line:
+    async with in_process_line(LINE, state_dir) as line:
         id = await applied(line)
+    # the same line again, Manage now holding a token Apply does not know
+    async with in_process_line(LINE, state_dir, upstream_tokens={"apply": "guessed"}) as line:
         offer = {"conditions": [], "user": builders.provider_user()}
         response = await line["manage"].post(f"/applications/{id}/offer", json=offer, headers=API)
         assert response.status_code == 502, response.text
-        assert "apply answered 401" in response.text
+        assert "apply answered 403" in response.text
         assert await apply_status(line, id) == "awaiting_provider_decision"
         refused = await line["manage"].post(f"/applications/{id}/offer", json=offer)
         assert refused.status_code == 401
@@ -144,7 +146,7 @@ async def test_notes_stay_in_manage(state_dir: Path) -> None:
     async with in_process_line(LINE, state_dir) as line:
         id = await applied(line)
         before = answered(await line["apply"].get(f"/applications/{id}", headers=API))
-        head = answered(await line["apply"].get("/feed/application"))["next"]
+        head = answered(await line["apply"].get("/feed/application", headers=AUDITOR))["next"]
 
         note = {"text": "Strong subject knowledge; invite to interview", "author": "Jane Smith"}
         created = answered(
@@ -159,7 +161,9 @@ async def test_notes_stay_in_manage(state_dir: Path) -> None:
         after = answered(await line["apply"].get(f"/applications/{id}", headers=API))
         assert after == before
         assert "note" not in str(after).lower()
-        feed = answered(await line["apply"].get("/feed/application", params={"since": head}))
+        feed = answered(
+            await line["apply"].get("/feed/application", params={"since": head}, headers=AUDITOR)
+        )
         assert feed["changes"] == []
         missing = await line["manage"].post(
             "/applications/ffffffffff/notes", json=note, headers=API

@@ -5,50 +5,55 @@ from pathlib import Path
 import pytest
 
 from serviceline.control import settings_class
+from serviceline.credentials import ADMIN, AUDITOR, OPERATOR, Credentials, Principal, presented
+from serviceline.deps import COMMAND_API, OWN_API
 from serviceline.seed import Size, seed_line
 from serviceline.testing import API_TOKEN, in_process_line
-from serviceline.topology import LINE, RECORD_SYSTEMS, Reader
+from serviceline.topology import LINE, RECORD_SYSTEMS
 
 COMMANDS = {(c.caller, c.target) for c in LINE.commands}
 RECORD_SYSTEM_WRITES = {(system, "apply") for system in RECORD_SYSTEMS}
 
 
-# owners whose read API itself needs a token: a credential for reading, not for writing
-READ_WITH_TOKEN = {
-    (e.consumer, e.owner)
-    for e in LINE.edges
-    if e.reader in (Reader.APPLY_REGISTER_API, Reader.APPLY_VENDOR_API)
-}
+SERVICES = [s.name for s in LINE.services]
 
 
-def write_tokens(service: str) -> set[str]:
-    """Every token the service's write APIs accept."""
-    settings = settings_class(service)()
-    vendors = getattr(settings, "vendor_tokens", {})
-    return {settings.api_token, *settings.api_clients.values(), *vendors.values()}
+def accepted(service: str) -> Credentials:
+    """The credentials `service` accepts, as its app derives them from its default settings."""
+    return Credentials.derive(service, LINE, settings_class(service)())
 
 
-@pytest.mark.parametrize("service", [s.name for s in LINE.services])
+@pytest.mark.parametrize("service", SERVICES)
 def test_a_service_holds_credentials_only_for_its_command_paths(service: str) -> None:
-    settings = settings_class(service)()
-    for target, token in settings.upstream_tokens.items():
-        if (service, target) in COMMANDS:
-            assert token in write_tokens(target), f"{target} refuses {service}'s command"
-        else:
-            assert (service, target) in READ_WITH_TOKEN, f"{service} holds a token for {target}"
-            assert token not in write_tokens(target), f"{service} can write to {target}"
+    tokens = settings_class(service)().upstream_tokens
+    for target in (name for name in SERVICES if name != service):
+        credentials = accepted(target)
+        holder = credentials.identify(presented(service, target, tokens))
+        if holder is None:
+            continue  # its token for `target` opens nothing there
+        assert holder == service, f"{service}'s token for {target} is {holder}'s"
+        commands = credentials.allows(Principal(holder), COMMAND_API, writes=True)
+        assert commands == ((service, target) in COMMANDS), f"{service} commands {target}"
+        assert not credentials.allows(Principal(holder), OWN_API, writes=True), (
+            f"{service} can write to {target}'s own API"
+        )
 
 
-@pytest.mark.parametrize("service", [s.name for s in LINE.services])
+@pytest.mark.parametrize("service", SERVICES)
 def test_a_service_accepts_other_services_only_along_command_paths(service: str) -> None:
-    settings = settings_class(service)()
-    for caller in settings.api_clients:
-        assert (caller, service) in COMMANDS, f"{service} accepts writes from {caller}"
+    credentials = accepted(service)
+    callers = {caller for caller, target in COMMANDS if target == service}
+    assert credentials.commands == callers
+    clients = set(credentials.tokens.values()) - {ADMIN, OPERATOR, AUDITOR}
+    consumers = {e.consumer for e in LINE.edges_from(service)}
+    assert clients == consumers | callers, f"{service} accepts {clients - consumers - callers}"
+    for client in clients - callers:
+        assert not credentials.allows(Principal(client), COMMAND_API, writes=True)
 
 
 @pytest.mark.anyio
 async def test_the_only_writes_between_services_are_the_command_paths(state_dir: Path) -> None:
-    async with in_process_line([s.name for s in LINE.services], state_dir) as line:
+    async with in_process_line(SERVICES, state_dir) as line:
         await seed_line(line.clients, line.control, API_TOKEN, Size.SMALL, seed=5)
         await line.control.advance(by="2d")  # TRNs issued, record systems decide
 

@@ -11,8 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from serviceline.db import make_engine
-from serviceline.testing import API, LineUnderTest, in_process_line, names_field, refusal
-from services.placements.settings import PlacementsSettings
+from serviceline.testing import API, AUDITOR, LineUnderTest, in_process_line, names_field, refusal
 from stubs.dqt.models import Teacher
 from tests import builders
 
@@ -183,13 +182,18 @@ async def test_a_mentor_is_added_by_trn_and_date_of_birth_as_dqt_holds_them(
             201,
         )
         assert (joined["school_urns"], joined["version"]) == (["100000", "100001"], 2)
-        at_second = answered(await placements.get("/mentors", params={"school_urn": "100001"}))
+        at_second = answered(
+            await placements.get("/mentors", params={"school_urn": "100001"}, headers=AUDITOR)
+        )
         assert [m["trn"] for m in at_second] == ["1234567"]
         left = answered(await placements.delete("/mentors/1234567/schools/100000", headers=API))
         assert left["school_urns"] == ["100001"]
-        assert answered(await placements.get("/mentors", params={"school_urn": "100000"})) == []
-        # DQT's teacher reads are open: Placements holds no credential for DQT
-        assert "dqt" not in PlacementsSettings().upstream_tokens
+        assert (
+            answered(
+                await placements.get("/mentors", params={"school_urn": "100000"}, headers=AUDITOR)
+            )
+            == []
+        )
 
 
 async def test_mentors_take_dqt_names_at_0005_reading_300_trns_a_minute(state_dir: Path) -> None:
@@ -203,27 +207,34 @@ async def test_mentors_take_dqt_names_at_0005_reading_300_trns_a_minute(state_di
         answered(await placements.post("/mentors/batch", json=mentors, headers=API), 201)
 
         await line.control.advance(to=at(5, 0, 5))
-        copies = answered(await placements.get("/copies/teacher", params={"limit": 5000}))
+        copies = answered(
+            await placements.get("/copies/teacher", params={"limit": 5000}, headers=AUDITOR)
+        )
         times = {copy["trn"]: copy["copied_at"] for copy in copies["copies"]}
         # TRNs are read in order, 300 in a minute: 1234567 and 2000001..2000299, then 2000300
         assert len(times) == 301
         assert times["2000300"] == "2026-10-05T00:06:00Z"
         assert {t for trn, t in times.items() if trn != "2000300"} == {"2026-10-05T00:05:00Z"}
 
-        head = answered(await placements.get("/feed/mentor"))["next"]
+        head = answered(await placements.get("/feed/mentor", headers=AUDITOR))["next"]
         rename_in_dqt(state_dir, "2000300", "Maggie", "Okafor")
         await line.control.advance(to=at(6, 0, 4))
-        assert answered(await placements.get("/mentors/2000300"))["last_name"] == "Thompson"
+        assert (
+            answered(await placements.get("/mentors/2000300", headers=AUDITOR))["last_name"]
+            == "Thompson"
+        )
         await line.control.advance(to=at(6, 0, 5))
-        renamed = answered(await placements.get("/mentors/2000300"))
+        renamed = answered(await placements.get("/mentors/2000300", headers=AUDITOR))
         assert (renamed["first_name"], renamed["last_name"], renamed["version"]) == (
             "Maggie",
             "Okafor",
             2,
         )
-        copy = answered(await placements.get("/copies/teacher/2000300"))
+        copy = answered(await placements.get("/copies/teacher/2000300", headers=AUDITOR))
         assert (copy["first_name"], copy["copied_at"]) == ("Maggie", "2026-10-06T00:06:00Z")
-        feed = answered(await placements.get("/feed/mentor", params={"since": head}))
+        feed = answered(
+            await placements.get("/feed/mentor", params={"since": head}, headers=AUDITOR)
+        )
         assert [(c["key"], c["version"]) for c in feed["changes"]] == [("2000300", 2)]
         assert feed["changes"][0]["record"]["first_name"] == "Maggie"
 

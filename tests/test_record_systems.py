@@ -22,6 +22,7 @@ from serviceline.testing import (
     ADMIN,
     ADMIN_TOKEN,
     API,
+    AUDITOR,
     LineUnderTest,
     names_field,
     reference,
@@ -49,7 +50,7 @@ def answered(response: httpx.Response, code: int = 200) -> Any:
 
 def vendor(name: str) -> dict[str, str]:
     """The bearer token a vendor holds for Apply's vendor API."""
-    token = "manage-vendor-token" if name == "manage" else f"{name}-apply-token"
+    token = "manage-apply-token" if name == "manage" else f"{name}-apply-token"
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -172,7 +173,7 @@ async def apply_to(line: LineUnderTest, course_uuid: str, **overrides: Any) -> s
 
 async def copy_in(line: LineUnderTest, service: str, id: str) -> dict[str, Any] | None:
     """`service`'s copy of application `id`, or None while it has none."""
-    response = await line[service].get(f"/copies/application/{id}")
+    response = await line[service].get(f"/copies/application/{id}", headers=AUDITOR)
     if response.status_code == 404:
         return None
     copy: dict[str, Any] = answered(response)
@@ -241,10 +242,12 @@ async def test_a_record_system_sees_only_the_universities_that_run_it(state_dir:
 
         await line.control.run_edge("apply.application->sits")
         await line.control.run_edge("apply.application->banner")
-        copies = answered(await line["sits"].get("/copies/application"))["copies"]
+        copies = answered(await line["sits"].get("/copies/application", headers=AUDITOR))["copies"]
         assert {copy["id"] for copy in copies} == {ids["1UR"], ids[SITS_TOO]}
         assert {copy["provider_code"] for copy in copies} == {"1UR", SITS_TOO}
-        banner = answered(await line["banner"].get("/copies/application"))["copies"]
+        banner = answered(await line["banner"].get("/copies/application", headers=AUDITOR))[
+            "copies"
+        ]
         assert [copy["id"] for copy in banner] == [other]
 
 
@@ -391,7 +394,9 @@ async def test_a_recruited_trainee_goes_to_register_and_hesa_once(state_dir: Pat
         assert (trainee["hesa_id"], trainee["first_names"]) == (husid(id), "Boris")
         assert trainee["provider_trainee_id"] == f"B{id.upper()}"
         assert trainee["record_source"] == "api"
-        student = answered(await line["hesa"].get(f"/apis/itt/1.1/students/{husid(id)}"))
+        student = answered(
+            await line["hesa"].get(f"/apis/itt/1.1/students/{husid(id)}", headers=API)
+        )
         assert (student["F_UKPRN"], student["F_MODE"]) == ("10007141", "63")
         assert (student["F_OWNSTU"], student["F_APPLYAPPLICATIONID"]) == (f"B{id.upper()}", id)
 
@@ -442,7 +447,9 @@ async def test_a_failed_submission_is_reported_and_sent_again_at_the_next_run(
             assert copy is not None
             assert copy["register_trainee_id"] == slugs[copy["husid"]]
             assert moment(copy["submitted_to_hesa_at"]) == START + timedelta(days=2, hours=2)
-        student = answered(await line["hesa"].get(f"/apis/itt/1.1/students/{husid(second)}"))
+        student = answered(
+            await line["hesa"].get(f"/apis/itt/1.1/students/{husid(second)}", headers=API)
+        )
         assert student["F_UKPRN"] == "10007158"
 
         ran = await advance(line, timedelta(days=3, hours=2))

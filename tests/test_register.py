@@ -15,7 +15,16 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError
 
 from serviceline.control import LineControl
-from serviceline.testing import ADMIN_TOKEN, API, LineUnderTest, in_process_line, reference
+from serviceline.testing import (
+    ADMIN_TOKEN,
+    API,
+    AUDITOR,
+    LineUnderTest,
+    bearer,
+    in_process_line,
+    reference,
+)
+from serviceline.topology import record_system_for
 from tests import builders
 
 pytestmark = pytest.mark.anyio
@@ -23,8 +32,8 @@ pytestmark = pytest.mark.anyio
 # every service Register reads or commands: a line without one would reach for a real port
 LINE = ["gias", "publish", "apply", "register", "dqt", "hesa"]
 START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday: the clock's start
-VENDOR = {"Authorization": "Bearer manage-vendor-token"}
-SITS = {"Authorization": "Bearer sits-register-token"}
+VENDOR = bearer("manage", "apply")
+SITS = bearer("sits", "register")
 TRAINEES = "/api/v2026.1/trainees"
 
 
@@ -149,7 +158,7 @@ async def recruit(line: LineUnderTest, course_uuid: str, email: str) -> str:
 
 
 async def application_copy(line: LineUnderTest, id: str) -> dict[str, Any] | None:
-    response = await line["register"].get(f"/copies/application/{id}")
+    response = await line["register"].get(f"/copies/application/{id}", headers=AUDITOR)
     return response.json() if response.status_code == 200 else None
 
 
@@ -282,7 +291,7 @@ async def test_a_trn_is_polled_for_a_minute_after_the_request_then_hourly(
         received = await trainee(line, slug)
         trn = received["trn"]
         assert received["state"] == "trn_received"
-        person = ok(await line["dqt"].get(f"/v3/persons/{trn}"))
+        person = ok(await line["dqt"].get(f"/v3/persons/{trn}", headers=AUDITOR))
         assert (person["nationalInsuranceNumber"], person["lastName"]) == ("QQ123456C", "Patel")
         copied = await line.copy_of("register", "teacher", trn)
         assert (copied["first_name"], copied["last_name"], copied["date_of_birth"]) == (
@@ -369,7 +378,7 @@ async def test_status_changes_reach_dqt_as_route_statuses(state_dir: Path) -> No
         assert (awarded["state"], awarded["outcome_date"]) == ("awarded", "2026-10-01")
         assert awarded["recommended_for_award_at"] == awarded["awarded_at"]
         assert dqt_route(state_dir, deferring) == ("Holds", "2026-10-01")
-        person = ok(await line["dqt"].get(f"/v3/persons/{awarded['trn']}"))
+        person = ok(await line["dqt"].get(f"/v3/persons/{awarded['trn']}", headers=AUDITOR))
         assert person["qts"] == {"awarded": "2026-10-01"}
         refused(await post(line, deferring, "withdraw"), 422, "'awarded'")
 
@@ -419,9 +428,11 @@ async def test_a_record_system_pushes_trainees_through_the_register_api(state_di
 
         info = ok(await register.get("/api/v2026.1/info", headers=SITS))
         conforms(info, "get", "/info", 200)
-        for headers in ({}, {"Authorization": "Bearer guessed"}):
-            unauthorized = refused(await register.get(TRAINEES, headers=headers), 401)
-            conforms(unauthorized, "put", "/trainees/{trainee_id}", 401)
+        unauthorized = refused(await register.get(TRAINEES), 401)
+        conforms(unauthorized, "put", "/trainees/{trainee_id}", 401)
+        # a token Register does not know is refused as the spec's 401 is, but as Forbidden
+        guessed = {"Authorization": "Bearer guessed"}
+        assert refused(await register.get(TRAINEES, headers=guessed), 403) == {"error": "Forbidden"}
 
         created = ok(await register.post(TRAINEES, json=body, headers=SITS), 201)
         conforms(created, "post", "/trainees", 201)
@@ -671,3 +682,51 @@ async def test_hesa_records_become_trainees_daily_at_five(state_dir: Path) -> No
         }
         after = await trainee(line, dave["slug"])
         assert (after["last_name"], after["version"]) == ("Georgiou", 2)
+
+
+async def test_a_record_system_sees_and_changes_only_its_own_providers_trainees(
+    state_dir: Path,
+) -> None:
+    banner = bearer("banner", "register")
+    async with in_process_line(["register", "dqt"], state_dir) as line:
+        register = line["register"]
+        # U05 runs Banner, U01 SITS: each system pushes its own university's trainee
+        assert (record_system_for("U05"), record_system_for("U01")) == ("banner", "sits")
+        pushed = builders.register_trainee("2610261553201", provider_code="U05")
+        theirs = ok(await register.post(TRAINEES, json=pushed, headers=banner), 201)["data"]
+        own = builders.register_trainee()
+        slug = ok(await register.post(TRAINEES, json=own, headers=SITS), 201)["data"]["trainee_id"]
+        other = theirs["trainee_id"]
+
+        listed = ok(await register.get(TRAINEES, headers=SITS))["data"]
+        assert [t["trainee_id"] for t in listed] == [slug]
+        deferral = {"data": {"defer_date": "2026-10-05"}}
+        for method, path, body in (
+            ("GET", f"{TRAINEES}/{other}", None),
+            ("PUT", f"{TRAINEES}/{other}", {"data": {"first_names": "Robert"}}),
+            ("POST", f"{TRAINEES}/{other}/defer", deferral),
+        ):
+            response = await register.request(method, path, json=body, headers=SITS)
+            refused(response, 404, "not found")
+        # nor may it give a trainee to a provider it does not serve, new or old
+        stolen = builders.register_trainee("2610261553202", provider_code="U05")
+        refused(await register.post(TRAINEES, json=stolen, headers=SITS), 422, "provider_code")
+        moved = {"data": {"provider_code": "U05"}}
+        refused(await register.put(f"{TRAINEES}/{slug}", json=moved, headers=SITS), 422, "U05")
+
+        # the operator sees and changes both; Banner's trainee is untouched by SITS's tries
+        everyone = ok(await register.get(TRAINEES, headers=API))["data"]
+        assert {t["trainee_id"] for t in everyone} == {slug, other}
+        assert ok(await register.get(f"{TRAINEES}/{other}", headers=API))["first_names"] == "Priya"
+        deferred = ok(await register.post(f"{TRAINEES}/{other}/defer", json=deferral, headers=API))
+        assert deferred["data"]["state"] == "deferred"
+
+        # a record system's token reaches the Register API alone, not Register's own
+        for method, path, body in (
+            ("GET", "/trainees", None),
+            ("GET", f"/trainees/{slug}", None),
+            ("POST", f"/trainees/{slug}/defer", {}),
+        ):
+            for headers in (SITS, banner):
+                response = await register.request(method, path, json=body, headers=headers)
+                assert response.status_code == 403, (method, path, response.text)

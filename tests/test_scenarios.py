@@ -33,7 +33,7 @@ from serviceline.scenarios.spec import (
     references,
     substitute,
 )
-from serviceline.testing import ADMIN_TOKEN, API_TOKEN, in_process_line
+from serviceline.testing import ADMIN_TOKEN, API_TOKEN, AUDITOR_TOKEN, in_process_line
 from tests import builders
 
 COURSE = "3f6c1a4e-7b2d-4c55-9a0e-5d8f2b1c0a01"
@@ -337,7 +337,11 @@ async def test_a_story_runs_in_process_and_its_checks_hold(state_dir: Path) -> N
     )
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
         runner = Runner(
-            story, AttachedStack(line.clients), api_token=API_TOKEN, admin_token=ADMIN_TOKEN
+            story,
+            AttachedStack(line.clients),
+            api_token=API_TOKEN,
+            admin_token=ADMIN_TOKEN,
+            auditor_token=AUDITOR_TOKEN,
         )
         timeline = await runner.run()
     assert runner.failures == []
@@ -378,7 +382,11 @@ async def test_a_failed_check_says_what_it_expected_and_found(state_dir: Path) -
     )
     async with in_process_line(["publish", "apply"], state_dir) as line:
         runner = Runner(
-            story, AttachedStack(line.clients), api_token=API_TOKEN, admin_token=ADMIN_TOKEN
+            story,
+            AttachedStack(line.clients),
+            api_token=API_TOKEN,
+            admin_token=ADMIN_TOKEN,
+            auditor_token=AUDITOR_TOKEN,
         )
         timeline = await runner.run()
     assert runner.failures[:3] == [
@@ -410,7 +418,11 @@ async def test_a_story_stops_at_a_step_that_cannot_be_done(state_dir: Path) -> N
             scenario({"do": "POST publish /providers", "body": {}}, {"advance": "1m"}),
         ):
             runner = Runner(
-                story, AttachedStack(line.clients), api_token=API_TOKEN, admin_token=ADMIN_TOKEN
+                story,
+                AttachedStack(line.clients),
+                api_token=API_TOKEN,
+                admin_token=ADMIN_TOKEN,
+                auditor_token=AUDITOR_TOKEN,
             )
             timeline = await runner.run()
             assert [entry.number for entry in timeline] == [0, 1]
@@ -426,7 +438,7 @@ async def test_a_story_stops_at_a_step_that_cannot_be_done(state_dir: Path) -> N
 async def test_the_comparisons_a_scenario_names_are_the_auditors(state_dir: Path) -> None:
     names = sorted({service for pair in COMPARISONS.values() for service in pair})
     async with in_process_line(names, state_dir) as line:
-        auditor = Auditor(line.clients, API_TOKEN, ADMIN_TOKEN)
+        auditor = Auditor(line.clients, AUDITOR_TOKEN)
         found = {c.name: tuple(c.services) for c in await auditor.comparisons()}
     assert found == COMPARISONS
 

@@ -109,11 +109,14 @@ class Board:
     def auditor(self) -> Auditor:
         return Auditor(
             self.running,
-            self.settings.api_token,
-            self.settings.admin_token,
+            self.settings.auditor_token,
             self.topology,
             bisect=self.settings.bisect,
         )
+
+    def _reading(self) -> dict[str, str]:
+        """The dashboard reads with the auditor's token; only its buttons use the admin's."""
+        return {"Authorization": f"Bearer {self.settings.auditor_token}"}
 
     def watched(self) -> None:
         self._watched = time.monotonic()
@@ -137,7 +140,9 @@ class Board:
             try:
                 self.running = await self._answering()
                 self.supervised = await to_thread.run_sync(self._supervised)
-                self.clocks = await self.control().clocks()
+                # the clock's GET is a read: the auditor's token is enough
+                reading = LineControl(self.running, self.settings.auditor_token, self.topology)
+                self.clocks = await reading.clocks()
                 if not self.running:
                     self.problem = "no service of the line answers: is it running?"
                     return
@@ -201,12 +206,13 @@ class Board:
 
         async def head(name: str) -> Any:
             entity = self.topology.owned_by(name)[0].name
-            response = await self.running[name].get(f"/records/{entity}", params={"limit": 1})
+            response = await self.running[name].get(
+                f"/records/{entity}", params={"limit": 1}, headers=self._reading()
+            )
             return response.json().get("head") if response.is_success else response.status_code
 
         async def cursors(name: str) -> Any:
-            headers = {"Authorization": f"Bearer {self.settings.admin_token}"}
-            response = await self.running[name].get("/admin/edges", headers=headers)
+            response = await self.running[name].get("/admin/edges", headers=self._reading())
             return response.json() if response.is_success else response.status_code
 
         names = sorted(self.running)

@@ -29,7 +29,7 @@ def dashboard_env(config: LineConfig, **settings: Any) -> dict[str, str]:
         "PORT_OFFSET": config.port_offset,
         "SERVICE_HOSTS": str(config.service_hosts).lower(),
         "ADMIN_TOKEN": config.admin_token,
-        "API_TOKEN": config.api_token,
+        "AUDITOR_TOKEN": config.auditor_token,
         "STATE_DIR": config.state_dir,
         "EDGE_OVERRIDES": json.dumps(dict(config.edge_overrides)),
         "SERVICE_SETTINGS": json.dumps({k: dict(v) for k, v in config.service_settings.items()}),

@@ -18,7 +18,8 @@ class DashboardSettings(BaseSettings):
     port_offset: int = 0
     service_hosts: bool = False
     admin_token: str = "admin-secret"
-    api_token: str = "api-secret"
+    # what the dashboard reads with; the admin token only moves the clock and runs edges
+    auditor_token: str = "auditor-secret"
     state_dir: Path = Path(".state")
     # the line as it runs: the same overrides its services were started with
     edge_overrides: dict[str, str] = Field(default_factory=dict)
@@ -35,8 +36,8 @@ class DashboardSettings(BaseSettings):
             self.state_dir,
             self.host,
             self.admin_token,
-            self.api_token,
             port_offset=self.port_offset,
+            auditor_token=self.auditor_token,
             service_hosts=self.service_hosts,
             edge_overrides=self.edge_overrides,
             service_settings=self.service_settings,

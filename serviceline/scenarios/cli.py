@@ -68,6 +68,9 @@ StateDir = Annotated[
 ]
 AdminToken = Annotated[str, typer.Option(envvar="SERVICELINE_ADMIN_TOKEN", help="admin token")]
 ApiToken = Annotated[str, typer.Option(envvar="SERVICELINE_API_TOKEN", help="write API token")]
+AuditorToken = Annotated[
+    str, typer.Option(envvar="SERVICELINE_AUDITOR_TOKEN", help="the auditor's read token")
+]
 
 
 @scenario_app.command("list")
@@ -103,6 +106,7 @@ def run_command(
     state_dir: StateDir = Path(".state"),
     admin_token: AdminToken = "admin-secret",
     api_token: ApiToken = "api-secret",
+    auditor_token: AuditorToken = "auditor-secret",
 ) -> None:
     """Run a scenario on its own line (or a running one), print its timeline and verdict."""
     scenario = _load(name)
@@ -111,6 +115,7 @@ def run_command(
         port_offset=ctx.obj or 0,
         admin_token=admin_token,
         api_token=api_token,
+        auditor_token=auditor_token,
         overrides=_overrides(override, all_edges),
         settings=_read_through(scenario) if read_through else {},
         seed=_seed(scenario, seed),
@@ -136,6 +141,7 @@ def compare_command(
     state_dir: StateDir = Path(".state"),
     admin_token: AdminToken = "admin-secret",
     api_token: ApiToken = "api-secret",
+    auditor_token: AuditorToken = "auditor-secret",
 ) -> None:
     """Run a scenario as the line is, then as the overrides say; drift and lag side by side.
 
@@ -147,7 +153,11 @@ def compare_command(
     if not overrides and not settings:
         refuse("give --override, --all or --read-through: what to compare")
     base = Options(
-        state_dir=state_dir, port_offset=ctx.obj or 0, admin_token=admin_token, api_token=api_token
+        state_dir=state_dir,
+        port_offset=ctx.obj or 0,
+        admin_token=admin_token,
+        api_token=api_token,
+        auditor_token=auditor_token,
     )
     console = Console(stderr=as_json)
     console.rule(f"{scenario.name}: as the line is")

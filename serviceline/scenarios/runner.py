@@ -223,6 +223,7 @@ class Runner:
         *,
         api_token: str,
         admin_token: str,
+        auditor_token: str,
         seed: int | None = None,
         report: Report | None = None,
     ) -> None:
@@ -231,11 +232,12 @@ class Runner:
         self.topology = topology = stack.topology
         self.api_token = api_token
         self.admin_token = admin_token
+        self.auditor_token = auditor_token
         self.seed = seed
         self.report = report or (lambda _entry: None)
         self.running = stack.clients
         self.control = LineControl(self.running, admin_token, topology)
-        self.auditor = Auditor(self.running, api_token, admin_token, topology)
+        self.auditor = Auditor(self.running, auditor_token, topology)
         named = {name for step in scenario.steps for name in step.audited()}
         self.watched = [*scenario.watched(), *sorted(named - set(scenario.watched()))]
         self.present = set(scenario.needed())
@@ -666,7 +668,8 @@ class Runner:
     ) -> httpx.Response:
         if service not in self.running:
             raise StepError(f"{service} is not running")
-        secret = {"api": self.api_token, "admin": self.admin_token}.get(token)
+        tokens = {"api": self.api_token, "admin": self.admin_token, "auditor": self.auditor_token}
+        secret = tokens.get(token)
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         return await self.running[service].request(
             method,
@@ -919,6 +922,7 @@ class Options:
     port_offset: int = 0
     admin_token: str = "admin-secret"
     api_token: str = "api-secret"
+    auditor_token: str = "auditor-secret"
     host: str = "127.0.0.1"
     attach: bool = False
     overrides: Mapping[str, str] = field(default_factory=dict)
@@ -953,6 +957,7 @@ async def run_scenario(
     runner_args: dict[str, Any] = {
         "api_token": options.api_token,
         "admin_token": options.admin_token,
+        "auditor_token": options.auditor_token,
         "seed": seed,
         "report": report,
     }
@@ -973,6 +978,7 @@ async def run_scenario(
             host=options.host,
             admin_token=options.admin_token,
             api_token=options.api_token,
+            auditor_token=options.auditor_token,
             port_offset=options.port_offset,
             edge_overrides=dict(options.overrides),
             service_settings=settings,

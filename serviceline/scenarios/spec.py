@@ -198,7 +198,7 @@ class Value(Strict):
     service: ServiceName
     path: str
     params: dict[str, Any] = Field(default_factory=dict)
-    token: Literal["api", "admin", "none"] = "api"
+    token: Literal["api", "admin", "auditor", "none"] = "api"
     status: int = 200
     field: str | None = None
     equals: Any = None
@@ -277,7 +277,7 @@ class Request(Step):
     do: str
     body: Any = None
     params: dict[str, Any] = Field(default_factory=dict)
-    token: Literal["api", "admin", "none"] = "api"
+    token: Literal["api", "admin", "auditor", "none"] = "api"
     status: int | None = None
     save: dict[str, str] = Field(default_factory=dict)
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel
 from sqlmodel import col, func, select
 
-from serviceline.deps import BearerDep, SessionDep
+from serviceline.credentials import CredentialError, Rule
+from serviceline.deps import BearerDep, KernelDep, SessionDep, authorize
 from serviceline.fields import most_pages
+from serviceline.topology import Reader
 from services.apply.models import Application, Candidate
 from services.apply.vendor_api import (
     NEEDS_PERMISSION,
@@ -91,15 +92,18 @@ class MultipleApplicationsResponse(BaseModel):
     data: list[RegisterApplication]
 
 
-def require_register(settings: SettingsDep, credentials: BearerDep) -> None:
-    if credentials is None or not secrets.compare_digest(
-        credentials.credentials, settings.register_api_token
-    ):
-        raise VendorError(
-            status.HTTP_401_UNAUTHORIZED,
-            "Unauthorized",
-            "Please provide a valid authentication token: Register's register API token",
-        )
+REGISTER_API = Rule(
+    "Apply's register API", operator=False, reads=("application", Reader.APPLY_REGISTER_API)
+)
+
+
+def require_register(kernel: KernelDep, request: Request, bearer: BearerDep) -> None:
+    """Register's token, or the auditor's; the spec's shape for a refusal."""
+    try:
+        authorize(kernel, request, bearer, REGISTER_API)
+    except CredentialError as error:
+        title = "Unauthorized" if error.status_code == 401 else "Forbidden"
+        raise VendorError(error.status_code, title, str(error.detail)) from error
 
 
 router = APIRouter(prefix=PREFIX, tags=["register API"], dependencies=[Depends(require_register)])

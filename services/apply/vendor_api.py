@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -14,8 +13,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import Session, col, select
 
-from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep
-from serviceline.topology import RECORD_SYSTEMS, record_system_for
+from serviceline.credentials import CredentialError, Rule
+from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep, authorize
+from serviceline.topology import RECORD_SYSTEMS, Reader, record_system_for
 from services.apply.models import (
     Application,
     ApplicationStatus,
@@ -230,22 +230,21 @@ def vendor_settings(kernel: KernelDep) -> ApplySettings:
 SettingsDep = Annotated[ApplySettings, Depends(vendor_settings)]
 
 
-def require_vendor(settings: SettingsDep, credentials: BearerDep) -> str:
-    """The vendor whose token this is; the real API answers 401 to a missing or wrong token."""
-    if credentials is None:
-        raise VendorError(
-            status.HTTP_401_UNAUTHORIZED,
-            "Unauthorized",
-            "Please provide a valid authentication token: 'Authorization: Bearer <token>'",
-        )
-    for vendor, token in settings.vendor_tokens.items():
-        if secrets.compare_digest(credentials.credentials, token):
-            return vendor
-    raise VendorError(
-        status.HTTP_401_UNAUTHORIZED,
-        "Unauthorized",
-        "that token is not a vendor API token; ask Apply for one",
-    )
+VENDOR_API = Rule(
+    "Apply's vendor API",
+    operator=False,
+    commands=True,
+    reads=("application", Reader.APPLY_VENDOR_API),
+)
+
+
+def require_vendor(kernel: KernelDep, request: Request, bearer: BearerDep) -> str:
+    """The vendor whose token this is: Manage or a record system, or the auditor on reads."""
+    try:
+        return authorize(kernel, request, bearer, VENDOR_API).name
+    except CredentialError as error:
+        title = "Unauthorized" if error.status_code == 401 else "Forbidden"
+        raise VendorError(error.status_code, title, str(error.detail)) from error
 
 
 VendorDep = Annotated[str, Depends(require_vendor)]

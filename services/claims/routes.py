@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import HTTPException, Query, status
+from fastapi import Depends, HTTPException, Query, status
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, delete, func, select
 
 from serviceline.crud import get_or_404, update_from
-from serviceline.deps import ApiAuth, ClockDep, SessionDep
+from serviceline.deps import OWN_API, ApiAuth, ClockDep, SessionDep, guard, personal
 from serviceline.fields import AcademicYear, ProviderCode, Urn
 from services.claims.models import (
     DRAFT_STATUSES,
@@ -256,8 +256,10 @@ router = mentoring_router(
     held=claimed_training,
 )
 
+ClaimReads = Depends(guard(personal("claim", OWN_API)))
 
-@router.get("/claims")
+
+@router.get("/claims", dependencies=[ClaimReads])
 def list_claims(
     session: SessionDep,
     school_urn: Urn | None = None,
@@ -281,7 +283,7 @@ def list_claims(
     return summaries(session, list(session.exec(query)))
 
 
-@router.get("/claims/{id}")
+@router.get("/claims/{id}", dependencies=[ClaimReads])
 def read_claim(id: str, session: SessionDep) -> ClaimPublic:
     return view(session, get_or_404(session, Claim, id, field="id", what="claim"))
 

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from types import GenericAlias
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlmodel import Session
 
 from serviceline.crud import get_or_404
-from serviceline.deps import ApiAuth, SessionDep, UpstreamsDep
+from serviceline.deps import OWN_API, ApiAuth, SessionDep, UpstreamsDep, guard, personal
 from serviceline.fields import Urn
 from services.mentoring import records
 from services.mentoring.models import MentorCreate
@@ -19,6 +19,9 @@ from services.mentoring.records import Mentor, School
 Limit = Annotated[int, Query(ge=1, le=5000)]
 # why a mentor cannot leave a school, from the service's own records: None if they can
 Held = Callable[[Session, str, str], str | None]
+
+
+MentorReads = Depends(guard(personal("mentor", OWN_API)))
 
 
 def mentoring_router(
@@ -43,7 +46,9 @@ def mentoring_router(
     router.get("/schools/{urn}")(read_school)
     router.patch("/schools/{urn}", dependencies=[ApiAuth])(update_school)
 
-    @router.get("/mentors", response_model=GenericAlias(list, (mentor,)))
+    @router.get(
+        "/mentors", response_model=GenericAlias(list, (mentor,)), dependencies=[MentorReads]
+    )
     def list_mentors(
         session: SessionDep,
         school_urn: Urn | None = None,
@@ -52,7 +57,7 @@ def mentoring_router(
     ) -> list[Mentor]:
         return records.list_mentors(session, mentor, school_urn, after, limit)
 
-    @router.get("/mentors/{trn}", response_model=mentor)
+    @router.get("/mentors/{trn}", response_model=mentor, dependencies=[MentorReads])
     def read_mentor(trn: str, session: SessionDep) -> Mentor:
         return get_or_404(session, mentor, trn, field="trn", what="mentor")
 

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,8 +18,10 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import Session, col, func, select
 
-from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep, UpstreamsDep
+from serviceline.credentials import CredentialError, Principal, Rule
+from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep, UpstreamsDep, authorize
 from serviceline.fields import most_pages
+from serviceline.topology import RECORD_SYSTEMS, record_system_for
 from services.register.codes import (
     AGE_RANGE_CODES,
     COURSE_AGE_RANGES,
@@ -109,13 +110,44 @@ def unprocessable(message: str, error: str = "UnprocessableEntity") -> RegisterA
     return RegisterApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, content)
 
 
-def require_client(kernel: KernelDep, credentials: BearerDep) -> None:
-    """A student record system's token (or the operator's); the spec answers 401 to any other."""
-    tokens = [kernel.settings.api_token, *kernel.settings.api_clients.values()]
-    if credentials is None or not any(
-        secrets.compare_digest(credentials.credentials, token) for token in tokens
-    ):
-        raise RegisterApiError(status.HTTP_401_UNAUTHORIZED, {"error": "Unauthorized"})
+REGISTER_API = Rule("the Register API", commands=True)
+
+
+def require_client(kernel: KernelDep, request: Request, bearer: BearerDep) -> Principal:
+    """A student record system's token (or the operator's, or the auditor's on reads)."""
+    try:
+        return authorize(kernel, request, bearer, REGISTER_API)
+    except CredentialError as error:
+        title = "Unauthorized" if error.status_code == 401 else "Forbidden"
+        raise RegisterApiError(error.status_code, {"error": title}) from error
+
+
+ClientDep = Annotated[Principal, Depends(require_client)]
+
+
+def system_of(client: Principal) -> str | None:
+    """The record system a client is, whose own providers' trainees alone it sees; else None."""
+    return client.name if client.name in RECORD_SYSTEMS else None
+
+
+def serves(client: Principal, provider_code: str | None) -> bool:
+    """Whether the client may see and change a trainee of this provider.
+
+    A record system serves the providers that run it, as Apply's vendor API knows them
+    (topology.record_system_for); the operator and the auditor serve every provider.
+    """
+    system = system_of(client)
+    return system is None or (
+        provider_code is not None and record_system_for(provider_code) == system
+    )
+
+
+def provider_refused(client: Principal, values: Mapping[str, Any]) -> str | None:
+    """Why a record system may not give a trainee this provider, or None if it may."""
+    code = values.get("provider_code")
+    if serves(client, code):
+        return None
+    return "can't be blank" if code is None else f"{code} is not a provider {client.name} serves"
 
 
 router = APIRouter(prefix=PREFIX, tags=["Register API"], dependencies=[Depends(require_client)])
@@ -200,6 +232,9 @@ FIELDS: Mapping[str, ApiField] = {
     "course_year": year("course_year"),
     "hesa_id": text("hesa_id", r"\d{13}", "13 digits"),
     "provider_trainee_id": text("provider_trainee_id"),
+    # the real API takes the provider from its token; here a record system's token is shared by
+    # the universities that run it, so each trainee names its provider
+    "provider_code": text("provider_code", r"[A-Z0-9]{3}", "a 3-character provider code"),
     "ukprn": text("ukprn", r"\d{8}", "8 digits"),
     "training_partner_ukprn": text("training_partner_ukprn", r"\d{8}", "8 digits"),
     "employing_school_urn": text("employing_school_urn", r"\d{6}", "6 digits"),
@@ -397,9 +432,10 @@ def serialize(trainee: Trainee) -> dict[str, Any]:
     }
 
 
-def get_trainee(session: Session, trainee_id: str) -> Trainee:
+def get_trainee(session: Session, trainee_id: str, client: Principal) -> Trainee:
+    """The trainee, if the client may see it: a record system only its own providers'."""
     trainee = session.get(Trainee, trainee_id)
-    if trainee is None:
+    if trainee is None or not serves(client, trainee.provider_code):
         raise not_found()
     return trainee
 
@@ -421,6 +457,7 @@ def _page_number(value: str | None, default: int, name: str, errors: dict[str, l
 @router.get("/trainees")
 def list_trainees(
     session: SessionDep,
+    client: ClientDep,
     state: Annotated[str | None, Query(alias="status")] = None,
     since: str | None = None,
     has_trn: str | None = None,
@@ -445,6 +482,10 @@ def list_trainees(
             # a time without an offset is UTC, as every time in the line
             moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
             conditions.append(col(Trainee.updated_at) >= moment)
+    if system_of(client) is not None:
+        providers = session.exec(select(Trainee.provider_code).distinct()).all()
+        served = [code for code in providers if serves(client, code)]
+        conditions.append(col(Trainee.provider_code).in_(served))
     if has_trn == "true":
         conditions.append(col(Trainee.trn).is_not(None))
     elif has_trn == "false":
@@ -479,7 +520,7 @@ def list_trainees(
 
 @router.post("/trainees", status_code=201)
 def create_trainee(
-    body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+    body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep, client: ClientDep
 ) -> dict[str, Any]:
     """A new trainee, submitted for its TRN at once."""
     data = payload(body)
@@ -487,20 +528,28 @@ def create_trainee(
         raise rejected(["data can't be blank"])
     values, errors = convert(data, FIELDS)
     errors.update((name, ["can't be blank"]) for name in REQUIRED if name not in data)
+    refusal = provider_refused(client, values)
+    if refusal is not None and "provider_code" not in errors:
+        errors["provider_code"] = [refusal]
     if errors:
         raise rejected(
             [f"{name} {message}" for name, messages in errors.items() for message in messages]
         )
     known = session.exec(select(Trainee).where(Trainee.hesa_id == values["hesa_id"])).all()
     if known:
+        # another provider's trainee is not this record system's to see, only to collide with
         content = {
             "errors": [{"error": "Conflict", "message": "This trainee is already in Register"}],
-            "data": [serialize(trainee) for trainee in known],
+            "data": [serialize(t) for t in known if serves(client, t.provider_code)],
         }
         raise RegisterApiError(status.HTTP_409_CONFLICT, content)
     try:
         trainee = Trainee.model_validate(
-            {**values, "record_source": "api", "created_at": clock.now()}
+            {
+                **values,
+                "record_source": "api",
+                "created_at": clock.now(),
+            }
         )
     except ValidationError as error:
         raise rejected(
@@ -514,21 +563,28 @@ def create_trainee(
 
 
 @router.get("/trainees/{trainee_id}")
-def read_trainee(trainee_id: str, session: SessionDep) -> dict[str, Any]:
+def read_trainee(trainee_id: str, session: SessionDep, client: ClientDep) -> dict[str, Any]:
     """The trainee itself, not wrapped in `data`: as the spec's show answers."""
-    return serialize(get_trainee(session, trainee_id))
+    return serialize(get_trainee(session, trainee_id, client))
 
 
 @router.put("/trainees/{trainee_id}")
 def update_trainee(
-    trainee_id: str, body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+    trainee_id: str,
+    body: Payload,
+    session: SessionDep,
+    upstreams: UpstreamsDep,
+    clock: ClockDep,
+    client: ClientDep,
 ) -> dict[str, Any]:
     """Change what the request gives; DQT hears the route again while the trainee trains."""
-    trainee = get_trainee(session, trainee_id)
+    trainee = get_trainee(session, trainee_id, client)
     data = payload(body)
     if data is None:
         raise invalid({"data": ["can't be blank"]})
     values, errors = convert(data, FIELDS.keys() - NOT_UPDATABLE)
+    if "provider_code" in values and (refusal := provider_refused(client, values)) is not None:
+        errors["provider_code"] = [refusal]
     if errors:
         raise invalid(errors)
     trainee.sqlmodel_update(values)
@@ -565,9 +621,10 @@ def act(
     trainee_id: str,
     event: TraineeEvent,
     clock: ClockDep,
+    client: Principal,
     **changes: Any,
 ) -> dict[str, Any]:
-    trainee = get_trainee(session, trainee_id)
+    trainee = get_trainee(session, trainee_id, client)
     try:
         change(session, upstreams["dqt"], trainee, event, clock.now(), **changes)
     except TransitionError as error:
@@ -586,19 +643,36 @@ def action_data(body: Mapping[str, Any]) -> dict[str, Any]:
 
 @router.post("/trainees/{trainee_id}/defer")
 def create_deferral(
-    trainee_id: str, body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+    trainee_id: str,
+    body: Payload,
+    session: SessionDep,
+    upstreams: UpstreamsDep,
+    clock: ClockDep,
+    client: ClientDep,
 ) -> dict[str, Any]:
     data = action_data(body)
     deferred = required_date(data, "defer_date")
     reason = data.get("defer_reason")
     return act(
-        session, upstreams, trainee_id, "defer", clock, defer_date=deferred, defer_reason=reason
+        session,
+        upstreams,
+        trainee_id,
+        "defer",
+        clock,
+        client,
+        defer_date=deferred,
+        defer_reason=reason,
     )
 
 
 @router.post("/trainees/{trainee_id}/withdraw")
 def create_withdrawal(
-    trainee_id: str, body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+    trainee_id: str,
+    body: Payload,
+    session: SessionDep,
+    upstreams: UpstreamsDep,
+    clock: ClockDep,
+    client: ClientDep,
 ) -> dict[str, Any]:
     data = action_data(body)
     withdrawn = required_date(data, "withdrawal_date")
@@ -615,6 +689,7 @@ def create_withdrawal(
         trainee_id,
         "withdraw",
         clock,
+        client,
         withdrawal_date=withdrawn,
         withdrawal_reasons=reasons,
         withdrawal_trigger=one_of(data, "trigger", WITHDRAWAL_TRIGGERS),
@@ -626,14 +701,21 @@ def create_withdrawal(
 
 @router.post("/trainees/{trainee_id}/recommend-for-qts", status_code=202)
 def create_recommendation(
-    trainee_id: str, body: Payload, session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+    trainee_id: str,
+    body: Payload,
+    session: SessionDep,
+    upstreams: UpstreamsDep,
+    clock: ClockDep,
+    client: ClientDep,
 ) -> dict[str, Any]:
     """Recommend for QTS from the date the standards were met; DQT then holds it as awarded."""
     try:
         met = standards_met(required_date(action_data(body), "qts_standards_met_date"), clock.now())
     except ValueError as error:
         raise unprocessable(str(error).replace(":", "", 1)) from error
-    return act(session, upstreams, trainee_id, "recommend_for_award", clock, outcome_date=met)
+    return act(
+        session, upstreams, trainee_id, "recommend_for_award", clock, client, outcome_date=met
+    )
 
 
 def add_error_handlers(app: FastAPI) -> None:

@@ -8,8 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlmodel import Session
 
+from serviceline.credentials import Rule
 from serviceline.crud import get_or_404
-from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
+from serviceline.deps import ApiAuth, ClockDep, CommandAuth, KernelDep, SessionDep, guard, personal
+from serviceline.topology import Reader
 from stubs.dqt.models import (
     NameChange,
     Route,
@@ -25,6 +27,10 @@ from stubs.dqt.models import (
 from stubs.dqt.settings import DqtSettings
 
 router = APIRouter(prefix="/v3", tags=["dqt"])
+# the real API wants a key for every read: here the services copying teachers hold one
+TeacherReads = Depends(
+    guard(personal("teacher", Rule("DQT's teachers", reads=("teacher", Reader.DQT_TEACHERS))))
+)
 
 # Register sends its trainee's slug as the route's reference
 Reference = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
@@ -69,7 +75,7 @@ def check_route(body: RouteBody, today: date) -> None:
         raise unprocessable("trainingEndDate: must be after trainingStartDate")
 
 
-@router.post("/trn-requests", dependencies=[ApiAuth])
+@router.post("/trn-requests", dependencies=[CommandAuth])
 def create_trn_request(
     body: TrnRequestBody, session: SessionDep, clock: ClockDep, settings: SettingsDep
 ) -> TrnRequestInfo:
@@ -93,7 +99,7 @@ def create_trn_request(
     return request_info(request)
 
 
-@router.get("/trn-requests", dependencies=[ApiAuth])
+@router.get("/trn-requests", dependencies=[CommandAuth])
 def read_trn_request(request_id: RequestIdQuery, session: SessionDep) -> TrnRequestInfo:
     request = get_or_404(session, TrnRequest, request_id, field="requestId", what="TRN request")
     return request_info(request)
@@ -109,7 +115,7 @@ def born_on(session: Session, trn: str, date_of_birth: date | None) -> TeacherRe
     return teacher_response(teacher)
 
 
-@router.get("/teachers/{trn}")
+@router.get("/teachers/{trn}", dependencies=[TeacherReads])
 def read_teacher(
     trn: str, session: SessionDep, date_of_birth: DateOfBirthQuery = None
 ) -> TeacherResponse:
@@ -117,7 +123,7 @@ def read_teacher(
     return born_on(session, trn, date_of_birth)
 
 
-@router.get("/persons/{trn}")
+@router.get("/persons/{trn}", dependencies=[TeacherReads])
 def read_person(
     trn: str, session: SessionDep, date_of_birth: DateOfBirthQuery = None
 ) -> TeacherResponse:
@@ -128,7 +134,7 @@ def read_person(
 @router.put(
     "/persons/{trn}/routes-to-professional-statuses/{reference}",
     status_code=status.HTTP_204_NO_CONTENT,
-    dependencies=[ApiAuth],
+    dependencies=[CommandAuth],
 )
 def update_route(
     trn: str, reference: Reference, body: RouteBody, session: SessionDep, clock: ClockDep

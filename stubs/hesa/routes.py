@@ -6,16 +6,28 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from sqlmodel import Session, col, select
 
+from serviceline.credentials import Rule
 from serviceline.crud import get_or_404
-from serviceline.deps import ApiAuth, Kernel, KernelDep, SessionDep
+from serviceline.deps import CommandAuth, Kernel, KernelDep, SessionDep, guard, personal
 from serviceline.readers import hesa_collection
+from serviceline.topology import Reader
 from stubs.hesa.census import render, student_public
 from stubs.hesa.models import ITTRecord, Student, StudentPublic
 
 router = APIRouter(prefix="/apis/itt/1.1", tags=["itt collection"])
+StudentReads = Depends(guard(personal("itt_record", Rule("HESA's students"))))
+# the collection Register downloads: Register's credential reads it
+CollectionReads = Depends(
+    guard(
+        personal(
+            "itt_record",
+            Rule("HESA's ITT collection", reads=("itt_record", Reader.HESA_COLLECTION)),
+        )
+    )
+)
 FromDate = Annotated[date, Path(description="YYYY-MM-DD: records changed on or after this day")]
 
 
@@ -45,7 +57,7 @@ def submit(session: Session, students: Sequence[Student]) -> tuple[list[ITTRecor
     return [records[husid] for husid in husids], created
 
 
-@router.post("/students", status_code=201, dependencies=[ApiAuth])
+@router.post("/students", status_code=201, dependencies=[CommandAuth])
 def create_student(
     body: Student, session: SessionDep, kernel: KernelDep, response: Response
 ) -> StudentPublic:
@@ -56,19 +68,19 @@ def create_student(
     return student_public(record, current_collection(kernel))
 
 
-@router.post("/students/batch", status_code=201, dependencies=[ApiAuth])
+@router.post("/students/batch", status_code=201, dependencies=[CommandAuth])
 def create_students(body: list[Student], session: SessionDep) -> dict[str, int]:
     records, created = submit(session, body)
     return {"created": created, "updated": len(records) - created}
 
 
-@router.get("/students/{husid}")
+@router.get("/students/{husid}", dependencies=[StudentReads])
 def read_student(husid: str, session: SessionDep, kernel: KernelDep) -> StudentPublic:
     record = get_or_404(session, ITTRecord, husid, field="husid", what="ITT record with HUSID")
     return student_public(record, current_collection(kernel))
 
 
-@router.get("/CensusData/{collection}/{from_date}")
+@router.get("/CensusData/{collection}/{from_date}", dependencies=[CollectionReads])
 def read_census(
     collection: str, from_date: FromDate, session: SessionDep, kernel: KernelDep
 ) -> Response:

@@ -174,6 +174,7 @@ def register_trainee(
         "hesa_id": application.husid,
         "provider_trainee_id": application.provider_trainee_id,
         "ukprn": institution.ukprn if institution else None,
+        "provider_code": application.provider_code,
     }
     return {"data": data}
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, ClassVar, Self
+from typing import Annotated, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from serviceline.settings import ServiceSettings
-from serviceline.topology import LINE
 
 Share = Annotated[float, Field(ge=0, le=1)]
 
@@ -16,7 +15,8 @@ Share = Annotated[float, Field(ge=0, le=1)]
 class RecordSystemSettings(ServiceSettings):
     """A university's admissions office as its record system runs it."""
 
-    # the service name in the topology: its credentials and integration user derive from it
+    # the service name in the topology: its integration user derives from it (and, in the
+    # kernel, its credentials)
     system: ClassVar[str]
     # the name decisions are attributed to in Apply (the vendor API's meta)
     office: str = "Admissions integration"
@@ -50,17 +50,6 @@ class RecordSystemSettings(ServiceSettings):
     funding_method: str = "6"  # no bursary, scholarship or grant awarded
     sex: str = "99"  # not provided: Apply shares no sex with the provider's system
     nationality: str = "GB"
-
-    @model_validator(mode="after")
-    def _credentials(self) -> Self:
-        # one credential per command path: decisions to Apply, trainees to Register and HESA
-        if not self.upstream_tokens:
-            self.upstream_tokens = {
-                path.target: f"{self.system}-{path.target}-token"
-                for path in LINE.commands
-                if path.caller == self.system
-            }
-        return self
 
     @property
     def attribution(self) -> dict[str, str]:

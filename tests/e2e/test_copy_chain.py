@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from serviceline.testing import API, LineUnderTest, process_line
+from serviceline.testing import API, AUDITOR, LineUnderTest, process_line
 from tests import builders
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -113,7 +113,7 @@ async def test_a_manage_note_never_reaches_apply_but_a_decision_does(line: LineU
     in_apply = (await line["apply"].get(f"/applications/{application}", headers=API)).json()
     assert in_apply["status"] == "offer"  # the command reached the owner at once
     assert "Strong subject knowledge" not in str(in_apply)
-    feed = (await line["apply"].get("/feed/application")).json()
+    feed = (await line["apply"].get("/feed/application", headers=AUDITOR)).json()
     assert all("Strong subject knowledge" not in str(c["record"]) for c in feed["changes"])
     copied = await line.copy_of("manage", "application", application)
     assert copied["status"] == "awaiting_provider_decision"  # Manage learns at its next sync

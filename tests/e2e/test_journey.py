@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from serviceline.testing import API, LineUnderTest, process_line
+from serviceline.testing import API, AUDITOR, LineUnderTest, process_line
 from tests import builders
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -81,7 +81,9 @@ async def test_from_a_published_course_to_a_teacher_with_qts(line: LineUnderTest
     application = submitted.json()["id"]
 
     async def in_manage() -> bool:
-        return (await manage.get(f"/copies/application/{application}")).status_code == 200
+        return (
+            await manage.get(f"/copies/application/{application}", headers=AUDITOR)
+        ).status_code == 200
 
     await hops.until(
         "Apply -> Manage: application copied (feed)", in_manage, "1m", timedelta(minutes=5)
@@ -130,14 +132,14 @@ async def test_from_a_published_course_to_a_teacher_with_qts(line: LineUnderTest
     # DQT answers after its 2 hours; Register polls a minute after asking, then hourly
     assert took == timedelta(hours=2, minutes=1)
     trn = (await register.get(f"/trainees/{slug}", headers=API)).json()["trn"]
-    person = (await dqt.get(f"/v3/teachers/{trn}")).json()
+    person = (await dqt.get(f"/v3/teachers/{trn}", headers=AUDITOR)).json()
     assert (person["firstName"], person["lastName"], person["qts"]) == ("Boris", "Brown", None)
 
     recommended = await register.post(f"/trainees/{slug}/recommend-for-award", json={}, headers=API)
     assert recommended.is_success, recommended.text
 
     async def holds_qts() -> bool:
-        return (await dqt.get(f"/v3/teachers/{trn}")).json()["qts"] is not None
+        return (await dqt.get(f"/v3/teachers/{trn}", headers=AUDITOR)).json()["qts"] is not None
 
     await hops.until(
         "Register -> DQT: QTS recommended, teacher holds QTS", holds_qts, "1m", timedelta(hours=1)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from serviceline.seed import Size, seed_line
-from serviceline.testing import ADMIN, API, API_TOKEN, process_line
+from serviceline.testing import ADMIN, API, API_TOKEN, AUDITOR, process_line
 from serviceline.topology import LINE, Kind
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -24,9 +24,13 @@ async def test_a_small_seed_fills_every_service_and_starts_in_sync(tmp_path: Pat
         trainees = (await line["register"].get("/trainees", headers=API)).json()
         assert len(trainees) == counts["trainees"]
         assert all(t["record_source"] == "apply" for t in trainees)
-        mentors = (await line["placements"].get("/mentors", params={"limit": 5})).json()
+        mentors = (
+            await line["placements"].get("/mentors", params={"limit": 5}, headers=AUDITOR)
+        ).json()
         for mentor in mentors:
-            teacher = (await line["dqt"].get(f"/v3/teachers/{mentor['trn']}")).json()
+            teacher = (
+                await line["dqt"].get(f"/v3/teachers/{mentor['trn']}", headers=AUDITOR)
+            ).json()
             assert (mentor["first_name"], mentor["last_name"]) == (
                 teacher["firstName"],
                 teacher["lastName"],
