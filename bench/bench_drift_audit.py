@@ -35,7 +35,7 @@ from serviceline.checksums import DiffResult, HashedSide, RowHash, bisect, diff_
 from serviceline.copier import Copy, CopyTarget
 from serviceline.db import create_tables, make_engine, readonly, upsert
 from serviceline.feed import Owned
-from serviceline.topology import Edge, Mechanism, Topology
+from serviceline.topology import Edge, Entity, Mechanism, Topology
 
 
 class Record(Owned, table=True):
@@ -78,7 +78,11 @@ class BenchKernel:
 
     name: str
     engine: Engine
-    topology: Topology = field(default_factory=lambda: Topology((), (), (), (EDGE,), ()))
+    topology: Topology = field(
+        default_factory=lambda: Topology(
+            (), (Entity("record", ("owner",), "code"),), (), (EDGE,), ()
+        )
+    )
     owned: dict[str, type[Owned]] = field(default_factory=lambda: {"record": Record})
     copier: BenchCopier = field(default_factory=BenchCopier)
     writers: anyio.Lock = field(default_factory=anyio.Lock)

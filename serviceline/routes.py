@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import anyio
@@ -293,6 +293,10 @@ class ClockView(BaseModel):
     next_visible_due: datetime | None
 
 
+# a few recruitment cycles: each job due in between runs, so a century would run for days
+LONGEST_ADVANCE = timedelta(days=5 * 366)
+
+
 class Advance(BaseModel):
     to: UtcDateTime | None = None
     by: str | None = None
@@ -347,6 +351,12 @@ async def advance_clock(body: Advance, kernel: KernelDep, clock: ClockDep) -> Ad
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"to: {target.isoformat()} is before the clock ({clock.now().isoformat()})",
+        )
+    if target - clock.now() > LONGEST_ADVANCE:
+        field = "by" if body.by is not None else "to"
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{field}: one advance covers at most {LONGEST_ADVANCE.days} days; move in steps",
         )
     ran = await kernel.scheduler.advance(target, stop_short=body.stop_short)
     upcoming = kernel.scheduler.next_due()

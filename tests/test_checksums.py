@@ -33,7 +33,7 @@ from serviceline.copier import Copy, CopyTarget
 from serviceline.db import create_tables, make_engine, readonly, upsert
 from serviceline.feed import Owned
 from serviceline.testing import API, database_url, in_process_line
-from serviceline.topology import LINE, Edge, Mechanism, Topology
+from serviceline.topology import LINE, Edge, Entity, Mechanism, Topology
 from tests import builders
 
 pytestmark = pytest.mark.anyio
@@ -63,7 +63,7 @@ EDGE = Edge(
     None,
     {"code": "ref", "label": "title", "size": "size"},
 )
-TOPOLOGY = Topology((), (), (), (EDGE,), ())
+TOPOLOGY = Topology((), (Entity("item", ("owner",), "code"),), (), (EDGE,), ())
 
 
 @dataclass
