@@ -104,6 +104,7 @@ def guard_records(entity: str, kernel: KernelDep, request: Request, bearer: Bear
 
 def guard_copies(entity: str, kernel: KernelDep, request: Request, bearer: BearerDep) -> None:
     """A consumer's copies of a personal entity: its operator's and the auditor's to read."""
+    _copy_edge(kernel, entity)
     if kernel.topology.entity(entity).personal:
         authorize(kernel, request, bearer, Rule(f"{kernel.name}'s copies of {entity}"))
 

@@ -10,7 +10,16 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline.testing import ADMIN, API, AUDITOR, LineUnderTest, bearer, in_process_line, refusal
+from serviceline.testing import (
+    ADMIN,
+    API,
+    AUDITOR,
+    LineUnderTest,
+    bearer,
+    in_process_line,
+    names_field,
+    refusal,
+)
 from tests import builders, spec_schemas
 from tests.spec_schemas import ok
 
@@ -509,3 +518,25 @@ async def test_apply_refuses_writes_to_its_copies(state_dir: Path) -> None:
         ):
             response = await line["apply"].request(method, path, json={}, headers=API)
             refused(response, 403, "owned by publish")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"date_of_birth": "2090-01-01"}, "date_of_birth"),
+        ({"date_of_birth": "1800-01-01"}, "date_of_birth"),
+        ({"offer_conditions": ["Enhanced DBS check"]}, "offer_conditions"),
+    ],
+)
+async def test_an_implausible_application_is_refused_naming_the_field(
+    state_dir: Path, overrides: dict[str, Any], field: str
+) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        course = (await seed_publish(line))["course"]
+        await line.control.sync()
+        answer = await submit_raw(line, course, **overrides)
+        assert answer.status_code == 422, answer.text
+        assert names_field(answer, field), answer.text
+        assert (await line["apply"].get("/records/application", headers=AUDITOR)).json()[
+            "records"
+        ] == []

@@ -336,3 +336,30 @@ async def test_duplicates_conflict_and_writes_need_the_token(line: LineUnderTest
     assert wrong.status_code == 403
     assert (await publish.patch("/providers/2FR", json={"name": "UCL"})).status_code == 401
     assert (await publish.get(f"{CYCLE}/providers/9BB")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"subject_codes": ["W" * 1_000_000]}, "subject_codes"),
+        ({"subject_codes": ["W1"] * 10_000}, "subject_codes"),
+        ({"subject_codes": ["ZZ"]}, "subject_codes"),
+        ({"findable": "yes"}, "findable"),
+        ({"name": "Art\u0000and design"}, "name"),
+    ],
+)
+async def test_a_course_publish_could_not_hold_is_refused_naming_the_field(
+    state_dir: Path, change: dict[str, Any], field: str
+) -> None:
+    async with in_process_line(["publish"], state_dir) as line:
+        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        publish = line["publish"]
+        before = (await publish.get("/feed/course")).json()["changes"]
+        made = await publish.post(
+            "/providers/2FR/courses", json=builders.course("4ABC", **change), headers=API
+        )
+        changed = await publish.patch(f"/courses/{uuid}", json=change, headers=API)
+        for answer in (made, changed):
+            assert answer.status_code == 422, answer.text
+            assert names_field(answer, field), answer.text
+        assert (await publish.get("/feed/course")).json()["changes"] == before

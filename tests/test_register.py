@@ -22,6 +22,7 @@ from serviceline.testing import (
     LineUnderTest,
     bearer,
     in_process_line,
+    names_field,
     reference,
 )
 from serviceline.topology import record_system_for
@@ -730,3 +731,43 @@ async def test_a_record_system_sees_and_changes_only_its_own_providers_trainees(
             for headers in (SITS, banner):
                 response = await register.request(method, path, json=body, headers=headers)
                 assert response.status_code == 403, (method, path, response.text)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"itt_start_date": "2027-09-01", "itt_end_date": "2027-07-31"}, "itt_end_date"),
+        ({"course_min_age": 16, "course_max_age": 11}, "course_max_age"),
+        ({"course_uuid": "0a1b2c3d-0000-4000-8000-000000000000"}, "course_uuid"),
+    ],
+)
+async def test_a_draft_register_could_not_train_is_refused_naming_the_field(
+    state_dir: Path, change: dict[str, Any], field: str
+) -> None:
+    async with in_process_line(["register", "dqt"], state_dir) as line:
+        answer = await line["register"].post(
+            "/trainees", json=builders.register_draft(**change), headers=API
+        )
+        assert answer.status_code == 422, answer.text
+        assert names_field(answer, field), answer.text
+        assert (await line["register"].get("/trainees", headers=API)).json() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"first_names": 1}, "first_names"),
+        ({"degrees_attributes": "x"}, "degrees_attributes"),
+        ({"placements_attributes": [{"urn": "1" * 1_000_000}]}, "placements_attributes"),
+        ({"application_id": "abc"}, "application_id"),
+    ],
+)
+async def test_a_register_api_trainee_of_the_wrong_shape_is_refused_naming_the_field(
+    state_dir: Path, change: dict[str, Any], field: str
+) -> None:
+    async with in_process_line(["register", "dqt"], state_dir) as line:
+        body = builders.register_trainee()
+        body["data"].update(change)
+        answer = refused(await line["register"].post(TRAINEES, json=body, headers=SITS), 422)
+        assert any(error.startswith(field) for error in answer["errors"]), answer
+        assert (await line["register"].get("/trainees", headers=API)).json() == []

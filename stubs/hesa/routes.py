@@ -57,7 +57,12 @@ def submit(session: Session, students: Sequence[Student]) -> tuple[list[ITTRecor
     return [records[husid] for husid in husids], created
 
 
-@router.post("/students", status_code=201, dependencies=[CommandAuth])
+@router.post(
+    "/students",
+    status_code=201,
+    dependencies=[CommandAuth],
+    responses={200: {"model": StudentPublic, "description": "the last submission replaced"}},
+)
 def create_student(
     body: Student, session: SessionDep, kernel: KernelDep, response: Response
 ) -> StudentPublic:
