@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlmodel import SQLModel
 from swagger_ui_bundle import swagger_ui_path
 
-from serviceline.bodies import StorableJsonMiddleware
+from serviceline.bodies import StorableInputMiddleware
 from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import HashedSide, RowHash
 from serviceline.clock import SimulatedClock
@@ -139,7 +139,7 @@ def create_app(
     )
     _serve_docs(app)
     app.add_middleware(FaultMiddleware)
-    app.add_middleware(StorableJsonMiddleware)
+    app.add_middleware(StorableInputMiddleware)
     app.include_router(health_router)
     app.include_router(admin_router)
     app.include_router(fault_router)

@@ -81,3 +81,14 @@ async def test_an_unknown_read_only_or_null_field_in_a_patch_is_refused(state_di
             assert answer.status_code == 422, answer.text
             assert names_field(answer, field), answer.text
         assert (await publish.get("/feed/course")).json()["changes"] == before
+
+
+async def test_a_nul_in_a_query_or_path_is_refused_naming_where(state_dir: Path) -> None:
+    async with in_process_line(["gias"], state_dir) as line:
+        gias = line["gias"]
+        in_query = await gias.get("/schools", params={"after": "1\x000"})
+        assert in_query.status_code == 422, in_query.text
+        assert in_query.json()["detail"][0]["loc"] == ["query", "after"]
+        in_path = await gias.get("/schools/10%000")
+        assert in_path.status_code == 422, in_path.text
+        assert in_path.json()["detail"][0]["loc"] == ["path"]
