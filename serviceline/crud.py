@@ -48,7 +48,8 @@ def update_from(
     for name, value in values.items():
         if value is None and name in columns and not columns[name].nullable:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: may be left out, never null"
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"{name}: may be left out, but not set to null",
             )
     record.sqlmodel_update(values)
     # before the flush, so a refused change never reaches the database or the change log

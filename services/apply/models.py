@@ -145,14 +145,6 @@ class CandidateUpdate(Changes):
     postcode: str | None = Field(default=None, max_length=25)
     country: CountryCode | None = None
 
-    @field_validator("email", "phone_number", "address_line1", "country")
-    @classmethod
-    def not_null(cls, value: str | None) -> str:
-        # None here can only be an explicit null: left out, a field is not validated
-        if value is None:
-            raise ValueError("may be left out, but not set to null")
-        return value
-
 
 class CandidatePublic(CandidateBase):
     id: str
