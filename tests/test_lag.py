@@ -2,12 +2,14 @@
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from serviceline.lag import (
     VISIBILITY_GRID,
+    LagCollector,
     LagLogs,
     LagReport,
     applied,
@@ -16,6 +18,7 @@ from serviceline.lag import (
     owner_change,
     run,
 )
+from serviceline.testing import API, in_process_line
 from serviceline.topology import LINE
 from tests import builders
 
@@ -256,3 +259,41 @@ def test_edges_of_services_not_collected_are_left_out() -> None:
     found = measure(logs([], [], []), LINE, START, services=["publish", "find"]).to_json()
     assert set(found["edges"]) == {"publish.provider->find", FIND}
     assert found["journeys"] == {}
+
+
+@pytest.mark.anyio
+async def test_a_course_change_reaches_find_by_feed_and_apply_by_updated_since(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish", "find", "apply"], state_dir) as line:
+        publish = line["publish"]
+        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        for minute, name in ((7, "Art"), (12, "Fine Art")):
+            await line.control.advance(to=START + timedelta(minutes=minute))
+            renamed = await publish.patch(f"/courses/{uuid}", json={"name": name}, headers=API)
+            assert renamed.status_code == 200, renamed.text
+        await line.control.advance(to=START + timedelta(minutes=30))
+        collector = LagCollector(line.control)
+        await collector.collect()
+        found = collector.report(START + timedelta(minutes=30)).to_json()["edges"]
+
+    # Find follows the feed every 5 minutes: 00:05, 00:10 and 00:15 bring versions 1, 2, 3
+    assert (found[FIND]["changes"], found[FIND]["delivered"]) == (3, 3)
+    assert found[FIND]["lag_seconds"] | {"p95": 0, "p99": 0} == {
+        "p50": 180.0,
+        "p95": 0,
+        "p99": 0,
+        "max": 300.0,
+        "mean": 220.0,
+    }
+    # Apply lists everything at 00:10, when version 2 is there already, then asks for what
+    # changed since: version 3 of 00:12 arrives at 00:20
+    assert (found[APPLY]["changes"], found[APPLY]["delivered"]) == (3, 2)
+    assert found[APPLY]["superseded"] == 1
+    assert (found[APPLY]["lag_seconds"]["p50"], found[APPLY]["lag_seconds"]["max"]) == (
+        330.0,
+        480.0,
+    )
+    # Find ran at 00:05 ... 00:30, Apply at 00:10 ... 00:30: six and three course runs
+    assert (found[FIND]["cost"]["runs"], found[APPLY]["cost"]["runs"]) == (6, 3)
+    assert found[FIND]["cost"]["empty_runs"] == 3
