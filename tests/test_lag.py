@@ -164,7 +164,7 @@ def school_changes(*changes: tuple[int, float]) -> list[dict[str, Any]]:
 def test_a_versionless_snapshot_delivers_at_the_run_that_read_it() -> None:
     """GIAS's CSV carries no versions: a change to a column Publish does not copy leaves no
     applied row, yet the next snapshot to read it holds it when it finishes."""
-    snapshot = {"mechanism": "snapshot", "full": True}
+    snapshot: dict[str, Any] = {"mechanism": "snapshot", "full": True}
     collected = logs(
         school_changes((1, 0), (2, 30), (3, 24 * 60 + 30)),
         [
