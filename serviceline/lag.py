@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -420,6 +420,40 @@ def _journey(edges: tuple[str, ...], fates: Mapping[str, list[Fate]]) -> Journey
         if all(f.outcome is Outcome.DELIVERED for f in found)
     ]
     return JourneyLag(edges, len(counted), len(arrived), tuple(sorted(arrived)))
+
+
+def latest_taken(
+    logs: LagLogs,
+    applied_from: int,
+    consumers: Collection[str],
+    by: datetime,
+    topology: Topology,
+) -> datetime | None:
+    """When the owner committed the latest change made by `by` that a copy in `consumers` took
+    in from applied row `applied_from` (an index into `logs.applied`) on; None if none did."""
+    edges = {edge.name: edge for edge in topology.edges if edge.consumer in consumers}
+    rows = [row for row in logs.applied[applied_from:] if row.edge in edges]
+    wanted = {(edges[row.edge].owner, edges[row.edge].entity, row.key) for row in rows}
+    made: dict[tuple[str, str, str], list[OwnerChange]] = defaultdict(list)
+    for change in logs.changes:
+        where = (change.owner, change.entity, change.key)
+        if where in wanted and change.changed_at <= by:
+            made[where].append(change)
+    latest: datetime | None = None
+    for row in rows:
+        edge = edges[row.edge]
+        brought = [
+            change.changed_at
+            for change in made.get((edge.owner, edge.entity, row.key), [])
+            if (
+                change.version == row.version
+                if row.version is not None
+                else change.changed_at <= row.read_at
+            )
+        ]
+        if brought and (latest is None or max(brought) > latest):
+            latest = max(brought)
+    return latest
 
 
 LOGS = {"changelog": "changes", "applied": "applied", "copy-runs": "runs"}
