@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import asdict
 from functools import partial
 from typing import Any
 
@@ -187,7 +186,7 @@ def _edge_jobs(kernel: Kernel) -> list[Job]:
 
 
 async def _copy(kernel: Kernel, edge: str, full: bool) -> dict[str, Any]:
-    return asdict(await kernel.copier.run(edge, full=full))
+    return (await kernel.copier.run(edge, full=full)).result()
 
 
 async def _prune(kernel: Kernel) -> dict[str, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -152,6 +152,12 @@ class CopyStats:
     # the traffic of the run so far, and the unchanged keys it saw that no applied row names
     traffic: Traffic = field(default_factory=Traffic, repr=False)
     seen: set[str] = field(default_factory=set, repr=False)
+
+    def result(self) -> dict[str, Any]:
+        """What the run reports: its counts, without what it keeps for its own log."""
+        shown = asdict(self)
+        del shown["traffic"], shown["seen"]
+        return shown
 
 
 class Copier:
