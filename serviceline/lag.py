@@ -263,28 +263,56 @@ class _Key:
         return last >= 0 and self.applied[last].op == "upsert"
 
 
+@dataclass
+class EdgeLogs:
+    """The part of each log about one edge."""
+
+    changes: list[OwnerChange] = field(default_factory=list)
+    applied: list[Applied] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+
+
+def by_edge(logs: LagLogs, topology: Topology) -> dict[str, EdgeLogs]:
+    """Each edge's changes, applied rows and runs, sorted out in one pass over each log."""
+    edges: dict[str, EdgeLogs] = defaultdict(EdgeLogs)
+    owned: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for edge in topology.edges:
+        owned[(edge.owner, edge.entity)].append(edge.name)
+    for change in logs.changes:
+        for name in owned.get((change.owner, change.entity), ()):
+            edges[name].changes.append(change)
+    for row in logs.applied:
+        edges[row.edge].applied.append(row)
+    for copy_run in logs.runs:
+        edges[copy_run.edge].runs.append(copy_run)
+    return edges
+
+
 class EdgeMeasure:
     """The fate of every owner change on one edge, from the logs up to `until`."""
 
     def __init__(
-        self, edge: Edge, mechanism: str, logs: LagLogs, until: datetime, since: datetime | None
+        self,
+        edge: Edge,
+        logs: EdgeLogs,
+        until: datetime,
+        since: datetime | None,
     ) -> None:
         self.edge = edge
-        self.mechanism = mechanism
         self.until = until
         self.since = since
         self.keys: dict[str, _Key] = defaultdict(_Key)
         for change in logs.changes:
-            ours = (change.owner, change.entity) == (edge.owner, edge.entity)
-            if ours and change.changed_at <= until:
+            if change.changed_at <= until:
                 self.keys[change.key].changes.append(change)
         for row in logs.applied:
-            if row.edge == edge.name and row.applied_at <= until:
+            if row.applied_at <= until:
                 self.keys[row.key].applied.append(row)
         self.runs = sorted(
-            (r for r in logs.runs if r.edge == edge.name and r.started_at <= until),
-            key=lambda r: (r.started_at, r.id),
+            (r for r in logs.runs if r.started_at <= until), key=lambda r: (r.started_at, r.id)
         )
+        # measured as it ran: a what-if override is in the runs' own record
+        self.mechanism = self.runs[-1].mechanism if self.runs else edge.mechanism.value
         self.read = [r for r in self.runs if r.finished_at is not None and r.finished_at <= until]
         self.full = [r for r in self.read if r.full]
         for run in self.read:
@@ -376,15 +404,13 @@ def measure(
     present = set(services) if services is not None else None
     measured: dict[str, EdgeLag] = {}
     fates: dict[str, list[Fate]] = {}
+    sorted_out = by_edge(logs, topology)
     for edge in topology.edges:
         if edge.mechanism is Mechanism.EVENT:
             continue
         if present is not None and not {edge.owner, edge.consumer} <= present:
             continue
-        mechanisms = [r.mechanism for r in logs.runs if r.edge == edge.name]
-        ruler = EdgeMeasure(
-            edge, mechanisms[-1] if mechanisms else edge.mechanism.value, logs, until, since
-        )
+        ruler = EdgeMeasure(edge, sorted_out[edge.name], until, since)
         fates[edge.name] = ruler.fates()
         by_op: dict[str, list[Fate]] = {"upsert": [], "delete": []}
         for fate in fates[edge.name]:
