@@ -239,6 +239,10 @@ class _Key:
     _versions: list[int] = field(default_factory=list)
     _applied: list[datetime] = field(default_factory=list)
 
+    # the furthest change any applied row up to each one had brought
+    _reach: list[int] = field(default_factory=list)
+    _seen_starts: list[datetime] = field(default_factory=list)
+
     def order(self) -> None:
         self.changes.sort(key=lambda c: c.seq)
         self.applied.sort(key=lambda r: (r.applied_at, r.id))
@@ -246,6 +250,25 @@ class _Key:
         self._changed = [c.changed_at for c in self.changes]
         self._versions = [c.version for c in self.changes]
         self._applied = [r.applied_at for r in self.applied]
+        self._seen_starts = [started for started, _ in self.seen]
+        furthest = -1
+        for row in self.applied:
+            furthest = max(furthest, self.index_of(row))
+            self._reach.append(furthest)
+
+    def first_applied(self, index: int) -> tuple[datetime, int] | None:
+        """When an applied row first brought change `index` or a later one, and which."""
+        at = bisect.bisect_left(self._reach, index)
+        return (self._applied[at], self._reach[at]) if at < len(self.applied) else None
+
+    def first_seen(self, moment: datetime) -> tuple[datetime, int] | None:
+        """When the first incremental run begun after `moment` that saw the key ended, and
+        the change it read."""
+        at = bisect.bisect_right(self._seen_starts, moment)
+        if at == len(self.seen):
+            return None
+        started, finished = self.seen[at]
+        return finished, self.covered(started)
 
     def covered(self, moment: datetime) -> int:
         """The index of the last change committed by `moment` (-1: none)."""
@@ -337,7 +360,9 @@ class EdgeMeasure:
 
     def _fate(self, history: _Key, index: int) -> Fate:
         change = history.changes[index]
-        held = self._first_hold(history, change)
+        if not history.applied and not history.seen:
+            return Fate(change, self._never_held(history, index))
+        held = self._first_hold(history, index)
         if held is not None:
             moment, covered = held
             if covered == index:
@@ -346,19 +371,15 @@ class EdgeMeasure:
             return Fate(change, Outcome.SUPERSEDED)
         return Fate(change, self._unheld(history, index))
 
-    def _first_hold(self, history: _Key, change: OwnerChange) -> tuple[datetime, int] | None:
+    def _first_hold(self, history: _Key, index: int) -> tuple[datetime, int] | None:
         """The first moment after `change` the copy held it or a later change, and which."""
-        holds: list[tuple[datetime, int]] = []
-        for row in history.applied:
-            covered = history.index_of(row)
-            if covered >= 0 and history.changes[covered].seq >= change.seq:
-                holds.append((row.applied_at, covered))
-                break
-        # a run holds what it read: only one begun after the change surely read it
-        for started, finished in history.seen:
-            if started > change.changed_at:
-                holds.append((finished, history.covered(started)))
-                break
+        change = history.changes[index]
+        holds = [
+            hold
+            # a run holds what it read: only one begun after the change surely read it
+            for hold in (history.first_applied(index), history.first_seen(change.changed_at))
+            if hold is not None
+        ]
         # a full run holds, at its end, what it read of every key its copy then holds; a key it
         # does not hold then comes back only by an applied row, which the rows above would see
         at = bisect.bisect_right(self._full_starts, change.changed_at)
@@ -368,6 +389,14 @@ class EdgeMeasure:
             if history.held_at(ended):
                 holds.append((ended, history.covered(self.full[at].started_at)))
         return min(holds, default=None)
+
+    def _never_held(self, history: _Key, index: int) -> Outcome:
+        """A key the copy never held: out of its scope once a run has read past the change."""
+        change = history.changes[index]
+        read = bisect.bisect_right(self._read_starts, change.changed_at) < len(self.read)
+        if read or change.op == "delete":
+            return Outcome.OUT_OF_SCOPE
+        return Outcome.SUPERSEDED if index + 1 < len(history.changes) else Outcome.PENDING
 
     def _unheld(self, history: _Key, index: int) -> Outcome:
         change = history.changes[index]

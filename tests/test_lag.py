@@ -209,9 +209,11 @@ def test_a_versionless_incremental_run_delivers_the_keys_it_saw() -> None:
 
 
 def test_a_key_the_copy_never_held_counts_only_until_a_run_has_read_past_it() -> None:
-    draft = [builders.logged_change("d", 1, at(0))]
-    runs = [builders.copy_run(REGISTER, at(m), "snapshot", full=True) for m in (60,)]
-    assert edge_json(report(logs(draft, [], runs), until=30), REGISTER)["pending"] == 1
+    draft = [builders.logged_change("d", 1, at(0)), builders.logged_change("d", 2, at(10))]
+    runs = [builders.copy_run(REGISTER, at(60), "snapshot", full=True)]
+    waiting = edge_json(report(logs(draft, [], runs), until=30), REGISTER)
+    assert (waiting["changes"], waiting["pending"], waiting["superseded"]) == (2, 1, 1)
+    # Register's import read past both and took neither: a draft is not for Register
     assert edge_json(report(logs(draft, [], runs)), REGISTER)["changes"] == 0
 
 
