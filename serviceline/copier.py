@@ -212,16 +212,7 @@ class Copier:
         stats = CopyStats(edge.name, edge.mechanism.value, started_at=self.clock.now())
         with metered() as stats.traffic:
             try:
-                if (
-                    edge.mechanism is Mechanism.FEED
-                    and isinstance(reader, KernelReader)
-                    and not full
-                ):
-                    await self._follow(edge, reader, stats)
-                elif edge.mechanism is Mechanism.UPDATED_SINCE and not full:
-                    await self._updated_since(edge, reader, stats)
-                else:
-                    await self._snapshot(edge, reader, stats)
+                await self._read(edge, reader, stats, full=full)
             except Exception:
                 # a database refusing writes fails the run already: that error is the one to see
                 with contextlib.suppress(DBAPIError):
@@ -229,6 +220,14 @@ class Copier:
                 raise
         await to_thread.run_sync(self._close, stats, True)
         return stats
+
+    async def _read(self, edge: Edge, reader: Any, stats: CopyStats, *, full: bool) -> None:
+        if edge.mechanism is Mechanism.FEED and isinstance(reader, KernelReader) and not full:
+            await self._follow(edge, reader, stats)
+        elif edge.mechanism is Mechanism.UPDATED_SINCE and not full:
+            await self._updated_since(edge, reader, stats)
+        else:
+            await self._snapshot(edge, reader, stats)
 
     def _wanted(self, wanted: WantedKeys) -> list[str]:
         with Session(readonly(self.engine)) as session:
