@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import asdict
 from functools import partial
 from typing import Any
 
@@ -21,7 +20,7 @@ from serviceline.bodies import StorableInputMiddleware
 from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import HashedSide, RowHash
 from serviceline.clock import SimulatedClock
-from serviceline.copier import Copier, CopyCursor, CopyTarget
+from serviceline.copier import AppliedChange, Copier, CopyCursor, CopyRun, CopyTarget
 from serviceline.credentials import Credentials, presented
 from serviceline.db import create_tables, make_engine
 from serviceline.deps import Kernel
@@ -64,7 +63,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url_for(name))
-        models: list[type[SQLModel]] = [ChangeLog, CopyCursor, HashedSide, RowHash, *tables]
+        models: list[type[SQLModel]] = [ChangeLog, CopyCursor, AppliedChange, CopyRun]
+        models += [HashedSide, RowHash, *tables]
         models += [target.model for target in copy_targets.values()]
         create_tables(engine, models)
         clock = SimulatedClock.from_settings(settings)
@@ -186,7 +186,7 @@ def _edge_jobs(kernel: Kernel) -> list[Job]:
 
 
 async def _copy(kernel: Kernel, edge: str, full: bool) -> dict[str, Any]:
-    return asdict(await kernel.copier.run(edge, full=full))
+    return (await kernel.copier.run(edge, full=full)).result()
 
 
 async def _prune(kernel: Kernel) -> dict[str, int]:

@@ -151,6 +151,15 @@ class LineControl:
                     break
         return ordered
 
+    async def read_log(
+        self, service: str, log: str, after: int, limit: int = 1000
+    ) -> dict[str, Any]:
+        """A page of one of a service's admin logs (changelog, applied, copy-runs) by id."""
+        page: dict[str, Any] = await self._call(
+            service, "GET", f"/admin/{log}", params={"after": after, "limit": limit}
+        )
+        return page
+
     async def run_edge(self, edge: Edge | str, *, full: bool = False) -> dict[str, Any]:
         edge = self.topology.edge(edge) if isinstance(edge, str) else edge
         result: dict[str, Any] = await self._call(

@@ -1,9 +1,21 @@
-"""Consumer side: keep a copy of another service's records, applying each change exactly once."""
+"""Consumer side: keep a copy of another service's records, applying each change exactly once.
+
+Every batch also writes what it applied to `kernel_applied` (one row per key upserted, deleted or
+flagged: the owner's version when the reader carries one, when the owner's data was read and when
+the batch committed) and its run's counts to `kernel_copy_run`, in the batch's own transaction, so
+the log says exactly what the copy holds. A reader without versions leaves no row for a key whose
+copied fields did not change; what the run read is still known, by this rule: a full run (a
+snapshot, a full sync, a relist) holds, at its finish, every owner change committed by its
+`started_at` to each key its copy then holds; an incremental run does so for the keys it saw,
+which are those it applied plus those listed in its `seen` (kept only for readers without
+versions: the others' rows say it all). docs/lag.md says how the lag is measured from this.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -11,7 +23,8 @@ from typing import Any, TypeVar
 from anyio import to_thread
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
-from sqlalchemy import JSON, Engine
+from sqlalchemy import JSON, Engine, insert
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 
 from serviceline.clock import SimulatedClock
@@ -27,7 +40,7 @@ from serviceline.readers import (
     reader_for,
 )
 from serviceline.topology import Edge, Mechanism, Policy, Topology
-from serviceline.upstream import Upstream
+from serviceline.upstream import Traffic, Upstream, metered
 
 
 class Copy(SQLModel):
@@ -56,6 +69,45 @@ class CopyCursor(SQLModel, table=True):
     withheld_owner_changes: int = 0
     # how often the owner had pruned the changes after this cursor, so everything was relisted
     relists: int = 0
+
+
+class AppliedChange(SQLModel, table=True):
+    """One key a batch changed in the copy: the owner's version, when it was read and applied."""
+
+    __tablename__ = "kernel_applied"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: int | None = Field(default=None, primary_key=True)
+    edge: str = Field(index=True)
+    key: str
+    # None: the reader carries no versions; the copy holds the owner's record as of `read_at`
+    version: int | None = None
+    op: str  # upsert, delete or flag (kept, but marked as deleted by its owner)
+    read_at: datetime | None = utc_field()
+    applied_at: datetime | None = utc_field()
+
+
+class CopyRun(SQLModel, table=True):
+    """One run of an edge: what it cost and what it found, counted with each batch it committed."""
+
+    __tablename__ = "kernel_copy_run"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: int | None = Field(default=None, primary_key=True)
+    edge: str = Field(index=True)
+    mechanism: str
+    full: bool = False  # it listed everything
+    started_at: datetime | None = utc_field()
+    finished_at: datetime | None = utc_field()  # None: the run failed part way
+    requests: int = 0
+    bytes: int = 0  # response bodies received
+    fetched: int = 0
+    upserted: int = 0
+    deleted: int = 0
+    flagged: int = 0
+    found_nothing: bool = True
+    # a poll the fast clock knew would find nothing, counted as the last real one cost
+    skipped: bool = False
+    # keys an incremental run of a reader without versions saw unchanged (none applied)
+    seen: list[str] | None = Field(default=None, sa_type=JSON)
 
 
 ReferencedKeys = Callable[[Session, Collection[str]], set[str]]
@@ -92,6 +144,20 @@ class CopyStats:
     lost_local_edits: int = 0
     withheld_owner_changes: int = 0
     rejected: list[str] = field(default_factory=list)
+    full: bool = False
+    started_at: datetime | None = None
+    requests: int = 0
+    bytes: int = 0
+    run_id: int | None = None
+    # the traffic of the run so far, and the unchanged keys it saw that no applied row names
+    traffic: Traffic = field(default_factory=Traffic, repr=False)
+    seen: set[str] = field(default_factory=set, repr=False)
+
+    def result(self) -> dict[str, Any]:
+        """What the run reports: its counts, without what it keeps for its own log."""
+        shown = asdict(self)
+        del shown["traffic"], shown["seen"]
+        return shown
 
 
 class Copier:
@@ -143,14 +209,25 @@ class Copier:
             self.page_size,
             wanted,
         )
-        stats = CopyStats(edge.name, edge.mechanism.value)
+        stats = CopyStats(edge.name, edge.mechanism.value, started_at=self.clock.now())
+        with metered() as stats.traffic:
+            try:
+                await self._read(edge, reader, stats, full=full)
+            except Exception:
+                # a database refusing writes fails the run already: that error is the one to see
+                with contextlib.suppress(DBAPIError):
+                    await to_thread.run_sync(self._close, stats, False)
+                raise
+        await to_thread.run_sync(self._close, stats, True)
+        return stats
+
+    async def _read(self, edge: Edge, reader: Any, stats: CopyStats, *, full: bool) -> None:
         if edge.mechanism is Mechanism.FEED and isinstance(reader, KernelReader) and not full:
             await self._follow(edge, reader, stats)
         elif edge.mechanism is Mechanism.UPDATED_SINCE and not full:
             await self._updated_since(edge, reader, stats)
         else:
             await self._snapshot(edge, reader, stats)
-        return stats
 
     def _wanted(self, wanted: WantedKeys) -> list[str]:
         with Session(readonly(self.engine)) as session:
@@ -210,6 +287,7 @@ class Copier:
     async def _snapshot(self, edge: Edge, reader: Any, stats: CopyStats) -> None:
         """List everything, upsert it, then remove copies the owner no longer has."""
         started = self.clock.now()
+        stats.full = True
         seen: set[str] = set()
         head: int | None = None
         async for page in self._delivered(edge, reader.pages(None)):
@@ -257,7 +335,7 @@ class Copier:
                 for row in session.exec(select(model).where(col(key_column).in_(list(latest))))
             }
             rows: list[dict[str, Any]] = []
-            gone: list[str] = []
+            gone: dict[str, int | None] = {}
             lost, withheld = stats.lost_local_edits, stats.withheld_owner_changes
             for record_key, record in latest.items():
                 current = existing.get(record_key)
@@ -266,35 +344,46 @@ class Copier:
                     continue
                 if record.deleted or not edge.scope.admits(record.fields):
                     if current is not None:
-                        gone.append(record_key)
+                        gone[record_key] = record.version
                     continue
                 row = self._row(edge, model, record, now, current, stats)
                 if row is None:
                     continue
                 if current is not None and record.version is None and _same(current, row):
                     stats.unchanged += 1
+                    if not relisting:
+                        stats.seen.add(record_key)
                     continue
                 rows.append(row)
             if page.partition is not None:
                 column, value = page.partition
-                gone += [
-                    k
+                gone.update(
+                    (k, None)
                     for k in session.exec(select(key_column).where(getattr(model, column) == value))
                     if k not in latest
-                ]
+                )
             upsert(session, model, rows, key)
             if target.after_apply is not None and rows:
                 target.after_apply(session, rows)
+            applied_at = max(now, self.clock.now())
+            _log_applied(
+                session,
+                edge,
+                [(row[key], row["source_version"], "upsert") for row in rows],
+                now,
+                applied_at,
+            )
             if self.faults is not None:
                 self.faults.mid_batch(edge.name)
             stats.upserted += len(rows)
-            self._remove(session, edge, target, gone, now, stats)
+            self._remove(session, edge, target, gone, now, applied_at, stats)
             lost = stats.lost_local_edits - lost
             withheld = stats.withheld_owner_changes - withheld
             if lost or withheld:
                 self._count(session, edge, lost, withheld)
             if position is not None:
                 self._move_cursor(session, edge, position, now, full=False)
+            self._count_run(session, stats)
             session.commit()
 
     def _row(
@@ -328,27 +417,37 @@ class Copier:
         session: Session,
         edge: Edge,
         target: CopyTarget,
-        keys: list[str],
+        keys: Mapping[str, int | None],
         now: datetime,
+        applied_at: datetime,
         stats: CopyStats,
     ) -> None:
+        """Delete these copies, or flag those the consumer's records still use; log each.
+
+        `keys` gives the owner's version that removed each, None when none is known.
+        """
         if not keys:
             return
         model = target.model
         key_column = col(getattr(model, edge.key_field))
         kept: set[str] = set()
         if edge.keep_referenced and target.referenced is not None:
-            kept = target.referenced(session, keys)
-        flagged = [k for k in keys if k in kept]
+            kept = target.referenced(session, list(keys))
         removed = [k for k in keys if k not in kept]
-        for start in range(0, len(removed), 500):
-            session.exec(delete(model).where(key_column.in_(removed[start : start + 500])))
-        if flagged:
-            session.exec(
-                update(model)
-                .where(key_column.in_(flagged), col(model.source_deleted_at).is_(None))
-                .values(source_deleted_at=now)
+        # a copy flagged already is not flagged again: nothing changes in it
+        flagged: list[str] = []
+        for chunk in _chunks([k for k in keys if k in kept]):
+            flagged += session.exec(
+                select(key_column).where(
+                    key_column.in_(chunk), col(model.source_deleted_at).is_(None)
+                )
             )
+        for chunk in _chunks(removed):
+            session.exec(delete(model).where(key_column.in_(chunk)))
+        for chunk in _chunks(flagged):
+            session.exec(update(model).where(key_column.in_(chunk)).values(source_deleted_at=now))
+        logged = [(k, keys[k], "delete") for k in removed] + [(k, keys[k], "flag") for k in flagged]
+        _log_applied(session, edge, logged, now, applied_at)
         stats.deleted += len(removed)
         stats.flagged += len(flagged)
 
@@ -365,13 +464,43 @@ class Copier:
         with Session(self.engine) as session:
             if seen is not None:
                 keys = session.exec(select(col(getattr(target.model, edge.key_field))))
-                self._remove(
-                    session, edge, target, [k for k in keys if k not in seen], started, stats
-                )
+                vanished = dict.fromkeys(k for k in keys if k not in seen)
+                now = max(started, self.clock.now())
+                self._remove(session, edge, target, vanished, started, now, stats)
             self._move_cursor(session, edge, position or started.isoformat(), started, full=full)
             if stats.relisted:
                 self._count_relist(session, edge)
             stats.cursor = position or started.isoformat()
+            self._count_run(session, stats)
+            session.commit()
+
+    def _count_run(self, session: Session, stats: CopyStats, *, finished: bool = False) -> None:
+        """Write the run's figures so far into the transaction committing its latest work."""
+        run = None if stats.run_id is None else session.get(CopyRun, stats.run_id)
+        if run is None:
+            run = CopyRun(
+                edge=stats.edge,
+                mechanism=stats.mechanism,
+                full=stats.full,
+                started_at=stats.started_at,
+            )
+        stats.requests, stats.bytes = stats.traffic.requests, stats.traffic.bytes
+        run.full = stats.full
+        run.requests, run.bytes = stats.requests, stats.bytes
+        run.fetched, run.upserted = stats.fetched, stats.upserted
+        run.deleted, run.flagged = stats.deleted, stats.flagged
+        run.found_nothing = not (stats.upserted or stats.deleted or stats.flagged)
+        run.seen = sorted(stats.seen) or None
+        if finished:
+            run.finished_at = max(stats.started_at or self.clock.now(), self.clock.now())
+        session.add(run)
+        session.flush()
+        stats.run_id = run.id
+
+    def _close(self, stats: CopyStats, finished: bool) -> None:
+        """The run's last figures: what it spent after its last commit, and whether it finished."""
+        with Session(self.engine) as session:
+            self._count_run(session, stats, finished=finished)
             session.commit()
 
     @staticmethod
@@ -403,6 +532,34 @@ class Copier:
 
 
 _NOTHING = object()
+
+
+def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
+    return [keys[start : start + size] for start in range(0, len(keys), size)]
+
+
+def _log_applied(
+    session: Session,
+    edge: Edge,
+    changes: list[tuple[str, int | None, str]],
+    read_at: datetime,
+    applied_at: datetime,
+) -> None:
+    """One row per (key, version, op) a batch applied: one statement for the whole batch."""
+    if not changes:
+        return
+    rows = [
+        {
+            "edge": edge.name,
+            "key": str(key),
+            "version": version,
+            "op": op,
+            "read_at": read_at,
+            "applied_at": applied_at,
+        }
+        for key, version, op in changes
+    ]
+    session.execute(insert(AppliedChange), rows)
 
 
 def _settle(

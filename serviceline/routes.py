@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field, ValidationError, model_validator
-from sqlmodel import col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from serviceline.clock import ClockError, parse_duration
-from serviceline.copier import CopyCursor
+from serviceline.copier import AppliedChange, CopyCursor, CopyRun
 from serviceline.credentials import Rule
 from serviceline.deps import (
     AdminAuth,
@@ -24,7 +24,7 @@ from serviceline.deps import (
     SessionDep,
     authorize,
 )
-from serviceline.feed import Owned, changes_since, head, prune, pruned_through
+from serviceline.feed import ChangeLog, Owned, changes_since, head, prune, pruned_through
 from serviceline.fields import MAX_INT, UtcDateTime
 from serviceline.scheduler import Job, JobResult, UnknownJobError
 from serviceline.settings import ClockMode
@@ -503,3 +503,95 @@ def prune_feed(body: Prune, session: SessionDep) -> dict[str, int]:
     if body.keep < 0:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "keep: must be 0 or more")
     return {"pruned": prune(session, body.keep), "pruned_through": pruned_through(session)}
+
+
+class LoggedChange(BaseModel):
+    seq: int
+    entity: str
+    key: str
+    version: int
+    op: str
+    changed_at: datetime | None
+
+
+class ChangelogPage(BaseModel):
+    changes: list[LoggedChange]
+    next: int
+    has_more: bool
+
+
+class AppliedView(BaseModel):
+    id: int
+    edge: str
+    key: str
+    version: int | None
+    op: str
+    read_at: datetime | None
+    applied_at: datetime | None
+
+
+class AppliedPage(BaseModel):
+    applied: list[AppliedView]
+    next: int
+    has_more: bool
+
+
+class CopyRunView(BaseModel):
+    id: int
+    edge: str
+    mechanism: str
+    full: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    requests: int
+    bytes: int
+    fetched: int
+    upserted: int
+    deleted: int
+    flagged: int
+    found_nothing: bool
+    skipped: bool
+    seen: list[str] | None
+
+
+class CopyRunsPage(BaseModel):
+    runs: list[CopyRunView]
+    next: int
+    has_more: bool
+
+
+Logged = TypeVar("Logged", bound=SQLModel)
+After = Query(0, ge=0, le=MAX_INT, description="the `next` of the previous page")
+Limit = Query(1000, ge=1, le=5000)
+
+
+def _logged_after(
+    session: Session, model: type[Logged], order: Any, after: int, limit: int
+) -> tuple[list[Logged], bool]:
+    """A page of a log kept in id order: the rows after `after`, and whether more follow."""
+    rows = list(session.exec(select(model).where(order > after).order_by(order).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+@admin_router.get("/changelog")
+def list_changelog(session: SessionDep, after: int = After, limit: int = Limit) -> ChangelogPage:
+    """What this service changed of the records it owns, in commit order, without the records."""
+    rows, more = _logged_after(session, ChangeLog, col(ChangeLog.seq), after, limit)
+    changes = [LoggedChange.model_validate(row, from_attributes=True) for row in rows]
+    return ChangelogPage(changes=changes, next=changes[-1].seq if changes else after, has_more=more)
+
+
+@admin_router.get("/applied")
+def list_applied(session: SessionDep, after: int = After, limit: int = Limit) -> AppliedPage:
+    """Every key this service's copies took in, with the owner's version and when."""
+    rows, more = _logged_after(session, AppliedChange, col(AppliedChange.id), after, limit)
+    applied = [AppliedView.model_validate(row, from_attributes=True) for row in rows]
+    return AppliedPage(applied=applied, next=applied[-1].id if applied else after, has_more=more)
+
+
+@admin_router.get("/copy-runs")
+def list_copy_runs(session: SessionDep, after: int = After, limit: int = Limit) -> CopyRunsPage:
+    """Every run of this service's edges: what it cost and what it found."""
+    rows, more = _logged_after(session, CopyRun, col(CopyRun.id), after, limit)
+    runs = [CopyRunView.model_validate(row, from_attributes=True) for row in rows]
+    return CopyRunsPage(runs=runs, next=runs[-1].id if runs else after, has_more=more)

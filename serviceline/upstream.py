@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -13,6 +16,30 @@ class UpstreamError(RuntimeError):
         super().__init__(f"{service} answered {status}: {detail}")
         self.service = service
         self.status = status
+
+
+@dataclass
+class Traffic:
+    """What one piece of work spent on its upstreams: requests made, response bytes received."""
+
+    requests: int = 0
+    bytes: int = 0
+
+
+# a context variable, so the requests of one copy run count to it and to nothing running beside
+# it: tasks it starts inherit it, a request handler on the same client does not
+_TRAFFIC: ContextVar[Traffic | None] = ContextVar("upstream_traffic", default=None)
+
+
+@contextlib.contextmanager
+def metered() -> Iterator[Traffic]:
+    """Count every upstream request made within the block, and the tasks it starts."""
+    traffic = Traffic()
+    token = _TRAFFIC.set(traffic)
+    try:
+        yield traffic
+    finally:
+        _TRAFFIC.reset(token)
 
 
 class Upstream:
@@ -39,13 +66,7 @@ class Upstream:
         return cls(name, client)
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
-        try:
-            response = await self.client.get(path, params=params)
-        except httpx.TransportError as error:
-            raise UpstreamError(self.name, 503, f"unreachable: {error!r}") from error
-        if response.status_code >= 400:
-            raise UpstreamError(self.name, response.status_code, response.text[:500])
-        return response
+        return await self._request("GET", path, params=params)
 
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return (await self.get(path, params)).json()
@@ -58,13 +79,23 @@ class Upstream:
         return await self._send("PUT", path, body)
 
     async def _send(self, method: str, path: str, body: Mapping[str, Any]) -> Any:
+        response = await self._request(method, path, json=body)
+        return response.json() if response.content else None
+
+    async def _request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """The one place a request is made: counted, and an error answer raised."""
+        traffic = _TRAFFIC.get()
+        if traffic is not None:
+            traffic.requests += 1
         try:
-            response = await self.client.request(method, path, json=body)
+            response = await self.client.request(method, path, **options)
         except httpx.TransportError as error:
             raise UpstreamError(self.name, 503, f"unreachable: {error!r}") from error
+        if traffic is not None:
+            traffic.bytes += len(response.content)
         if response.status_code >= 400:
             raise UpstreamError(self.name, response.status_code, response.text[:500])
-        return response.json() if response.content else None
+        return response
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -316,3 +316,56 @@ def register_trainee(hesa_id: str = "2610261553101", **overrides: Any) -> dict[s
             **overrides,
         }
     }
+
+
+def logged_change(
+    key: str, version: int, at: str, op: str = "upsert", **overrides: Any
+) -> dict[str, Any]:
+    """One row of an owner's /admin/changelog: a course of Publish's by default."""
+    return {
+        "seq": overrides.pop("seq", version),
+        "entity": "course",
+        "key": key,
+        "version": version,
+        "op": op,
+        "changed_at": at,
+        **overrides,
+    }
+
+
+def applied_change(
+    edge: str, key: str, version: int | None, at: str, op: str = "upsert", **overrides: Any
+) -> dict[str, Any]:
+    """One row of a consumer's /admin/applied, read and applied at `at` unless told."""
+    return {
+        "id": 1,
+        "edge": edge,
+        "key": key,
+        "version": version,
+        "op": op,
+        "read_at": at,
+        "applied_at": at,
+        **overrides,
+    }
+
+
+def copy_run(edge: str, at: str, mechanism: str = "feed", **overrides: Any) -> dict[str, Any]:
+    """One row of a consumer's /admin/copy-runs, begun and finished at `at` unless told."""
+    return {
+        "id": 1,
+        "edge": edge,
+        "mechanism": mechanism,
+        "full": False,
+        "started_at": at,
+        "finished_at": at,
+        "requests": 1,
+        "bytes": 100,
+        "fetched": 0,
+        "upserted": 0,
+        "deleted": 0,
+        "flagged": 0,
+        "found_nothing": True,
+        "skipped": False,
+        "seen": None,
+        **overrides,
+    }

@@ -169,6 +169,14 @@ async def test_vanished_site_in_use_is_flagged_and_unused_one_deleted(state_dir:
             assert deleted.status_code == 204, deleted.text
         stats = (await line.control.run_edge("publish.site->apply"))["result"]
         assert (stats["flagged"], stats["deleted"]) == (1, 1)
+        # a copy flagged already is not flagged again, nor logged again
+        again = (await line.control.run_edge("publish.site->apply"))["result"]
+        assert (again["flagged"], again["deleted"]) == (0, 0)
+        applied = (await line["apply"].get("/admin/applied", headers=ADMIN)).json()["applied"]
+        removed = [(a["key"], a["op"], a["version"]) for a in applied if a["op"] != "upsert"]
+        assert sorted(removed) == sorted(
+            [(seeded["sites"]["A"], "flag", None), (seeded["sites"]["B"], "delete", None)]
+        )
 
         kept = await line.copy_of("apply", "site", seeded["sites"]["A"])
         assert kept["source_deleted_at"] is not None

@@ -1,5 +1,6 @@
 """The consumer side: each owner change lands exactly once, whatever the owner's answers do."""
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
@@ -12,8 +13,9 @@ import pytest
 from sqlmodel import Session, col, select
 
 from serviceline.clock import SimulatedClock
-from serviceline.copier import Copier, CopyCursor, CopyStats, CopyTarget
+from serviceline.copier import AppliedChange, Copier, CopyCursor, CopyRun, CopyStats, CopyTarget
 from serviceline.db import create_tables, make_engine
+from serviceline.faults import Faults, FaultSpec
 from serviceline.readers import Page
 from serviceline.settings import CLOCK_START, ClockMode
 from serviceline.testing import ADMIN, API, LineUnderTest, database_url, in_process_line
@@ -45,10 +47,13 @@ async def consumer(
     page_size: int = 500,
     kind: type[Copier] = Copier,
     topology: Topology = LINE,
+    faults: Faults | None = None,
 ) -> AsyncIterator[Copier]:
     """A consumer's copier on its own database, reading its owner through `handler`."""
     engine = make_engine(database_url(state_dir, f"{service}-copies"))
-    create_tables(engine, [CopyCursor, *(target.model for target in targets.values())])
+    create_tables(
+        engine, [CopyCursor, AppliedChange, CopyRun, *(target.model for target in targets.values())]
+    )
     transport = httpx.MockTransport(handler)
     upstream = Upstream.connect(owner, f"http://{owner}", transport=transport)
     clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)
@@ -62,6 +67,7 @@ async def consumer(
             targets,
             year=2027,
             page_size=page_size,
+            faults=faults,
         )
     finally:
         await upstream.aclose()
@@ -443,3 +449,88 @@ async def test_a_relisting_puts_right_a_copy_that_claims_a_later_version(
         await line.control.run_edge(edge, full=True)
         repaired = await line.copy_of(edge.consumer, "course", uuid)
         assert (repaired["name"], repaired["source_version"]) == ("Art", 2)
+
+
+def logged(copier: Copier) -> tuple[list[tuple[str, int | None, str]], list[CopyRun]]:
+    """The copier's applied log, as (key, version, op), and its copy runs."""
+    with Session(copier.engine) as session:
+        rows = session.exec(select(AppliedChange).order_by(col(AppliedChange.id)))
+        applied = [(row.key, row.version, row.op) for row in rows]
+        return applied, list(session.exec(select(CopyRun).order_by(col(CopyRun.id))))
+
+
+class SecondBatchDiedError(Exception):
+    pass
+
+
+async def test_a_death_mid_batch_leaves_neither_its_applied_rows_nor_its_counts(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish"], state_dir) as line:
+        publish = line["publish"]
+        uuids = await publish_courses(line, ["AAAA", "BBBB", "CCCC", "DDDD", "EEEE"])
+        batches: list[str] = []
+
+        def die() -> None:
+            batches.append("written")
+            if len(batches) == 2:
+                raise SecondBatchDiedError
+
+        faults = Faults(SimulatedClock(ClockMode.MANUAL, CLOCK_START), die=die)
+        faults.add(FaultSpec(kind="die_mid_batch", edge=FIND_COURSES.name))
+
+        async def relay(request: httpx.Request) -> httpx.Response:
+            return await forward(publish, request)
+
+        async with consumer(
+            "find", FIND_TARGETS, "publish", relay, state_dir, page_size=2, faults=faults
+        ) as copier:
+            with pytest.raises(SecondBatchDiedError):
+                await copier.run(FIND_COURSES.name)
+            applied, runs = logged(copier)
+            # the second batch had upserted its two courses and logged them when it died
+            assert applied == [(uuid, 1, "upsert") for uuid in uuids[:2]]
+            assert [(r.upserted, r.finished_at, r.requests) for r in runs] == [(2, None, 2)]
+            assert set(copies(copier, FIND_COURSES)) == set(uuids[:2])
+
+            faults.clear()
+            await copier.run(FIND_COURSES.name)
+            applied, runs = logged(copier)
+            assert applied == [(uuid, 1, "upsert") for uuid in uuids]
+            assert [(r.upserted, r.found_nothing) for r in runs] == [(2, False), (3, False)]
+            assert runs[1].finished_at == CLOCK_START
+
+
+async def test_each_of_two_runs_at_once_counts_only_its_own_requests(state_dir: Path) -> None:
+    """Find's two edges share one upstream to Publish: each run's requests are its own."""
+    async with in_process_line(["publish"], state_dir) as line:
+        publish = line["publish"]
+        await publish_courses(line, ["AAAA", "BBBB", "CCCC"])
+        served: dict[str, list[int]] = {"/feed/provider": [], "/feed/course": []}
+        order: list[str] = []
+
+        async def relay(request: httpx.Request) -> httpx.Response:
+            await asyncio.sleep(0)  # let the other run's request in between
+            response = await forward(publish, request)
+            served[request.url.path].append(len(response.content))
+            order.append(request.url.path)
+            return response
+
+        async with consumer(
+            "find", FIND_TARGETS, "publish", relay, state_dir, page_size=1
+        ) as copier:
+            providers, courses = await asyncio.gather(
+                copier.run("publish.provider->find"), copier.run(FIND_COURSES.name)
+            )
+            _, runs = logged(copier)
+        counted = {run.edge: (run.requests, run.bytes) for run in runs}
+        assert counted == {
+            "publish.provider->find": (
+                len(served["/feed/provider"]),
+                sum(served["/feed/provider"]),
+            ),
+            FIND_COURSES.name: (len(served["/feed/course"]), sum(served["/feed/course"])),
+        }
+        assert (providers.requests, courses.requests) == (3, 3)
+        # a page a record: the two runs' requests went out in turn, not one run after the other
+        assert order != sorted(order, key=order.index)

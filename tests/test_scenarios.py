@@ -477,3 +477,34 @@ def test_the_command_refuses_bad_input_before_starting_anything(tmp_path: Path) 
     assert code == 2
     assert "what to compare" in shown
     assert not (tmp_path / "scenarios").exists()
+
+
+@pytest.mark.anyio
+async def test_took_counts_from_the_owners_commit_of_the_change_it_waited_for(
+    state_dir: Path,
+) -> None:
+    """The rename is committed at 00:10; the step begins at 00:13 and Apply has it at 00:20."""
+    story = scenario(
+        *STORY[:-1],
+        {"advance": "3m"},
+        {
+            "until": {"converged": ["publish.course->apply"]},
+            "within": "1h",
+            "took": "10m",
+        },
+        watch=["publish.course->apply"],
+    )
+    async with in_process_line(["publish", "find", "apply"], state_dir) as line:
+        runner = Runner(
+            story,
+            AttachedStack(line.clients),
+            api_token=API_TOKEN,
+            admin_token=ADMIN_TOKEN,
+            auditor_token=AUDITOR_TOKEN,
+        )
+        timeline = await runner.run()
+    assert runner.failures == []
+    waited = timeline[-1]
+    assert (waited.step, waited.at.isoformat()) == ("until", "2026-10-05T00:20:00+00:00")
+    assert waited.took_seconds == 600
+    assert waited.changed.startswith("after 10m; ")

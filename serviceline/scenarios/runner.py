@@ -22,6 +22,7 @@ from anyio import to_thread
 from serviceline.clock import parse_duration
 from serviceline.control import ControlError, LineControl
 from serviceline.drift import Auditor
+from serviceline.lag import LagCollector, latest_taken
 from serviceline.launcher import LineConfig, RunningLine, start_line
 from serviceline.scenarios.spec import (
     COMPARISONS,
@@ -238,6 +239,7 @@ class Runner:
         self.running = stack.clients
         self.control = LineControl(self.running, admin_token, topology)
         self.auditor = Auditor(self.running, auditor_token, topology)
+        self.lag = LagCollector(self.control)
         named = {name for step in scenario.steps for name in step.audited()}
         self.watched = [*scenario.watched(), *sorted(named - set(scenario.watched()))]
         self.present = set(scenario.needed())
@@ -495,11 +497,14 @@ class Runner:
         every = parse_duration(step.step) if step.step else None
         ran: list[dict[str, Any]] = []
         watched = self._acting_on(step.until.observed())
+        await self.lag.collect()
+        taken_from = len(self.lag.logs.applied)
         while True:
             checks = await self._check(step.until)
             now, due = await self._when(watched)
             took = now - start
             if all(check.ok for check in checks):
+                took = now - await self._waited_for(taken_from, step.until.observed(), start)
                 break
             if now >= deadline:
                 failed = "; ".join(check.text for check in checks if not check.ok)
@@ -516,6 +521,13 @@ class Runner:
         if step.took is not None and all(check.ok for check in checks):
             checks.append(bounded("took", step.took, took.total_seconds()))
         await self._checked(number, step.label(), changed, checks, took=took)
+
+    async def _waited_for(self, taken_from: int, observed: set[str], start: datetime) -> datetime:
+        """When the owner committed the change the step waited for: the latest one made before
+        the step began that a copy the step reads took in during it; else the step's start."""
+        await self.lag.collect()
+        taken = latest_taken(self.lag.logs, taken_from, observed, start, self.topology)
+        return taken or start
 
     _ACTS: Mapping[type[Step], Callable[[Runner, int, Any], Awaitable[None]]] = {
         Note: _note,
