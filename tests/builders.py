@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
+from serviceline.seed import VOLUMES, Size
+from serviceline.workload.spec import Workload, default_text, parse_workload
 from stubs.gias.extract import render
 from stubs.gias.models import School
 
@@ -316,3 +320,21 @@ def register_trainee(hesa_id: str = "2610261553101", **overrides: Any) -> dict[s
             **overrides,
         }
     }
+
+
+def busy_workload(per_day: float = 2, **decisions: Any) -> Workload:
+    """The default workload's events, each about `per_day` a working day on the small seed,
+    all year round, with decisions following within hours."""
+    data = yaml.safe_load(default_text())
+    small = VOLUMES[Size.SMALL]
+    data["reference"] = {name: getattr(small, name) for name in data["reference"]}
+    for rate in data["events"].values():
+        rate.update(per_cycle=365 * per_day, months="even", weekdays="office", hours="office")
+    data["decisions"].update(
+        decide_after_days=[0.1, 0.3],
+        accept_after_days=[0.1, 0.3],
+        recruit_from="oct",
+        recruit_after_days=[0, 0.2],
+        **decisions,
+    )
+    return parse_workload(yaml.safe_dump(data), "busy workload")

@@ -113,7 +113,7 @@ class Publish:
 
     def _course(self, provider: str, sites: list[str], now: datetime) -> Body:
         rng = self.rng
-        taken = {c.code for c in self.state.courses.values() if c.provider == provider}
+        taken = self.state.course_codes.get(provider, set())
         code = ""
         while not code or code in taken:
             code = "".join(rng.choice(COURSE_CODE) for _ in range(4))
@@ -143,13 +143,16 @@ class Publish:
         }
 
     def _created(self, course: Body) -> None:
-        self.state.courses[course["uuid"]] = Course(
-            course["provider_code"],
-            course["code"],
-            course["state"],
-            course["study_mode"],
-            course["site_codes"],
-            course["name"],
+        self.state.add_course(
+            course["uuid"],
+            Course(
+                course["provider_code"],
+                course["code"],
+                course["state"],
+                course["study_mode"],
+                course["site_codes"],
+                course["name"],
+            ),
         )
         (self.state.published if course["state"] == "published" else self.state.drafts).add(
             course["uuid"]
@@ -206,7 +209,8 @@ class Publish:
                 continue
             if await self.sender.send("draft_deleted", "publish", "DELETE", f"/courses/{uuid}"):
                 self.state.drafts.discard(uuid)
-                del self.state.courses[uuid]
+                course = self.state.courses.pop(uuid)
+                self.state.course_codes[course.provider].discard(course.code)
 
     async def site_added(self, count: int, _now: datetime) -> None:
         for _ in range(count):
@@ -289,12 +293,8 @@ class Publish:
     async def partnership_added(self, count: int, _now: datetime) -> None:
         training = sorted(c for c, p in self.state.providers.items() if not p["accredited_body"])
         for _ in range(count):
-            pairs = set(self.state.partnerships.values())
-            if not training or not self.state.accredited:
-                self.sender.missed("partnership_added")
-                continue
-            pair = (self.rng.choice(self.state.accredited), self.rng.choice(training))
-            if pair in pairs:
+            pair = self._new_pair(training)
+            if pair is None:
                 self.sender.missed("partnership_added")
                 continue
             body = {"accredited_provider_code": pair[0], "training_provider_code": pair[1]}
@@ -304,6 +304,17 @@ class Publish:
             if made is not None:
                 self.state.partnerships[made.json()["id"]] = pair
                 self.state.partnership_ids.add(made.json()["id"])
+
+    def _new_pair(self, training: list[str]) -> tuple[str, str] | None:
+        """A training provider and an accredited one not yet partners: a few draws."""
+        pairs = set(self.state.partnerships.values())
+        for _ in range(10):
+            if not training or not self.state.accredited:
+                return None
+            pair = (self.rng.choice(self.state.accredited), self.rng.choice(training))
+            if pair not in pairs:
+                return pair
+        return None
 
     async def partnership_removed(self, count: int, _now: datetime) -> None:
         for _ in range(count):
@@ -333,9 +344,10 @@ class Gias:
 
     async def school_opened(self, count: int, now: datetime) -> None:
         rows = []
-        for row in schools(self.rng, count):
-            # new URNs follow the highest GIAS has given
-            urn = str(max((int(u) for u in self.state.schools), default=150_000) + 1)
+        # new URNs follow the highest GIAS has given
+        highest = max((int(u) for u in self.state.schools), default=150_000)
+        for number, row in enumerate(schools(self.rng, count), start=highest + 1):
+            urn = str(number)
             row.update(urn=urn, status_code="1", close_date=None, open_date=now.date().isoformat())
             self.state.schools[urn] = row
             rows.append(row)
@@ -576,14 +588,10 @@ class Mentoring:
         }
 
     def _school_mentors(self, service: str) -> tuple[str, list[str]] | None:
-        by_school: dict[str, list[str]] = {}
-        for trn, urns in sorted(self.state.mentors.get(service, {}).items()):
-            for urn in urns:
-                by_school.setdefault(urn, []).append(trn)
-        if not by_school:
+        urn = self.state.mentor_schools.get(service, Pool[str]()).pick(self.rng)
+        if urn is None:
             return None
-        urn = self.rng.choice(sorted(by_school))
-        return urn, by_school[urn]
+        return urn, self.state.school_mentors[service][urn]
 
     async def placement_created(self, count: int, _now: datetime) -> None:
         bodies = []
@@ -608,7 +616,7 @@ class Mentoring:
         kind = f"{service}_mentor_added"
 
         async def handle(count: int, _now: datetime) -> None:
-            mentors = self.state.mentors.setdefault(service, {})
+            mentors = self.state.mentors.get(service, {})
             for _ in range(count):
                 trn = self.state.teachers.pick(self.rng)
                 urn = self.state.school_copies.get(service, Pool()).pick(self.rng)
@@ -621,7 +629,7 @@ class Mentoring:
                     "school_urn": urn,
                 }
                 if await self.sender.send(kind, service, "POST", "/mentors", body):
-                    mentors.setdefault(trn, []).append(urn)
+                    self.state.add_mentor(service, trn, urn)
 
         return handle
 

@@ -86,15 +86,13 @@ class WorkloadDriver:
         start: datetime,
         end: datetime,
     ) -> None:
-        unknown = sorted(set(workload.events) - (set(OWNERS) - set(FOLLOW_UPS)))
-        if unknown:
-            raise ValueError(f"events: no such kind of event {unknown[0]!r}")
         self.workload, self.clients, self.start, self.end = workload, clients, start, end
         self.seed = seed
         self.rng = random.Random(seed)
         self.sender = Sender(clients, api_token)
         self.state = LineState()
         self.due: list[Planned] = []
+        self.sequence = 0  # the last event's seq: follow-ups come after every planned one
         self.people = People(self.sender, self.state, self.rng)
         self.decisions = Decisions(self.sender, self.state)
         self.handlers: dict[str, Handler] = {

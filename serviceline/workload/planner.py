@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import calendar
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 from serviceline.workload.spec import MONTHS, Seeded, Workload
 
 MINUTES = 24 * 60
 
 
-@dataclass(frozen=True, order=True)
-class Planned:
-    """One event due at `at`; `seq` keeps events of one moment in the order they were drawn."""
+class Planned(NamedTuple):
+    """One event due at `at`; `seq`, unique, orders events of one moment as they were drawn."""
 
     at: datetime
     seq: int
-    kind: str = field(compare=False)
+    kind: str
     # what a follow-up acts on (an application's id); rate-drawn events choose on firing
-    target: Any = field(default=None, compare=False)
+    target: Any = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ def plan(
             if not count:
                 continue
             drawn = rng.choices(range(MINUTES), cum_weights=shapes[kind].minutes, k=count)
-            for minute in sorted(drawn):
+            for minute in drawn:
                 at = day + timedelta(minutes=minute)
                 if start <= at < end:
                     planned.append(Planned(at, len(planned), kind))

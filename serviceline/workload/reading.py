@@ -66,7 +66,7 @@ async def read_publish(
             row["site_codes"],
             row["name"],
         )
-        state.courses[row["uuid"]] = course
+        state.add_course(row["uuid"], course)
         if course.state == "published":
             state.published.add(row["uuid"])
             if row["findable"] and course.site_codes:
@@ -100,9 +100,9 @@ async def read_apply(apply: httpx.AsyncClient, headers: dict[str, str], state: L
 async def read_mentoring(
     service: str, client: httpx.AsyncClient, headers: dict[str, str], state: LineState
 ) -> None:
-    mentors = state.mentors.setdefault(service, {})
     async for mentor in records(client, "mentor", headers):
-        mentors[mentor["trn"]] = list(mentor["school_urns"])
+        for urn in mentor["school_urns"]:
+            state.add_mentor(service, mentor["trn"], urn)
     copies = state.school_copies.setdefault(service, Pool())
     async for school in pages(client, "/copies/school", headers, "copies", "next_after"):
         copies.add(str(school["urn"]))

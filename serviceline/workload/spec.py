@@ -30,6 +30,40 @@ class Seeded(StrEnum):
     MENTORS = "mentors"
 
 
+# every kind of event a workload may name; the driver knows how to perform each
+KINDS = (
+    "course_created",
+    "course_edited",
+    "course_withdrawn",
+    "draft_deleted",
+    "site_added",
+    "site_edited",
+    "site_removed",
+    "provider_edited",
+    "partnership_added",
+    "partnership_removed",
+    "school_opened",
+    "school_closed",
+    "school_status_changed",
+    "school_phase_changed",
+    "school_address_changed",
+    "candidate_registered",
+    "application_submitted",
+    "application_withdrawn",
+    "trainee_updated",
+    "trainee_deferred",
+    "trainee_withdrawn",
+    "qts_recommended",
+    "teacher_name_changed",
+    "placement_created",
+    "placements_mentor_added",
+    "claims_mentor_added",
+    "claim_submitted",
+    "placements_school_contact_edited",
+    "claims_school_contact_edited",
+)
+
+
 class WorkloadError(ValueError):
     """A workload that cannot be run, naming the field at fault."""
 
@@ -93,6 +127,15 @@ class Workload(Strict):
     profiles: Profiles = Profiles()
     decisions: Decisions
     events: dict[str, Rate]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_kinds(cls, data: Any) -> Any:
+        events = data.get("events") if isinstance(data, dict) else None
+        for kind in events if isinstance(events, dict) else ():
+            if kind not in KINDS:
+                raise ValueError(f"events.{kind}: no such kind of event; known: {', '.join(KINDS)}")
+        return data
 
     @model_validator(mode="after")
     def _resolvable(self) -> Workload:

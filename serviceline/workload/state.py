@@ -73,6 +73,7 @@ class LineState:
     accredited: list[str] = field(default_factory=list)
     sites: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # provider, uuid
     courses: dict[str, Course] = field(default_factory=dict)
+    course_codes: dict[str, set[str]] = field(default_factory=dict)  # by provider
     published: Pool[str] = field(default_factory=Pool)
     drafts: Pool[str] = field(default_factory=Pool)
     # courses Apply has copied and takes applications for
@@ -91,8 +92,19 @@ class LineState:
     teachers: Pool[str] = field(default_factory=Pool)
     dates_of_birth: dict[str, str] = field(default_factory=dict)
     mentors: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # service, trn, urns
+    school_mentors: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # service, urn
+    mentor_schools: dict[str, Pool[str]] = field(default_factory=dict)  # service, urns
     school_copies: dict[str, Pool[str]] = field(default_factory=dict)  # service, urns
     seeded: dict[Seeded, int] = field(default_factory=dict)
+
+    def add_course(self, uuid: str, course: Course) -> None:
+        self.courses[uuid] = course
+        self.course_codes.setdefault(course.provider, set()).add(course.code)
+
+    def add_mentor(self, service: str, trn: str, urn: str) -> None:
+        self.mentors.setdefault(service, {}).setdefault(trn, []).append(urn)
+        self.school_mentors.setdefault(service, {}).setdefault(urn, []).append(trn)
+        self.mentor_schools.setdefault(service, Pool()).add(urn)
 
 
 async def pages(
