@@ -322,19 +322,22 @@ def register_trainee(hesa_id: str = "2610261553101", **overrides: Any) -> dict[s
     }
 
 
-def busy_workload(per_day: float = 2, **decisions: Any) -> Workload:
-    """The default workload's events, each about `per_day` a working day on the small seed,
-    all year round, with decisions following within hours."""
+def busy_workload(per_day: float = 1, **decisions: Any) -> Workload:
+    """The default workload's events on the small seed, all year round: `per_day` a day of
+    each, at least one every working day; decisions following within the hour."""
     data = yaml.safe_load(default_text())
     small = VOLUMES[Size.SMALL]
     data["reference"] = {name: getattr(small, name) for name in data["reference"]}
-    for rate in data["events"].values():
-        rate.update(per_cycle=365 * per_day, months="even", weekdays="office", hours="office")
+    for kind, rate in data["events"].items():
+        # applications the most, as on the real line
+        times = 4 if kind == "application_submitted" else 1
+        rate.update(per_cycle=365 * per_day * times, months="even", weekdays="office")
+        rate.update(hours="office")
     data["decisions"].update(
-        decide_after_days=[0.1, 0.3],
-        accept_after_days=[0.1, 0.3],
+        decide_after_days=[0.02, 0.05],
+        accept_after_days=[0.02, 0.05],
         recruit_from="oct",
-        recruit_after_days=[0, 0.2],
+        recruit_after_days=[0, 0.02],
         **decisions,
     )
     return parse_workload(yaml.safe_dump(data), "busy workload")

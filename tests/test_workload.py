@@ -150,8 +150,7 @@ def test_the_plan_is_the_same_for_the_same_seed_and_differs_for_another() -> Non
 
 
 def a_university_of(system: str) -> str:
-    code = next(f"9{n:02d}" for n in range(1000) if record_system_for(f"9{n:02d}") == system)
-    return code
+    return next(f"9{n:02d}" for n in range(1000) if record_system_for(f"9{n:02d}") == system)
 
 
 @pytest.mark.anyio
@@ -212,9 +211,15 @@ async def test_every_kind_of_event_lands_at_its_owner(state_dir: Path) -> None:
     async with in_process_line(names, state_dir) as line:
         await seed_line(line.clients, line.control, API_TOKEN, Size.SMALL, seed=3)
         start = await line.control.now()
-        end = start + timedelta(days=2)
+        # before the nightly school import overwrites the schools' own edits
+        end = start + timedelta(hours=23)
         driver = WorkloadDriver(
-            busy_workload(), line.clients, API_TOKEN, seed=5, start=start, end=end
+            busy_workload(offer_share=0.5, reject_share=0.5),
+            line.clients,
+            API_TOKEN,
+            seed=5,
+            start=start,
+            end=end,
         )
         await driver.prepare()
         planned = len(driver.due)
@@ -222,8 +227,11 @@ async def test_every_kind_of_event_lands_at_its_owner(state_dir: Path) -> None:
 
         assert fired >= planned
         assert sum(driver.counts.values()) + sum(driver.failures.values()) == fired
-        assert set(KINDS) - {"draft_deleted"} <= set(driver.counts)
-        assert {"offer_made", "application_rejected", "offer_accepted"} <= set(driver.counts)
+        # a small line may hold no draft, or no site unused, to remove
+        assert set(KINDS) - {"draft_deleted", "site_removed"} <= set(driver.counts)
+        assert set(KINDS) <= set(driver.counts) | set(driver.failures)
+        assert {"offer_made", "application_rejected"} <= set(driver.counts)
+        assert {"offer_accepted", "offer_declined"} & set(driver.counts)
         await holds_what_the_driver_did(line, driver)
 
 
@@ -248,7 +256,7 @@ async def holds_what_the_driver_did(line: LineUnderTest, driver: WorkloadDriver)
         for field in ("status_code", "phase_code", "street"):
             assert schools[urn][field] == school[field], (urn, field)
     candidates = await listing(line, "apply", "candidate")
-    assert set(candidates) == set(state.candidates)
+    assert set(candidates) == set(state.candidates.items)
     statuses = Counter(a["status"] for a in (await listing(line, "apply", "application")).values())
     assert statuses["withdrawn"] >= counts["application_withdrawn"]
     trainees = Counter(t["state"] for t in (await listing(line, "register", "trainee")).values())

@@ -557,8 +557,9 @@ class Decisions:
         made = await self.sender.send(kind, "manage", "POST", f"/applications/{id}/{path}", body)
         return made is not None
 
-    async def accept(self, id: str, *, if_offered: bool) -> bool:
-        """The candidate accepts; after a record system's decision, only if it was an offer."""
+    async def answer(self, kind: str, id: str, *, if_offered: bool) -> bool:
+        """The candidate accepts or declines; after a record system's decision, only if it was
+        an offer. Whether the offer was accepted."""
         self.state.undecided.discard(id)
         if if_offered:
             read = await self.sender.clients["apply"].get(
@@ -567,8 +568,10 @@ class Decisions:
             read.raise_for_status()
             if read.json()["status"] != "offer":
                 return False
-        path = f"/applications/{id}/accept-offer"
-        return await self.sender.send("offer_accepted", "apply", "POST", path, {}) is not None
+        verb = "accept" if kind == "offer_accepted" else "decline"
+        path = f"/applications/{id}/{verb}-offer"
+        made = await self.sender.send(kind, "apply", "POST", path, {})
+        return made is not None and kind == "offer_accepted"
 
 
 class Mentoring:

@@ -55,7 +55,7 @@ OWNERS = {
     **dict.fromkeys(
         ("candidate_registered", "application_submitted", "application_withdrawn"), "apply"
     ),
-    "offer_accepted": "apply",
+    **dict.fromkeys(("offer_accepted", "offer_declined"), "apply"),
     **dict.fromkeys(("offer_made", "application_rejected", "conditions_met"), "manage"),
     **dict.fromkeys(
         ("trainee_updated", "trainee_deferred", "trainee_withdrawn", "qts_recommended"),
@@ -70,7 +70,14 @@ OWNERS = {
         ("claims_mentor_added", "claim_submitted", "claims_school_contact_edited"), "claims"
     ),
 }
-FOLLOW_UPS = ("offer_made", "application_rejected", "offer_accepted", "conditions_met")
+FOLLOW_UPS = (
+    "offer_made",
+    "application_rejected",
+    "offer_accepted",
+    "offer_declined",
+    "conditions_met",
+)
+WORK_STARTS, WORK_ENDS = 9, 17
 
 
 class WorkloadDriver:
@@ -134,16 +141,16 @@ class WorkloadDriver:
         return found
 
     async def fire(self, moment: datetime) -> int:
-        """Perform every event due by `moment`, those of one moment and kind together."""
-        ran = 0
+        """Perform every event due by `moment`, those of one moment and kind together; how many
+        were performed or refused (a follow-up that finds nothing to do is neither)."""
+        before = self.counts.total() + self.failures.total()
         while self.due and self.due[0].at <= moment:
             first = heapq.heappop(self.due)
             group = [first]
             while self.due and (self.due[0].at, self.due[0].kind) == (first.at, first.kind):
                 group.append(heapq.heappop(self.due))
-            ran += len(group)
             await self._perform(first.kind, group, first.at)
-        return ran
+        return self.counts.total() + self.failures.total() - before
 
     async def _perform(self, kind: str, group: list[Planned], at: datetime) -> None:
         if kind in FOLLOW_UPS:
@@ -163,9 +170,12 @@ class WorkloadDriver:
             heapq.heappush(self.due, Planned(at, self.sequence, kind, target))
 
     def _after(self, moment: datetime, days: tuple[float, float]) -> datetime:
+        """Some days later, to the minute; after working hours, the next morning."""
         later = moment + timedelta(days=self.rng.uniform(*days))
-        # decisions are made in working hours
-        return later.replace(hour=self.rng.randint(9, 16), minute=self.rng.randrange(60), second=0)
+        later = later.replace(second=0, microsecond=0)
+        if later.hour >= WORK_ENDS:
+            later = (later + timedelta(days=1)).replace(hour=WORK_STARTS, minute=0)
+        return max(later, later.replace(hour=WORK_STARTS, minute=0))
 
     def _decide_later(self, id: str, provider: str, submitted: datetime) -> None:
         rules = self.workload.decisions
@@ -191,12 +201,13 @@ class WorkloadDriver:
     async def _follow_up(self, event: Planned) -> None:
         rules = self.workload.decisions
         id = event.target[0]
-        if event.kind == "offer_accepted":
-            offered = len(event.target) > 1
-            if self.rng.random() >= rules.accept_share:
-                return
-            accepted = await self.decisions.accept(id, if_offered=offered)
-            if accepted and not offered and self.rng.random() < rules.recruit_share:
+        if event.kind in ("offer_accepted", "offer_declined"):
+            decided_elsewhere = len(event.target) > 1
+            answer = (
+                "offer_accepted" if self.rng.random() < rules.accept_share else "offer_declined"
+            )
+            accepted = await self.decisions.answer(answer, id, if_offered=decided_elsewhere)
+            if accepted and not decided_elsewhere and self.rng.random() < rules.recruit_share:
                 self._push(self._recruited_at(event.at), "conditions_met", (id,))
             return
         made = await self.decisions.decide(event.kind, id)
