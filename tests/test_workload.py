@@ -186,6 +186,37 @@ async def decides_as_the_line_runs(clients: dict[str, httpx.AsyncClient]) -> Non
     assert driver.targets_at(CYCLE_START) == set()
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(("status", "refused"), [(204, 0), (404, 1)])
+async def test_a_refused_event_is_counted_by_kind(status: int, refused: int) -> None:
+    transport = httpx.MockTransport(lambda _request: httpx.Response(status))
+    async with httpx.AsyncClient(transport=transport, base_url="http://dqt") as client:
+        driver = name_changes({"dqt": client})
+        assert await driver.fire(CYCLE_START) == 1
+        assert driver.failures == Counter({"teacher_name_changed": refused} if refused else {})
+        assert driver.counts["teacher_name_changed"] == 1 - refused
+        assert driver.next_at() is None
+
+
+@pytest.mark.anyio
+async def test_a_broken_owner_stops_the_run() -> None:
+    transport = httpx.MockTransport(lambda _request: httpx.Response(503))
+    async with httpx.AsyncClient(transport=transport, base_url="http://dqt") as client:
+        driver = name_changes({"dqt": client})
+        with pytest.raises(httpx.HTTPStatusError):
+            await driver.fire(CYCLE_START)
+
+
+def name_changes(clients: dict[str, httpx.AsyncClient]) -> WorkloadDriver:
+    """A driver with one name change due at the cycle's start, for a teacher it knows."""
+    driver = WorkloadDriver(
+        busy_workload(), clients, API_TOKEN, seed=1, start=CYCLE_START, end=CYCLE_END
+    )
+    driver.state.teachers.add("1000001")
+    driver.due = [Planned(CYCLE_START, 0, "teacher_name_changed")]
+    return driver
+
+
 MENTORING = ("placements", "claims")
 
 

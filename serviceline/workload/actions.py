@@ -124,7 +124,9 @@ class Publish:
         return {
             "code": code,
             "name": name,
-            "accredited_provider_code": None if accredited else rng.choice(self.state.accredited),
+            "accredited_provider_code": None
+            if accredited
+            else rng.choice(self._partners(provider)),
             "state": state,
             "findable": state == "published",
             "study_mode": rng.choice(("full_time", "full_time", "part_time", "both")),
@@ -141,6 +143,11 @@ class Publish:
             "start_date": f"{now.year + 1}-09-01",
             "site_codes": sorted(rng.sample(sites, rng.randint(1, len(sites)))),
         }
+
+    def _partners(self, provider: str) -> list[str]:
+        """The accredited providers a training provider works with, or any if it has none."""
+        partners = sorted({a for a, t in self.state.partnerships.values() if t == provider})
+        return partners or self.state.accredited
 
     def _created(self, course: Body) -> None:
         self.state.add_course(

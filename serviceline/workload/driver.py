@@ -95,7 +95,8 @@ class WorkloadDriver:
     ) -> None:
         self.workload, self.clients, self.start, self.end = workload, clients, start, end
         self.seed = seed
-        self.rng = random.Random(seed)
+        # the events' own choices, apart from the plan's draws
+        self.rng = random.Random(f"events of {seed}")
         self.sender = Sender(clients, api_token)
         self.state = LineState()
         self.due: list[Planned] = []
