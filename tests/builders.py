@@ -328,11 +328,12 @@ def busy_workload(per_day: float = 1, **decisions: Any) -> Workload:
     data = yaml.safe_load(default_text())
     small = VOLUMES[Size.SMALL]
     data["reference"] = {name: getattr(small, name) for name in data["reference"]}
-    for kind, rate in data["events"].items():
-        # applications the most, as on the real line
-        times = 4 if kind == "application_submitted" else 1
-        rate.update(per_cycle=365 * per_day * times, months="even", weekdays="office")
-        rate.update(hours="office")
+    for rate in data["events"].values():
+        rate.update(per_cycle=365 * per_day, months="even", weekdays="office", hours="office")
+    # applications the most, as on the real line, in the mornings: their decisions and answers
+    # follow the same day
+    morning = [1 if 8 <= hour < 11 else 0 for hour in range(24)]
+    data["events"]["application_submitted"].update(per_cycle=365 * per_day * 4, hours=morning)
     data["decisions"].update(
         decide_after_days=[0.02, 0.05],
         accept_after_days=[0.02, 0.05],
