@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
+from serviceline.seed import VOLUMES, Size
+from serviceline.workload.spec import Workload, default_text, parse_workload
 from stubs.gias.extract import render
 from stubs.gias.models import School
 
@@ -369,3 +373,25 @@ def copy_run(edge: str, at: str, mechanism: str = "feed", **overrides: Any) -> d
         "seen": None,
         **overrides,
     }
+
+
+def busy_workload(per_day: float = 1, **decisions: Any) -> Workload:
+    """The default workload's events on the small seed, all year round: `per_day` a day of
+    each, at least one every working day; decisions following within the hour."""
+    data = yaml.safe_load(default_text())
+    small = VOLUMES[Size.SMALL]
+    data["reference"] = {name: getattr(small, name) for name in data["reference"]}
+    for rate in data["events"].values():
+        rate.update(per_cycle=365 * per_day, months="even", weekdays="office", hours="office")
+    # applications the most, as on the real line, in the mornings: their decisions and answers
+    # follow the same day
+    morning = [1 if 8 <= hour < 11 else 0 for hour in range(24)]
+    data["events"]["application_submitted"].update(per_cycle=365 * per_day * 4, hours=morning)
+    data["decisions"].update(
+        decide_after_days=[0.02, 0.05],
+        accept_after_days=[0.02, 0.05],
+        recruit_from="oct",
+        recruit_after_days=[0, 0.02],
+        **decisions,
+    )
+    return parse_workload(yaml.safe_dump(data), "busy workload")
