@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+import contextlib
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 from serviceline.clock import SimulatedClock
 from serviceline.db import json_field, readonly, stamp_field, upsert, utc_field
 from serviceline.faults import Faults
-from serviceline.feed import FeedNotifier, attach
+from serviceline.feed import FeedNotifier, attach, head
 from serviceline.readers import (
     CursorExpiredError,
     FeedPage,
@@ -26,7 +27,7 @@ from serviceline.readers import (
     SourceRecord,
     reader_for,
 )
-from serviceline.topology import Edge, Mechanism, Policy, Topology
+from serviceline.topology import Edge, Mechanism, Policy, Reader, Topology
 from serviceline.upstream import Upstream
 
 
@@ -92,6 +93,49 @@ class CopyStats:
     lost_local_edits: int = 0
     withheld_owner_changes: int = 0
     rejected: list[str] = field(default_factory=list)
+    # not made: the owner had not moved since a run that found nothing (Copier.skip)
+    skipped: bool = False
+
+    def found_nothing(self) -> bool:
+        changed = self.upserted or self.deleted or self.flagged or self.rejected or self.relisted
+        return not (changed or self.lost_local_edits or self.withheld_owner_changes)
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a run of an edge would read: the way it reads and everything its answer depends on."""
+
+    path: str  # "follow" (the feed), "since" (updated_since) or "snapshot"
+    position: str | None
+    owner_head: int | None
+    # the consumer's own head, where its own records choose the keys a snapshot reads or keeps
+    own_head: int | None
+    # what of the request comes from the clock, e.g. the day of an Edubase file
+    clock_inputs: str | None
+
+    def repeats(self, quiet: QuietRun) -> bool:
+        """Whether a run now must find nothing, as `quiet` did: nothing it reads has moved."""
+        seen = quiet.look
+        if self.owner_head is None or self.path != seen.path:
+            return False
+        if (self.owner_head, self.own_head, self.clock_inputs) != (
+            seen.owner_head,
+            seen.own_head,
+            seen.clock_inputs,
+        ):
+            return False
+        if self.path == "follow":
+            return self.position == str(self.owner_head)
+        # a later updated_since reads a window inside the one that came back empty
+        return self.path == "snapshot" or quiet.stats.fetched == 0
+
+
+@dataclass(frozen=True)
+class QuietRun:
+    """A real run that found nothing, and what it read."""
+
+    look: Look
+    stats: CopyStats
 
 
 class Copier:
@@ -110,6 +154,7 @@ class Copier:
         page_size: int,
         notifier: FeedNotifier | None = None,
         faults: Faults | None = None,
+        skip_quiet_polls: bool = True,
     ) -> None:
         self.service = service
         self.topology = topology
@@ -121,15 +166,96 @@ class Copier:
         self.page_size = page_size
         self.notifier = notifier
         self.faults = faults
+        self.skip_quiet_polls = skip_quiet_polls
         self.edges = {edge.name: edge for edge in topology.edges_into(service)}
+        # owners' change-log heads the line's control knows to hold for the advance under way
+        self.heads: Mapping[str, int] = {}
+        self._quiet: dict[str, QuietRun] = {}
+        self._edited: set[str] = set()
+        # a page of copies may change this service's own records, in a job no one else sees
+        self.changes_own_records = any(t.after_apply is not None for t in targets.values())
         missing = {edge.entity for edge in self.edges.values()} - set(targets)
         if missing:
             raise ValueError(f"{service} copies {sorted(missing)} but declares no copy table")
+
+    @contextlib.contextmanager
+    def knowing(self, heads: Mapping[str, int]) -> Iterator[None]:
+        """Runs within hold these owners' heads as current."""
+        self.heads = heads
+        try:
+            yield
+        finally:
+            self.heads = {}
+
+    def edited(self, edge_name: str) -> None:
+        """A copy of the edge was edited here: its next run may overwrite the edit."""
+        self._edited.add(edge_name)
 
     async def run(self, edge_name: str, *, full: bool = False) -> CopyStats:
         edge = self.edges[edge_name]
         if edge.mechanism is Mechanism.EVENT:
             raise ValueError(f"{edge.name} is driven by {edge.consumer}'s own events, not run")
+        look = await to_thread.run_sync(self._look, edge, full)
+        if self._skippable(edge, look):
+            return await self.skip(edge_name, full=full)
+        self._quiet.pop(edge.name, None)
+        self._edited.discard(edge.name)
+        stats = await self._run(edge, full)
+        if look.owner_head is not None and stats.found_nothing():
+            self._quiet[edge.name] = QuietRun(look, stats)
+        return stats
+
+    def _skippable(self, edge: Edge, look: Look) -> bool:
+        quiet = self._quiet.get(edge.name)
+        return (
+            self.skip_quiet_polls
+            and quiet is not None
+            and edge.name not in self._edited
+            and not (self.faults is not None and self.faults.listed())
+            and look.repeats(quiet)
+        )
+
+    async def skip(self, edge_name: str, *, full: bool) -> CopyStats:
+        """Leave what a run that finds nothing leaves, without asking the owner.
+
+        Only for an edge whose last real run found nothing and read what a run now would.
+        """
+        edge = self.edges[edge_name]
+        quiet = self._quiet[edge.name]
+        stats = replace(quiet.stats, rejected=[], cursor=None, skipped=True)
+        if quiet.look.path == "follow":
+            return stats  # nothing new on the feed: the cursor stays where it is
+        snapshot = quiet.look.path == "snapshot"
+        position = quiet.stats.cursor if snapshot and edge.mechanism is Mechanism.FEED else None
+        await to_thread.run_sync(self._finish, edge, self.clock.now(), position, snapshot, stats)
+        return stats
+
+    def _look(self, edge: Edge, full: bool) -> Look:
+        with Session(readonly(self.engine)) as session:
+            cursor = session.get(CopyCursor, edge.name)
+            position = None if cursor is None else cursor.position
+            target = self.targets[edge.entity]
+            if edge.mechanism is Mechanism.FEED and edge.reader is Reader.KERNEL and not full:
+                path = "follow" if position is None or position.isdigit() else "snapshot"
+            elif edge.mechanism is Mechanism.UPDATED_SINCE and not full:
+                path = "since" if position is not None and not position.isdigit() else "snapshot"
+            else:
+                path = "snapshot"
+            if path == "follow" and position is None:
+                path = "first"  # a first follow reads from 0: nothing to compare with
+            own = target.wanted is not None or (edge.keep_referenced and target.referenced)
+            day = None
+            if edge.reader is Reader.EDUBASE_CSV:
+                day = (self.clock.now() - timedelta(days=1)).strftime("%Y%m%d")
+            return Look(
+                path,
+                position,
+                self.heads.get(edge.owner),
+                head(session) if own and path == "snapshot" else None,
+                day,
+            )
+
+    async def _run(self, edge: Edge, full: bool) -> CopyStats:
         target = self.targets[edge.entity]
         wanted = None
         if target.wanted is not None:

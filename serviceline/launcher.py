@@ -55,6 +55,8 @@ class LineConfig:
     edge_overrides: Mapping[str, str] = field(default_factory=dict)
     # more settings for some services, by field name, e.g. {"find": {"read_through": "true"}}
     service_settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # every consumer leaves out the polls it knows would find nothing (ServiceSettings)
+    skip_quiet_polls: bool = True
 
     def port(self, service: Service) -> int:
         return service.port + self.port_offset
@@ -78,6 +80,7 @@ def service_env(
         "AUDITOR_TOKEN": config.auditor_token,
         "CLOCK_MODE": config.clock_mode,
         "CLOCK_SPEED": config.clock_speed,
+        "SKIP_QUIET_POLLS": str(config.skip_quiet_polls).lower(),
         "UPSTREAMS": json.dumps(
             {name: config.url(topology.service(name)) for name in topology.upstreams(service.name)}
         ),

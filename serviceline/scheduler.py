@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -92,6 +93,8 @@ class Scheduler:
         # outcomes the database refused to record, and whether each ran on the clock
         self._unsaved: list[tuple[JobResult, bool]] = []
         self._lock = asyncio.Lock()
+        # wall seconds spent inside jobs since the service started: the work the clock drives
+        self.work_seconds = 0.0
 
     def load(self) -> None:
         """Pick up where the service left off: its clock and when each job last ran."""
@@ -184,11 +187,14 @@ class Scheduler:
             await asyncio.sleep(tick)
 
     async def _execute(self, job: Job, due: datetime) -> JobResult:
+        started = time.perf_counter()
         try:
             result = await job.run()
         except Exception as error:  # a failed job is recorded; the schedule carries on
             log.warning("job %s failed: %s", job.name, cause(error))
             return JobResult(job.name, due, False, error=cause(error))
+        finally:
+            self.work_seconds += time.perf_counter() - started
         return JobResult(job.name, due, True, result=result)
 
     def _note(self, job: Job, outcome: JobResult) -> None:
