@@ -99,7 +99,7 @@ async def measure(folder: Path, size: Size, names: list[str], skip: bool, days: 
         port_offset=free_port_offset(),
         skip_quiet_polls=skip,
     )
-    running = start_line(config, names)
+    running = start_line(config, names, timeout=600)
     try:
         clients = {
             name: httpx.AsyncClient(base_url=url, timeout=3600)
@@ -190,7 +190,7 @@ def main() -> None:
     args = parser.parse_args()
     skips = {"both": [False, True], "on": [True], "off": [False]}[args.skip]
     found = asyncio.run(run_all([Size(s) for s in args.sizes], args.days, skips))
-    console = Console()
+    console = Console(width=200)
     console.print(table(found))
     console.print(
         f"load {os.getloadavg()[0]:.2f}; overhead: (wall - job work) / job work, job work "

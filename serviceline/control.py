@@ -154,21 +154,20 @@ class LineControl:
             reached = self._commanded(acting)
             # what the moment's jobs change, and at the target what the caller will write to
             changing = reached | keep if final else reached
-            movers = [
-                n
-                for n in order
-                if n in reached
-                or (final and n in keep)
-                or (self._due[n] == step and self._reads_from(n, changing))
-            ]
-            # before an owner's clock passes a moment, whoever reads it has read it up to there
+            readers = {n for n in order if self._reads_from(n, changing)}
+            # before an owner's clock passes a moment, whoever reads it has read it up to there;
+            # at the target every job due before it runs
             early = [
                 n
                 for n in order
-                if self._before(n, step)
-                and (self._reads_from(n, set(movers)) or (final and n not in movers))
+                if self._before(n, step) and (final or self._reads_from(n, reached | readers))
             ]
             await self._early(early, step, ran)
+            movers = [
+                n
+                for n in order
+                if n in reached or (final and n in keep) or (self._due[n] == step and n in readers)
+            ]
             for name in movers:
                 self._result(name, await self._advance_one(name, step, stop_short=False), ran)
                 for commanded in self._commanded({name}) - {name}:

@@ -62,6 +62,9 @@ class Job:
     visible: bool = True
     # a failed run is tried again with back-off, before its next schedule if that comes later
     retry: RetryPolicy | None = None
+    # whether a run at this moment would change nothing others see (a decision job with
+    # nothing to decide); asked only when the job is next in line, so nothing runs before it
+    idle: Callable[[datetime], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,12 +138,32 @@ class Scheduler:
         upcoming = [
             (due, index)
             for index, job in enumerate(self.jobs)
-            if (due := self.due_at(job)) is not None and (job.visible or not visible_only)
+            if (due := self.due_at(job)) is not None
         ]
         if not upcoming:
             return None
+        if visible_only:
+            upcoming = self._visible(upcoming)
+            if not upcoming:
+                return None
         moment, index = min(upcoming)
         return moment, self.jobs[index]
+
+    def _visible(self, upcoming: list[tuple[datetime, int]]) -> list[tuple[datetime, int]]:
+        """The visible jobs' moments; the job next in line, when idle then, counts from its next."""
+        first_due, first = min(upcoming)
+        job = self.jobs[first]
+        visible = [(due, index) for due, index in upcoming if self.jobs[index].visible]
+        if (
+            job.visible
+            and job.idle is not None
+            and job.schedule is not None
+            and job.idle(first_due)
+        ):
+            visible.remove((first_due, first))
+            later: datetime = croniter(job.schedule, first_due).get_next(datetime)
+            visible.append((later, first))
+        return visible
 
     def job(self, name: str) -> Job:
         for job in self.jobs:
