@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -112,16 +113,19 @@ class Look:
     own_head: int | None
     # what of the request comes from the clock, e.g. the day of an Edubase file
     clock_inputs: str | None
+    # how many local edits of its copies came before: a snapshot would overwrite a new one
+    edits: int
 
     def repeats(self, quiet: QuietRun) -> bool:
         """Whether a run now must find nothing, as `quiet` did: nothing it reads has moved."""
         seen = quiet.look
         if self.owner_head is None or self.path != seen.path:
             return False
-        if (self.owner_head, self.own_head, self.clock_inputs) != (
+        if (self.owner_head, self.own_head, self.clock_inputs, self.edits) != (
             seen.owner_head,
             seen.own_head,
             seen.clock_inputs,
+            seen.edits,
         ):
             return False
         if self.path == "follow":
@@ -170,8 +174,9 @@ class Copier:
         self.edges = {edge.name: edge for edge in topology.edges_into(service)}
         # owners' change-log heads the line's control knows to hold for the advance under way
         self.heads: Mapping[str, int] = {}
-        self._quiet: dict[str, QuietRun] = {}
-        self._edited: set[str] = set()
+        # by edge and whether the run is a full one
+        self._quiet: dict[tuple[str, bool], QuietRun] = {}
+        self._edits: Counter[str] = Counter()
         # a page of copies may change this service's own records, in a job no one else sees
         self.changes_own_records = any(t.after_apply is not None for t in targets.values())
         missing = {edge.entity for edge in self.edges.values()} - set(targets)
@@ -188,29 +193,27 @@ class Copier:
             self.heads = {}
 
     def edited(self, edge_name: str) -> None:
-        """A copy of the edge was edited here: its next run may overwrite the edit."""
-        self._edited.add(edge_name)
+        """A copy of the edge was edited here: its next snapshot may overwrite the edit."""
+        self._edits[edge_name] += 1
 
     async def run(self, edge_name: str, *, full: bool = False) -> CopyStats:
         edge = self.edges[edge_name]
         if edge.mechanism is Mechanism.EVENT:
             raise ValueError(f"{edge.name} is driven by {edge.consumer}'s own events, not run")
         look = await to_thread.run_sync(self._look, edge, full)
-        if self._skippable(edge, look):
+        if self._skippable(edge, full, look):
             return await self.skip(edge_name, full=full)
-        self._quiet.pop(edge.name, None)
-        self._edited.discard(edge.name)
+        self._quiet.pop((edge.name, full), None)
         stats = await self._run(edge, full)
         if look.owner_head is not None and stats.found_nothing():
-            self._quiet[edge.name] = QuietRun(look, stats)
+            self._quiet[(edge.name, full)] = QuietRun(look, stats)
         return stats
 
-    def _skippable(self, edge: Edge, look: Look) -> bool:
-        quiet = self._quiet.get(edge.name)
+    def _skippable(self, edge: Edge, full: bool, look: Look) -> bool:
+        quiet = self._quiet.get((edge.name, full))
         return (
             self.skip_quiet_polls
             and quiet is not None
-            and edge.name not in self._edited
             and not (self.faults is not None and self.faults.listed())
             and look.repeats(quiet)
         )
@@ -221,7 +224,7 @@ class Copier:
         Only for an edge whose last real run found nothing and read what a run now would.
         """
         edge = self.edges[edge_name]
-        quiet = self._quiet[edge.name]
+        quiet = self._quiet[(edge.name, full)]
         stats = replace(quiet.stats, rejected=[], cursor=None, skipped=True)
         if quiet.look.path == "follow":
             return stats  # nothing new on the feed: the cursor stays where it is
@@ -253,6 +256,7 @@ class Copier:
                 self.heads.get(edge.owner),
                 head(session) if own and path == "snapshot" else None,
                 day,
+                self._edits[edge.name],
             )
 
     async def _run(self, edge: Edge, full: bool) -> CopyStats:
