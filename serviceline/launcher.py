@@ -80,7 +80,6 @@ def service_env(
         "AUDITOR_TOKEN": config.auditor_token,
         "CLOCK_MODE": config.clock_mode,
         "CLOCK_SPEED": config.clock_speed,
-        "SKIP_QUIET_POLLS": str(config.skip_quiet_polls).lower(),
         "UPSTREAMS": json.dumps(
             {name: config.url(topology.service(name)) for name in topology.upstreams(service.name)}
         ),
@@ -88,6 +87,8 @@ def service_env(
     # without an anchor, each service's realtime clock starts when the service does
     if anchor is not None:
         values["CLOCK_ANCHOR"] = anchor
+    if not config.skip_quiet_polls:  # every service's own default is on
+        values["SKIP_QUIET_POLLS"] = "false"
     if service.name in config.database_urls:
         values["DATABASE_URL"] = config.database_urls[service.name]
     if config.edge_overrides:
