@@ -94,6 +94,7 @@ def create_app(
             page_size=settings.page_size,
             notifier=notifier,
             faults=faults,
+            skip_quiet_polls=settings.skip_quiet_polls,
         )
         scheduler = Scheduler(engine, clock, [], settings.clock_start)
         kernel = Kernel(

@@ -14,9 +14,10 @@ versions: the others' rows say it all). docs/lag.md says how the lag is measured
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -30,7 +31,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 from serviceline.clock import SimulatedClock
 from serviceline.db import json_field, readonly, stamp_field, upsert, utc_field
 from serviceline.faults import Faults
-from serviceline.feed import FeedNotifier, attach
+from serviceline.feed import FeedNotifier, attach, head
 from serviceline.readers import (
     CursorExpiredError,
     FeedPage,
@@ -39,7 +40,7 @@ from serviceline.readers import (
     SourceRecord,
     reader_for,
 )
-from serviceline.topology import Edge, Mechanism, Policy, Topology
+from serviceline.topology import Edge, Mechanism, Policy, Reader, Topology
 from serviceline.upstream import Traffic, Upstream, metered
 
 
@@ -159,6 +160,53 @@ class CopyStats:
         del shown["traffic"], shown["seen"]
         return shown
 
+    # not made: the owner had not moved since a run that found nothing (Copier.skip)
+    skipped: bool = False
+
+    def found_nothing(self) -> bool:
+        changed = self.upserted or self.deleted or self.flagged or self.rejected or self.relisted
+        return not (changed or self.lost_local_edits or self.withheld_owner_changes)
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a run of an edge would read: the way it reads and everything its answer depends on."""
+
+    path: str  # "follow" (the feed), "since" (updated_since) or "snapshot"
+    position: str | None
+    owner_head: int | None
+    # the consumer's own head, where its own records choose the keys a snapshot reads or keeps
+    own_head: int | None
+    # what of the request comes from the clock, e.g. the day of an Edubase file
+    clock_inputs: str | None
+    # how many local edits of its copies came before: a snapshot would overwrite a new one
+    edits: int
+
+    def repeats(self, quiet: QuietRun) -> bool:
+        """Whether a run now must find nothing, as `quiet` did: nothing it reads has moved."""
+        seen = quiet.look
+        if self.owner_head is None or self.path != seen.path:
+            return False
+        if (self.owner_head, self.own_head, self.clock_inputs, self.edits) != (
+            seen.owner_head,
+            seen.own_head,
+            seen.clock_inputs,
+            seen.edits,
+        ):
+            return False
+        if self.path == "follow":
+            return self.position == str(self.owner_head)
+        # a later updated_since reads a window inside the one that came back empty
+        return self.path == "snapshot" or quiet.stats.fetched == 0
+
+
+@dataclass(frozen=True)
+class QuietRun:
+    """A real run that found nothing, and what it read."""
+
+    look: Look
+    stats: CopyStats
+
 
 class Copier:
     """Runs the edges into one service."""
@@ -176,6 +224,7 @@ class Copier:
         page_size: int,
         notifier: FeedNotifier | None = None,
         faults: Faults | None = None,
+        skip_quiet_polls: bool = True,
     ) -> None:
         self.service = service
         self.topology = topology
@@ -187,15 +236,108 @@ class Copier:
         self.page_size = page_size
         self.notifier = notifier
         self.faults = faults
+        self.skip_quiet_polls = skip_quiet_polls
         self.edges = {edge.name: edge for edge in topology.edges_into(service)}
+        # owners' change-log heads the line's control knows to hold for the advance under way
+        self.heads: Mapping[str, int] = {}
+        # by edge and whether the run is a full one
+        self._quiet: dict[tuple[str, bool], QuietRun] = {}
+        self._edits: Counter[str] = Counter()
+        # a page of copies may change this service's own records, in a job no one else sees
+        self.changes_own_records = any(t.after_apply is not None for t in targets.values())
         missing = {edge.entity for edge in self.edges.values()} - set(targets)
         if missing:
             raise ValueError(f"{service} copies {sorted(missing)} but declares no copy table")
+
+    @contextlib.contextmanager
+    def knowing(self, heads: Mapping[str, int]) -> Iterator[None]:
+        """Runs within hold these owners' heads as current."""
+        self.heads = heads
+        try:
+            yield
+        finally:
+            self.heads = {}
+
+    def edited(self, edge_name: str) -> None:
+        """A copy of the edge was edited here: its next snapshot may overwrite the edit."""
+        self._edits[edge_name] += 1
 
     async def run(self, edge_name: str, *, full: bool = False) -> CopyStats:
         edge = self.edges[edge_name]
         if edge.mechanism is Mechanism.EVENT:
             raise ValueError(f"{edge.name} is driven by {edge.consumer}'s own events, not run")
+        look = await to_thread.run_sync(self._look, edge, full)
+        if self._skippable(edge, full, look):
+            return await self.skip(edge_name, full=full)
+        self._quiet.pop((edge.name, full), None)
+        stats = await self._run(edge, full)
+        if look.owner_head is not None and stats.found_nothing():
+            self._quiet[(edge.name, full)] = QuietRun(look, stats)
+        return stats
+
+    def _skippable(self, edge: Edge, full: bool, look: Look) -> bool:
+        quiet = self._quiet.get((edge.name, full))
+        return (
+            self.skip_quiet_polls
+            and quiet is not None
+            and not (self.faults is not None and self.faults.listed())
+            and look.repeats(quiet)
+        )
+
+    async def skip(self, edge_name: str, *, full: bool) -> CopyStats:
+        """Leave what a run that finds nothing leaves, without asking the owner.
+
+        Only for an edge whose last real run found nothing and read what a run now would.
+        """
+        edge = self.edges[edge_name]
+        quiet = self._quiet[(edge.name, full)]
+        now = self.clock.now()
+        # its run is logged as the real one was, with what that one cost
+        stats = replace(
+            quiet.stats,
+            rejected=[],
+            cursor=None,
+            skipped=True,
+            started_at=now,
+            run_id=None,
+            traffic=Traffic(quiet.stats.requests, quiet.stats.bytes),
+            seen=set(),
+        )
+        # nothing new on the feed: the cursor stays where it is
+        if quiet.look.path != "follow":
+            snapshot = quiet.look.path == "snapshot"
+            position = quiet.stats.cursor if snapshot and edge.mechanism is Mechanism.FEED else None
+            await to_thread.run_sync(self._finish, edge, now, position, snapshot, stats)
+        await to_thread.run_sync(self._close, stats, True)
+        return stats
+
+    def _look(self, edge: Edge, full: bool) -> Look:
+        with Session(readonly(self.engine)) as session:
+            cursor = session.get(CopyCursor, edge.name)
+            position = None if cursor is None else cursor.position
+            target = self.targets[edge.entity]
+            if edge.mechanism is Mechanism.FEED and edge.reader is Reader.KERNEL and not full:
+                path = "follow" if position is None or position.isdigit() else "snapshot"
+            elif edge.mechanism is Mechanism.UPDATED_SINCE and not full:
+                path = "since" if position is not None and not position.isdigit() else "snapshot"
+            else:
+                path = "snapshot"
+            if path == "follow" and position is None:
+                path = "first"  # a first follow reads from 0: nothing to compare with
+            own = target.wanted is not None or (edge.keep_referenced and target.referenced)
+            day = None
+            if edge.reader is Reader.EDUBASE_CSV:
+                day = (self.clock.now() - timedelta(days=1)).strftime("%Y%m%d")
+            return Look(
+                path,
+                position,
+                self.heads.get(edge.owner),
+                head(session) if own and path == "snapshot" else None,
+                day,
+                self._edits[edge.name],
+            )
+
+    async def _run(self, edge: Edge, full: bool) -> CopyStats:
         target = self.targets[edge.entity]
         wanted = None
         if target.wanted is not None:
@@ -490,6 +632,7 @@ class Copier:
         run.fetched, run.upserted = stats.fetched, stats.upserted
         run.deleted, run.flagged = stats.deleted, stats.flagged
         run.found_nothing = not (stats.upserted or stats.deleted or stats.flagged)
+        run.skipped = stats.skipped
         run.seen = sorted(stats.seen) or None
         if finished:
             run.finished_at = max(stats.started_at or self.clock.now(), self.clock.now())

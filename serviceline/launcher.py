@@ -55,6 +55,8 @@ class LineConfig:
     edge_overrides: Mapping[str, str] = field(default_factory=dict)
     # more settings for some services, by field name, e.g. {"find": {"read_through": "true"}}
     service_settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # every consumer leaves out the polls it knows would find nothing (ServiceSettings)
+    skip_quiet_polls: bool = True
 
     def port(self, service: Service) -> int:
         return service.port + self.port_offset
@@ -85,6 +87,8 @@ def service_env(
     # without an anchor, each service's realtime clock starts when the service does
     if anchor is not None:
         values["CLOCK_ANCHOR"] = anchor
+    if not config.skip_quiet_polls:  # every service's own default is on
+        values["SKIP_QUIET_POLLS"] = "false"
     if service.name in config.database_urls:
         values["DATABASE_URL"] = config.database_urls[service.name]
     if config.edge_overrides:

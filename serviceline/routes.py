@@ -253,6 +253,8 @@ def update_copy(
     for column in body:
         setattr(row, column, getattr(checked, column))
     row.local_edits = sorted({*row.local_edits, *body})
+    # a snapshot would overwrite the edit: its next run is not one that finds nothing
+    kernel.copier.edited(edge.name)
     session.add(row)
     session.flush()
     session.refresh(row)
@@ -292,6 +294,12 @@ class ClockView(BaseModel):
     next_due: datetime | None
     next_job: str | None
     next_visible_due: datetime | None
+    # this service's change-log head: a consumer whose last run saw it has nothing new to read;
+    # None while faults are set here or its own copies may change its records unseen
+    head: int | None
+    # since the service started: wall seconds its jobs worked, requests it sent upstream
+    work_seconds: float
+    requests: int
 
 
 # a few recruitment cycles: each job due in between runs, so a century would run for days
@@ -302,6 +310,10 @@ class Advance(BaseModel):
     to: UtcDateTime | None = None
     by: str | None = None
     stop_short: bool = Field(False, description="leave the jobs due at `to` itself for later")
+    heads: dict[str, int] = Field(
+        default_factory=dict,
+        description="owners' change-log heads known to hold until this advance ends",
+    )
 
     @model_validator(mode="after")
     def one_of(self) -> Advance:
@@ -315,6 +327,9 @@ class Advanced(BaseModel):
     next_due: datetime | None
     next_visible_due: datetime | None
     ran: list[dict[str, Any]]
+    head: int | None
+    work_seconds: float
+    requests: int
 
 
 def _clock_view(kernel: Kernel) -> ClockView:
@@ -328,7 +343,17 @@ def _clock_view(kernel: Kernel) -> ClockView:
         next_due=upcoming[0] if upcoming else None,
         next_job=upcoming[1].name if upcoming else None,
         next_visible_due=visible[0] if visible else None,
+        head=_head(kernel),
+        work_seconds=kernel.scheduler.work_seconds,
+        requests=sum(upstream.requests for upstream in kernel.upstreams.values()),
     )
+
+
+def _head(kernel: Kernel) -> int | None:
+    if kernel.faults.listed() or kernel.copier.changes_own_records:
+        return None
+    with kernel.session(writes=False) as session:
+        return head(session)
 
 
 @admin_router.get("/clock")
@@ -359,14 +384,17 @@ async def advance_clock(body: Advance, kernel: KernelDep, clock: ClockDep) -> Ad
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"{field}: one advance covers at most {LONGEST_ADVANCE.days} days; move in steps",
         )
-    ran = await kernel.scheduler.advance(target, stop_short=body.stop_short)
-    upcoming = kernel.scheduler.next_due()
-    visible = kernel.scheduler.next_due(visible_only=True)
+    with kernel.copier.knowing(body.heads):
+        ran = await kernel.scheduler.advance(target, stop_short=body.stop_short)
+    view = await to_thread.run_sync(_clock_view, kernel)
     return Advanced(
-        now=clock.now(),
-        next_due=upcoming[0] if upcoming else None,
-        next_visible_due=visible[0] if visible else None,
+        now=view.now,
+        next_due=view.next_due,
+        next_visible_due=view.next_visible_due,
         ran=[_result(r) for r in ran],
+        head=view.head,
+        work_seconds=view.work_seconds,
+        requests=view.requests,
     )
 
 

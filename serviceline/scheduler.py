@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class Job:
     visible: bool = True
     # a failed run is tried again with back-off, before its next schedule if that comes later
     retry: RetryPolicy | None = None
+    # whether a run at this moment would change nothing others see (a decision job with
+    # nothing to decide); asked only when the job is next in line, so nothing runs before it
+    idle: Callable[[datetime], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class Scheduler:
         # outcomes the database refused to record, and whether each ran on the clock
         self._unsaved: list[tuple[JobResult, bool]] = []
         self._lock = asyncio.Lock()
+        # wall seconds spent inside jobs since the service started: the work the clock drives
+        self.work_seconds = 0.0
 
     def load(self) -> None:
         """Pick up where the service left off: its clock and when each job last ran."""
@@ -132,12 +138,32 @@ class Scheduler:
         upcoming = [
             (due, index)
             for index, job in enumerate(self.jobs)
-            if (due := self.due_at(job)) is not None and (job.visible or not visible_only)
+            if (due := self.due_at(job)) is not None
         ]
         if not upcoming:
             return None
+        if visible_only:
+            upcoming = self._visible(upcoming)
+            if not upcoming:
+                return None
         moment, index = min(upcoming)
         return moment, self.jobs[index]
+
+    def _visible(self, upcoming: list[tuple[datetime, int]]) -> list[tuple[datetime, int]]:
+        """The visible jobs' moments; the job next in line, when idle then, counts from its next."""
+        first_due, first = min(upcoming)
+        job = self.jobs[first]
+        visible = [(due, index) for due, index in upcoming if self.jobs[index].visible]
+        if (
+            job.visible
+            and job.idle is not None
+            and job.schedule is not None
+            and job.idle(first_due)
+        ):
+            visible.remove((first_due, first))
+            later: datetime = croniter(job.schedule, first_due).get_next(datetime)
+            visible.append((later, first))
+        return visible
 
     def job(self, name: str) -> Job:
         for job in self.jobs:
@@ -184,11 +210,14 @@ class Scheduler:
             await asyncio.sleep(tick)
 
     async def _execute(self, job: Job, due: datetime) -> JobResult:
+        started = time.perf_counter()
         try:
             result = await job.run()
         except Exception as error:  # a failed job is recorded; the schedule carries on
             log.warning("job %s failed: %s", job.name, cause(error))
             return JobResult(job.name, due, False, error=cause(error))
+        finally:
+            self.work_seconds += time.perf_counter() - started
         return JobResult(job.name, due, True, result=result)
 
     def _note(self, job: Job, outcome: JobResult) -> None:

@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     recruitment_cycle_year: int = 2027
     feed_retention: int = 100_000
     page_size: int = 500
+    # a poll of an owner whose change log has not moved since a run that found nothing is not
+    # made: the simulation knows its answer (serviceline.copier.Look.repeats)
+    skip_quiet_polls: bool = True
     # edges read another way than the line's own, as Topology.with_overrides takes them
     edge_overrides: dict[str, str] = Field(default_factory=dict)
 

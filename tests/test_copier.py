@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -534,3 +534,37 @@ async def test_each_of_two_runs_at_once_counts_only_its_own_requests(state_dir: 
         assert (providers.requests, courses.requests) == (3, 3)
         # a page a record: the two runs' requests went out in turn, not one run after the other
         assert order != sorted(order, key=order.index)
+
+
+async def test_a_snapshot_of_an_owner_that_has_not_moved_is_skipped_until_a_copy_is_edited(
+    state_dir: Path,
+) -> None:
+    asked: list[str] = []
+
+    async def publish(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return httpx.Response(
+            200, json={"entity": "course", "records": [], "next_after": None, "head": 7}
+        )
+
+    async with consumer("find", FIND_TARGETS, "publish", publish, state_dir) as copier:
+        runs = []
+        for moment, heads, edited in (
+            (1, {}, False),  # the owner's head unknown: asked
+            (2, {"publish": 7}, False),  # asked, and found nothing
+            (3, {"publish": 7}, False),  # nothing moved: not asked
+            (4, {"publish": 7}, True),  # a copy edited since: asked
+            (5, {"publish": 7}, False),
+            (6, {"publish": 8}, False),  # the owner moved: asked
+        ):
+            copier.clock.set(datetime(2026, 10, 5, moment, tzinfo=UTC))
+            if edited:
+                copier.edited(FIND_COURSES.name)
+            with copier.knowing(heads):
+                runs.append((await copier.run(FIND_COURSES.name, full=True)).skipped)
+            with Session(copier.engine) as session:
+                last = session.get_one(CopyCursor, FIND_COURSES.name).last_full_sync_at
+            assert last == datetime(2026, 10, 5, moment, tzinfo=UTC)
+        assert runs == [False, False, True, False, True, False]
+        assert len(asked) == 4
+        assert cursor(copier, FIND_COURSES) == "7"

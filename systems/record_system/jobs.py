@@ -344,12 +344,24 @@ async def submit_trainees(
     return await carry_out(kernel, model, commands, outcome)
 
 
+def nothing_to_decide(
+    kernel: Kernel, model: type[ApplicationRecord], settings: RecordSystemSettings, now: datetime
+) -> bool:
+    """Whether a decision run at `now` would send Apply nothing: no command, no change."""
+    return not decisions_due(kernel, model, settings, now)
+
+
 def decisions(model: type[ApplicationRecord]) -> JobFactory:
     """`<system>.decide`: offers, rejections and conditions met, sent to Apply's vendor API."""
 
     def job(kernel: Kernel) -> Job:
-        schedule = record_settings(kernel).decide_schedule
-        return Job(f"{kernel.name}.decide", schedule, partial(decide, kernel, model))
+        settings = record_settings(kernel)
+        return Job(
+            f"{kernel.name}.decide",
+            settings.decide_schedule,
+            partial(decide, kernel, model),
+            idle=partial(nothing_to_decide, kernel, model, settings),
+        )
 
     return job
 

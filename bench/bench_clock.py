@@ -1,0 +1,202 @@
+"""Simulated days per wall minute of a seeded line of real processes, and what the clock costs.
+
+Each configuration starts its own line (the ten services, or with the four student record
+systems), seeds it, then advances its clock a day at a time, nothing changing (quiet). Counted
+per simulated day: the jobs run, the copy polls that found nothing (and how many of them were
+not made at all: skipped), the requests the services sent each other, the control's calls to
+the services' clocks, and the wall seconds the jobs worked. The overhead ratio is the wall time
+beyond that work over the work itself. The workload column waits for a workload to drive.
+Run: .venv/bin/python bench/bench_clock.py [--sizes small medium large] [--days N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from serviceline.control import LineControl
+from serviceline.launcher import LineConfig, start_line
+from serviceline.seed import Size, seed_line
+from serviceline.testing import free_port_offset
+from serviceline.topology import LINE, RECORD_SYSTEMS
+
+ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"
+TEN = [s.name for s in LINE.services if s.name not in RECORD_SYSTEMS]
+
+
+@dataclass(frozen=True)
+class Day:
+    """One configuration's quiet days, per simulated day."""
+
+    size: str
+    services: int
+    skip: bool
+    days: int
+    wall: float
+    jobs: int
+    empty_polls: int
+    skipped_polls: int
+    requests: int
+    clock_calls: int
+    work: float
+
+    def per_day(self, value: float) -> float:
+        return value / self.days
+
+    @property
+    def days_per_minute(self) -> float:
+        return 60 * self.days / self.wall
+
+    @property
+    def overhead(self) -> float:
+        return (self.wall - self.work) / self.work if self.work else float("inf")
+
+
+def is_empty_poll(job: dict[str, Any]) -> bool:
+    result = job.get("result")
+    if "->" not in job["job"] or not isinstance(result, dict):
+        return False
+    return not (result["upserted"] or result["deleted"] or result["flagged"])
+
+
+async def totals(control: LineControl) -> tuple[float, int]:
+    """The wall seconds every service's jobs worked so far, and the requests they sent."""
+    clocks = await control.clocks()
+    return (
+        sum(view.get("work_seconds", 0.0) for view in clocks.values()),
+        sum(view.get("requests", 0) for view in clocks.values()),
+    )
+
+
+async def quiet_days(control: LineControl, days: int) -> tuple[float, list[dict[str, Any]], int]:
+    """Advance `days` days a day at a time: the wall seconds, the jobs run, the clock calls."""
+    calls = control.calls
+    ran: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for _ in range(days):
+        ran += await control.advance(by="1d")
+    return time.perf_counter() - started, ran, control.calls - calls
+
+
+async def measure(folder: Path, size: Size, names: list[str], skip: bool, days: int) -> Day:
+    config = LineConfig(
+        folder,
+        admin_token=ADMIN_TOKEN,
+        api_token=API_TOKEN,
+        port_offset=free_port_offset(),
+        skip_quiet_polls=skip,
+    )
+    running = start_line(config, names, timeout=600)
+    try:
+        clients = {
+            name: httpx.AsyncClient(base_url=url, timeout=3600)
+            for name, url in running.urls().items()
+        }
+        control = LineControl(clients, ADMIN_TOKEN)
+        await seed_line(clients, control, API_TOKEN, size)
+        # a first day settles what the seed left due (TRN requests, first full syncs)
+        await control.advance(by="1d")
+        work, requests = await totals(control)
+        wall, ran, calls = await quiet_days(control, days)
+        work_after, requests_after = await totals(control)
+        for client in clients.values():
+            await client.aclose()
+        return Day(
+            size.value,
+            len(names),
+            skip,
+            days,
+            wall,
+            len(ran),
+            sum(is_empty_poll(job) for job in ran),
+            sum(bool((job.get("result") or {}).get("skipped")) for job in ran),
+            requests_after - requests,
+            calls,
+            work_after - work,
+        )
+    finally:
+        running.stop()
+
+
+def table(found: list[Day]) -> Table:
+    out = Table(title="a simulated day, quiet (workload: — until serviceline/workload lands)")
+    for column in (
+        "size",
+        "services",
+        "skip quiet",
+        "days/min",
+        "wall s/day",
+        "jobs/day",
+        "empty polls",
+        "skipped",
+        "requests",
+        "clock calls",
+        "work s/day",
+        "overhead",
+        "workload days/min",
+    ):
+        out.add_column(column, justify="left" if column == "size" else "right")
+    for day in found:
+        out.add_row(
+            day.size,
+            str(day.services),
+            "yes" if day.skip else "no",
+            f"{day.days_per_minute:.1f}",
+            f"{day.per_day(day.wall):.2f}",
+            f"{day.per_day(day.jobs):,.0f}",
+            f"{day.per_day(day.empty_polls):,.0f}",
+            f"{day.per_day(day.skipped_polls):,.0f}",
+            f"{day.per_day(day.requests):,.0f}",
+            f"{day.per_day(day.clock_calls):,.0f}",
+            f"{day.per_day(day.work):.2f}",
+            f"{day.overhead:.2f}",
+            "—",
+        )
+    return out
+
+
+async def run_all(sizes: list[Size], days: int, skips: list[bool]) -> list[Day]:
+    found = []
+    for size in sizes:
+        for names in (TEN, [s.name for s in LINE.services]):
+            for skip in skips:
+                with tempfile.TemporaryDirectory() as tmp:
+                    found.append(await measure(Path(tmp), size, names, skip, days))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--sizes", nargs="+", choices=[s.value for s in Size], default=[Size.SMALL.value]
+    )
+    parser.add_argument("--days", type=int, default=2, help="quiet days measured per line")
+    parser.add_argument(
+        "--skip", choices=["both", "on", "off"], default="both", help="skip_quiet_polls"
+    )
+    args = parser.parse_args()
+    skips = {"both": [False, True], "on": [True], "off": [False]}[args.skip]
+    found = asyncio.run(run_all([Size(s) for s in args.sizes], args.days, skips))
+    console = Console(width=200)
+    console.print(table(found))
+    console.print(
+        f"load {os.getloadavg()[0]:.2f}; overhead: (wall - job work) / job work, job work "
+        "summed over the services; requests: what the services sent each other"
+    )
+
+
+if __name__ == "__main__":
+    main()
