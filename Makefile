@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STATE ?= .state
 SIZE ?= small
-# what also runs on PostgreSQL: every kernel path (feed, copier, checksums, drift auditor), the
-# test plugin's database backend, one end-to-end chain and concurrent writers over real HTTP;
-# one fresh database per service
+# what also runs on PostgreSQL: every kernel path (feed, copier, its logs and the lag measured
+# from them, checksums, drift auditor), the test plugin's database backend, one end-to-end chain
+# and concurrent writers over real HTTP; one fresh database per service
 POSTGRES_TESTS := tests/test_postgres.py tests/test_feed.py tests/test_copier.py \
-	tests/test_checksums.py tests/test_drift.py tests/e2e/test_copy_chain.py \
-	tests/e2e/test_concurrency.py
+	tests/test_routes.py tests/test_lag.py tests/test_checksums.py tests/test_drift.py \
+	tests/e2e/test_copy_chain.py tests/e2e/test_concurrency.py
 # prepares the Docker engine and the base images where no registry is reachable (root only)
 STANDIN_IMAGES ?= ../shared/tools/standin-images
 # the dashboard's browser tests drive Debian's Chromium; Playwright never downloads a browser

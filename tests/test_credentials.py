@@ -53,6 +53,10 @@ KERNEL = {
     ("GET", "/admin/edges"): ADMIN_READ,
     ("POST", "/admin/edges/{owner}/{entity}/run"): ADMIN_WRITE,
     ("POST", "/admin/feed/prune"): ADMIN_WRITE,
+    # keys, versions and times only: no record's body
+    ("GET", "/admin/changelog"): ADMIN_READ,
+    ("GET", "/admin/applied"): ADMIN_READ,
+    ("GET", "/admin/copy-runs"): ADMIN_READ,
     ("GET", "/admin/faults"): ADMIN_READ,
     ("POST", "/admin/faults"): ADMIN_WRITE,
     ("DELETE", "/admin/faults"): ADMIN_WRITE,
