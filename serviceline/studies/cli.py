@@ -20,8 +20,14 @@ from rich.table import Table
 from serviceline.control import ControlError
 from serviceline.launcher import LaunchError
 from serviceline.scenarios.spec import problem
-from serviceline.studies.report import headline_items, write_compare, write_report
-from serviceline.studies.results import compare_json, to_json, write_last, write_results
+from serviceline.studies.report import write_compare, write_report
+from serviceline.studies.results import (
+    compare_json,
+    headline_items,
+    to_json,
+    write_last,
+    write_results,
+)
 from serviceline.studies.runner import Options, Sources, run_study
 from serviceline.studies.sources import default_sources
 from serviceline.studies.spec import (
@@ -100,7 +106,7 @@ def run_command(
     _print_headline(console, [results])
     console.print(f"report: {folder / 'report.html'}")
     if as_json:
-        typer.echo(json.dumps(results, indent=2, sort_keys=True))
+        typer.echo(json.dumps(results, indent=2))
 
 
 @study_app.command("compare")
@@ -136,14 +142,14 @@ def compare_command(
         done.append(_conduct(study, arm, options, folder / arm.name, console))
     compared = compare_json(done, [folder / arm.name for arm in chosen])
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "compare.json").write_text(json.dumps(compared, indent=2, sort_keys=True))
+    (folder / "compare.json").write_text(json.dumps(compared, indent=2))
     page = write_compare(compared, folder)
     write_last(state_dir, "compare", compared, page)
     _print_headline(console, done)
     _print_changes(console, chosen)
     console.print(f"report: {page}")
     if as_json:
-        typer.echo(json.dumps(compared, indent=2, sort_keys=True))
+        typer.echo(json.dumps(compared, indent=2))
 
 
 def refuse(message: str) -> NoReturn:

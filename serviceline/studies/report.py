@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from serviceline.drift import CLASSES
 from serviceline.scenarios.spec import format_duration
+from serviceline.studies.results import headline_items
 
 REPORT = "report.html"
 # the same figures give the same file: fixed ids, no creation date
@@ -297,26 +298,6 @@ def _about(results: Mapping[str, Any]) -> str:
         f"{span['start'][:16]} for {format_duration(span['seconds'])} of simulated time, drift "
         f"sampled every {results['sample_every']}; services: {', '.join(results['services'])}."
     )
-
-
-def headline_items(headline: Mapping[str, Any]) -> list[tuple[str, str]]:
-    worst = headline["worst_p95"]
-    peak = headline["peak_drift"]
-    return [
-        ("changes measured", f"{headline['changes']:,}"),
-        ("delivered", f"{headline['delivered']:,}"),
-        ("never delivered", f"{headline['never_delivered']:,}"),
-        ("superseded", f"{headline['superseded']:,}"),
-        (
-            "worst p95 lag",
-            f"{format_duration(worst['seconds'])} ({worst['edge']})" if worst else "none",
-        ),
-        ("peak keys out of sync", f"{peak['keys']:,} ({peak['at'][:10]})" if peak else "none"),
-        ("local edits lost", f"{headline['lost_local_edits']:,}"),
-        ("requests", f"{headline['requests']:,}"),
-        ("copy runs (found nothing)", f"{headline['runs']:,} ({headline['empty_runs']:,})"),
-        ("events (refused)", f"{headline['events']:,} ({headline['refused_events']:,})"),
-    ]
 
 
 def _headline(headline: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from serviceline.drift import CLASSES
+from serviceline.scenarios.spec import format_duration
 from serviceline.studies.runner import StudyRun
 
 RESULTS = "results.json"
@@ -91,6 +92,26 @@ def headline(results: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def headline_items(headline: Mapping[str, Any]) -> list[tuple[str, str]]:
+    worst = headline["worst_p95"]
+    peak = headline["peak_drift"]
+    return [
+        ("changes measured", f"{headline['changes']:,}"),
+        ("delivered", f"{headline['delivered']:,}"),
+        ("never delivered", f"{headline['never_delivered']:,}"),
+        ("superseded", f"{headline['superseded']:,}"),
+        (
+            "worst p95 lag",
+            f"{format_duration(worst['seconds'])} ({worst['edge']})" if worst else "none",
+        ),
+        ("peak keys out of sync", f"{peak['keys']:,} ({peak['at'][:10]})" if peak else "none"),
+        ("local edits lost", f"{headline['lost_local_edits']:,}"),
+        ("requests", f"{headline['requests']:,}"),
+        ("copy runs (found nothing)", f"{headline['runs']:,} ({headline['empty_runs']:,})"),
+        ("events (refused)", f"{headline['events']:,} ({headline['refused_events']:,})"),
+    ]
+
+
 def _drifted(edges: Iterable[Mapping[str, Any]]) -> int:
     return sum(n for e in edges for c, n in e["counts"].items() if c != "in_sync")
 
@@ -99,7 +120,8 @@ def write_results(results: Mapping[str, Any], folder: Path) -> list[Path]:
     """results.json and the CSVs, in `folder`; the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / RESULTS
-    path.write_text(json.dumps(results, indent=2, sort_keys=True), encoding="utf-8")
+    # in the order the line lists its edges, which the charts and tables keep
+    path.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return [path, *write_csvs(results, folder)]
 
 

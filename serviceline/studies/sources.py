@@ -88,7 +88,7 @@ class DriftLag:
             behind = bool(figures["lag_changes"])
             if behind and age is not None:
                 self.ages.setdefault(name, []).append(age)
-            self.waiting[name] = behind
+            self.waiting[name] = behind and age is not None
 
     def report(self, until: datetime) -> DriftLagReport:
         edges = [
