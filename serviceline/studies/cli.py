@@ -138,7 +138,7 @@ def compare_command(
     folder = out or state_dir / "studies" / f"{study.name}-compared"
     done = []
     for arm in chosen:
-        console.rule(f"{arm.name}: {arm.title}")
+        console.rule(arm.name if arm.title == arm.name else f"{arm.name}: {arm.title}")
         done.append(_conduct(study, arm, options, folder / arm.name, console))
     compared = compare_json(done, [folder / arm.name for arm in chosen])
     folder.mkdir(parents=True, exist_ok=True)

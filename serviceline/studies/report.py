@@ -150,21 +150,19 @@ def lost_edits_chart(results: Mapping[str, Any]) -> Figure:
     samples = results["samples"]
     figure, axes = _figure()
     axes.set_title("Local edits lost to the owner's next copy")
-    names = sorted(
-        {n for s in samples for n, e in s["edges"].items() if e["lost_local_edits"] is not None}
-    )
     times = _times(samples)
+
+    def lost(name: str) -> list[int]:
+        return [(s["edges"].get(name) or {}).get("lost_local_edits") or 0 for s in samples]
+
+    names = sorted({n for s in samples for n, e in s["edges"].items() if e["lost_local_edits"]})
     for name in names:
-        axes.plot(
-            times,
-            [(s["edges"].get(name) or {}).get("lost_local_edits") or 0 for s in samples],
-            label=name,
-        )
+        axes.plot(times, lost(name), label=name)
     if names:
         axes.legend(fontsize=7, loc="upper left")
     else:
         axes.plot(times, [0] * len(times), color="#b1b4b6")
-        _empty(axes, "no edge keeps local edits")
+        _empty(axes, "no local edit was lost on any edge")
     axes.set_ylabel("edits lost so far")
     _dates(figure, axes, samples)
     return figure
@@ -308,7 +306,7 @@ def _headline(headline: Mapping[str, Any]) -> str:
     return f"<dl class='headline'>{items}</dl>"
 
 
-def _what_if(arm: Mapping[str, Any]) -> str:
+def _what_if(arm: Mapping[str, Any], heading: str = "<h2>What if</h2>") -> str:
     e = html.escape
     if not arm["overrides"]:
         return "<p>Every edge read as the line reads it.</p>"
@@ -319,9 +317,8 @@ def _what_if(arm: Mapping[str, Any]) -> str:
         f"<li class='refused'><code>{e(n)}</code>: {e(why)}</li>"
         for n, why in arm["refused"].items()
     )
-    return (
-        f"<h2>What if</h2><p>Edges read another way:</p><ul>{changed or '<li>none</li>'}</ul>"
-        + (f"<p>Edges that could not be changed:</p><ul>{refused}</ul>" if refused else "")
+    return f"{heading}<p>Edges read another way:</p><ul>{changed or '<li>none</li>'}</ul>" + (
+        f"<p>Edges that could not be changed:</p><ul>{refused}</ul>" if refused else ""
     )
 
 
@@ -421,12 +418,13 @@ def _by_arm(compared: Mapping[str, Any], figure_name: str, title: str, label: st
             height=height,
             label=arm,
         )
-    if not edges:
-        _empty(axes, "no edge has this figure in any variant")
     axes.set_yticks(range(len(edges)), edges)
     axes.invert_yaxis()
     axes.set_xlabel(label)
-    axes.legend(fontsize=7, loc="lower right")
+    if edges:
+        axes.legend(fontsize=7, loc="lower right")
+    else:
+        _empty(axes, "no edge has this figure in any variant")
     return figure
 
 
@@ -466,7 +464,7 @@ def render_compare(compared: Mapping[str, Any], drawn: Mapping[str, str]) -> str
     head = "".join(
         f"<th><a href='{e(Path(a['folder']).name)}/{REPORT}'>{e(a['name'])}</a></th>" for a in arms
     )
-    changes = "".join(f"<h3>{e(a['name'])}: {e(a['title'])}</h3>{_what_if(a)}" for a in arms)
+    changes = "".join(_what_if(a, f"<h3>{e(_arm_title(a))}</h3>") for a in arms)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{e(compared['title'])}: compared</title><style>{CSS}</style></head><body>",
@@ -477,7 +475,42 @@ def render_compare(compared: Mapping[str, Any], drawn: Mapping[str, str]) -> str
         f"<table><tr><th></th>{head}</tr>{rows}</table>",
         "<h2>What each variant changed</h2>",
         changes,
+        "<h2>Per edge</h2>",
+        _compare_table(compared),
         *_figures(drawn, COMPARE_CHARTS),
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _arm_title(arm: Mapping[str, Any]) -> str:
+    return arm["name"] if arm["title"] == arm["name"] else f"{arm['name']}: {arm['title']}"
+
+
+COMPARED = {
+    "p95_seconds": "p95",
+    "never_delivered": "never delivered",
+    "pending": "pending",
+    "requests": "requests",
+    "empty_runs": "runs finding nothing",
+}
+
+
+def _compare_table(compared: Mapping[str, Any]) -> str:
+    e = html.escape
+    arms = [arm["name"] for arm in compared["arms"]]
+    head = "".join(f"<th>{e(label)}: {e(arm)}</th>" for label in COMPARED.values() for arm in arms)
+    rows = []
+    for edge, by_arm in compared["edges"].items():
+        cells = []
+        for figure in COMPARED:
+            for arm in arms:
+                value = (by_arm.get(arm) or {}).get(figure)
+                shown = (
+                    "-"
+                    if value is None
+                    else (format_duration(value) if figure.endswith("_seconds") else f"{value:,}")
+                )
+                cells.append(f"<td class='n'>{e(shown)}</td>")
+        rows.append(f"<tr><td><code>{e(edge)}</code></td>{''.join(cells)}</tr>")
+    return f"<table><tr><th>edge</th>{head}</tr>{''.join(rows)}</table>"

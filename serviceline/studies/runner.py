@@ -169,12 +169,14 @@ class StudyRunner:
                 moments.append(max(due, moment))
             moment = min(moments)
             fires = due is not None and due <= moment
-            # with advance(only=events.targets_at(moment)) the line moves only as far as needed
+            sampling = moment >= next_sample or moment >= line.end
+            # a sample audits every clock at `moment`; between samples only the services the
+            # events write to need to be there: LineControl.advance(only=) moves just those
             self._tally(await line.control.advance(to=moment))
             if fires:
                 await self.events.fire(moment)
             await self._faults_at(moment)
-            if moment >= next_sample or moment >= line.end:
+            if sampling:
                 await self._sample(moment)
                 next_sample = moment + self.every
             self.progress(moment, line.start, line.end)
