@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from serviceline.cli import app
+from serviceline.dashboard.views import read_study
+from serviceline.studies.report import write_compare
+from serviceline.studies.results import compare_json, to_json, write_last
+from serviceline.studies.runner import Sample, StudyRun
 from serviceline.studies.spec import (
     CalendarFault,
     StudyError,
@@ -20,6 +27,7 @@ from serviceline.studies.spec import (
     parse,
     resolve,
 )
+from serviceline.testing import ROOT
 
 GOOD: dict[str, Any] = {"title": "a week", "span": "1w"}
 
@@ -174,3 +182,79 @@ def test_a_bad_study_file_is_refused_with_every_problem(tmp_path: Path) -> None:
     assert code == 2
     assert "span:" in shown
     assert "size:" in shown
+
+
+def edge_figures(changes: int, lag: float | None, runs: int) -> dict[str, Any]:
+    stats = None if lag is None else dict.fromkeys(("p50", "p95", "p99", "max", "mean"), lag)
+    fates = {
+        "changes": changes,
+        "delivered": changes,
+        "superseded": 0,
+        "never_delivered": 0,
+        "pending": 0,
+        "lag_seconds": stats,
+        "visibility": [[60, 0.5], [604800, 1.0]],
+    }
+    cost = {"runs": runs, "empty_runs": runs - 1, "skipped_runs": 0, "requests": runs, "bytes": 10}
+    return {**fates, "by_op": {"upsert": fates}, "cost": cost}
+
+
+def finished(name: str, lag: float) -> dict[str, Any]:
+    """A run's results as the runner leaves them, with figures chosen by hand."""
+    study = parse({**GOOD, "span": "1d"}, "study.yaml", "hand")
+    start = study.began()
+    counts = {"in_sync": 3, "stale": 1, "diverged": 0, "orphaned": 0, "missing": 0}
+    samples = [
+        Sample(
+            start + timedelta(hours=hours),
+            {
+                "publish.course->find": {
+                    "counts": {**counts, "conflicting": 0},
+                    "lost_local_edits": None,
+                    "lag_changes": 1,
+                    "oldest_age_seconds": 60.0,
+                }
+            },
+            {},
+            {},
+        )
+        for hours in (0, 12, 24)
+    ]
+    lag_report = {
+        "edges": {"publish.course->find": edge_figures(4, lag, 288)},
+        "journeys": {},
+    }
+    (arm,) = arms(study)
+    arm = replace(arm, name=name, title=name)
+    run = StudyRun(
+        study,
+        arm,
+        start,
+        study.ends(),
+        samples,
+        lag_report,
+        {"counts": {"course_renamed": 4}, "failures": {}},
+        {},
+        [],
+        1.0,
+    )
+    return to_json(run)
+
+
+def test_a_comparison_and_its_pointer_are_written_for_the_dashboard(tmp_path: Path) -> None:
+    done = [finished("slow", 600.0), finished("fast", 60.0)]
+    schema = json.loads((ROOT / "docs" / "study.schema.json").read_text(encoding="utf-8"))
+    for results in done:
+        jsonschema.validate(results, schema)
+    assert done[0]["headline"]["worst_p95"] == {"edge": "publish.course->find", "seconds": 600.0}
+    folders = [tmp_path / results["arm"]["name"] for results in done]
+    compared = compare_json(done, folders)
+    assert compared["edges"]["publish.course->find"]["fast"]["p95_seconds"] == 60.0
+    page = write_compare(compared, tmp_path).read_text(encoding="utf-8")
+    assert page.count("<svg") == 3
+    assert "10m" in page  # the slow arm's p95
+    write_last(tmp_path, "compare", compared, tmp_path / "compare.html")
+    shown = read_study(tmp_path)
+    assert shown is not None
+    assert [arm.name for arm in shown.arms] == ["slow", "fast"]
+    assert ("worst p95 lag", "1m (publish.course->find)") in shown.arms[1].figures
