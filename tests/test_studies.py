@@ -89,6 +89,13 @@ def test_a_study_runs_a_whole_cycle_on_the_default_workload_by_default() -> None
         ({"faults": [{"service": "publish", "every": "0 9 * * 2"}]}, "faults.0.lasting"),
         ({"variants": {"feed": {"overrides": {"x->y": "feed"}}}}, "variants.feed.overrides"),
         ({"colour": "blue"}, "colour: unknown field (known: name, title"),
+        (
+            {
+                "services": ["gias", "publish", "apply", "manage", "dqt", "placements", "claims"],
+                "faults": [{"service": "find", "every": "0 9 * * 2", "lasting": "2h"}],
+            },
+            "faults: find is not among the study's services",
+        ),
     ],
 )
 def test_a_bad_field_is_refused_by_name(fields: dict[str, Any], named: str) -> None:

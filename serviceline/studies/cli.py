@@ -28,7 +28,7 @@ from serviceline.studies.results import (
     write_last,
     write_results,
 )
-from serviceline.studies.runner import Options, Sources, run_study
+from serviceline.studies.runner import Options, Sources, StudyRunError, run_study
 from serviceline.studies.sources import default_sources
 from serviceline.studies.spec import (
     Arm,
@@ -252,6 +252,8 @@ def _conduct(
                 )
 
             run = asyncio.run(run_study(study, arm, options, sources or default_sources(), moved))
+    except StudyRunError as error:
+        refuse(str(error))
     except LaunchError as error:
         hint = "; try another --port-offset" if "in use" in str(error) else ""
         refuse(f"{error}{hint}")

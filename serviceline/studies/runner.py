@@ -26,6 +26,10 @@ from serviceline.topology import Topology
 from serviceline.upstream import UpstreamError
 
 
+class StudyRunError(RuntimeError):
+    """The study cannot go on as written."""
+
+
 class EventSource(Protocol):
     """What drives changes through the owners' APIs (serviceline.workload's WorkloadDriver)."""
 
@@ -212,7 +216,8 @@ class StudyRunner:
         answer = await self.line.clients[name].post(
             "/admin/faults", json=body, headers=self._admin()
         )
-        answer.raise_for_status()
+        if not answer.is_success:
+            raise StudyRunError(f"faults: {name} refused {fault.label()}: {answer.text[:300]}")
 
     async def _restart(self, name: str, moment: datetime) -> None:
         del self.down[name]

@@ -182,6 +182,10 @@ class Study(Strict):
             raise ValueError("span and end: give one, not both")
         if self.end is not None and self.end <= self.began():
             raise ValueError(f"end: {self.end.isoformat()} is not after the start")
+        calendars = [self.faults, *(v.faults or [] for v in self.variants.values())]
+        absent = sorted({f.service for c in calendars for f in c} - set(self.needed()))
+        if absent:
+            raise ValueError(f"faults: {', '.join(absent)} is not among the study's services")
         unseeded = [name for name in SEEDED if name not in self.needed()]
         if unseeded:
             raise ValueError(f"services: the seed writes to {', '.join(unseeded)}: run them too")
