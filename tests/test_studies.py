@@ -133,10 +133,12 @@ def test_an_event_edge_is_named_as_unchangeable() -> None:
 def test_each_variant_adds_its_overrides_and_may_replace_the_calendar() -> None:
     study = load("updated-since-vs-feed")
     polled, feed = arms(study, ["updated-since", "feed"])
-    assert "publish.course->apply" in feed.refused
+    apply = {"publish.provider->apply", "publish.course->apply", "publish.site->apply"}
+    assert set(feed.refused) == apply, "Publish's v1 API has no feed"
+    assert set(polled.applied) >= apply
+    assert apply.isdisjoint(polled.changed), "Apply already polls it every 10 minutes"
+    assert polled.changed == feed.changed
     assert "apply.application->manage" in feed.changed
-    assert "apply.application->manage" in polled.changed
-    assert "apply.application->register" in feed.refused
     assert [arm.name for arm in arms(study)] == ["updated-since-vs-feed"]
 
 
