@@ -43,6 +43,7 @@ from serviceline.launcher import (
 from serviceline.scenarios.cli import scenario_app
 from serviceline.seed import Size, already_seeded, seed_line
 from serviceline.settings import ClockMode
+from serviceline.studies.cli import study_app
 from serviceline.supervision import ServiceState, SupervisionError
 from serviceline.topology import LINE, Kind, Mechanism
 
@@ -54,6 +55,7 @@ app = typer.Typer(
 clock_app = typer.Typer(help="Read and move the line's simulated clock.", no_args_is_help=True)
 app.add_typer(clock_app, name="clock")
 app.add_typer(scenario_app, name="scenario")
+app.add_typer(study_app, name="study")
 console = Console()
 T = TypeVar("T")
 

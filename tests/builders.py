@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+import httpx
 import yaml
 
 from serviceline.seed import VOLUMES, Size
@@ -395,3 +399,46 @@ def busy_workload(per_day: float = 1, **decisions: Any) -> Workload:
         **decisions,
     )
     return parse_workload(yaml.safe_dump(data), "busy workload")
+
+
+class CourseEdits:
+    """A small workload for studies: at each moment Publish renames a course, every third one
+    deleted instead, through Publish's own API."""
+
+    def __init__(self, publish: httpx.AsyncClient, api_token: str, moments: Sequence[datetime]):
+        self.publish = publish
+        self.headers = {"Authorization": f"Bearer {api_token}"}
+        self.moments = sorted(moments)
+        self.courses: list[str] = []
+        self.counts: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+
+    async def prepare(self) -> None:
+        answer = await self.publish.get("/records/course", params={"limit": 50})
+        answer.raise_for_status()
+        self.courses = [record["uuid"] for record in answer.json()["records"]]
+
+    def next_at(self) -> datetime | None:
+        return self.moments[0] if self.moments else None
+
+    def targets_at(self, moment: datetime) -> set[str]:
+        return {"publish"} if self.moments and self.moments[0] <= moment else set()
+
+    async def fire(self, moment: datetime) -> int:
+        due = [m for m in self.moments if m <= moment]
+        self.moments = self.moments[len(due) :]
+        for _ in due:
+            await self._edit(self.courses.pop(0))
+        return len(due)
+
+    async def _edit(self, uuid: str) -> None:
+        number = sum(self.counts.values()) + sum(self.failures.values()) + 1
+        if number % 3 == 0:
+            kind = "course_deleted"
+            answer = await self.publish.delete(f"/courses/{uuid}", headers=self.headers)
+        else:
+            kind = "course_renamed"
+            answer = await self.publish.patch(
+                f"/courses/{uuid}", json={"name": f"Renamed {number}"}, headers=self.headers
+            )
+        (self.counts if answer.is_success else self.failures)[kind] += 1

@@ -427,3 +427,63 @@ async def test_a_line_that_is_not_running_is_said_so(state_dir: Path) -> None:
     assert "no service of the line answers" in page
     assert all(f'data-edge="{edge.name}" data-state="down"' in page for edge in LINE.edges)
     assert page.count('class="down-note"') == len(LINE.services)
+
+
+def study_pointer(report: Path) -> dict[str, object]:
+    headline = {
+        "changes": 120,
+        "delivered": 117,
+        "superseded": 2,
+        "never_delivered": 1,
+        "pending": 0,
+        "runs": 4000,
+        "empty_runs": 3900,
+        "skipped_runs": 0,
+        "requests": 5100,
+        "bytes": 2_000_000,
+        "events": 130,
+        "refused_events": 3,
+        "worst_p95": {"edge": "publish.course->register", "seconds": 86400.0},
+        "peak_drift": {"at": "2026-11-02T00:00:00+00:00", "keys": 42},
+        "lost_local_edits": 7,
+    }
+    return {
+        "kind": "run",
+        "study": "cycle",
+        "title": "A recruitment cycle",
+        "span": {
+            "start": "2026-10-05T00:00:00+00:00",
+            "end": "2027-10-05T00:00:00+00:00",
+            "seconds": 365 * 86400.0,
+        },
+        "report": str(report),
+        "arms": [{"name": "cycle", "headline": headline}],
+    }
+
+
+@pytest.mark.anyio
+async def test_the_last_study_is_shown_with_its_headline_and_report(state_dir: Path) -> None:
+    async with (
+        in_process_line(["publish", "apply"], state_dir) as line,
+        dashboard_of(line, state_dir) as (dashboard, _),
+    ):
+        assert "No study yet" in await read(dashboard, "/")
+        assert (await dashboard.get("/studies/last/report.html")).status_code == 404
+        folder = state_dir / "studies" / "cycle"
+        folder.mkdir(parents=True)
+        (folder / "report.html").write_text("<h1>the cycle's report</h1>", encoding="utf-8")
+        (state_dir / "secret.txt").write_text("not the study's", encoding="utf-8")
+        pointer = study_pointer(folder / "report.html")
+        (state_dir / "studies" / "last.json").write_text(json.dumps(pointer))
+        page = await read(dashboard, "/fragments")
+        shown = page.split('id="study"', 1)[1].split("</section>", 1)[0]
+        assert "A recruitment cycle" in shown
+        assert "365d from 2026-10-05" in shown
+        assert "1d (publish.course->register)" in shown  # the worst p95
+        assert "42 (2026-11-02)" in shown
+        assert 'href="/studies/last/report.html"' in shown
+        assert "the cycle's report" in await read(dashboard, "/studies/last/report.html")
+        escaped = await dashboard.get("/studies/last/..%2F..%2Fsecret.txt")
+        assert escaped.status_code == 404
+        (state_dir / "studies" / "last.json").write_text("{")
+        assert "cannot be read" in await read(dashboard, "/fragments")

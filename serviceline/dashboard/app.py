@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -28,6 +28,7 @@ from serviceline.dashboard.views import (
     WORDS,
     EdgeView,
     ScenarioError,
+    StudyError,
     chart,
     display_name,
     edge_history,
@@ -36,6 +37,7 @@ from serviceline.dashboard.views import (
     line_history,
     moment,
     read_scenario,
+    read_study,
     schedule_words,
     sparkline,
     state_of,
@@ -147,6 +149,11 @@ def create_app(
             request, "fragments.html", page_context(board, edge, service)
         )
 
+    @app.get("/studies/last/{name:path}")
+    async def read_study_file(board: BoardDep, name: str) -> FileResponse:
+        """A file of the last study's results folder: its report, its charts, its CSVs."""
+        return FileResponse(_study_file(board.settings.state_dir, name))
+
     @app.post("/clock/advance")
     async def advance_clock(
         board: BoardDep,
@@ -212,6 +219,20 @@ def _back(edge: str | None, service: str | None) -> RedirectResponse:
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
 
 
+def _study_file(state_dir: Path, name: str) -> Path:
+    try:
+        study = read_study(state_dir)
+    except StudyError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
+    if study is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no study has run here")
+    folder = study.report.parent.resolve()
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"name: the study wrote no {name!r}")
+    return path
+
+
 def _edge(topology: Topology, name: str) -> Edge:
     try:
         return topology.edge(name)
@@ -242,6 +263,10 @@ def page_context(board: Board, edge: str | None, service: str | None) -> dict[st
         scenario, scenario_problem = read_scenario(board.settings.state_dir), None
     except ScenarioError as error:
         scenario, scenario_problem = None, str(error)
+    try:
+        study, study_problem = read_study(board.settings.state_dir), None
+    except StudyError as error:
+        study, study_problem = None, str(error)
     times, totals = line_history(samples)
     query = urlencode({k: v for k, v in (("edge", edge), ("service", service)) if v})
     context: dict[str, Any] = {
@@ -267,6 +292,8 @@ def page_context(board: Board, edge: str | None, service: str | None) -> dict[st
         ],
         "scenario": scenario,
         "scenario_problem": scenario_problem,
+        "study": study,
+        "study_problem": study_problem,
         "display_name": display_name,
         "drifting": DRIFTING,
     }

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from serviceline.dashboard.layout import Layout, NodeBox, fit, path, wrap
 from serviceline.drift import CLASSES, DriftReport, EdgeDrift
+from serviceline.scenarios.spec import format_duration
+from serviceline.studies.results import LAST_STUDY, headline_items
 from serviceline.supervision import ServiceState
 from serviceline.topology import Edge, Kind, Service, Topology
 
@@ -491,3 +493,46 @@ def read_scenario(state_dir: Path) -> ScenarioRun | None:
         return ScenarioRun.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, ValidationError) as error:
         raise ScenarioError(f"{path.name} cannot be read: {error}") from error
+
+
+class StudyArm(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    headline: dict[str, Any]
+
+    @property
+    def figures(self) -> list[tuple[str, str]]:
+        return headline_items(self.headline)
+
+
+class StudyRun(BaseModel):
+    """The pointer a study leaves: which it was, its headline numbers, where its report is."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    study: str
+    title: str
+    span: dict[str, Any]
+    report: Path
+    arms: list[StudyArm]
+
+    @property
+    def span_words(self) -> str:
+        return f"{format_duration(self.span['seconds'])} from {self.span['start'][:10]}"
+
+
+class StudyError(ValueError):
+    pass
+
+
+def read_study(state_dir: Path) -> StudyRun | None:
+    """The last study run or compared here, or None if none has been."""
+    path = state_dir / "studies" / LAST_STUDY
+    if not path.exists():
+        return None
+    try:
+        return StudyRun.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, ValidationError) as error:
+        raise StudyError(f"studies/{path.name} cannot be read: {error}") from error

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from serviceline.dashboard.process import RunningDashboard, start_dashboard
 from serviceline.launcher import LineConfig, RunningLine, start_line
@@ -15,18 +15,6 @@ from tests import builders
 
 pytestmark = pytest.mark.e2e
 NAMES = [s.name for s in LINE.services if s.kind is not Kind.RECORD_SYSTEM]
-CHROMIUM = Path("/usr/bin/chromium")
-# a browser that stays on this machine: no updates, no sync, no QUIC probes
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = ROOT / "test-output" / "dashboard"
 APPLY_COURSES = "publish.course->apply"
 # an advance runs every service's due jobs, then the drift is checked again
@@ -47,17 +35,6 @@ def line(tmp_path: Path, port_offset: int) -> Iterator[tuple[RunningLine, Runnin
             dashboard.stop()
     finally:
         running.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def shoot(page: Page, name: str, *, full_page: bool = False) -> None:

@@ -1,0 +1,1 @@
+"""Studies: a workload run through a span of the line, measured and reported."""
