@@ -59,6 +59,9 @@ READABLE_BY: Mapping[Reader, frozenset[Mechanism]] = MappingProxyType(
         Reader.DQT_TEACHERS: frozenset({Mechanism.SNAPSHOT}),
     }
 )
+# APIs whose records carry the owner's own field names: a what-if can read the same records
+# from the owner's change feed instead, as if the owner had built one beside the API
+FEED_ALIKE: frozenset[Reader] = frozenset({Reader.PUBLISH_V1})
 
 
 class Policy(StrEnum):
@@ -83,6 +86,8 @@ class Entity:
     description: str = ""
     # about a person: every route serving it needs a credential
     personal: bool = False
+    # its owner logs every change to it in the kernel's change feed (a fixed list does not)
+    change_feed: bool = True
 
 
 @dataclass(frozen=True)
@@ -258,15 +263,16 @@ class Topology:
             if name != "*" and name not in known:
                 raise ValueError(f"{name}: no such edge (see `serviceline topology`)")
         wanted = {name: _override(name, value) for name, value in overrides.items()}
+        fed = {entity.name for entity in self.entities if entity.change_feed}
         edges = []
         for edge in self.edges:
             if edge.name in wanted:
-                edges.append(_overridden(edge, *wanted[edge.name]))
-            elif "*" in wanted and _can_read(edge, wanted["*"][0]) is None:
-                edges.append(_overridden(edge, *wanted["*"]))
+                edges.append(_overridden(edge, *wanted[edge.name], fed))
+            elif "*" in wanted and _can_read(edge, wanted["*"][0], fed) is None:
+                edges.append(_overridden(edge, *wanted["*"], fed))
             else:
                 edges.append(edge)
-        if "*" in wanted and all(_can_read(e, wanted["*"][0]) for e in self.edges):
+        if "*" in wanted and all(_can_read(e, wanted["*"][0], fed) for e in self.edges):
             raise ValueError(f"*: no edge can be read by {wanted['*'][0].value}")
         return replace(self, edges=tuple(edges))
 
@@ -321,8 +327,8 @@ def _cron(name: str, schedule: str) -> str:
     )
 
 
-def _can_read(edge: Edge, mechanism: Mechanism) -> str | None:
-    """Why `edge` cannot be read by `mechanism`, or None when it can."""
+def _can_read(edge: Edge, mechanism: Mechanism, fed: Collection[str]) -> str | None:
+    """Why `edge` cannot be read by `mechanism`, or None when it can; `fed`: entities with feeds."""
     if edge.mechanism is Mechanism.EVENT:
         return (
             f"{edge.name} is driven by {edge.consumer}'s own events; "
@@ -330,6 +336,8 @@ def _can_read(edge: Edge, mechanism: Mechanism) -> str | None:
         )
     if mechanism is Mechanism.EVENT:
         return f"{edge.name}: only {edge.consumer}'s own events could drive it, and it has none"
+    if _reads_feed_instead(edge, mechanism, fed):
+        return None
     readable = READABLE_BY[edge.reader]
     if mechanism not in readable:
         ways = " or ".join(sorted(readable))
@@ -340,11 +348,24 @@ def _can_read(edge: Edge, mechanism: Mechanism) -> str | None:
     return None
 
 
-def _overridden(edge: Edge, mechanism: Mechanism, schedule: str | None) -> Edge:
-    refused = _can_read(edge, mechanism)
+def _reads_feed_instead(edge: Edge, mechanism: Mechanism, fed: Collection[str]) -> bool:
+    """A feed asked of an API without one, over records the owner's change feed carries."""
+    return (
+        mechanism is Mechanism.FEED
+        and Mechanism.FEED not in READABLE_BY[edge.reader]
+        and edge.reader in FEED_ALIKE
+        and edge.entity in fed
+    )
+
+
+def _overridden(
+    edge: Edge, mechanism: Mechanism, schedule: str | None, fed: Collection[str]
+) -> Edge:
+    refused = _can_read(edge, mechanism, fed)
     if refused is not None:
         raise ValueError(refused)
-    return replace(edge, mechanism=mechanism, schedule=schedule or edge.schedule)
+    reader = Reader.KERNEL if _reads_feed_instead(edge, mechanism, fed) else edge.reader
+    return replace(edge, mechanism=mechanism, schedule=schedule or edge.schedule, reader=reader)
 
 
 def _frozen(values: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -388,7 +409,7 @@ ENTITIES = (
     Entity("course", ("publish",), "uuid", "a teacher training course"),
     Entity("site", ("publish",), "uuid", "a provider's location where a course runs"),
     Entity("partnership", ("publish",), "id", "accredited provider to training provider"),
-    Entity("subject", ("publish",), "code", "a subject a course teaches"),
+    Entity("subject", ("publish",), "code", "a subject a course teaches", change_feed=False),
     Entity("candidate", ("apply",), "id", "a person applying for teacher training", True),
     Entity(
         "application", ("apply",), "id", "one application choice: a candidate and a course", True

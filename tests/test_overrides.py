@@ -9,8 +9,15 @@ import pytest
 
 from serviceline.control import app_factory
 from serviceline.launcher import LaunchError, LineConfig, line_topology, service_env
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line, service_settings
-from serviceline.topology import LINE, Mechanism
+from serviceline.testing import (
+    ADMIN,
+    API,
+    AUDITOR,
+    LineUnderTest,
+    in_process_line,
+    service_settings,
+)
+from serviceline.topology import LINE, Mechanism, Reader
 from tests.test_copier import FIND_COURSES, owner_view, publish_courses
 
 pytestmark = pytest.mark.anyio
@@ -18,6 +25,7 @@ pytestmark = pytest.mark.anyio
 APPLY_COURSES = LINE.edge("publish.course->apply")
 GIAS_SCHOOLS = LINE.edge("gias.school->publish")
 TRNS = LINE.edge("dqt.teacher->register")
+REGISTER_SUBJECTS = LINE.edge("publish.subject->register")
 
 
 @pytest.mark.parametrize(
@@ -69,8 +77,8 @@ def test_every_edge_that_can_be_read_so_follows_a_star() -> None:
         ({FIND_COURSES.name: "feed@90s"}, "every 90s does not divide"),
         ({FIND_COURSES.name: "feed@soon"}, f"{FIND_COURSES.name}: schedule: duration 'soon'"),
         ({FIND_COURSES.name: "feed@61 * * * *"}, "'61 * * * *' is not a valid cron"),
-        # Apply reads Publish's API v1, which keeps no change feed
-        ({APPLY_COURSES.name: "feed"}, f"{APPLY_COURSES.name}: cannot be read by feed"),
+        # Register reads Publish's fixed list of subjects, which no change feed logs
+        ({REGISTER_SUBJECTS.name: "feed"}, f"{REGISTER_SUBJECTS.name}: cannot be read by feed"),
         ({GIAS_SCHOOLS.name: "updated_since"}, "can only be read by snapshot"),
         ({TRNS.name: "snapshot@1d"}, f"{TRNS.name} is driven by register's own events"),
         ({FIND_COURSES.name: "event"}, "only find's own events could drive it"),
@@ -137,9 +145,10 @@ async def test_an_edge_read_another_way_after_a_restart_starts_from_a_full_listi
 
 
 def test_a_service_refuses_to_start_with_an_impossible_override(state_dir: Path) -> None:
-    settings = service_settings("apply", state_dir, edge_overrides={APPLY_COURSES.name: "feed@10m"})
-    with pytest.raises(ValueError, match=f"^{APPLY_COURSES.name}: cannot be read by feed"):
-        app_factory("apply")(settings)
+    overrides = {REGISTER_SUBJECTS.name: "feed@10m"}
+    settings = service_settings("register", state_dir, edge_overrides=overrides)
+    with pytest.raises(ValueError, match=f"^{REGISTER_SUBJECTS.name}: cannot be read by feed"):
+        app_factory("register")(settings)
 
 
 def test_the_launcher_passes_overrides_and_settings_to_each_service(tmp_path: Path) -> None:
@@ -173,7 +182,7 @@ def test_a_setting_the_environment_gives_as_json_is_read_as_json(tmp_path: Path)
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"edge_overrides": {APPLY_COURSES.name: "feed"}}, "edge_overrides: publish.course->"),
+        ({"edge_overrides": {REGISTER_SUBJECTS.name: "feed"}}, "edge_overrides: publish.subject->"),
         ({"service_settings": {"nowhere": {}}}, "service_settings: no service named 'nowhere'"),
         ({"service_settings": {"find": {"read_thru": "1"}}}, "service_settings.find.read_thru:"),
         (
@@ -188,3 +197,23 @@ def test_the_launcher_refuses_bad_overrides_before_starting_anything(
     config = LineConfig(tmp_path, **changes)
     with pytest.raises(LaunchError, match=f"^{message}"):
         line_topology(config)
+
+
+async def test_apply_read_from_publishs_change_feed_hears_of_a_hard_delete(
+    state_dir: Path,
+) -> None:
+    """What if Publish kept a change feed beside its API v1: Apply reads the same records."""
+    overrides = {APPLY_COURSES.name: "feed@10m"}
+    assert LINE.with_overrides(overrides).edge(APPLY_COURSES.name).reader is Reader.KERNEL
+    async with in_process_line(["publish", "apply"], state_dir, edge_overrides=overrides) as line:
+        art, biology = await publish_courses(line, ["AAAA", "BBBB"])
+        first = (await line.control.run_edge(APPLY_COURSES))["result"]
+        assert (first["mechanism"], first["upserted"]) == ("feed", 2)
+        assert (await line["publish"].delete(f"/courses/{art}", headers=API)).status_code == 204
+        await line["publish"].patch(f"/courses/{biology}", json={"name": "Biology"}, headers=API)
+        then = (await line.control.run_edge(APPLY_COURSES))["result"]
+        assert (then["fetched"], then["upserted"], then["deleted"]) == (2, 1, 1)
+        assert (await line.copy_of("apply", "course", biology))["name"] == "Biology"
+        assert (
+            await line["apply"].get(f"/copies/course/{art}", headers=AUDITOR)
+        ).status_code == 404

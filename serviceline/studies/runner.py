@@ -33,8 +33,11 @@ class StudyRunError(RuntimeError):
 class EventSource(Protocol):
     """What drives changes through the owners' APIs (serviceline.workload's WorkloadDriver)."""
 
-    counts: Counter[str]
-    failures: Counter[str]
+    @property
+    def counts(self) -> Counter[str]: ...
+
+    @property
+    def failures(self) -> Counter[str]: ...
 
     async def prepare(self) -> None: ...
 
@@ -54,7 +57,7 @@ class LagSource(Protocol):
 
     async def collect(self) -> None: ...
 
-    def report(self, until: datetime) -> LagFigures: ...
+    def report(self, until: datetime, *, since: datetime | None = None) -> LagFigures: ...
 
 
 @dataclass
@@ -175,10 +178,14 @@ class StudyRunner:
             fires = due is not None and due <= moment
             sampling = moment >= next_sample or moment >= line.end
             # a sample audits every clock at `moment`; between samples only the services the
-            # events write to need to be there: LineControl.advance(only=) moves just those
-            self._tally(await line.control.advance(to=moment))
+            # events write to need to be there, and the others catch up later
+            targets = self.events.targets_at(moment) if fires else set()
+            whole = sampling or self._faults_change_at(moment) or not targets
+            only = None if whole else targets
+            self._tally(await line.control.advance(to=moment, only=only))
             if fires:
                 await self.events.fire(moment)
+                line.control.touched(targets)
             await self._faults_at(moment)
             if sampling:
                 await self._sample(moment)
@@ -186,6 +193,11 @@ class StudyRunner:
             self.progress(moment, line.start, line.end)
             if moment >= line.end:
                 return
+
+    def _faults_change_at(self, moment: datetime) -> bool:
+        """Whether a fault begins or ends at `moment`: every clock is brought there first."""
+        begins = any(w.begins == moment for w in self.windows)
+        return begins or any(w.ends <= moment for w in self.down.values())
 
     def _fault_changes(self, now: datetime) -> list[datetime]:
         starts = [w.begins for w in self.windows if w.begins > now]
@@ -348,7 +360,8 @@ async def run_study(
             start=line.start,
             end=line.end,
             samples=line.samples,
-            lag=lag.report(line.end).to_json(),
+            # the changes of the study's span, not the seed's
+            lag=lag.report(line.end, since=line.start).to_json(),
             events={"counts": dict(events.counts), "failures": dict(events.failures)},
             jobs=runner.tallies(),
             windows=runner.windows,

@@ -27,6 +27,7 @@ from serviceline.scenarios.spec import (
 from serviceline.seed import Size
 from serviceline.settings import CLOCK_START
 from serviceline.topology import LINE, Topology
+from serviceline.workload import WorkloadError, load_workload
 
 BUILTIN = "builtin"
 # the owners the seed writes to: a study's line always runs them
@@ -90,14 +91,11 @@ def _cron(text: str) -> str:
 
 
 def _workload(text: str) -> str:
-    name = text.strip()
-    scaled = re.fullmatch(r"x(\d+(\.\d+)?)", name)
-    if name == "default" or (scaled and float(scaled.group(1)) > 0):
-        return name
-    path = name.rsplit(" x", 1)[0]
-    if not Path(path).is_file():
-        raise ValueError(f"{name!r}: give default, a scale such as x0.1, or a workload file")
-    return name
+    try:
+        load_workload(text)
+    except WorkloadError as error:
+        raise ValueError(str(error)) from None
+    return text.strip()
 
 
 def _override(value: str) -> str:

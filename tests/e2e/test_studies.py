@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, expect
 from serviceline.studies.report import write_compare, write_report
 from serviceline.studies.results import compare_json, to_json, write_results
 from serviceline.studies.runner import EventSource, Options, Sources, StudyLine, run_study
-from serviceline.studies.sources import drift_lag
+from serviceline.studies.sources import change_lag
 from serviceline.studies.spec import Study, arms, parse
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN, ROOT, free_port_offset
 from serviceline.topology import LINE, Kind
@@ -54,7 +54,7 @@ def course_edits(line: StudyLine) -> EventSource:
     return CourseEdits(line.clients["publish"], line.api_token, moments)
 
 
-SOURCES = Sources(events=course_edits, lag=drift_lag)
+SOURCES = Sources(events=course_edits, lag=change_lag)
 
 
 def options(state_dir: Path) -> Options:
@@ -115,12 +115,14 @@ def test_the_line_ran_the_span_with_its_events_and_faults(results_folder: Path) 
 
 def test_lag_and_cost_are_reported_per_edge(results_folder: Path) -> None:
     edges = read(results_folder)["lag"]["edges"]
-    assert set(edges) == {e.name for e in LINE.edges if {e.owner, e.consumer} <= set(CORE)}
+    # an edge driven by the consumer's own events keeps no runs to measure
+    studied_edges = {e.name for e in LINE.edges if {e.owner, e.consumer} <= set(CORE)}
+    assert set(edges) == studied_edges - {"dqt.teacher->register"}
     find = edges["publish.course->find"]
     assert find["cost"]["runs"] >= 6 * 6 - 3, "a poll every ten minutes, none while Find is down"
     assert 0 < find["cost"]["empty_runs"] < find["cost"]["runs"]
     # Register takes a snapshot of courses at 03:00: the edits after it wait at 06:00
-    assert edges["publish.course->register"]["pending"] == 1
+    assert edges["publish.course->register"]["pending"] >= 1
 
 
 def test_every_metric_has_its_csv(results_folder: Path) -> None:
@@ -136,7 +138,7 @@ def test_every_metric_has_its_csv(results_folder: Path) -> None:
     assert {row["at"][11:16] for row in drift} == {"00:00", "03:00", "06:00"}
     assert sum(int(row["stale"]) + int(row["orphaned"]) for row in drift) > 0
     assert {row["edge"] for row in rows("lost_local_edits.csv")} >= {"gias.school->placements"}
-    assert rows("journeys.csv") == []
+    assert "publish.course" in {row["journey"] for row in rows("journeys.csv")}
 
 
 def test_the_report_draws_every_chart_inline_and_as_a_file(results_folder: Path) -> None:
