@@ -7,11 +7,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,12 +21,12 @@ from pydantic import (
     model_validator,
 )
 
+from serviceline.builtins import BuiltinFiles
 from serviceline.clock import ClockError, parse_duration
 from serviceline.drift import CLASSES
 from serviceline.seed import Size
 from serviceline.topology import LINE, Kind
 
-BUILTIN = "builtin"
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # what every step may use without saving it first
 BUILT_IN_VARIABLES = frozenset({"now", "today"})
@@ -711,36 +708,15 @@ def _brief(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def builtin_dir() -> Path:
-    return Path(str(resources.files("serviceline.scenarios") / BUILTIN))
+def _parse_file(raw: Any, source: str, name: str) -> Scenario:
+    return parse(raw, source, default_name=name)
 
 
-def builtin_names() -> list[str]:
-    return sorted(path.stem for path in builtin_dir().glob("*.yaml"))
-
-
-def load_file(path: Path) -> Scenario:
-    source = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ScenarioError(source, [f"cannot read it: {error.strerror}"]) from error
-    except yaml.YAMLError as error:
-        raise ScenarioError(source, [f"not YAML: {error}"]) from error
-    return parse(raw, source, default_name=path.stem)
-
-
-def load(name_or_file: str) -> Scenario:
-    """A built-in scenario by name, or a scenario file by its path."""
-    path = Path(name_or_file)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return load_file(path)
-    if name_or_file in builtin_names():
-        return load_file(builtin_dir() / f"{name_or_file}.yaml")
-    raise ScenarioError(
-        name_or_file,
-        [f"no built-in scenario or file of that name; built-in: {', '.join(builtin_names())}"],
-    )
+BUILTINS = BuiltinFiles("serviceline.scenarios", "scenario", _parse_file, ScenarioError)
+builtin_dir = BUILTINS.folder
+builtin_names = BUILTINS.names
+load_file = BUILTINS.load_file
+load = BUILTINS.load
 
 
 def builtins() -> Iterator[Scenario]:

@@ -7,14 +7,12 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib import resources
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from croniter import croniter
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
+from serviceline.builtins import BuiltinFiles
 from serviceline.clock import ClockError, parse_duration
 from serviceline.faults import FaultKind
 from serviceline.scenarios.spec import (
@@ -29,7 +27,6 @@ from serviceline.settings import CLOCK_START
 from serviceline.topology import LINE, Topology
 from serviceline.workload import WorkloadError, load_workload
 
-BUILTIN = "builtin"
 # the owners the seed writes to: a study's line always runs them
 SEEDED = ("gias", "publish", "apply", "manage", "dqt", "placements", "claims")
 # a recruitment cycle: October to October
@@ -294,33 +291,12 @@ def _problems(error: ValidationError, model: type[BaseModel]) -> list[str]:
     return [problem(tuple(e["loc"]), e["msg"], model) for e in error.errors()]
 
 
-def builtin_dir() -> Path:
-    return Path(str(resources.files("serviceline.studies") / BUILTIN))
+def _parse_file(raw: Any, source: str, name: str) -> Study:
+    return parse(raw, source, default_name=name)
 
 
-def builtin_names() -> list[str]:
-    return sorted(path.stem for path in builtin_dir().glob("*.yaml"))
-
-
-def load_file(path: Path) -> Study:
-    source = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise StudyError(source, [f"cannot read it: {error.strerror}"]) from error
-    except yaml.YAMLError as error:
-        raise StudyError(source, [f"not YAML: {error}"]) from error
-    return parse(raw, source, default_name=path.stem)
-
-
-def load(name_or_file: str) -> Study:
-    """A built-in study by name, or a study file by its path."""
-    path = Path(name_or_file)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return load_file(path)
-    if name_or_file in builtin_names():
-        return load_file(builtin_dir() / f"{name_or_file}.yaml")
-    raise StudyError(
-        name_or_file,
-        [f"no built-in study or file of that name; built-in: {', '.join(builtin_names())}"],
-    )
+BUILTINS = BuiltinFiles("serviceline.studies", "study", _parse_file, StudyError)
+builtin_dir = BUILTINS.folder
+builtin_names = BUILTINS.names
+load_file = BUILTINS.load_file
+load = BUILTINS.load
