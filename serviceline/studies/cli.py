@@ -19,6 +19,7 @@ from rich.table import Table
 
 from serviceline.control import ControlError
 from serviceline.launcher import LaunchError
+from serviceline.scenarios.cli import AdminToken, ApiToken, AuditorToken
 from serviceline.scenarios.spec import problem
 from serviceline.studies.report import write_compare, write_report
 from serviceline.studies.results import (
@@ -60,11 +61,6 @@ SeedOption = Annotated[int | None, typer.Option("--seed", help="the seed's and w
 AsJson = Annotated[bool, typer.Option("--json", help="print the results as JSON for CI")]
 StateDir = Annotated[
     Path, typer.Option(envvar="SERVICELINE_STATE_DIR", help="where each study's line lives")
-]
-AdminToken = Annotated[str, typer.Option(envvar="SERVICELINE_ADMIN_TOKEN", help="admin token")]
-ApiToken = Annotated[str, typer.Option(envvar="SERVICELINE_API_TOKEN", help="write API token")]
-AuditorToken = Annotated[
-    str, typer.Option(envvar="SERVICELINE_AUDITOR_TOKEN", help="the auditor's read token")
 ]
 
 
