@@ -17,9 +17,8 @@ from serviceline.seed import VOLUMES, Size, seed_line
 from serviceline.testing import API, API_TOKEN, LineUnderTest, in_process_line
 from serviceline.topology import LINE, RECORD_SYSTEMS, Kind, record_system_for
 from serviceline.workload import Workload, WorkloadDriver, WorkloadError, load_workload
-from serviceline.workload.driver import OWNERS
 from serviceline.workload.planner import Planned, plan
-from serviceline.workload.spec import KINDS, Seeded, default_text
+from serviceline.workload.spec import KINDS, OWNERS, Seeded, default_text
 from serviceline.workload.state import records
 from tests.builders import busy_workload
 

@@ -22,61 +22,9 @@ from serviceline.workload.actions import (
 )
 from serviceline.workload.planner import Planned, plan
 from serviceline.workload.reading import read_line, read_trainees
-from serviceline.workload.spec import MONTHS, Workload
+from serviceline.workload.spec import FOLLOW_UPS, MONTHS, OWNERS, Workload
 from serviceline.workload.state import LineState
 
-# the service each kind of event writes to
-OWNERS = {
-    **dict.fromkeys(
-        (
-            "course_created",
-            "course_edited",
-            "course_withdrawn",
-            "draft_deleted",
-            "site_added",
-            "site_edited",
-            "site_removed",
-            "provider_edited",
-            "partnership_added",
-            "partnership_removed",
-        ),
-        "publish",
-    ),
-    **dict.fromkeys(
-        (
-            "school_opened",
-            "school_closed",
-            "school_status_changed",
-            "school_phase_changed",
-            "school_address_changed",
-        ),
-        "gias",
-    ),
-    **dict.fromkeys(
-        ("candidate_registered", "application_submitted", "application_withdrawn"), "apply"
-    ),
-    **dict.fromkeys(("offer_accepted", "offer_declined"), "apply"),
-    **dict.fromkeys(("offer_made", "application_rejected", "conditions_met"), "manage"),
-    **dict.fromkeys(
-        ("trainee_updated", "trainee_deferred", "trainee_withdrawn", "qts_recommended"),
-        "register",
-    ),
-    "teacher_name_changed": "dqt",
-    **dict.fromkeys(
-        ("placement_created", "placements_mentor_added", "placements_school_contact_edited"),
-        "placements",
-    ),
-    **dict.fromkeys(
-        ("claims_mentor_added", "claim_submitted", "claims_school_contact_edited"), "claims"
-    ),
-}
-FOLLOW_UPS = (
-    "offer_made",
-    "application_rejected",
-    "offer_accepted",
-    "offer_declined",
-    "conditions_met",
-)
 WORK_STARTS, WORK_ENDS = 9, 17
 
 

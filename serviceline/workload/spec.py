@@ -30,38 +30,61 @@ class Seeded(StrEnum):
     MENTORS = "mentors"
 
 
-# every kind of event a workload may name; the driver knows how to perform each
-KINDS = (
-    "course_created",
-    "course_edited",
-    "course_withdrawn",
-    "draft_deleted",
-    "site_added",
-    "site_edited",
-    "site_removed",
-    "provider_edited",
-    "partnership_added",
-    "partnership_removed",
-    "school_opened",
-    "school_closed",
-    "school_status_changed",
-    "school_phase_changed",
-    "school_address_changed",
-    "candidate_registered",
-    "application_submitted",
-    "application_withdrawn",
-    "trainee_updated",
-    "trainee_deferred",
-    "trainee_withdrawn",
-    "qts_recommended",
-    "teacher_name_changed",
-    "placement_created",
-    "placements_mentor_added",
-    "claims_mentor_added",
-    "claim_submitted",
-    "placements_school_contact_edited",
-    "claims_school_contact_edited",
+# the service each kind of event writes to
+OWNERS = {
+    **dict.fromkeys(
+        (
+            "course_created",
+            "course_edited",
+            "course_withdrawn",
+            "draft_deleted",
+            "site_added",
+            "site_edited",
+            "site_removed",
+            "provider_edited",
+            "partnership_added",
+            "partnership_removed",
+        ),
+        "publish",
+    ),
+    **dict.fromkeys(
+        (
+            "school_opened",
+            "school_closed",
+            "school_status_changed",
+            "school_phase_changed",
+            "school_address_changed",
+        ),
+        "gias",
+    ),
+    **dict.fromkeys(
+        ("candidate_registered", "application_submitted", "application_withdrawn"), "apply"
+    ),
+    **dict.fromkeys(("offer_accepted", "offer_declined"), "apply"),
+    **dict.fromkeys(("offer_made", "application_rejected", "conditions_met"), "manage"),
+    **dict.fromkeys(
+        ("trainee_updated", "trainee_deferred", "trainee_withdrawn", "qts_recommended"),
+        "register",
+    ),
+    "teacher_name_changed": "dqt",
+    **dict.fromkeys(
+        ("placement_created", "placements_mentor_added", "placements_school_contact_edited"),
+        "placements",
+    ),
+    **dict.fromkeys(
+        ("claims_mentor_added", "claim_submitted", "claims_school_contact_edited"), "claims"
+    ),
+}
+# what the driver does after an application's own events, by the file's `decisions`
+FOLLOW_UPS = (
+    "offer_made",
+    "application_rejected",
+    "offer_accepted",
+    "offer_declined",
+    "conditions_met",
 )
+# every kind of event a workload may name; the driver knows how to perform each
+KINDS = tuple(kind for kind in OWNERS if kind not in FOLLOW_UPS)
 
 
 class WorkloadError(ValueError):
