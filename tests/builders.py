@@ -128,6 +128,11 @@ def vendor_meta(**overrides: Any) -> dict[str, Any]:
     return {"attribution": provider_user(), "timestamp": "2026-10-05T12:00:00Z", **overrides}
 
 
+def rejection(**overrides: Any) -> dict[str, Any]:
+    """A vendor API v1.0 reject's `data`: both fields are required."""
+    return {"reason": "Course full", "date": "2026-10-05T12:00:00Z", **overrides}
+
+
 def dqt_person(trn: str = "1234567", **overrides: Any) -> dict[str, Any]:
     """Someone DQT already holds, as POST /v3/teachers/batch takes them."""
     return {

@@ -452,7 +452,7 @@ async def test_vendor_api_refuses_missing_since_bad_tokens_and_bodies(state_dir:
         conforms(no_meta.json(), "UnprocessableEntityResponse")
         stray = await apply.post(
             f"{path}/reject",
-            json={"data": {"reason": "x", "grade": "A"}, "meta": builders.vendor_meta()},
+            json={"data": builders.rejection(grade="A"), "meta": builders.vendor_meta()},
             headers=VENDOR,
         )
         refused(stray, 422, "data.grade")
@@ -494,7 +494,7 @@ async def test_vendor_decisions_follow_the_state_machine(state_dir: Path) -> Non
         withdrawn_offer = await submit(line, seeded["course"])
         ok(await vendor_post(line, withdrawn_offer["id"], "offer", {"conditions": []}))
         rejected = ok(
-            await vendor_post(line, withdrawn_offer["id"], "reject", {"reason": "Course full"})
+            await vendor_post(line, withdrawn_offer["id"], "reject", builders.rejection())
         )
         conforms(rejected, "SingleApplicationResponse")
         assert rejected["data"]["attributes"]["status"] == "rejected"

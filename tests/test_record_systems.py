@@ -235,7 +235,7 @@ async def test_a_record_system_sees_only_the_universities_that_run_it(state_dir:
         other = ids["1AB"]
         path = f"/api/v1/applications/{other}"
         answered(await line["apply"].get(path, headers=vendor("sits")), 404)
-        reject = {"data": {"reason": "Course full"}, "meta": builders.vendor_meta()}
+        reject = {"data": builders.rejection(), "meta": builders.vendor_meta()}
         refused = await line["apply"].post(f"{path}/reject", json=reject, headers=vendor("sits"))
         assert refused.status_code == 404, refused.text
         assert (await in_apply(line, other))["status"] == "awaiting_provider_decision"

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from serviceline.credentials import CredentialError, Rule
 from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep, authorize
 from serviceline.topology import RECORD_SYSTEMS, Reader, record_system_for
+from services.apply import reference_data
 from services.apply.models import (
     Application,
     ApplicationStatus,
@@ -58,6 +59,11 @@ VENDOR_STATUS: dict[ApplicationStatus, VendorStatus] = {
 }
 UK_NATIONALITIES = {"GB": "UK Citizen", "IE": "Irish Citizen"}
 NEEDS_PERMISSION = "Candidate needs to apply for permission to work and study in the UK"
+# the real Apply's words for the deprecated regenerate, in the spec's OK shape
+REGENERATE_REMOVED = (
+    "Functionality for this endpoint has been removed. Please use /test-data/clear and "
+    "/test-data/generate."
+)
 
 ApplicationIdPath = Annotated[str, Path(max_length=10)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=65535)]
@@ -109,7 +115,8 @@ class OfferRequest(BaseModel):
 
 class RejectionData(Strict):
     reason: Text
-    date: datetime | None = None
+    # v1.0 requires the date, yet the real Apply stamps a rejection with its own time, as here
+    date: datetime
 
 
 class RejectRequest(BaseModel):
@@ -219,6 +226,18 @@ class SingleApplicationResponse(BaseModel):
 
 class MultipleApplicationsResponse(BaseModel):
     data: list[ApplicationResource]
+
+
+class ListResponse(BaseModel):
+    data: list[str]
+
+
+class Message(BaseModel):
+    message: str
+
+
+class OkResponse(BaseModel):
+    data: Message
 
 
 def vendor_settings(kernel: KernelDep) -> ApplySettings:
@@ -334,7 +353,7 @@ def resource(
     assert application.submitted_at is not None
     assert application.updated_at is not None
     attributes = ApplicationAttributes(
-        application_url=f"{settings.manage_url}/applications/{application.id}",
+        application_url=f"{settings.manage_url()}/applications/{application.id}",
         support_reference=candidate.id,  # here a candidate has one application form
         status=VENDOR_STATUS[application.status],
         submitted_at=application.submitted_at,
@@ -352,14 +371,20 @@ def resource(
 
 
 def parse_since(since: str | None) -> datetime:
-    try:
-        moment = datetime.fromisoformat(since or "")
-    except ValueError as error:
+    """`since` as the real Apply reads it: required, ISO 8601, UTC unless it names a zone."""
+    if not since:
         raise VendorError(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "ParameterMissing",
-            "param is missing or the value is empty or invalid: since (ISO 8601, e.g. "
-            "2026-10-05T12:00:00Z)",
+            "param is missing or the value is empty: since",
+        )
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError as error:
+        raise VendorError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "ParameterInvalid",
+            "Parameter is invalid (should be ISO8601, e.g. 2026-10-05T12:00:00Z): since",
         ) from error
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -506,6 +531,44 @@ def create_conditions_not_met(
 ) -> SingleApplicationResponse:
     application = visible(session, application_id, vendor)
     return decide(session, settings, application, "conditions_not_met", clock.now())
+
+
+@router.post("/applications/{application_id}/confirm-enrolment", deprecated=True)
+def update_enrolment(
+    application_id: ApplicationIdPath,
+    body: MetaRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    vendor: VendorDep,
+) -> SingleApplicationResponse:
+    """Answers the application unchanged: Apply has no enrolment, as v1.0 says."""
+    return answer(session, visible(session, application_id, vendor), settings)
+
+
+@router.get("/reference-data/gcse-subjects")
+def list_gcse_subjects() -> ListResponse:
+    return ListResponse(data=list(reference_data.GCSE_SUBJECTS))
+
+
+@router.get("/reference-data/gcse-grades")
+def list_gcse_grades() -> ListResponse:
+    return ListResponse(data=list(reference_data.GCSE_GRADES))
+
+
+@router.get("/reference-data/a-and-as-level-subjects")
+def list_a_and_as_level_subjects() -> ListResponse:
+    return ListResponse(data=list(reference_data.A_AND_AS_LEVEL_SUBJECTS))
+
+
+@router.get("/reference-data/a-and-as-level-grades")
+def list_a_and_as_level_grades() -> ListResponse:
+    return ListResponse(data=list(reference_data.A_AND_AS_LEVEL_GRADES))
+
+
+@router.post("/test-data/regenerate", deprecated=True)
+def create_test_data() -> OkResponse:
+    """Generates nothing: v1.0 deprecates it; the line's applications come from its workload."""
+    return OkResponse(data=Message(message=REGENERATE_REMOVED))
 
 
 def _field(error: Mapping[str, Any]) -> str:

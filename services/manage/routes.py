@@ -112,7 +112,8 @@ async def create_offer(
 async def create_rejection(
     id: ApplicationId, body: RejectDecision, upstreams: UpstreamsDep, clock: ClockDep
 ) -> dict[str, Any]:
-    return await command(upstreams, id, "reject", body.user, clock, {"reason": body.reason})
+    rejection = {"reason": body.reason, "date": clock.now().isoformat()}
+    return await command(upstreams, id, "reject", body.user, clock, rejection)
 
 
 @router.post("/applications/{id}/confirm-conditions-met")

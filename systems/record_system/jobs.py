@@ -91,7 +91,8 @@ def decision(
         body = {"data": data, "meta": meta}
         return Command(application.id, "offered", "apply", f"{path}/offer", body, done)
     reasons = settings.rejection_reasons
-    data = {"reason": reasons[int(draw(application.id, "reason") * len(reasons))]}
+    reason = reasons[int(draw(application.id, "reason") * len(reasons))]
+    data = {"reason": reason, "date": now.isoformat()}
     done = {"decision": "reject", "decided_at": now}
     body = {"data": data, "meta": meta}
     return Command(application.id, "rejected", "apply", f"{path}/reject", body, done)
