@@ -65,6 +65,11 @@ class LineConfig:
         host = service.name if self.service_hosts else self.host
         return f"http://{host}:{self.port(service)}"
 
+    def public_url(self, service: Service) -> str:
+        """Where a person on this machine reaches a service: containers publish on loopback."""
+        host = "127.0.0.1" if self.service_hosts or self.host == "0.0.0.0" else self.host
+        return f"http://{host}:{self.port(service)}"
+
 
 def service_env(
     config: LineConfig, service: Service, topology: Topology, anchor: float | None
@@ -84,6 +89,10 @@ def service_env(
             {name: config.url(topology.service(name)) for name in topology.upstreams(service.name)}
         ),
     }
+    links = settings_class(service.name, topology).links
+    if links:
+        urls = {name: config.public_url(topology.service(name)) for name in links}
+        values["PUBLIC_URLS"] = json.dumps(urls)
     # without an anchor, each service's realtime clock starts when the service does
     if anchor is not None:
         values["CLOCK_ANCHOR"] = anchor

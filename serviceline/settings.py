@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,9 @@ class ServiceSettings(BaseSettings):
     # the token each client service presents here, by name, where not credentials.credential's
     api_clients: dict[str, str] = Field(default_factory=dict)
     upstreams: dict[str, str] = Field(default_factory=dict)
+    # the services whose pages this one links people to, and where a person reaches each
+    links: ClassVar[tuple[str, ...]] = ()
+    public_urls: dict[str, str] = Field(default_factory=dict)
     # the token this service presents to each upstream, where not credentials.credential's
     upstream_tokens: dict[str, str] = Field(default_factory=dict)
     clock_mode: ClockMode = ClockMode.MANUAL

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from pydantic_settings import SettingsConfigDict
 
 from serviceline.settings import ServiceSettings
@@ -7,5 +9,9 @@ from serviceline.topology import LINE
 class ApplySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="APPLY_", extra="ignore")
 
-    # where a provider user sees an application: the vendor API's `application_url`
-    manage_url: str = f"http://127.0.0.1:{LINE.service('manage').port}"
+    links: ClassVar[tuple[str, ...]] = ("manage",)
+
+    def manage_url(self) -> str:
+        """Where a provider user sees an application: the vendor API's `application_url`."""
+        default = f"http://127.0.0.1:{LINE.service('manage').port}"
+        return self.public_urls.get("manage", default)
