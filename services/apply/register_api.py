@@ -139,25 +139,27 @@ def recruit(application: Application, candidate: Candidate) -> RegisterApplicati
     )
 
 
-def cycle_year(value: str | None) -> int:
+def cycle_year(value: str | None, current: int) -> int:
+    """A year visible to providers, as the real API takes it: this cycle or the last."""
     if not value:
         raise VendorError(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "ParameterMissing",
             "param is missing or the value is empty: recruitment_cycle_year",
         )
-    if not value.isdigit():
+    if value not in {str(current), str(current - 1)}:
         raise invalid_parameter("recruitment_cycle_year")
     return int(value)
 
 
 def parse_changed_since(value: str | None) -> datetime | None:
-    if value is None:
+    # the real API lists everything for a blank value, as a first import sends
+    if not value:
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as error:
-        raise invalid_parameter("changed_since") from error
+        raise invalid_parameter("changed_since", "(should be ISO8601)") from error
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -169,10 +171,9 @@ def page_number(value: str | None, size: int) -> int:
     return int(value)
 
 
-def invalid_parameter(name: str) -> VendorError:
-    return VendorError(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, "ParameterInvalid", f"Parameter is invalid: {name}"
-    )
+def invalid_parameter(name: str, why: str = "") -> VendorError:
+    message = f"Parameter is invalid {why}: {name}" if why else f"Parameter is invalid: {name}"
+    return VendorError(status.HTTP_422_UNPROCESSABLE_CONTENT, "ParameterInvalid", message)
 
 
 @router.get("/applications")
@@ -187,7 +188,8 @@ def list_applications(
     """A cycle's recruited applications changed on or since a time, oldest change first."""
     # the parameters are read by hand, so a bad one is refused in the spec's shape
     conditions: list[Any] = [
-        Application.recruitment_cycle_year == cycle_year(recruitment_cycle_year),
+        Application.recruitment_cycle_year
+        == cycle_year(recruitment_cycle_year, settings.recruitment_cycle_year),
         col(Application.status).in_(RECRUITED),
         col(Application.recruited_at).is_not(None),
     ]
