@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,10 @@ import httpx
 import pytest
 from jsonschema import ValidationError
 
-from serviceline.testing import API, LineUnderTest, bearer, in_process_line
+from serviceline.testing import API, LineUnderTest, bearer, in_process_line, service_settings
+from services.apply.main import create_app
+from services.apply.register_api import PREFIX
+from services.apply.settings import ApplySettings
 from tests import builders, spec_schemas
 from tests.spec_schemas import ok
 
@@ -157,3 +163,157 @@ def test_the_spec_check_can_fail() -> None:
         conforms(
             {"data": [{"id": "11fc0d3b2f", "type": "application"}]}, "MultipleApplicationsResponse"
         )
+
+
+SPEC = "apply-register-api-v1-2021.yml"
+# the 2021 spec's one operation, and why the line serves it
+SERVED = {("GET", "/applications"): "Register's nightly import of recruited applications"}
+# none: the spec has nothing else
+LEFT_OUT: dict[tuple[str, str], str] = {}
+
+
+@dataclass
+class RegisterImport:
+    """Register's import from Apply, as ApplyApi::ImportApplicationsJob runs it.
+
+    For each cycle it imports, RetrieveApplications asks for `recruitment_cycle_year` and
+    `changed_since`: the time of the last successful import in ISO 8601 UTC, blank before the
+    first. It reads page after page while `Total-Pages` says there are more. ImportApplication
+    keeps each application by Apply's id, the last answer winning, when Register knows its
+    training provider (the real one also skips universities by `course.training_provider_type`,
+    a field the 2021 spec does not have). The import's time is noted once it has succeeded.
+    """
+
+    client: httpx.AsyncClient
+    providers: set[str]
+    years: tuple[int, ...] = (2026, 2027)
+    applications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_success: datetime | None = None
+    requests: int = 0
+
+    async def run(self, now: datetime) -> set[str]:
+        """One import; returns the ids it stored."""
+        stored = set()
+        for year in self.years:
+            async for application in self.retrieve(year):
+                if application["attributes"]["course"]["training_provider_code"] in self.providers:
+                    self.applications[application["id"]] = application
+                    stored.add(application["id"])
+        self.last_success = now
+        return stored
+
+    async def retrieve(self, year: int) -> AsyncIterator[dict[str, Any]]:
+        since = (
+            self.last_success.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if self.last_success
+            else ""
+        )
+        page = 1
+        while True:
+            params = {
+                "recruitment_cycle_year": str(year),
+                "changed_since": since,
+                "page": str(page),
+            }
+            response = await self.client.get(APPLICATIONS, params=params, headers=REGISTER)
+            self.requests += 1
+            for application in spec_schemas.answers(SPEC, "GET", "/applications", response)["data"]:
+                yield application
+            if int(response.headers.get("Total-Pages", "1")) <= page:
+                return
+            page += 1
+
+
+def draft_trainee(application: dict[str, Any]) -> dict[str, Any]:
+    """What Trainees::CreateFromApply takes from an imported application."""
+    attributes = application["attributes"]
+    candidate, contact = attributes["candidate"], attributes["contact_details"]
+    trainee = {
+        "first_names": candidate["first_name"],
+        "last_name": candidate["last_name"],
+        "date_of_birth": candidate["date_of_birth"],
+        "email": contact["email"],
+        "course_code": attributes["course"]["course_code"],
+        "nationalities": candidate["nationality"],
+        "disabilities": candidate["disabilities"],
+        "degrees": attributes["qualifications"]["degrees"],
+    }
+    if contact["country"] != "GB":
+        return {**trainee, "international_address": contact["address_line1"]}
+    return {
+        **trainee,
+        "address_line_one": contact["address_line1"],
+        "address_line_two": contact.get("address_line2"),
+        "town_city": contact.get("address_line3"),
+        "postcode": contact["postcode"],
+    }
+
+
+async def matches_apply(line: LineUnderTest, register: RegisterImport) -> None:
+    """Each application Register holds, and the trainee it drafts, say what Apply holds."""
+    for id, imported in register.applications.items():
+        held = ok(await line["apply"].get(f"/applications/{id}", headers=API))
+        candidate = ok(await line["apply"].get(f"/candidates/{held['candidate_id']}", headers=API))
+        assert imported["attributes"]["status"] == held["status"]
+        assert imported["attributes"]["support_reference"] == held["candidate_id"]
+        assert draft_trainee(imported) == {
+            "first_names": held["first_name"],
+            "last_name": held["last_name"],
+            "date_of_birth": held["date_of_birth"],
+            "email": candidate["email"],
+            "course_code": "3GTY",
+            "nationalities": held["nationality"],
+            "disabilities": [],
+            "degrees": [],
+            "address_line_one": candidate["address_line1"],
+            "address_line_two": None,
+            "town_city": None,
+            "postcode": candidate["postcode"],
+        }
+
+
+async def test_registers_import_copies_recruited_applications_as_apply_holds_them(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish", "apply"], state_dir, page_size=2) as line:
+        course = await course_in_apply(line)
+        # a provider Register does not know: the import passes over its applications
+        unknown = await line.publish_course(
+            builders.provider("1UR"), builders.course(), builders.site()
+        )
+        await line.control.sync()
+        ids = [await apply(line, course, f"recruit{n}@example.com") for n in range(3)]
+        elsewhere = await apply(line, unknown, "elsewhere@example.com")
+        waiting = await apply(line, course, "waiting@example.com")
+        for id in (*ids, elsewhere):
+            await recruit(line, id)
+        register = RegisterImport(line["apply"], providers={"2FR"})
+
+        await line.control.advance(by="1h")
+        assert await register.run(await line.control.now()) == set(ids)
+        # four recruited in 2027 at two a page, and one empty page for 2026
+        assert register.requests == 3
+        assert waiting not in register.applications
+        await matches_apply(line, register)
+
+        await line.control.advance(by="1h")
+        ok(await line["apply"].post(f"/applications/{ids[0]}/withdraw", headers=API))
+        late = await apply(line, course, "late@example.com")
+        await recruit(line, late)
+        assert await register.run(await line.control.now()) == {ids[0], late}
+        assert register.applications[ids[0]]["attributes"]["status"] == "withdrawn"
+        await matches_apply(line, register)
+
+
+def test_every_operation_in_the_spec_is_served_or_left_out_on_purpose(state_dir: Path) -> None:
+    assert SERVED.keys() | LEFT_OUT.keys() == spec_schemas.operations(SPEC)
+    settings = service_settings("apply", state_dir)
+    assert isinstance(settings, ApplySettings)
+    # what Apply's own OpenAPI says it serves under the register API's prefix
+    routes = {
+        (method.upper(), path.removeprefix(PREFIX))
+        for path, item in create_app(settings).openapi()["paths"].items()
+        if path.startswith(f"{PREFIX}/")
+        for method in item
+    }
+    assert routes == SERVED.keys()
