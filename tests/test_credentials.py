@@ -139,8 +139,25 @@ ROUTES: dict[tuple[str, str, str], frozenset[str]] = {
     ("apply", "GET", "/api/v1/applications/{application_id}"): APPLY_VENDORS | {"auditor"},
     **{
         ("apply", "POST", f"/api/v1/applications/{{application_id}}/{a}"): APPLY_VENDORS
-        for a in ("offer", "reject", "confirm-conditions-met", "conditions-not-met")
+        for a in (
+            "offer",
+            "reject",
+            "confirm-conditions-met",
+            "conditions-not-met",
+            "confirm-enrolment",
+        )
     },
+    # the lists a vendor maps qualifications by are a vendor's, as the real API's token guards
+    **{
+        ("apply", "GET", f"/api/v1/reference-data/{name}"): APPLY_VENDORS | {"auditor"}
+        for name in (
+            "gcse-subjects",
+            "gcse-grades",
+            "a-and-as-level-subjects",
+            "a-and-as-level-grades",
+        )
+    },
+    ("apply", "POST", "/api/v1/test-data/regenerate"): APPLY_VENDORS,
     ("apply", "GET", "/register-api/applications"): frozenset({"register@apply", "auditor"}),
     ("manage", "GET", "/applications"): OWN,
     ("manage", "GET", "/applications/{id}"): OWN,
