@@ -144,8 +144,9 @@ async def test_attributes_carry_the_real_names(line: LineUnderTest) -> None:
 
     locations = (await publish.get(f"{CYCLE}/providers/1TZ/courses/2ABC/locations")).json()
     assert sorted(site["attributes"]["code"] for site in locations["data"]) == ["-", "B"]
-    unknown = await publish.get(f"{V1}/recruitment_cycles/2026/providers")
-    assert unknown.status_code == 404
+    # an unknown recruitment year falls back to the current cycle, as the spec says
+    for year in ("2026", "current", "nonsense"):
+        assert await codes(publish, f"{V1}/recruitment_cycles/{year}/providers") == ["1TZ", "2FR"]
 
 
 async def codes(publish: httpx.AsyncClient, path: str, **params: str) -> list[str]:
@@ -163,10 +164,17 @@ async def test_filter_updated_since_returns_what_changed_after(line: LineUnderTe
 
     await publish.post("/admin/clock/advance", json={"by": "1h"}, headers=ADMIN)
     await publish.patch("/providers/1TZ", json={"name": "Aldgate SCITT"}, headers=API)
-    for moment in ("2026-10-05T00:00:00Z", "2026-10-05T00:00:00", "2026-10-05T01:00:00+01:00"):
+    moments = (
+        "2026-10-05T00:00:00Z",
+        "2026-10-05T00:00:00",
+        "2026-10-05T01:00:00+01:00",
+        "2026-10-05 00:00:00 UTC",  # Ruby's Time#to_s, as json_api_client sends a Time
+        "2026-10-05 01:00:00 +0100",
+    )
+    for moment in moments:
         assert await codes(publish, providers, **{since: moment}) == ["1TZ"], moment
     refused = await publish.get(providers, params={since: "yesterday"})
-    assert refused.status_code == 422
+    assert refused.status_code == 400
     assert names_field(refused, since)
 
     # a provider's changed_at moves when its sites or courses change, as in the real Publish
@@ -195,10 +203,18 @@ async def test_pages_hold_up_to_500_and_links_next_walks_them(state_dir: Path) -
         assert sorted(walked) == [f"{n:03d}" for n in range(501)]
         assert len((await publish.get(providers)).json()["data"]) == 100
 
-        for too_many in ("501", "0"):
-            refused = await publish.get(providers, params={"page[per_page]": too_many})
-            assert refused.status_code == 422
-            assert names_field(refused, "page[per_page]")
+        # past 500 falls back to 500, as the spec says; past the last page is refused
+        assert (
+            len((await publish.get(providers, params={"page[per_page]": 501})).json()["data"])
+            == 500
+        )
+        refused = await publish.get(providers, params={"page[per_page]": "0"})
+        assert refused.status_code == 400
+        assert names_field(refused, "page[per_page]")
+        past = await publish.get(providers, params={"page[per_page]": 500, "page[page]": 3})
+        assert past.status_code == 400
+        assert names_field(past, "page[page]")
+        assert spec_errors(past.json(), "400ErrorResponse") == []
 
 
 async def test_links_next_keeps_the_filter_and_page_size(line: LineUnderTest) -> None:
