@@ -379,3 +379,40 @@ async def test_a_course_publish_could_not_hold_is_refused_naming_the_field(
             assert answer.status_code == 422, answer.text
             assert names_field(answer, field), answer.text
         assert (await publish.get("/feed/course")).json()["changes"] == before
+
+
+async def test_includes_sorts_and_filters_are_served_or_refused_naming_them(
+    line: LineUnderTest,
+) -> None:
+    publish = line["publish"]
+    located = await publish.get(
+        f"{CYCLE}/providers/1TZ/courses/2ABC/locations", params={"include": "location_status"}
+    )
+    body = located.json()
+    assert spec_errors(body, "CourseLocationListResponse") == []
+    statuses = {(r["type"], r["id"]): r["attributes"] for r in body["included"]}
+    for site in body["data"]:
+        link = site["relationships"]["location_status"]["data"]
+        assert statuses[(link["type"], link["id"])]["vacancy_status"] == "full_time_vacancies"
+    assert await codes(publish, f"{CYCLE}/providers", sort="-name") == ["2FR", "1TZ"]
+    assert await codes(publish, f"{CYCLE}/providers", **{"filter[provider_type]": "scitt"}) == []
+    assert await codes(publish, f"{CYCLE}/courses", **{"filter[funding_type]": "salary"}) == [
+        "2ABC"
+    ]
+    suggestions = (await publish.get(f"{V1}/provider_suggestions", params={"query": "ald"})).json()
+    assert spec_errors(suggestions, "ProviderSuggestionListResponse") == []
+    assert [s["attributes"]["code"] for s in suggestions["data"]] == ["1TZ"]
+    areas = (await publish.get(f"{V1}/subject_areas", params={"include": "subjects"})).json()
+    assert spec_errors(areas, "SubjectAreaListResponse") == []
+    refused = [
+        (f"{CYCLE}/providers", {"include": "courses"}, "include"),
+        (f"{CYCLE}/providers", {"sort": "ukprn"}, "sort"),
+        (f"{CYCLE}/courses", {"filter[has_vacancies]": "true"}, "filter[has_vacancies]"),
+        (f"{V1}/provider_suggestions", {"query": "al"}, "query"),
+        (f"{CYCLE}/providers/ZZZ", {}, "provider_code"),
+    ]
+    for path, params, name in refused:
+        answer = await publish.get(path, params=params)
+        assert answer.status_code in (400, 404), answer.text
+        assert names_field(answer, name), answer.text
+        assert spec_errors(answer.json(), "StandardErrorResponse") == []
