@@ -6,7 +6,7 @@ import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from xml.etree import ElementTree
@@ -106,9 +106,49 @@ class KernelReader:
                 return
 
 
+def resource_record(resource: dict[str, Any], key_field: str, **extra: Any) -> SourceRecord:
+    """A JSON:API resource of Publish's API v1 as a record: its attributes, its meta.version."""
+    attributes = {**resource["attributes"], **extra}
+    version = resource.get("meta", {}).get("version")
+    return SourceRecord(str(attributes[key_field]), version, attributes)
+
+
 @dataclass
 class PublishV1Reader:
-    """Reads as the real Apply does: `filter[updated_since]`, 500 a page, following links.next."""
+    """Lists a cycle's providers or courses, or the subjects: 500 a page, following links.next."""
+
+    upstream: Upstream
+    entity: str
+    key_field: str
+    year: int
+    page_size: int = 500
+
+    async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
+        if self.entity == "subject":
+            body = await self.upstream.get_json("/api/public/v1/subjects")
+            yield Page([resource_record(r, self.key_field) for r in body["data"]])
+            return
+        path = {"provider": "providers", "course": "courses"}[self.entity]
+        base = f"/api/public/v1/recruitment_cycles/{self.year}/{path}"
+        params: dict[str, Any] | None = {"page[per_page]": self.page_size}
+        if updated_since is not None and params is not None:
+            params["filter[updated_since]"] = updated_since.isoformat()
+        url: str | None = base
+        while url is not None:
+            body = await self.upstream.get_json(url, params)
+            yield Page([resource_record(r, self.key_field) for r in body["data"]])
+            url = body.get("links", {}).get("next")
+            params = None  # links.next carries the query
+
+
+@dataclass
+class PublishV1ProviderTreeReader:
+    """Apply's sync, request for request: changed providers, each one's courses, their locations.
+
+    SyncAllProvidersAndCourses lists providers 500 a page by page number, `filter[updated_since]`
+    as Ruby's Time#to_s; SyncCourses lists each provider's courses; SyncSites lists each course's
+    locations with `include=location_status`, for every course but drafts and rolled-over ones.
+    """
 
     upstream: Upstream
     entity: str
@@ -116,57 +156,52 @@ class PublishV1Reader:
     year: int
     page_size: int = 500
     fan_out: int = 8
-    _base: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._base = f"/api/public/v1/recruitment_cycles/{self.year}"
+    # SyncCourses' API_COURSE_DRAFT_STATES: such courses are neither copied nor their sites read
+    unsynced_states: frozenset[str] = frozenset({"draft", "rolled_over"})
 
     async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
-        if self.entity == "site":
-            async for page in self._sites(updated_since):
-                yield page
-            return
-        if self.entity == "subject":
-            body = await self.upstream.get_json("/api/public/v1/subjects")
-            yield Page([self._record(resource) for resource in body["data"]])
-            return
-        path = {"provider": "providers", "course": "courses"}[self.entity]
-        async for resources in self._resources(f"{self._base}/{path}", updated_since):
-            yield Page([self._record(resource) for resource in resources])
-
-    async def _resources(
-        self, path: str, updated_since: datetime | None
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        params: dict[str, Any] | None = {"page[per_page]": self.page_size}
-        if updated_since is not None and params is not None:
-            params["filter[updated_since]"] = updated_since.isoformat()
-        url: str | None = path
-        while url is not None:
-            body = await self.upstream.get_json(url, params)
-            yield body["data"]
-            url = body.get("links", {}).get("next")
-            params = None  # links.next carries the query
-
-    def _record(self, resource: dict[str, Any], **extra: Any) -> SourceRecord:
-        attributes = {**resource["attributes"], **extra}
-        version = resource.get("meta", {}).get("version")
-        return SourceRecord(str(attributes[self.key_field]), version, attributes)
-
-    async def _sites(self, updated_since: datetime | None) -> AsyncIterator[Page]:
-        """Sites are listed per provider; a provider's changed_at moves when its sites change."""
-        async for providers in self._resources(f"{self._base}/providers", updated_since):
+        async for providers in self._providers(updated_since):
+            if self.entity == "provider":
+                yield Page([resource_record(r, self.key_field) for r in providers])
+                continue
             codes = [provider["attributes"]["code"] for provider in providers]
             for start in range(0, len(codes), self.fan_out):
                 batch = codes[start : start + self.fan_out]
-                bodies = await asyncio.gather(
-                    *(
-                        self.upstream.get_json(f"{self._base}/providers/{code}/locations")
-                        for code in batch
-                    )
-                )
-                for code, body in zip(batch, bodies, strict=True):
-                    records = [self._record(r, provider_code=code) for r in body["data"]]
-                    yield Page(records, partition=("provider_code", code))
+                walked = await asyncio.gather(*(self._provider(code) for code in batch))
+                for page in walked:
+                    yield page
+
+    async def _providers(self, updated_since: datetime | None) -> AsyncIterator[list[Any]]:
+        base = f"/api/public/v1/recruitment_cycles/{self.year}/providers"
+        number, last = 0, False
+        while not last:
+            number += 1
+            params: dict[str, Any] = {"page[page]": number, "page[per_page]": self.page_size}
+            if updated_since is not None:
+                moment = updated_since.astimezone(UTC)
+                params["filter[updated_since]"] = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+            body = await self.upstream.get_json(base, params)
+            yield body["data"]
+            last = body.get("links", {}).get("next") is None
+
+    async def _provider(self, code: str) -> Page:
+        base = f"/api/public/v1/recruitment_cycles/{self.year}/providers/{code}/courses"
+        body = await self.upstream.get_json(base, {"page[per_page]": self.page_size})
+        courses = body["data"]
+        if self.entity == "course":
+            return Page([resource_record(c, self.key_field) for c in courses])
+        synced = [c for c in courses if c["attributes"]["state"] not in self.unsynced_states]
+        records: dict[str, SourceRecord] = {}
+        for course in synced:
+            locations = await self.upstream.get_json(
+                f"{base}/{course['attributes']['code']}/locations",
+                {"include": "location_status", "page[per_page]": self.page_size},
+            )
+            for site in locations["data"]:
+                record = resource_record(site, self.key_field, provider_code=code)
+                records[record.key] = record
+        # the provider's sites its courses list: one it no longer lists leaves the copy
+        return Page(list(records.values()), partition=("provider_code", code))
 
 
 @dataclass
@@ -298,6 +333,8 @@ def reader_for(
     match edge.reader:
         case Reader.PUBLISH_V1:
             return PublishV1Reader(upstream, edge.entity, key_field, year, page_size)
+        case Reader.PUBLISH_V1_PROVIDER_TREE:
+            return PublishV1ProviderTreeReader(upstream, edge.entity, key_field, year, page_size)
         case Reader.EDUBASE_CSV:
             return EdubaseReader(upstream, clock, key_field, page_size)
         case Reader.APPLY_REGISTER_API:

@@ -82,6 +82,31 @@ TOWNS = (
     ("Exeter", "EX", "K", "south_west", "878", "Devon"),
     ("Cardiff", "CF", "W", "wales", "681", "Cardiff"),
 )
+# each town's centre, so a provider's and a school's coordinates fall near where they are
+TOWN_CENTRES = {
+    "London": (51.5072, -0.1276),
+    "Birmingham": (52.4862, -1.8904),
+    "Coventry": (52.4068, -1.5197),
+    "Manchester": (53.4808, -2.2426),
+    "Liverpool": (53.4084, -2.9916),
+    "Preston": (53.7632, -2.7031),
+    "Leeds": (53.8008, -1.5491),
+    "Sheffield": (53.3811, -1.4701),
+    "Hull": (53.7676, -0.3274),
+    "Newcastle upon Tyne": (54.9783, -1.6178),
+    "Sunderland": (54.9069, -1.3838),
+    "Nottingham": (52.9548, -1.1581),
+    "Leicester": (52.6369, -1.1398),
+    "Norwich": (52.6309, 1.2974),
+    "Cambridge": (52.2053, 0.1218),
+    "Brighton": (50.8225, -0.1372),
+    "Reading": (51.4543, -0.9781),
+    "Oxford": (51.752, -1.2577),
+    "Bristol": (51.4545, -2.5879),
+    "Plymouth": (50.3755, -4.1427),
+    "Exeter": (50.7184, -3.5339),
+    "Cardiff": (51.4816, -3.1791),
+}
 SAINTS = ("St Mary's", "St John's", "St Peter's", "Holy Trinity", "St Anne's", "Christ Church")
 PLACES = (
     "Oakfield",
@@ -215,6 +240,44 @@ def _postcode(rng: random.Random, area: str) -> str:
     return f"{area}{rng.randint(1, 20)} {rng.randint(1, 9)}{inward}"
 
 
+def _near(rng: random.Random, town: str) -> dict[str, float]:
+    latitude, longitude = TOWN_CENTRES[town]
+    return {
+        "latitude": round(latitude + rng.uniform(-0.05, 0.05), 6),
+        "longitude": round(longitude + rng.uniform(-0.08, 0.08), 6),
+    }
+
+
+def _course_terms(rng: random.Random, salaried: bool, secondary: bool) -> dict[str, Any]:
+    """Fees, entry requirements and visas as providers publish them."""
+    sponsors = not salaried and rng.random() < 0.4
+    return {
+        "course_length": _weighted(rng, [("OneYear", 0.85), ("TwoYears", 0.15)]),
+        "fee_domestic": None if salaried else 9535,
+        "fee_international": None if salaried else rng.choice([15_000, 17_500, 19_950, 22_000]),
+        "salary_details": "Trainees are employed as unqualified teachers on the school's pay scale."
+        if salaried
+        else None,
+        "degree_grade": _weighted(
+            rng, [("two_two", 0.6), ("two_one", 0.25), ("third_class", 0.1), ("not_required", 0.05)]
+        ),
+        "degree_subject_requirements": "A degree with at least 50% in the subject you teach."
+        if secondary and rng.random() < 0.5
+        else None,
+        "accept_pending_gcse": rng.random() < 0.7,
+        "accept_gcse_equivalency": (equivalency := rng.random() < 0.6),
+        "accept_english_gcse_equivalency": equivalency,
+        "accept_maths_gcse_equivalency": equivalency,
+        "accept_science_gcse_equivalency": equivalency and not secondary,
+        "additional_gcse_equivalencies": "We accept equivalency tests from A Star Teachers."
+        if equivalency
+        else None,
+        "can_sponsor_student_visa": sponsors,
+        "can_sponsor_skilled_worker_visa": salaried and rng.random() < 0.2,
+        "visa_sponsorship_application_deadline_at": "2027-06-30T23:59:00Z" if sponsors else None,
+    }
+
+
 def schools(rng: random.Random, count: int) -> list[dict[str, Any]]:
     rows = []
     urns = rng.sample(range(100_000, 150_000), count)
@@ -298,6 +361,9 @@ def publish(rng: random.Random, volumes: Volumes, school_rows: list[dict[str, An
                 "region_code": region,
                 "email": f"itt@{code.lower()}.example.org",
                 "telephone": f"0{rng.randint(1_000_000_000, 1_999_999_999)}",
+                # drawn apart from the main stream, so the same seed gives the same line as before
+                **_near(random.Random(code), town),
+                "selectable_school": kind == "lead_school" and random.Random(code).random() < 0.3,
             }
         )
     accredited = [p["code"] for p in providers if p["accredited_body"]] or [providers[0]["code"]]
@@ -323,10 +389,13 @@ def publish(rng: random.Random, volumes: Volumes, school_rows: list[dict[str, An
                 "code": "-" if index == 0 else string.ascii_uppercase[index - 1],
                 "name": school["name"],
                 "street_address_1": school["street"],
+                "street_address_2": None if int(school["urn"]) % 3 else "Church Lane",
                 "city": school["town"],
+                "county": school["la_name"],
                 "postcode": school["postcode"],
                 "urn": school["urn"],
                 "region_code": provider["region_code"],
+                **_near(random.Random(school["urn"]), school["town"]),
             }
             for index, school in enumerate(picked)
         ]
@@ -351,9 +420,10 @@ def publish(rng: random.Random, volumes: Volumes, school_rows: list[dict[str, An
         }[kind]
         site_codes = [s["code"] for s in sites[provider["code"]]]
         state = _weighted(rng, [("published", 0.9), ("draft", 0.05), ("withdrawn", 0.05)])
+        uuid = _uuid(rng)
         courses[provider["code"]].append(
             {
-                "uuid": _uuid(rng),
+                "uuid": uuid,
                 "code": code,
                 "name": name,
                 "accredited_provider_code": None
@@ -373,6 +443,7 @@ def publish(rng: random.Random, volumes: Volumes, school_rows: list[dict[str, An
                 "age_maximum": age_max,
                 "start_date": "2027-09-01",
                 "site_codes": sorted(rng.sample(site_codes, rng.randint(1, len(site_codes)))),
+                **_course_terms(random.Random(uuid), salaried, level == "secondary"),
             }
         )
     return PublishSeed(providers, sites, courses, partnerships)

@@ -180,7 +180,10 @@ def reference(*parts: str) -> Path:
 
 def names_field(response: httpx.Response, field: str) -> bool:
     """Whether a refusal names `field`, as its message's opening or as its errors' location."""
-    detail = response.json()["detail"]
+    body = response.json()
+    if "errors" in body:  # a JSON:API error object, as Publish's API v1 answers
+        return any(str(error.get("detail", "")).startswith(f"{field}:") for error in body["errors"])
+    detail = body["detail"]
     if isinstance(detail, str):
         return detail.startswith(f"{field}:")
     return any(

@@ -39,6 +39,8 @@ class Reader(StrEnum):
 
     KERNEL = "kernel"  # /feed/{entity} and /records/{entity}, served by every owner
     PUBLISH_V1 = "publish_v1"  # Teacher Training Courses API v1 (JSON:API)
+    # the same API walked provider by provider, course by course, as Apply's sync walks it
+    PUBLISH_V1_PROVIDER_TREE = "publish_v1_provider_tree"
     EDUBASE_CSV = "edubase_csv"  # GIAS daily edubasealldata<YYYYMMDD>.csv
     APPLY_REGISTER_API = "apply_register_api"  # Apply's register-api: recruited applications
     APPLY_VENDOR_API = "apply_vendor_api"  # Apply's vendor API v1: GET /applications?since=
@@ -52,6 +54,7 @@ READABLE_BY: Mapping[Reader, frozenset[Mechanism]] = MappingProxyType(
     {
         Reader.KERNEL: frozenset({Mechanism.FEED, Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
         Reader.PUBLISH_V1: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
+        Reader.PUBLISH_V1_PROVIDER_TREE: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
         Reader.EDUBASE_CSV: frozenset({Mechanism.SNAPSHOT}),
         Reader.APPLY_REGISTER_API: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
         Reader.APPLY_VENDOR_API: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
@@ -61,7 +64,7 @@ READABLE_BY: Mapping[Reader, frozenset[Mechanism]] = MappingProxyType(
 )
 # APIs whose records carry the owner's own field names: a what-if can read the same records
 # from the owner's change feed instead, as if the owner had built one beside the API
-FEED_ALIKE: frozenset[Reader] = frozenset({Reader.PUBLISH_V1})
+FEED_ALIKE: frozenset[Reader] = frozenset({Reader.PUBLISH_V1, Reader.PUBLISH_V1_PROVIDER_TREE})
 
 
 class Policy(StrEnum):
@@ -753,7 +756,7 @@ EDGES = (
         Mechanism.UPDATED_SINCE,
         "*/10 * * * *",
         PROVIDER_FIELDS,
-        reader=Reader.PUBLISH_V1,
+        reader=Reader.PUBLISH_V1_PROVIDER_TREE,
         overlap=timedelta(hours=2),
         full_sync_schedule="59 0 * * 6",
         retries=APPLY_SYNC_RETRIES,
@@ -766,7 +769,11 @@ EDGES = (
         Mechanism.UPDATED_SINCE,
         "*/10 * * * *",
         _frozen({**COURSE_FIELDS, "state": "withdrawn", "findable": "exposed_in_find"}),
-        reader=Reader.PUBLISH_V1,
+        reader=Reader.PUBLISH_V1_PROVIDER_TREE,
+        scope=Scope(
+            exclude={"state": _codes("draft", "rolled_over")},
+            description="every course but drafts and rolled-over ones, as SyncCourses skips them",
+        ),
         value_maps=_frozen(
             {
                 "study_mode": {"both": "full_time_or_part_time"},
@@ -781,7 +788,8 @@ EDGES = (
         overlap=timedelta(hours=2),
         full_sync_schedule="59 0 * * 6",
         retries=APPLY_SYNC_RETRIES,
-        description="SyncCourses: study mode both becomes full_time_or_part_time",
+        description="SyncCourses: each changed provider's courses; study mode both becomes "
+        "full_time_or_part_time",
     ),
     Edge(
         "publish",
@@ -790,12 +798,13 @@ EDGES = (
         Mechanism.UPDATED_SINCE,
         "*/10 * * * *",
         SITE_FIELDS,
-        reader=Reader.PUBLISH_V1,
+        reader=Reader.PUBLISH_V1_PROVIDER_TREE,
         overlap=timedelta(hours=2),
         full_sync_schedule="59 0 * * 6",
         retries=APPLY_SYNC_RETRIES,
         keep_referenced=True,
-        description="SyncSites: a vanished site used by an application is flagged, not deleted",
+        description="SyncSites: each synced course's locations with include=location_status; a "
+        "vanished site used by an application is flagged, not deleted",
     ),
     Edge(
         "apply",

@@ -13,7 +13,7 @@ from serviceline.testing import reference
 
 
 def _json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema: `nullable` and the spec's `type: null` become "null"."""
+    """OpenAPI 3.0 schema -> JSON Schema: `nullable` and `type: null` become "null"."""
     if isinstance(node, list):
         return [_json_schema(item) for item in node]
     if not isinstance(node, dict):
@@ -21,6 +21,8 @@ def _json_schema(node: Any) -> Any:
     schema = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
     if "type" in node and node["type"] is None:
         schema["type"] = "null"
+    if node.get("type") == "float":  # Publish's spec types its coordinates so; JSON says number
+        schema["type"] = "number"
     if node.get("nullable") is True:
         if "type" in schema:
             schema["type"] = [schema["type"], "null"]

@@ -98,6 +98,8 @@ ROUTES: dict[tuple[str, str, str], frozenset[str]] = {
             "/recruitment_cycles/{year}/providers/{provider_code}/courses/{course_code}",
             "/recruitment_cycles/{year}/providers/{provider_code}/courses/{course_code}/locations",
             "/subjects",
+            "/subject_areas",
+            "/provider_suggestions",
         )
     },
     **{

@@ -144,8 +144,9 @@ async def test_attributes_carry_the_real_names(line: LineUnderTest) -> None:
 
     locations = (await publish.get(f"{CYCLE}/providers/1TZ/courses/2ABC/locations")).json()
     assert sorted(site["attributes"]["code"] for site in locations["data"]) == ["-", "B"]
-    unknown = await publish.get(f"{V1}/recruitment_cycles/2026/providers")
-    assert unknown.status_code == 404
+    # an unknown recruitment year falls back to the current cycle, as the spec says
+    for year in ("2026", "current", "nonsense"):
+        assert await codes(publish, f"{V1}/recruitment_cycles/{year}/providers") == ["1TZ", "2FR"]
 
 
 async def codes(publish: httpx.AsyncClient, path: str, **params: str) -> list[str]:
@@ -163,10 +164,17 @@ async def test_filter_updated_since_returns_what_changed_after(line: LineUnderTe
 
     await publish.post("/admin/clock/advance", json={"by": "1h"}, headers=ADMIN)
     await publish.patch("/providers/1TZ", json={"name": "Aldgate SCITT"}, headers=API)
-    for moment in ("2026-10-05T00:00:00Z", "2026-10-05T00:00:00", "2026-10-05T01:00:00+01:00"):
+    moments = (
+        "2026-10-05T00:00:00Z",
+        "2026-10-05T00:00:00",
+        "2026-10-05T01:00:00+01:00",
+        "2026-10-05 00:00:00 UTC",  # Ruby's Time#to_s, as json_api_client sends a Time
+        "2026-10-05 01:00:00 +0100",
+    )
+    for moment in moments:
         assert await codes(publish, providers, **{since: moment}) == ["1TZ"], moment
     refused = await publish.get(providers, params={since: "yesterday"})
-    assert refused.status_code == 422
+    assert refused.status_code == 400
     assert names_field(refused, since)
 
     # a provider's changed_at moves when its sites or courses change, as in the real Publish
@@ -195,10 +203,18 @@ async def test_pages_hold_up_to_500_and_links_next_walks_them(state_dir: Path) -
         assert sorted(walked) == [f"{n:03d}" for n in range(501)]
         assert len((await publish.get(providers)).json()["data"]) == 100
 
-        for too_many in ("501", "0"):
-            refused = await publish.get(providers, params={"page[per_page]": too_many})
-            assert refused.status_code == 422
-            assert names_field(refused, "page[per_page]")
+        # past 500 falls back to 500, as the spec says; past the last page is refused
+        assert (
+            len((await publish.get(providers, params={"page[per_page]": 501})).json()["data"])
+            == 500
+        )
+        refused = await publish.get(providers, params={"page[per_page]": "0"})
+        assert refused.status_code == 400
+        assert names_field(refused, "page[per_page]")
+        past = await publish.get(providers, params={"page[per_page]": 500, "page[page]": 3})
+        assert past.status_code == 400
+        assert names_field(past, "page[page]")
+        assert spec_errors(past.json(), "400ErrorResponse") == []
 
 
 async def test_links_next_keeps_the_filter_and_page_size(line: LineUnderTest) -> None:
@@ -363,3 +379,40 @@ async def test_a_course_publish_could_not_hold_is_refused_naming_the_field(
             assert answer.status_code == 422, answer.text
             assert names_field(answer, field), answer.text
         assert (await publish.get("/feed/course")).json()["changes"] == before
+
+
+async def test_includes_sorts_and_filters_are_served_or_refused_naming_them(
+    line: LineUnderTest,
+) -> None:
+    publish = line["publish"]
+    located = await publish.get(
+        f"{CYCLE}/providers/1TZ/courses/2ABC/locations", params={"include": "location_status"}
+    )
+    body = located.json()
+    assert spec_errors(body, "CourseLocationListResponse") == []
+    statuses = {(r["type"], r["id"]): r["attributes"] for r in body["included"]}
+    for site in body["data"]:
+        link = site["relationships"]["location_status"]["data"]
+        assert statuses[(link["type"], link["id"])]["vacancy_status"] == "full_time_vacancies"
+    assert await codes(publish, f"{CYCLE}/providers", sort="-name") == ["2FR", "1TZ"]
+    assert await codes(publish, f"{CYCLE}/providers", **{"filter[provider_type]": "scitt"}) == []
+    assert await codes(publish, f"{CYCLE}/courses", **{"filter[funding_type]": "salary"}) == [
+        "2ABC"
+    ]
+    suggestions = (await publish.get(f"{V1}/provider_suggestions", params={"query": "ald"})).json()
+    assert spec_errors(suggestions, "ProviderSuggestionListResponse") == []
+    assert [s["attributes"]["code"] for s in suggestions["data"]] == ["1TZ"]
+    areas = (await publish.get(f"{V1}/subject_areas", params={"include": "subjects"})).json()
+    assert spec_errors(areas, "SubjectAreaListResponse") == []
+    refused = [
+        (f"{CYCLE}/providers", {"include": "courses"}, "include"),
+        (f"{CYCLE}/providers", {"sort": "ukprn"}, "sort"),
+        (f"{CYCLE}/courses", {"filter[has_vacancies]": "true"}, "filter[has_vacancies]"),
+        (f"{V1}/provider_suggestions", {"query": "al"}, "query"),
+        (f"{CYCLE}/providers/ZZZ", {}, "provider_code"),
+    ]
+    for path, params, name in refused:
+        answer = await publish.get(path, params=params)
+        assert answer.status_code in (400, 404), answer.text
+        assert names_field(answer, name), answer.text
+        assert spec_errors(answer.json(), "StandardErrorResponse") == []

@@ -14,7 +14,7 @@ def create_app(
     settings: PublishSettings | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
-    return create_service(
+    app = create_service(
         "publish",
         settings or PublishSettings(),
         routers=[routes.router, public_v1.router],
@@ -22,3 +22,5 @@ def create_app(
         copies={"school": CopyTarget(GiasSchool)},
         transports=transports,
     )
+    app.add_exception_handler(public_v1.ApiV1Error, public_v1.api_v1_error)
+    return app

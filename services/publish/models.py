@@ -15,7 +15,7 @@ from serviceline.copier import Copy
 from serviceline.crud import Changes
 from serviceline.db import json_field
 from serviceline.feed import Owned
-from serviceline.fields import CourseCode, Name, ProviderCode, SiteCode, Ukprn, Urn
+from serviceline.fields import CourseCode, Name, ProviderCode, SiteCode, Ukprn, Urn, UtcDateTime
 
 ProviderType = Literal["scitt", "lead_school", "university"]
 RegionCode = Literal[
@@ -32,6 +32,8 @@ RegionCode = Literal[
     "north_east",
     "scotland",
 ]
+CourseLength = Literal["OneYear", "TwoYears"]
+DegreeGrade = Literal["two_one", "two_two", "third_class", "not_required"]
 CourseState = Literal["draft", "published", "withdrawn", "rolled_over"]
 StudyMode = Literal["full_time", "part_time", "both"]
 Level = Literal["primary", "secondary", "further_education"]
@@ -90,6 +92,10 @@ class ProviderBase(SQLModel):
     email: str | None = None
     telephone: str | None = None
     website: str | None = None
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    # a lead partner that candidates may choose a placement school from
+    selectable_school: StrictBool = False
 
 
 class Provider(ProviderBase, Owned, table=True):
@@ -116,6 +122,9 @@ class ProviderUpdate(Changes):
     email: str | None = None
     telephone: str | None = None
     website: str | None = None
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    selectable_school: StrictBool | None = None
 
 
 class CourseBase(SQLModel):
@@ -134,6 +143,21 @@ class CourseBase(SQLModel):
     age_maximum: int = Field(ge=3, le=19)
     start_date: date | None = None
     site_codes: list[SiteCode] = json_field()
+    course_length: CourseLength | None = Field(default=None, sa_type=AutoString)
+    fee_domestic: int | None = Field(default=None, ge=0, le=100_000)
+    fee_international: int | None = Field(default=None, ge=0, le=100_000)
+    salary_details: str | None = None
+    degree_grade: DegreeGrade | None = Field(default=None, sa_type=AutoString)
+    degree_subject_requirements: str | None = None
+    accept_pending_gcse: StrictBool | None = None
+    accept_gcse_equivalency: StrictBool | None = None
+    accept_english_gcse_equivalency: StrictBool | None = None
+    accept_maths_gcse_equivalency: StrictBool | None = None
+    accept_science_gcse_equivalency: StrictBool | None = None
+    additional_gcse_equivalencies: str | None = None
+    can_sponsor_student_visa: StrictBool = False
+    can_sponsor_skilled_worker_visa: StrictBool = False
+    visa_sponsorship_application_deadline_at: UtcDateTime | None = None
 
 
 class Course(CourseBase, Owned, table=True):
@@ -163,16 +187,35 @@ class CourseUpdate(Changes):
     age_maximum: int | None = Field(default=None, ge=3, le=19)
     start_date: date | None = None
     site_codes: list[SiteCode] | None = None
+    course_length: CourseLength | None = None
+    fee_domestic: int | None = Field(default=None, ge=0, le=100_000)
+    fee_international: int | None = Field(default=None, ge=0, le=100_000)
+    salary_details: str | None = None
+    degree_grade: DegreeGrade | None = None
+    degree_subject_requirements: str | None = None
+    accept_pending_gcse: StrictBool | None = None
+    accept_gcse_equivalency: StrictBool | None = None
+    accept_english_gcse_equivalency: StrictBool | None = None
+    accept_maths_gcse_equivalency: StrictBool | None = None
+    accept_science_gcse_equivalency: StrictBool | None = None
+    additional_gcse_equivalencies: str | None = None
+    can_sponsor_student_visa: StrictBool | None = None
+    can_sponsor_skilled_worker_visa: StrictBool | None = None
+    visa_sponsorship_application_deadline_at: UtcDateTime | None = None
 
 
 class SiteBase(SQLModel):
     code: SiteCode
     name: Name
     street_address_1: str | None = None
+    street_address_2: str | None = None
     city: str | None = None
+    county: str | None = None
     postcode: str | None = None
     urn: Urn | None = None
     region_code: RegionCode = Field(default="no_region", sa_type=AutoString)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
 
 
 class Site(SiteBase, Owned, table=True):
@@ -191,9 +234,13 @@ class SiteCreate(SiteBase):
 class SiteUpdate(Changes):
     name: Name | None = None
     street_address_1: str | None = None
+    street_address_2: str | None = None
     city: str | None = None
+    county: str | None = None
     postcode: str | None = None
     urn: Urn | None = None
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
 
 
 class PartnershipBase(SQLModel):
