@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -74,6 +75,8 @@ class JobResult:
     ok: bool
     result: Any = None
     error: str | None = None
+    # wall seconds the run took: the work the clock drives
+    seconds: float = 0.0
 
 
 class UnknownJobError(KeyError):
@@ -130,9 +133,7 @@ class Scheduler:
             return max(wanted, last + RETRY)
         if job.schedule is None:
             return None
-        start = last or self.origin
-        moment: datetime = croniter(job.schedule, start).get_next(datetime)
-        return moment
+        return next_fire(job.schedule, last or self.origin)
 
     def next_due(self, *, visible_only: bool = False) -> tuple[datetime, Job] | None:
         upcoming = [
@@ -161,8 +162,7 @@ class Scheduler:
             and job.idle(first_due)
         ):
             visible.remove((first_due, first))
-            later: datetime = croniter(job.schedule, first_due).get_next(datetime)
-            visible.append((later, first))
+            visible.append((next_fire(job.schedule, first_due), first))
         return visible
 
     def job(self, name: str) -> Job:
@@ -215,10 +215,13 @@ class Scheduler:
             result = await job.run()
         except Exception as error:  # a failed job is recorded; the schedule carries on
             log.warning("job %s failed: %s", job.name, cause(error))
-            return JobResult(job.name, due, False, error=cause(error))
-        finally:
-            self.work_seconds += time.perf_counter() - started
-        return JobResult(job.name, due, True, result=result)
+            return JobResult(job.name, due, False, error=cause(error), seconds=self._spent(started))
+        return JobResult(job.name, due, True, result=result, seconds=self._spent(started))
+
+    def _spent(self, started: float) -> float:
+        seconds = time.perf_counter() - started
+        self.work_seconds += seconds
+        return seconds
 
     def _note(self, job: Job, outcome: JobResult) -> None:
         """After a run on the clock: clear the retries, or plan the next one.
@@ -271,6 +274,13 @@ class Scheduler:
         for outcome, scheduled in self._unsaved:
             _record(runs.setdefault(outcome.job, JobRun(name=outcome.job)), outcome, scheduled)
         return runs
+
+
+@functools.lru_cache(maxsize=4096)
+def next_fire(schedule: str, after: datetime) -> datetime:
+    """A cron schedule's first moment after `after`: asked of every job at every clock step."""
+    moment: datetime = croniter(schedule, after).get_next(datetime)
+    return moment
 
 
 def _record(run: JobRun, outcome: JobResult, scheduled: bool) -> None:
