@@ -304,11 +304,13 @@ class Copier:
             seen=set(),
         )
         # nothing new on the feed: the cursor stays where it is
-        if quiet.look.path != "follow":
-            snapshot = quiet.look.path == "snapshot"
-            position = quiet.stats.cursor if snapshot and edge.mechanism is Mechanism.FEED else None
-            await to_thread.run_sync(self._finish, edge, now, position, snapshot, stats)
-        await to_thread.run_sync(self._close, stats, True)
+        if quiet.look.path == "follow":
+            await to_thread.run_sync(self._close, stats, True)
+            return stats
+        snapshot = quiet.look.path == "snapshot"
+        position = quiet.stats.cursor if snapshot and edge.mechanism is Mechanism.FEED else None
+        finish = partial(self._finish, edge, now, position, snapshot, stats, finished=True)
+        await to_thread.run_sync(finish)
         return stats
 
     def _look(self, edge: Edge, full: bool) -> Look:
@@ -601,6 +603,8 @@ class Copier:
         full: bool,
         stats: CopyStats,
         seen: set[str] | None = None,
+        *,
+        finished: bool = False,
     ) -> None:
         target = self.targets[edge.entity]
         with Session(self.engine) as session:
@@ -613,7 +617,7 @@ class Copier:
             if stats.relisted:
                 self._count_relist(session, edge)
             stats.cursor = position or started.isoformat()
-            self._count_run(session, stats)
+            self._count_run(session, stats, finished=finished)
             session.commit()
 
     def _count_run(self, session: Session, stats: CopyStats, *, finished: bool = False) -> None:
