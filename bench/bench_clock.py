@@ -5,7 +5,9 @@ systems), seeds it, then advances its clock a day at a time, nothing changing (q
 per simulated day: the jobs run, the copy polls that found nothing (and how many of them were
 not made at all: skipped), the requests the services sent each other, the control's calls to
 the services' clocks, and the wall seconds the jobs worked. The overhead ratio is the wall time
-beyond that work over the work itself. The workload column waits for a workload to drive.
+beyond that work over the work itself. Then the same line lives as many days under the default
+workload (the seed's first days of the cycle, October's rates), stepped as a study steps it
+without its drift samples: simulated days per wall minute, and the events a day.
 Run: .venv/bin/python bench/bench_clock.py [--sizes small medium large] [--days N]
 """
 
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from serviceline.control import LineControl
 from serviceline.launcher import LineConfig, start_line
 from serviceline.seed import Size, seed_line
+from serviceline.studies.runner import advance_and_fire
 from serviceline.testing import free_port_offset
 from serviceline.topology import LINE, RECORD_SYSTEMS
+from serviceline.workload import WorkloadDriver, load_workload
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"
 TEN = [s.name for s in LINE.services if s.name not in RECORD_SYSTEMS]
@@ -52,6 +57,8 @@ class Day:
     requests: int
     clock_calls: int
     work: float
+    busy_wall: float
+    events: int
 
     def per_day(self, value: float) -> float:
         return value / self.days
@@ -59,6 +66,10 @@ class Day:
     @property
     def days_per_minute(self) -> float:
         return 60 * self.days / self.wall
+
+    @property
+    def busy_days_per_minute(self) -> float:
+        return 60 * self.days / self.busy_wall
 
     @property
     def overhead(self) -> float:
@@ -91,6 +102,25 @@ async def quiet_days(control: LineControl, days: int) -> tuple[float, list[dict[
     return time.perf_counter() - started, ran, control.calls - calls
 
 
+async def busy_days(
+    control: LineControl, clients: dict[str, httpx.AsyncClient], days: int
+) -> tuple[float, int]:
+    """Live `days` days under the default workload: the wall seconds and the events performed."""
+    start = await control.now()
+    end = start + timedelta(days=days)
+    events = WorkloadDriver(
+        load_workload("default"), clients, API_TOKEN, seed=1, start=start, end=end
+    )
+    await events.prepare()
+    control.remember_views = True
+    started = time.perf_counter()
+    moment = start
+    while moment < end:
+        moment = min(events.next_at() or end, end)
+        await advance_and_fire(control, events, moment, whole=moment >= end)
+    return time.perf_counter() - started, events.counts.total() + events.failures.total()
+
+
 async def measure(folder: Path, size: Size, names: list[str], skip: bool, days: int) -> Day:
     config = LineConfig(
         folder,
@@ -112,6 +142,7 @@ async def measure(folder: Path, size: Size, names: list[str], skip: bool, days: 
         work, requests = await totals(control)
         wall, ran, calls = await quiet_days(control, days)
         work_after, requests_after = await totals(control)
+        busy_wall, events = await busy_days(control, clients, days)
         for client in clients.values():
             await client.aclose()
         return Day(
@@ -126,13 +157,15 @@ async def measure(folder: Path, size: Size, names: list[str], skip: bool, days: 
             requests_after - requests,
             calls,
             work_after - work,
+            busy_wall,
+            events,
         )
     finally:
         running.stop()
 
 
 def table(found: list[Day]) -> Table:
-    out = Table(title="a simulated day, quiet (workload: — until serviceline/workload lands)")
+    out = Table(title="a simulated day, quiet, then under the default workload")
     for column in (
         "size",
         "services",
@@ -147,6 +180,7 @@ def table(found: list[Day]) -> Table:
         "work s/day",
         "overhead",
         "workload days/min",
+        "events/day",
     ):
         out.add_column(column, justify="left" if column == "size" else "right")
     for day in found:
@@ -163,7 +197,8 @@ def table(found: list[Day]) -> Table:
             f"{day.per_day(day.clock_calls):,.0f}",
             f"{day.per_day(day.work):.2f}",
             f"{day.overhead:.2f}",
-            "—",
+            f"{day.busy_days_per_minute:.1f}",
+            f"{day.per_day(day.events):,.0f}",
         )
     return out
 

@@ -130,6 +130,24 @@ class Line(Protocol):
     def start_service(self, name: str, timeout: float = 60.0) -> None: ...
 
 
+async def advance_and_fire(
+    control: LineControl, events: EventSource, moment: datetime, *, whole: bool
+) -> list[dict[str, Any]]:
+    """Bring the line to `moment` and perform the events due by then: the jobs that ran.
+
+    Only the services the events write to need to be there (and those they command); with
+    `whole`, as for a sample that audits every clock, every service is.
+    """
+    due = events.next_at()
+    fires = due is not None and due <= moment
+    targets = events.targets_at(moment) if fires else set()
+    ran = await control.advance(to=moment, only=None if whole or not targets else targets)
+    if fires:
+        await events.fire(moment)
+        control.touched(targets)
+    return ran
+
+
 class StudyRunner:
     """Moves the line from event to event, sample to sample, fault to fault, until the end."""
 
@@ -175,17 +193,9 @@ class StudyRunner:
             if due is not None:
                 moments.append(max(due, moment))
             moment = min(moments)
-            fires = due is not None and due <= moment
             sampling = moment >= next_sample or moment >= line.end
-            # a sample audits every clock at `moment`; between samples only the services the
-            # events write to need to be there, and the others catch up later
-            targets = self.events.targets_at(moment) if fires else set()
-            whole = sampling or self._faults_change_at(moment) or not targets
-            only = None if whole else targets
-            self._tally(await line.control.advance(to=moment, only=only))
-            if fires:
-                await self.events.fire(moment)
-                line.control.touched(targets)
+            whole = sampling or self._faults_change_at(moment)
+            self._tally(await advance_and_fire(line.control, self.events, moment, whole=whole))
             await self._faults_at(moment)
             if sampling:
                 await self._sample(moment)
