@@ -2,6 +2,7 @@
 starts is given up while the rest runs on, and `serviceline stop|start|restart` drive one."""
 
 import html
+import json
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ from serviceline.cli import app
 from serviceline.dashboard.app import create_app
 from serviceline.dashboard.settings import DashboardSettings
 from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.supervision import ServiceState
+from serviceline.supervision import EVENTS, START_RETRIES, ServiceState
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN
 from serviceline.topology import LINE
 
@@ -48,6 +49,20 @@ def until(line: RunningLine, name: str, wanted: str, timeout: float = 60.0) -> S
             return state
         time.sleep(0.2)
     raise AssertionError(f"{name} is {line.states()[name]}, not {wanted}")
+
+
+def quick_deaths_before_giving_up(line: RunningLine, name: str) -> int:
+    """The restarts after a quick death (BACKOFF) in a row that ended in the give-up (FATAL)."""
+    events = [json.loads(row) for row in (line.config.state_dir / EVENTS).read_text().splitlines()]
+    changes = [(e["from"], e["to"]) for e in events if e["name"] == name]
+    given_up = changes.index(("BACKOFF", "FATAL"))
+    quick = 0
+    for change in reversed(changes[:given_up]):
+        if change == ("BACKOFF", "STARTING"):
+            quick += 1
+        elif change != ("STARTING", "BACKOFF"):
+            break
+    return quick
 
 
 def healthy(url: str) -> bool:
@@ -131,10 +146,13 @@ def test_a_service_that_keeps_dying_as_it_starts_is_given_up_alone(line: Running
         line.supervisor.start("find")
         given_up = until(line, "find", "FATAL")
         assert given_up.given_up
-        assert given_up.restarts == 3
+        # on a loaded machine a start may take longer than START_SECONDS to die: that death is
+        # not a quick one, and the count of quick deaths in a row begins again after it
+        assert quick_deaths_before_giving_up(line, "find") == START_RETRIES
+        assert given_up.restarts >= START_RETRIES
         assert line.states()["publish"].state == "RUNNING"
         assert healthy(line.config.url(LINE.service("publish")))
         assert "find: given up" in dashboard_status(line)
 
     serviceline(line, "start", "find")
-    assert until(line, "find", "RUNNING").restarts == 3
+    assert until(line, "find", "RUNNING").restarts == given_up.restarts
