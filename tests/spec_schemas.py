@@ -31,9 +31,19 @@ def _json_schema(node: Any) -> Any:
     return schema
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as JSON reads it: a date stays the string it is (Register's spec has 2023-13-01)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 @functools.cache
 def _document(spec: str) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(reference("specs", spec).read_text())
+    document: dict[str, Any] = yaml.load(reference("specs", spec).read_text(), Loader=_Loader)
     return document
 
 

@@ -13,10 +13,7 @@ import httpx
 import pytest
 from jsonschema import ValidationError
 
-from serviceline.testing import API, LineUnderTest, bearer, in_process_line, service_settings
-from services.apply.main import create_app
-from services.apply.register_api import PREFIX
-from services.apply.settings import ApplySettings
+from serviceline.testing import API, LineUnderTest, bearer, in_process_line
 from tests import builders, spec_schemas
 from tests.spec_schemas import ok
 
@@ -166,10 +163,6 @@ def test_the_spec_check_can_fail() -> None:
 
 
 SPEC = "apply-register-api-v1-2021.yml"
-# the 2021 spec's one operation, and why the line serves it
-SERVED = {("GET", "/applications"): "Register's nightly import of recruited applications"}
-# none: the spec has nothing else
-LEFT_OUT: dict[tuple[str, str], str] = {}
 
 
 @dataclass
@@ -303,17 +296,3 @@ async def test_registers_import_copies_recruited_applications_as_apply_holds_the
         assert await register.run(await line.control.now()) == {ids[0], late}
         assert register.applications[ids[0]]["attributes"]["status"] == "withdrawn"
         await matches_apply(line, register)
-
-
-def test_every_operation_in_the_spec_is_served_or_left_out_on_purpose(state_dir: Path) -> None:
-    assert SERVED.keys() | LEFT_OUT.keys() == spec_schemas.operations(SPEC)
-    settings = service_settings("apply", state_dir)
-    assert isinstance(settings, ApplySettings)
-    # what Apply's own OpenAPI says it serves under the register API's prefix
-    routes = {
-        (method.upper(), path.removeprefix(PREFIX))
-        for path, item in create_app(settings).openapi()["paths"].items()
-        if path.startswith(f"{PREFIX}/")
-        for method in item
-    }
-    assert routes == SERVED.keys()

@@ -1,6 +1,5 @@
 """A client shaped like the real Apply's sync copies Publish through API v1, as the spec says."""
 
-import json
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from serviceline import seed
-from serviceline.testing import ADMIN, API, in_process_line, reference
+from serviceline.testing import ADMIN, API, in_process_line
 from tests.spec_schemas import conforms
 
 pytestmark = pytest.mark.anyio
@@ -225,41 +224,3 @@ async def test_an_incremental_sync_reads_only_providers_changed_since(
     later = RealApplySync(publish)
     await later.sync_all(datetime.fromisoformat("2026-10-05T01:00:00+00:00"))
     assert later.providers == {code: {**first.providers[code], "name": "Renamed SCITT"}}
-
-
-SERVED = {
-    ("get", "/recruitment_cycles/{year}/providers"),
-    ("get", "/recruitment_cycles/{year}/providers/{provider_code}"),
-    ("get", "/recruitment_cycles/{year}/providers/{provider_code}/locations"),
-    ("get", "/recruitment_cycles/{year}/courses"),
-    ("get", "/recruitment_cycles/{year}/providers/{provider_code}/courses"),
-    ("get", "/recruitment_cycles/{year}/providers/{provider_code}/courses/{course_code}"),
-    ("get", "/recruitment_cycles/{year}/providers/{provider_code}/courses/{course_code}/locations"),
-    ("get", "/subjects"),
-    ("get", "/subject_areas"),
-    ("get", "/provider_suggestions"),
-}
-# every operation of the real spec is served; one left out would be listed here with why
-LEFT_OUT: dict[tuple[str, str], str] = {}
-
-
-async def test_every_operation_of_the_spec_is_served_or_left_out_on_purpose(
-    publish: httpx.AsyncClient,
-) -> None:
-    spec = json.loads(reference("specs", SPEC).read_text())
-    operations = {
-        (method, path)
-        for path, item in spec["paths"].items()
-        for method in item
-        if method in ("get", "post", "put", "patch", "delete")
-    }
-    assert operations == SERVED | set(LEFT_OUT)
-    assert not SERVED & set(LEFT_OUT)
-    ours = (await publish.get("/openapi.json")).json()["paths"]
-    served = {
-        (method, path.removeprefix("/api/public/v1"))
-        for path, item in ours.items()
-        if path.startswith("/api/public/v1/")
-        for method in item
-    }
-    assert served == SERVED
