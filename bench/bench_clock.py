@@ -65,9 +65,12 @@ class Day:
         return (self.wall - self.work) / self.work if self.work else float("inf")
 
 
+EDGES = {edge.name for edge in LINE.edges}
+
+
 def is_empty_poll(job: dict[str, Any]) -> bool:
     result = job.get("result")
-    if "->" not in job["job"] or not isinstance(result, dict):
+    if job["job"].removesuffix(":full") not in EDGES or not isinstance(result, dict):
         return False
     return not (result["upserted"] or result["deleted"] or result["flagged"])
 

@@ -135,8 +135,8 @@ async def measure(folder: Path, records: int, per_provider: int) -> list[Measure
             )
         ]
         for edge, consumer in (
-            ("publish.course->find", "find"),
-            ("publish.course->apply", "apply"),
+            ("publish.course.find", "find"),
+            ("publish.course.apply", "apply"),
         ):
             table = f"{consumer}_course"
             database = db / f"{consumer}.db"
@@ -151,7 +151,7 @@ async def measure(folder: Path, records: int, per_provider: int) -> list[Measure
             find_db = folder / "fresh" / "find.db"
             found.append(
                 await copied(
-                    fresh_drive, "publish.course->find", records, find_db, "find_course", full=True
+                    fresh_drive, "publish.course.find", records, find_db, "find_course", full=True
                 )
             )
             for client in fresh_clients.values():

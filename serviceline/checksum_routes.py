@@ -62,8 +62,10 @@ def _owner_side(kernel: Kernel, name: str) -> OwnerSide:
 
 def _consumer_side(kernel: Kernel, name: str) -> ConsumerSide:
     edge = _edge(kernel, name)
-    if name not in kernel.copier.edges:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{kernel.name} keeps no copies of {name}")
+    if edge.name not in kernel.copier.edges:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"{kernel.name} keeps no copies of {edge.name}"
+        )
     return ConsumerSide(edge, kernel.copier.targets[edge.entity].model)
 
 

@@ -45,7 +45,7 @@ from serviceline.seed import Size, already_seeded, seed_line
 from serviceline.settings import ClockMode
 from serviceline.studies.cli import study_app
 from serviceline.supervision import ServiceState, SupervisionError
-from serviceline.topology import LINE, Kind, Mechanism
+from serviceline.topology import LINE, Edge, Kind, Mechanism, edge_name
 
 app = typer.Typer(
     help="serviceline: the 'Becoming a teacher' service line, copying data one way.",
@@ -348,20 +348,27 @@ def seed(
         console.print("the line already holds a seed: nothing seeded")
 
 
+def named_edges(names: list[str] | None) -> list[Edge]:
+    """The edges named, in either spelling (`publish.course.apply` or `publish.course->apply`)."""
+    known = {edge.name: edge for edge in LINE.edges}
+    unknown = [name for name in names or [] if edge_name(name) not in known]
+    if unknown:
+        fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
+    return [known[edge_name(name)] for name in names or []]
+
+
 @app.command()
 def sync(
     ctx: typer.Context,
-    edges: Annotated[list[str] | None, typer.Argument(help="edge names; all if none")] = None,
+    edges: Annotated[
+        list[str] | None, typer.Argument(help="edge names, e.g. publish.course.apply; all if none")
+    ] = None,
     full: Annotated[bool, typer.Option(help="list everything instead of reading changes")] = False,
     host: Host = "127.0.0.1",
     admin_token: AdminToken = "admin-secret",
 ) -> None:
     """Run copy edges now, off schedule."""
-    known = {edge.name: edge for edge in LINE.edges}
-    unknown = [name for name in edges or [] if name not in known]
-    if unknown:
-        fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
-    chosen = [known[name] for name in edges] if edges else list(LINE.copy_order())
+    chosen = named_edges(edges) or list(LINE.copy_order())
     chosen = [edge for edge in chosen if edge.mechanism is not Mechanism.EVENT]
 
     async def work() -> list[dict[str, Any]]:
@@ -503,7 +510,9 @@ def drift_table(report: DriftReport) -> Table:
 @app.command()
 def drift(
     ctx: typer.Context,
-    edges: Annotated[list[str] | None, typer.Argument(help="edge names; all if none")] = None,
+    edges: Annotated[
+        list[str] | None, typer.Argument(help="edge names, e.g. publish.course.apply; all if none")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="print the report as JSON (docs/drift.schema.json)")
     ] = False,
@@ -548,17 +557,13 @@ def drift(
                 table.add_row(sample["at"], name, *(str(counts[c]) for c in CLASSES))
         console.print(table)
         return
-    known = {edge.name: edge for edge in LINE.edges}
-    unknown = [name for name in edges or [] if name not in known]
-    if unknown:
-        fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
+    chosen = named_edges(edges) or None
     limits = _limits(fail_on or [])
     try:
         step = parse_duration(every) if every is not None else None
         length = parse_duration(span)
     except ClockError as error:
         fail(str(error))
-    chosen = [known[name] for name in edges] if edges else None
 
     async def work() -> DriftReport:
         async with connect(host, admin_token, ctx.obj) as (clients, control):

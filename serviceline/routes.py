@@ -513,7 +513,7 @@ async def run_edge(
     owner: str, entity: str, kernel: KernelDep, full: bool = False
 ) -> dict[str, Any]:
     """Run the copy of `entity` from `owner` now, off schedule."""
-    name = f"{owner}.{entity}->{kernel.name}"
+    name = f"{owner}.{entity}.{kernel.name}"
     if name not in kernel.copier.edges:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,

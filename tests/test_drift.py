@@ -26,8 +26,8 @@ from tests import builders
 pytestmark = pytest.mark.anyio
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "docs" / "drift.schema.json").read_text())
-APPLY_COURSES = LINE.edge("publish.course->apply")
-FIND_COURSES = LINE.edge("publish.course->find")
+APPLY_COURSES = LINE.edge("publish.course.apply")
+FIND_COURSES = LINE.edge("publish.course.find")
 
 
 def auditor(line: LineUnderTest) -> Auditor:
@@ -125,7 +125,7 @@ async def test_a_mentor_held_by_placements_alone_conflicts(state_dir: Path) -> N
         assert (await line["dqt"].post("/v3/teachers/batch", json=people, headers=API)).is_success
         await line.control.run_job("gias", "gias.daily_extract")
         for consumer in ("placements", "claims"):
-            await line.control.run_edge(f"gias.school->{consumer}")
+            await line.control.run_edge(f"gias.school.{consumer}")
         added = await line["placements"].post("/mentors", json=builders.mentor(), headers=API)
         assert added.status_code == 201, added.text
 
@@ -142,7 +142,7 @@ async def test_a_mentor_held_by_placements_alone_conflicts(state_dir: Path) -> N
 
 async def report_of(line: LineUnderTest) -> DriftReport:
     return await auditor(line).audit(
-        [APPLY_COURSES, FIND_COURSES, LINE.edge("hesa.itt_record->register")]
+        [APPLY_COURSES, FIND_COURSES, LINE.edge("hesa.itt_record.register")]
     )
 
 
@@ -153,7 +153,7 @@ async def test_the_json_report_follows_its_schema(state_dir: Path) -> None:
         body: dict[str, Any] = report.to_json()
         jsonschema.validate(body, SCHEMA)
         assert body["skipped"] == [
-            {"edge": "hesa.itt_record->register", "reason": "hesa is not running"}
+            {"edge": "hesa.itt_record.register", "reason": "hesa is not running"}
         ]
         assert [e["counts"]["missing"] for e in body["edges"]] == [1, 1]
 
@@ -168,7 +168,7 @@ async def test_fail_on_limits_and_history(state_dir: Path) -> None:
         await line.control.sync()
         record_history(await report_of(line), state_dir)
         samples = read_history(state_dir)
-        figures = [s["edges"]["publish.course->apply"]["counts"]["missing"] for s in samples]
+        figures = [s["edges"]["publish.course.apply"]["counts"]["missing"] for s in samples]
         assert figures == [1, 0]
 
 
@@ -228,7 +228,7 @@ async def test_a_bisect_audit_lists_an_edge_its_owner_cannot_checksum(state_dir:
 async def test_a_local_edit_is_diverged_until_the_nightly_import_loses_it(
     state_dir: Path,
 ) -> None:
-    edge = LINE.edge("gias.school->placements")
+    edge = LINE.edge("gias.school.placements")
     async with in_process_line(["gias", "publish", "dqt", "placements"], state_dir) as line:
         school = builders.school("100000", telephone="020 7000 0000")
         assert (await line["gias"].post("/schools/batch", json=[school], headers=API)).is_success
@@ -259,7 +259,7 @@ async def test_a_site_added_from_a_gias_school_keeps_its_address_as_its_own(
         school = builders.school("100000", street="1 Aldgate High Street")
         assert (await gias.post("/schools/batch", json=[school], headers=API)).is_success
         await line.control.run_job("gias", "gias.daily_extract")
-        await line.control.run_edge("gias.school->publish")
+        await line.control.run_edge("gias.school.publish")
         unaddressed = builders.site(street_address_1=None, city=None, postcode=None)
         await line.publish_provider(builders.provider(), unaddressed)
         (site,) = (await publish.get("/records/site")).json()["records"]
@@ -287,7 +287,7 @@ async def test_a_site_added_from_a_gias_school_keeps_its_address_as_its_own(
             await gias.patch("/schools/100000", json={"street": "2 Mitre Street"}, headers=API)
         ).is_success
         await line.control.run_job("gias", "gias.daily_extract")
-        await line.control.run_edge("gias.school->publish")
+        await line.control.run_edge("gias.school.publish")
         assert (await line.copy_of("publish", "school", "100000"))["address1"] == "2 Mitre Street"
         still = compared(await auditor(line).comparisons())
         assert still.keys[0].differences[0].values["gias"] == "2 Mitre Street"

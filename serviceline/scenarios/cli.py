@@ -27,7 +27,7 @@ from serviceline.scenarios.spec import (
     format_duration,
     load,
 )
-from serviceline.topology import LINE
+from serviceline.topology import LINE, edge_name
 
 scenario_app = typer.Typer(
     help="Stories told on the simulated clock, checked as they go: what the copies cost.",
@@ -40,7 +40,7 @@ Overrides = Annotated[
     typer.Option(
         "--override",
         help="EDGE=MECHANISM[@SCHEDULE]: read an edge another way, e.g. "
-        "publish.course->apply=feed@1m (repeat for more edges)",
+        "publish.course.apply=feed@1m (repeat for more edges)",
     ),
 ]
 AllEdges = Annotated[
@@ -190,7 +190,7 @@ def _overrides(override: Sequence[str] | None, all_edges: str | None) -> dict[st
         edge, sep, how = value.partition("=")
         if not sep or not how:
             refuse(f"--override {value!r}: give EDGE=MECHANISM[@SCHEDULE]")
-        chosen[edge.strip()] = how.strip()
+        chosen[edge_name(edge)] = how.strip()
     if all_edges is not None:
         chosen["*"] = all_edges
     try:
