@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import anyio
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlmodel import Session, SQLModel, col, func, select
 
+from serviceline.bodies import UnstorableInputError, check_storable
 from serviceline.clock import ClockError, parse_duration
 from serviceline.copier import AppliedChange, CopyCursor, CopyRun
 from serviceline.credentials import Rule
@@ -215,11 +218,33 @@ def read_copy(entity: str, key: str, kernel: KernelDep, session: SessionDep) -> 
     return copied
 
 
-@copies_router.patch("/copies/{entity}/{key}")
+async def copy_changes(entity: str, kernel: KernelDep, request: Request) -> dict[str, Any]:
+    """A write's body, read only where the edge lets users edit their copy: else refused unread."""
+    edge = _copy_edge(kernel, entity)
+    if not edge.editable:
+        _refuse_write(kernel, edge, [])
+    try:
+        body = json.loads(await request.body())
+        check_storable(body, ["body"])
+    except UnstorableInputError as error:
+        raise RequestValidationError(error.detail()) from error
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        problem = {"type": "dict_type", "loc": ["body"], "msg": "give a JSON object"}
+        raise RequestValidationError([problem])
+    return body
+
+
+CopyChanges = Annotated[dict[str, Any], Depends(copy_changes)]
+AN_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}
+
+
+@copies_router.patch("/copies/{entity}/{key}", openapi_extra={"requestBody": AN_OBJECT})
 def update_copy(
     entity: str,
     key: str,
-    body: dict[str, Any],
+    body: CopyChanges,
     kernel: KernelDep,
     session: SessionDep,
     request: Request,
@@ -228,7 +253,7 @@ def update_copy(
     """Change the edge's editable columns of one copy, here only: the owner never hears of it."""
     edge = _copy_edge(kernel, entity)
     refused = sorted(set(body) - edge.editable)
-    if refused or not edge.editable:
+    if refused:
         _refuse_write(kernel, edge, refused)
     authorize(kernel, request, bearer, Rule(f"{kernel.name}'s copies of {entity}"))
     if not body:
