@@ -16,7 +16,6 @@ from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,6 +39,7 @@ from serviceline.launcher import (
     start_line,
     stop_recorded,
 )
+from serviceline.output import console as terminal
 from serviceline.scenarios.cli import scenario_app
 from serviceline.seed import Size, already_seeded, seed_line
 from serviceline.settings import ClockMode
@@ -56,7 +56,7 @@ clock_app = typer.Typer(help="Read and move the line's simulated clock.", no_arg
 app.add_typer(clock_app, name="clock")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(study_app, name="study")
-console = Console()
+console = terminal()
 T = TypeVar("T")
 
 StateDir = Annotated[
@@ -592,5 +592,5 @@ def drift(
                 console.print(f"listed {edge.edge} in full: {edge.fallback}")
     over = exceeded(report, limits)
     if over:
-        Console(stderr=True).print(f"[bold red]drift over the limit:[/] {'; '.join(over)}")
+        terminal(stderr=True).print(f"[bold red]drift over the limit:[/] {'; '.join(over)}")
         raise typer.Exit(1)

@@ -19,6 +19,7 @@ from rich.table import Table
 from serviceline.control import ControlError
 from serviceline.dashboard.process import DASHBOARD
 from serviceline.launcher import LaunchError
+from serviceline.output import console as terminal
 from serviceline.scenarios.runner import Entry, Options, Result, RunError, run_scenario
 from serviceline.scenarios.spec import (
     Scenario,
@@ -82,7 +83,7 @@ def list_scenarios() -> None:
     table.add_column("services")
     for scenario in builtins():
         table.add_row(scenario.name, scenario.title, ", ".join(scenario.needed()))
-    Console().print(table)
+    terminal().print(table)
 
 
 @scenario_app.command("run")
@@ -123,7 +124,7 @@ def run_command(
     if url is not None:
         host, offset = _address(url, options.port_offset)
         options = dataclasses.replace(options, host=host, port_offset=offset, attach=True)
-    console = Console(stderr=as_json)
+    console = terminal(stderr=as_json)
     result = _run(scenario, options, console)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
@@ -159,7 +160,7 @@ def compare_command(
         api_token=api_token,
         auditor_token=auditor_token,
     )
-    console = Console(stderr=as_json)
+    console = terminal(stderr=as_json)
     console.rule(f"{scenario.name}: as the line is")
     baseline = _run(scenario, base, console)
     what_if = dataclasses.replace(base, overrides=overrides, settings=settings)
@@ -173,7 +174,7 @@ def compare_command(
 
 
 def refuse(message: str) -> NoReturn:
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    terminal(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(2)
 
 
