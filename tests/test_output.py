@@ -1,22 +1,25 @@
 """The commands' console: piped or redirected, a line is printed whole."""
 
+from pathlib import Path
+
 import pytest
-from rich.table import Table
 
+from serviceline.cli import services_table
+from serviceline.launcher import LineConfig
 from serviceline.output import console
+from serviceline.topology import LINE
 
 
-def test_a_url_in_a_table_is_printed_whole_when_output_goes_to_a_pipe(
+def test_every_url_make_up_prints_is_whole_when_its_output_goes_to_a_pipe(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    url = "http://127.0.0.1:8104/copies/course/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/docs"
-    table = Table()
-    for column in ("service", "kind", "URL", "API docs"):
-        table.add_column(column)
-    table.add_row("apply — Apply for teacher training", "service", url, url)
+    config = LineConfig(Path(), port_offset=50000)
+    names = [service.name for service in LINE.services]
     piped = console()
     assert not piped.is_terminal
-    piped.print(table)
-    piped.print(f"Dashboard: {url} " * 2)
+    piped.print(services_table(config, names))
+    piped.print(f"Dashboard: http://127.0.0.1:58100 and {'more ' * 40}")
     shown = capsys.readouterr().out
-    assert shown.count(url) == 4, shown
+    for service in LINE.services:
+        assert f"{config.url(service)}/docs" in shown, shown
+    assert "http://127.0.0.1:58100 and more" in shown
