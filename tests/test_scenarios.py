@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from rich.console import Console
 from typer.testing import CliRunner
 
 from serviceline.cli import app
 from serviceline.drift import Auditor
+from serviceline.launcher import free_port_offset
+from serviceline.scenarios.cli import on_free_ports
 from serviceline.scenarios.runner import (
     AttachedStack,
     Entry,
+    Options,
     Result,
     Runner,
     summarise,
@@ -35,6 +40,7 @@ from serviceline.scenarios.spec import (
     substitute,
 )
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN, AUDITOR_TOKEN, in_process_line
+from serviceline.topology import LINE
 from tests import builders
 
 COURSE = "3f6c1a4e-7b2d-4c55-9a0e-5d8f2b1c0a01"
@@ -525,3 +531,19 @@ async def test_took_counts_from_the_owners_commit_of_the_change_it_waited_for(
     assert (waited.step, waited.at.isoformat()) == ("until", "2026-10-05T00:20:00+00:00")
     assert waited.took_seconds == 600
     assert waited.changed.startswith("after 10m; ")
+
+
+def test_a_run_on_busy_ports_moves_its_own_line_to_free_ones_and_says_so(state_dir: Path) -> None:
+    scenario = load("course-renamed")
+    wanted = free_port_offset()
+    options = Options(state_dir=state_dir, port_offset=wanted)
+    console = Console(record=True, width=200)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", LINE.service("apply").port + wanted))
+        busy.listen()
+        moved = on_free_ports(scenario, options, console)
+    assert moved.port_offset != wanted
+    shown = console.export_text()
+    assert f"port offset {moved.port_offset}" in shown
+    assert f"apply {LINE.service('apply').port + moved.port_offset}" in shown
+    assert on_free_ports(scenario, options, console).port_offset == wanted  # free again

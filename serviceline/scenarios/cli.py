@@ -18,7 +18,7 @@ from rich.table import Table
 
 from serviceline.control import ControlError
 from serviceline.dashboard.process import DASHBOARD
-from serviceline.launcher import LaunchError
+from serviceline.launcher import LaunchError, free_port_offset
 from serviceline.output import console as terminal
 from serviceline.scenarios.runner import Entry, Options, Result, RunError, run_scenario
 from serviceline.scenarios.spec import (
@@ -234,20 +234,33 @@ def _run(scenario: Scenario, options: Options, console: Console) -> Result:
     console.print(
         f"[bold]{escape(scenario.title)}[/] ({scenario.name}): {', '.join(scenario.needed())}"
     )
+    if not options.attach:
+        options = on_free_ports(scenario, options, console)
     printer = TimelinePrinter(console)
     try:
         result = asyncio.run(run_scenario(scenario, options, printer.entry))
     except (RunError, LaunchError) as error:
-        hint = "" if options.attach else "; try another --port-offset, or --url for that line"
-        console.print(
-            f"[bold red]error:[/] {escape(str(error))}{hint if 'in use' in str(error) else ''}"
-        )
+        console.print(f"[bold red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from error
     except (ControlError, httpx.TransportError) as error:
         console.print(f"[bold red]error:[/] the line stopped answering: {escape(str(error))}")
         raise typer.Exit(2) from error
     printer.verdict(result)
     return result
+
+
+def on_free_ports(scenario: Scenario, options: Options, console: Console) -> Options:
+    """The run's own line on its usual ports, or where they are free (a line already runs)."""
+    services = [LINE.service(name) for name in scenario.needed()]
+    ports = [service.port for service in services]
+    offset = free_port_offset(options.host, ports, preferred=options.port_offset)
+    if offset != options.port_offset:
+        moved = ", ".join(f"{s.name} {s.port + offset}" for s in services)
+        console.print(
+            f"ports {', '.join(str(p + options.port_offset) for p in ports)} are in use "
+            f"(a line already running?): this run's own line uses port offset {offset}: {moved}"
+        )
+    return dataclasses.replace(options, port_offset=offset)
 
 
 def drift_text(entry: Entry, *, reasons: bool = True) -> str:
