@@ -26,7 +26,9 @@ from serviceline.drift import (
     CLASSES,
     Auditor,
     DriftReport,
+    EdgeDrift,
     exceeded,
+    history_rows,
     read_history,
     record_history,
     render_html,
@@ -491,19 +493,75 @@ def drift_table(report: DriftReport) -> Table:
     for name in CLASSES:
         table.add_column(name, justify="right")
     table.add_column("lag (changes, oldest)")
-    table.add_column("last sync")
+    table.add_column("last run")
+    table.add_column("last change applied")
     table.add_column("retrying")
     for edge in report.edges:
         lag = "n/a (event)"
         if edge.lag is not None:
             age = edge.lag.oldest_age_seconds
             lag = f"{edge.lag.changes}" + (f", {age / 3600:.1f} h" if age is not None else "")
-        last = edge.last_sync_at.isoformat() if edge.last_sync_at else "never"
         retrying = edge.retry.describe() if edge.retry else "-"
-        table.add_row(edge.edge, *(str(edge.counts[c]) for c in CLASSES), lag, last, retrying)
+        table.add_row(
+            edge.edge,
+            *(str(edge.counts[c]) for c in CLASSES),
+            lag,
+            _moment(edge.last_run_at),
+            _moment(edge.last_change_at),
+            retrying,
+        )
     for comparison in report.comparisons:
         name = f"{comparison.name} ({' / '.join(comparison.services)})"
-        table.add_row(name, *(str(comparison.counts[c]) for c in CLASSES), "-", "-", "-")
+        table.add_row(name, *(str(comparison.counts[c]) for c in CLASSES), "-", "-", "-", "-")
+    return table
+
+
+def _moment(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M}" if at else "never"
+
+
+def drift_notes(report: DriftReport) -> list[str]:
+    """What the table cannot say: edges not audited, listed in full, or behind harmlessly."""
+    notes = [f"skipped {skipped['edge']}: {skipped['reason']}" for skipped in report.skipped]
+    for edge in report.edges:
+        if edge.fallback is not None:
+            notes.append(f"listed {edge.edge} in full: {edge.fallback}")
+        if edge.lag is not None and edge.lag.unchanged_versions:
+            notes.append(
+                f"{edge.edge}: {edge.lag.unchanged_versions} in sync behind their owner's "
+                "version: it moved, but no field this edge copies changed (no drift)"
+            )
+    return notes
+
+
+def sample_line(report: DriftReport) -> str:
+    """One sample of drift over time: the moment, the keys out of sync edge by edge."""
+    drifted = [
+        f"{item.edge if isinstance(item, EdgeDrift) else item.name} "
+        + ", ".join(f"{c} {n}" for c, n in item.counts.items() if n and c != "in_sync")
+        for item in report.items()
+        if any(n for c, n in item.counts.items() if c != "in_sync")
+    ]
+    in_sync = report.totals()["in_sync"]
+    return f"{report.at:%a %d %b %H:%M}  {in_sync} in sync; " + ("; ".join(drifted) or "no drift")
+
+
+def history_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="drift history (simulated time)")
+    for column in ("at", "edge or comparison", *CLASSES, "lag (changes, oldest)", "lost edits"):
+        table.add_column(column)
+    for row in rows:
+        age = row.get("lag_oldest_age_seconds")
+        lag = "-" if row.get("lag_changes") is None else str(row["lag_changes"])
+        lag += f", {age / 3600:.1f} h" if age is not None else ""
+        lost = row.get("lost_local_edits")
+        table.add_row(
+            f"{datetime.fromisoformat(row['at']):%Y-%m-%d %H:%M}",
+            row["edge"],
+            *(str(row["counts"][c]) for c in CLASSES),
+            lag,
+            "-" if lost is None else str(lost),
+        )
     return table
 
 
@@ -547,17 +605,14 @@ def drift(
     auditor_token: AuditorToken = "auditor-secret",
 ) -> None:
     """Compare each copy with its owner's records, key by key, and classify the drift."""
-    if history:
-        table = Table(title="drift history (simulated time)")
-        for column in ("at", "edge or comparison", *CLASSES):
-            table.add_column(column)
-        for sample in read_history(state_dir):
-            for name, figures in [*sample["edges"].items(), *sample["comparisons"].items()]:
-                counts = figures["counts"]
-                table.add_row(sample["at"], name, *(str(counts[c]) for c in CLASSES))
-        console.print(table)
-        return
     chosen = named_edges(edges) or None
+    if history:
+        rows = history_rows(read_history(state_dir), [edge.name for edge in chosen or []])
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+        else:
+            console.print(history_table(rows))
+        return
     limits = _limits(fail_on or [])
     try:
         step = parse_duration(every) if every is not None else None
@@ -565,17 +620,22 @@ def drift(
     except ClockError as error:
         fail(str(error))
 
+    # samples are printed as they are taken; to stderr when stdout carries the JSON
+    samples = terminal(stderr=True) if as_json else console
+
     async def work() -> DriftReport:
         async with connect(host, admin_token, ctx.obj) as (clients, control):
             auditor = Auditor(clients, auditor_token, bisect=bisect)
             report = await auditor.audit(chosen)
             record_history(report, state_dir)
             if step is not None:
+                samples.print(sample_line(report))
                 end = await control.now() + length
                 while await control.now() + step <= end:
                     await control.advance(by=every)
                     report = await auditor.audit(chosen)
                     record_history(report, state_dir)
+                    samples.print(sample_line(report))
             return report
 
     report = run(work)
@@ -585,11 +645,8 @@ def drift(
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
         console.print(drift_table(report))
-        for skipped in report.skipped:
-            console.print(f"skipped {skipped['edge']}: {skipped['reason']}")
-        for edge in report.edges:
-            if edge.fallback is not None:
-                console.print(f"listed {edge.edge} in full: {edge.fallback}")
+        for note in drift_notes(report):
+            console.print(note, markup=False)
     over = exceeded(report, limits)
     if over:
         terminal(stderr=True).print(f"[bold red]drift over the limit:[/] {'; '.join(over)}")

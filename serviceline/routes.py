@@ -18,6 +18,7 @@ from serviceline.bodies import UnstorableInputError, check_storable
 from serviceline.clock import ClockError, parse_duration
 from serviceline.copier import AppliedChange, CopyCursor, CopyRun
 from serviceline.credentials import Rule
+from serviceline.db import JobRun
 from serviceline.deps import (
     AdminAuth,
     BearerDep,
@@ -496,6 +497,9 @@ class EdgeView(BaseModel):
     position: str | None
     last_sync_at: datetime | None
     last_full_sync_at: datetime | None
+    # the last run that succeeded (a quiet poll too), and the last change any run applied
+    last_run_at: datetime | None
+    last_change_at: datetime | None
     copies: int
     policy: str
     editable: list[str]
@@ -503,6 +507,12 @@ class EdgeView(BaseModel):
     withheld_owner_changes: int
     # how often the owner had pruned the feed past the cursor and the edge relisted everything
     relists: int
+
+
+def _last_run(session: Session, edge: Edge) -> datetime | None:
+    runs = [session.get(JobRun, name) for name in (edge.name, f"{edge.name}:full")]
+    done = [run.last_success_at for run in runs if run is not None and run.last_success_at]
+    return max(done, default=None)
 
 
 @admin_router.get("/edges")
@@ -522,6 +532,12 @@ def list_edges(kernel: KernelDep, session: SessionDep) -> list[EdgeView]:
                 position=cursor.position if cursor else None,
                 last_sync_at=cursor.last_sync_at if cursor else None,
                 last_full_sync_at=cursor.last_full_sync_at if cursor else None,
+                last_run_at=_last_run(session, edge),
+                last_change_at=session.exec(
+                    select(func.max(AppliedChange.applied_at)).where(
+                        AppliedChange.edge == edge.name
+                    )
+                ).one(),
                 copies=count,
                 policy=edge.policy.value,
                 editable=sorted(edge.editable),

@@ -10,6 +10,7 @@ from serviceline.drift import (
     Comparison,
     DriftReport,
     exceeded,
+    history_rows,
     read_history,
     record_history,
 )
@@ -51,6 +52,35 @@ async def test_missing_before_the_first_sync_then_in_sync(state_dir: Path) -> No
         assert after.lag is not None
         assert after.lag.changes == 0
         assert after.last_sync_at is not None
+
+
+async def test_a_provider_whose_version_moved_with_no_copied_field_changed_is_in_sync(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish", "find", "apply"], state_dir) as line:
+        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await line.control.sync()
+        renamed = await line["publish"].patch(f"/courses/{uuid}", json={"name": "Art"}, headers=API)
+        assert renamed.status_code == 200, renamed.text
+        for name in ("publish.provider.find", "publish.provider.apply"):
+            # the course's rename moves its provider's version; no provider field Find or Apply
+            # copies changed, so the copy holds the provider as it is: no drift
+            provider = await auditor(line).edge(LINE.edge(name))
+            assert provider.counts["in_sync"] == 1, name
+            assert provider.keys == []
+            assert provider.lag is not None
+            assert (provider.lag.changes, provider.lag.unchanged_versions) == (0, 1)
+
+
+async def test_the_last_run_and_the_last_change_applied_are_told_apart(state_dir: Path) -> None:
+    async with in_process_line(["publish", "find"], state_dir) as line:
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await line.control.advance(by="5m")
+        await line.control.advance(by="1h")  # twelve quiet polls
+        courses = await auditor(line).edge(FIND_COURSES)
+        assert courses.last_change_at is not None
+        assert courses.last_run_at is not None
+        assert (courses.last_run_at - courses.last_change_at).total_seconds() == 3600
 
 
 async def test_a_change_is_stale_with_both_values_until_the_sync(state_dir: Path) -> None:
@@ -170,6 +200,17 @@ async def test_fail_on_limits_and_history(state_dir: Path) -> None:
         samples = read_history(state_dir)
         figures = [s["edges"]["publish.course.apply"]["counts"]["missing"] for s in samples]
         assert figures == [1, 0]
+
+        await line.control.advance(by="1h")
+        record_history(await report_of(line), state_dir)
+        record_history(await report_of(line), state_dir)  # twice at one moment: one row
+        rows = history_rows(read_history(state_dir), ["publish.course.apply"])
+        assert [row["at"] for row in rows] == [samples[0]["at"], "2026-10-05T01:00:00+00:00"]
+        assert {row["edge"] for row in rows} == {"publish.course.apply"}
+        # of the two samples taken at the first moment, the later one: after the sync
+        assert rows[0]["counts"]["missing"] == 0
+        assert (rows[1]["lag_changes"], rows[1]["lost_local_edits"]) == (0, 0)
+        assert "lag_oldest_age_seconds" in rows[1]
 
 
 async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path) -> None:
@@ -309,15 +350,32 @@ async def test_an_edge_whose_owner_failed_shows_its_retry_until_it_works(state_d
         [edge] = report.edges
         assert edge.retry is not None
         # Apply's sync worker retries 3 times; Sidekiq's first retry waits 15 s and a jitter
+        # (7 s, from the job's name)
         assert (edge.retry.job, edge.retry.failures, edge.retry.retries_left) == (
             APPLY_COURSES.name,
             1,
             3,
         )
-        assert edge.retry.due_at.isoformat() == "2026-10-05T00:10:15+00:00"
+        assert edge.retry.due_at.isoformat() == "2026-10-05T00:10:22+00:00"
         assert edge.counts["missing"] == 1
 
         await line.control.advance(by="1m")
         healed = await auditor(line).edge(APPLY_COURSES)
         assert healed.retry is None
         assert healed.counts["in_sync"] == 1
+
+
+async def test_a_bisect_audit_says_why_each_edge_it_listed_in_full_was_listed_so(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish", "find", "apply", "placements"], state_dir) as line:
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await line.control.sync()
+        report = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).audit()
+        listed = {e.edge: e.fallback for e in report.edges if e.method == "full"}
+        assert listed, "every edge was bisected: the test would prove nothing"
+        assert all(listed.values()), listed
+        subjects = listed["publish.subject.placements"]
+        assert subjects is not None
+        assert "does not own" not in subjects
+        assert "publish serves its subject records from a fixed list" in subjects, subjects
