@@ -292,6 +292,13 @@ class Topology:
             raise ValueError(f"*: no edge can be read by {wanted['*'][0].value}")
         return replace(self, edges=tuple(edges))
 
+    def kept_by(self, everything: str) -> dict[str, str]:
+        """The edges an override of every edge ("*") leaves as they are, and why."""
+        mechanism, _ = _override("*", everything)
+        fed = {entity.name for entity in self.entities if entity.change_feed}
+        found = ((edge.name, _can_read(edge, mechanism, fed)) for edge in self.edges)
+        return {name: reason for name, reason in found if reason is not None}
+
     def reading_through(self, consumer: str, entities: Collection[str]) -> Topology:
         """The line with `consumer` asking the owners of `entities` live: it copies none of them."""
         copied = {edge.entity for edge in self.edges_into(consumer)}

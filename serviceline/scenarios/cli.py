@@ -165,6 +165,11 @@ def compare_command(
     baseline = _run(scenario, base, console)
     what_if = dataclasses.replace(base, overrides=overrides, settings=settings)
     console.rule(f"{scenario.name}: {_what_if(overrides, settings)}")
+    if "*" in overrides:
+        running = set(scenario.needed())
+        for edge, reason in LINE.kept_by(overrides["*"]).items():
+            if {LINE.edge(edge).owner, LINE.edge(edge).consumer} <= running:
+                console.print(f"kept as it is: {escape(reason)}")
     changed = _run(scenario, what_if, console)
     if as_json:
         typer.echo(json.dumps({"baseline": baseline.to_json(), "what_if": changed.to_json()}))
