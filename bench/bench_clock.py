@@ -28,9 +28,8 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from serviceline.control import LineControl
-from serviceline.launcher import LineConfig, start_line
+from serviceline.launcher import LineConfig, free_port_offset, start_line
 from serviceline.seed import Size, seed_line
-from serviceline.testing import free_port_offset
 from serviceline.topology import LINE, RECORD_SYSTEMS
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"

@@ -25,8 +25,7 @@ from sqlalchemy import Column, MetaData, Table, create_engine, insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from serviceline.control import LineControl
-from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.testing import free_port_offset
+from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
 from tests import builders
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from serviceline.cli import app
-from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, free_port_offset
+from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
+from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN
 from tests import builders
 
 pytestmark = pytest.mark.e2e

@@ -12,12 +12,13 @@ import jsonschema
 import pytest
 from playwright.sync_api import Browser, expect
 
+from serviceline.launcher import free_port_offset
 from serviceline.studies.report import write_compare, write_report
 from serviceline.studies.results import compare_json, to_json, write_results
 from serviceline.studies.runner import EventSource, Options, Sources, StudyLine, run_study
 from serviceline.studies.sources import change_lag
 from serviceline.studies.spec import Study, arms, parse
-from serviceline.testing import ADMIN_TOKEN, API_TOKEN, ROOT, free_port_offset
+from serviceline.testing import ADMIN_TOKEN, API_TOKEN, ROOT
 from serviceline.topology import LINE, Kind
 from tests.builders import CourseEdits
 
