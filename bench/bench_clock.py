@@ -31,10 +31,9 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from serviceline.control import LineControl
-from serviceline.launcher import LineConfig, start_line
+from serviceline.launcher import LineConfig, free_port_offset, start_line
 from serviceline.seed import Size, seed_line
 from serviceline.studies.runner import advance_and_fire
-from serviceline.testing import free_port_offset
 from serviceline.topology import LINE, RECORD_SYSTEMS
 from serviceline.workload import WorkloadDriver, load_workload
 
@@ -76,9 +75,12 @@ class Day:
         return (self.wall - self.work) / self.work if self.work else float("inf")
 
 
+EDGES = {edge.name for edge in LINE.edges}
+
+
 def is_empty_poll(job: dict[str, Any]) -> bool:
     result = job.get("result")
-    if "->" not in job["job"] or not isinstance(result, dict):
+    if job["job"].removesuffix(":full") not in EDGES or not isinstance(result, dict):
         return False
     return not (result["upserted"] or result["deleted"] or result["flagged"])
 

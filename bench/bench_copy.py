@@ -25,8 +25,7 @@ from sqlalchemy import Column, MetaData, Table, create_engine, insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from serviceline.control import LineControl
-from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.testing import free_port_offset
+from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
 from tests import builders
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"
@@ -135,8 +134,8 @@ async def measure(folder: Path, records: int, per_provider: int) -> list[Measure
             )
         ]
         for edge, consumer in (
-            ("publish.course->find", "find"),
-            ("publish.course->apply", "apply"),
+            ("publish.course.find", "find"),
+            ("publish.course.apply", "apply"),
         ):
             table = f"{consumer}_course"
             database = db / f"{consumer}.db"
@@ -151,7 +150,7 @@ async def measure(folder: Path, records: int, per_provider: int) -> list[Measure
             find_db = folder / "fresh" / "find.db"
             found.append(
                 await copied(
-                    fresh_drive, "publish.course->find", records, find_db, "find_course", full=True
+                    fresh_drive, "publish.course.find", records, find_db, "find_course", full=True
                 )
             )
             for client in fresh_clients.values():

@@ -24,9 +24,9 @@ from serviceline.topology import LINE
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CYCLE = timedelta(days=365)
 EDGES = {
-    "publish.course->find": (timedelta(minutes=5), "feed"),
-    "publish.course->apply": (timedelta(minutes=10), "updated_since"),
-    "publish.course->register": (timedelta(days=1), "snapshot"),
+    "publish.course.find": (timedelta(minutes=5), "feed"),
+    "publish.course.apply": (timedelta(minutes=10), "updated_since"),
+    "publish.course.register": (timedelta(days=1), "snapshot"),
 }
 
 

@@ -99,7 +99,9 @@ class StorableInputMiddleware:
         except UnstorableInputError as error:
             await _refuse(send, error)
             return
-        if scope["method"] not in WRITES or not _is_json(scope):
+        # a write to a copy is refused unread, or its route reads and checks it (copy_changes)
+        copy = scope["path"].startswith("/copies/")
+        if scope["method"] not in WRITES or copy or not _is_json(scope):
             await self.app(scope, receive, send)
             return
         body = await _read(receive)

@@ -50,9 +50,16 @@ checksum_router = APIRouter(
 def _owner_side(kernel: Kernel, name: str) -> OwnerSide:
     edge = _edge(kernel, name)
     model = kernel.owned.get(edge.entity)
-    if edge.owner != kernel.name or model is None:
+    if edge.owner != kernel.name:
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"{kernel.name} does not own the records of {name}"
+            status.HTTP_404_NOT_FOUND,
+            f"{kernel.name} does not own the records of {edge.name}: {edge.owner} does",
+        )
+    if model is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"{kernel.name} serves its {edge.entity} records from a fixed list, not a versioned "
+            "table, so it keeps no row hashes to sum",
         )
     try:
         return OwnerSide(edge, model)
@@ -62,8 +69,10 @@ def _owner_side(kernel: Kernel, name: str) -> OwnerSide:
 
 def _consumer_side(kernel: Kernel, name: str) -> ConsumerSide:
     edge = _edge(kernel, name)
-    if name not in kernel.copier.edges:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{kernel.name} keeps no copies of {name}")
+    if edge.name not in kernel.copier.edges:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"{kernel.name} keeps no copies of {edge.name}"
+        )
     return ConsumerSide(edge, kernel.copier.targets[edge.entity].model)
 
 

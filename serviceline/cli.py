@@ -16,7 +16,6 @@ from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -27,7 +26,9 @@ from serviceline.drift import (
     CLASSES,
     Auditor,
     DriftReport,
+    EdgeDrift,
     exceeded,
+    history_rows,
     read_history,
     record_history,
     render_html,
@@ -40,12 +41,13 @@ from serviceline.launcher import (
     start_line,
     stop_recorded,
 )
+from serviceline.output import console as terminal
 from serviceline.scenarios.cli import scenario_app
 from serviceline.seed import Size, already_seeded, seed_line
 from serviceline.settings import ClockMode
 from serviceline.studies.cli import study_app
 from serviceline.supervision import ServiceState, SupervisionError
-from serviceline.topology import LINE, Kind, Mechanism
+from serviceline.topology import LINE, Edge, Kind, Mechanism, edge_name
 
 app = typer.Typer(
     help="serviceline: the 'Becoming a teacher' service line, copying data one way.",
@@ -56,7 +58,7 @@ clock_app = typer.Typer(help="Read and move the line's simulated clock.", no_arg
 app.add_typer(clock_app, name="clock")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(study_app, name="study")
-console = Console()
+console = terminal()
 T = TypeVar("T")
 
 StateDir = Annotated[
@@ -348,20 +350,27 @@ def seed(
         console.print("the line already holds a seed: nothing seeded")
 
 
+def named_edges(names: list[str] | None) -> list[Edge]:
+    """The edges named, in either spelling (`publish.course.apply` or `publish.course->apply`)."""
+    known = {edge.name: edge for edge in LINE.edges}
+    unknown = [name for name in names or [] if edge_name(name) not in known]
+    if unknown:
+        fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
+    return [known[edge_name(name)] for name in names or []]
+
+
 @app.command()
 def sync(
     ctx: typer.Context,
-    edges: Annotated[list[str] | None, typer.Argument(help="edge names; all if none")] = None,
+    edges: Annotated[
+        list[str] | None, typer.Argument(help="edge names, e.g. publish.course.apply; all if none")
+    ] = None,
     full: Annotated[bool, typer.Option(help="list everything instead of reading changes")] = False,
     host: Host = "127.0.0.1",
     admin_token: AdminToken = "admin-secret",
 ) -> None:
     """Run copy edges now, off schedule."""
-    known = {edge.name: edge for edge in LINE.edges}
-    unknown = [name for name in edges or [] if name not in known]
-    if unknown:
-        fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
-    chosen = [known[name] for name in edges] if edges else list(LINE.copy_order())
+    chosen = named_edges(edges) or list(LINE.copy_order())
     chosen = [edge for edge in chosen if edge.mechanism is not Mechanism.EVENT]
 
     async def work() -> list[dict[str, Any]]:
@@ -484,26 +493,84 @@ def drift_table(report: DriftReport) -> Table:
     for name in CLASSES:
         table.add_column(name, justify="right")
     table.add_column("lag (changes, oldest)")
-    table.add_column("last sync")
+    table.add_column("last run")
+    table.add_column("last change applied")
     table.add_column("retrying")
     for edge in report.edges:
         lag = "n/a (event)"
         if edge.lag is not None:
             age = edge.lag.oldest_age_seconds
             lag = f"{edge.lag.changes}" + (f", {age / 3600:.1f} h" if age is not None else "")
-        last = edge.last_sync_at.isoformat() if edge.last_sync_at else "never"
         retrying = edge.retry.describe() if edge.retry else "-"
-        table.add_row(edge.edge, *(str(edge.counts[c]) for c in CLASSES), lag, last, retrying)
+        table.add_row(
+            edge.edge,
+            *(str(edge.counts[c]) for c in CLASSES),
+            lag,
+            _moment(edge.last_run_at),
+            _moment(edge.last_change_at),
+            retrying,
+        )
     for comparison in report.comparisons:
         name = f"{comparison.name} ({' / '.join(comparison.services)})"
-        table.add_row(name, *(str(comparison.counts[c]) for c in CLASSES), "-", "-", "-")
+        table.add_row(name, *(str(comparison.counts[c]) for c in CLASSES), "-", "-", "-", "-")
+    return table
+
+
+def _moment(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M}" if at else "never"
+
+
+def drift_notes(report: DriftReport) -> list[str]:
+    """What the table cannot say: edges not audited, listed in full, or behind harmlessly."""
+    notes = [f"skipped {skipped['edge']}: {skipped['reason']}" for skipped in report.skipped]
+    for edge in report.edges:
+        if edge.fallback is not None:
+            notes.append(f"listed {edge.edge} in full: {edge.fallback}")
+        if edge.lag is not None and edge.lag.unchanged_versions:
+            notes.append(
+                f"{edge.edge}: {edge.lag.unchanged_versions} in sync behind their owner's "
+                "version: it moved, but no field this edge copies changed (no drift)"
+            )
+    return notes
+
+
+def sample_line(report: DriftReport) -> str:
+    """One sample of drift over time: the moment, the keys out of sync edge by edge."""
+    drifted = [
+        f"{item.edge if isinstance(item, EdgeDrift) else item.name} "
+        + ", ".join(f"{c} {n}" for c, n in item.counts.items() if n and c != "in_sync")
+        for item in report.items()
+        if any(n for c, n in item.counts.items() if c != "in_sync")
+    ]
+    in_sync = report.totals()["in_sync"]
+    return f"{report.at:%a %d %b %H:%M}  {in_sync} in sync; " + ("; ".join(drifted) or "no drift")
+
+
+def history_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="drift history (simulated time)")
+    for column in ("at", "edge or comparison", *CLASSES, "lag (changes, oldest)", "lost edits"):
+        table.add_column(column)
+    for row in rows:
+        age = row.get("lag_oldest_age_seconds")
+        lag = "-" if row.get("lag_changes") is None else str(row["lag_changes"])
+        lag += f", {age / 3600:.1f} h" if age is not None else ""
+        lost = row.get("lost_local_edits")
+        table.add_row(
+            f"{datetime.fromisoformat(row['at']):%Y-%m-%d %H:%M}",
+            row["edge"],
+            *(str(row["counts"][c]) for c in CLASSES),
+            lag,
+            "-" if lost is None else str(lost),
+        )
     return table
 
 
 @app.command()
 def drift(
     ctx: typer.Context,
-    edges: Annotated[list[str] | None, typer.Argument(help="edge names; all if none")] = None,
+    edges: Annotated[
+        list[str] | None, typer.Argument(help="edge names, e.g. publish.course.apply; all if none")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="print the report as JSON (docs/drift.schema.json)")
     ] = False,
@@ -538,27 +605,23 @@ def drift(
     auditor_token: AuditorToken = "auditor-secret",
 ) -> None:
     """Compare each copy with its owner's records, key by key, and classify the drift."""
+    chosen = named_edges(edges) or None
     if history:
-        table = Table(title="drift history (simulated time)")
-        for column in ("at", "edge or comparison", *CLASSES):
-            table.add_column(column)
-        for sample in read_history(state_dir):
-            for name, figures in [*sample["edges"].items(), *sample["comparisons"].items()]:
-                counts = figures["counts"]
-                table.add_row(sample["at"], name, *(str(counts[c]) for c in CLASSES))
-        console.print(table)
+        rows = history_rows(read_history(state_dir), [edge.name for edge in chosen or []])
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+        else:
+            console.print(history_table(rows))
         return
-    known = {edge.name: edge for edge in LINE.edges}
-    unknown = [name for name in edges or [] if name not in known]
-    if unknown:
-        fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
     limits = _limits(fail_on or [])
     try:
         step = parse_duration(every) if every is not None else None
         length = parse_duration(span)
     except ClockError as error:
         fail(str(error))
-    chosen = [known[name] for name in edges] if edges else None
+
+    # samples are printed as they are taken; to stderr when stdout carries the JSON
+    samples = terminal(stderr=True) if as_json else console
 
     async def work() -> DriftReport:
         async with connect(host, admin_token, ctx.obj) as (clients, control):
@@ -566,11 +629,13 @@ def drift(
             report = await auditor.audit(chosen)
             record_history(report, state_dir)
             if step is not None:
+                samples.print(sample_line(report))
                 end = await control.now() + length
                 while await control.now() + step <= end:
                     await control.advance(by=every)
                     report = await auditor.audit(chosen)
                     record_history(report, state_dir)
+                    samples.print(sample_line(report))
             return report
 
     report = run(work)
@@ -580,12 +645,9 @@ def drift(
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
         console.print(drift_table(report))
-        for skipped in report.skipped:
-            console.print(f"skipped {skipped['edge']}: {skipped['reason']}")
-        for edge in report.edges:
-            if edge.fallback is not None:
-                console.print(f"listed {edge.edge} in full: {edge.fallback}")
+        for note in drift_notes(report):
+            console.print(note, markup=False)
     over = exceeded(report, limits)
     if over:
-        Console(stderr=True).print(f"[bold red]drift over the limit:[/] {'; '.join(over)}")
+        terminal(stderr=True).print(f"[bold red]drift over the limit:[/] {'; '.join(over)}")
         raise typer.Exit(1)

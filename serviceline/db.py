@@ -7,7 +7,18 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Connection, Engine, Insert, event, insert
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    event,
+    func,
+    insert,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -126,6 +137,22 @@ def create_tables(engine: Engine, tables: Iterable[type[SQLModel]]) -> None:
     kernel = [KernelState, JobRun]
     wanted = [model.__table__ for model in [*kernel, *tables]]  # type: ignore[attr-defined]
     SQLModel.metadata.create_all(engine, tables=wanted)
+    _rename_edges(engine, wanted)
+
+
+def _rename_edges(engine: Engine, tables: Iterable[Table]) -> None:
+    """Edges were once named `owner.entity->consumer`: a state folder of then keeps its cursors."""
+    with engine.begin() as connection:
+        for table in tables:
+            column = table.c.get(
+                "edge", table.c.get("name") if table.name == "kernel_job" else None
+            )
+            if column is not None:
+                connection.execute(
+                    update(table)
+                    .where(column.contains("->"))
+                    .values({column.name: func.replace(column, "->", ".")})
+                )
 
 
 def read_state(session: Session, name: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +45,8 @@ class Lag:
     changes: int
     oldest_at: datetime | None
     oldest_age_seconds: float | None
+    # copies behind their owner's version though no copied field changed: in sync, not drift
+    unchanged_versions: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class EdgeDrift:
     keys: list[KeyDrift]  # every key not in sync
     lag: Lag | None  # None: an event-driven edge has no schedule to lag behind
     last_sync_at: datetime | None = None
+    last_run_at: datetime | None = None  # the last run that succeeded, quiet or not
+    last_change_at: datetime | None = None  # the last change a run applied to the copy
     lost_local_edits: int | None = None
     withheld_owner_changes: int | None = None
     method: str = "full"  # "bisect": by range checksums, fetching only the keys that differ
@@ -124,6 +128,10 @@ def _pending_retry(edge: Edge, jobs: list[dict[str, Any]]) -> PendingRetry | Non
         if job["name"] in (edge.name, f"{edge.name}:full") and job["retry_due_at"]
     ]
     return min(pending, key=lambda retry: retry.due_at, default=None)
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _iso(value: Any) -> str:
@@ -207,7 +215,7 @@ def classify(
     columns = [c for c in edge.mapping.values() if c != edge.key_field]
     counts = dict.fromkeys(CLASSES, 0)
     drifted: list[KeyDrift] = []
-    changes = 0
+    changes = unchanged = 0
     oldest: datetime | None = None
 
     def behind(count: int, since: datetime | None) -> None:
@@ -243,17 +251,18 @@ def classify(
             )
             if any(d.field in edited for d in differences):
                 drift = KeyDrift(key, "diverged", differences)
-            elif differences or newer or copy.get("source_deleted_at") is not None:
+            elif differences or copy.get("source_deleted_at") is not None:
                 versions = (record.version or 0) - int(copy.get("source_version") or 0)
                 behind(max(versions, 1), changed_at(record.fields))
                 drift = KeyDrift(key, "stale", differences)
             else:
+                unchanged += newer  # the owner moved fields this edge does not copy
                 drift = KeyDrift(key, "in_sync")
         counts[drift.drift] += 1
         if drift.drift != "in_sync":
             drifted.append(drift)
     age = None if oldest is None else max((now - oldest).total_seconds(), 0.0)
-    return drifted, counts, Lag(changes, oldest, age)
+    return drifted, counts, Lag(changes, oldest, age, unchanged)
 
 
 @dataclass
@@ -294,11 +303,10 @@ class Auditor:
                 except UpstreamError as error:
                     if error.status != 404:
                         raise
-                    fallback = f"no checksums: {error}"
+                    fallback = f"no checksums from {error.service}: {_said(error)}"
         keys, counts, lag = audited or await self._listed_all(edge, now)
         views = await self._admin(edge.consumer, "/admin/edges")
         view: dict[str, Any] = next((v for v in views if v["edge"] == edge.name), {})
-        last = view.get("last_sync_at")
         jobs = await self._admin(edge.consumer, "/admin/jobs")
         return EdgeDrift(
             edge=edge.name,
@@ -309,7 +317,9 @@ class Auditor:
             counts=counts,
             keys=keys,
             lag=None if edge.mechanism is Mechanism.EVENT else lag,
-            last_sync_at=datetime.fromisoformat(last) if last else None,
+            last_sync_at=_moment(view.get("last_sync_at")),
+            last_run_at=_moment(view.get("last_run_at")),
+            last_change_at=_moment(view.get("last_change_at")),
             lost_local_edits=view.get("lost_local_edits"),
             withheld_owner_changes=view.get("withheld_owner_changes"),
             method="full" if audited is None else "bisect",
@@ -590,6 +600,15 @@ class Auditor:
 SITE_ADDRESS = {"street_address_1": "street", "city": "town", "postcode": "postcode"}
 
 
+def _said(error: UpstreamError) -> str:
+    """A refusal's own words: the `detail` of FastAPI's JSON answer, else its text."""
+    try:
+        detail = json.loads(error.detail)["detail"]
+    except (ValueError, KeyError, TypeError):
+        return error.detail
+    return detail if isinstance(detail, str) else json.dumps(detail)
+
+
 def _unbisectable(edge: Edge) -> str | None:
     """Why checksums cannot stand in for listing this edge, if they cannot."""
     if edge.mechanism is Mechanism.EVENT or edge.reader is Reader.DQT_TEACHERS:
@@ -646,7 +665,12 @@ def history_sample(report: DriftReport) -> dict[str, Any]:
     return {
         "at": report.at.isoformat(),
         "edges": {
-            e.edge: {"counts": e.counts, "lag_changes": e.lag.changes if e.lag else None}
+            e.edge: {
+                "counts": e.counts,
+                "lag_changes": e.lag.changes if e.lag else None,
+                "lag_oldest_age_seconds": e.lag.oldest_age_seconds if e.lag else None,
+                "lost_local_edits": e.lost_local_edits,
+            }
             for e in report.edges
         },
         "comparisons": {c.name: {"counts": c.counts} for c in report.comparisons},
@@ -668,6 +692,19 @@ def read_history(state_dir: Path) -> list[dict[str, Any]]:
         return []
     lines = path.read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def history_rows(
+    samples: Sequence[Mapping[str, Any]], names: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """One row per moment and edge (or comparison), of `names` if given: the last taken then."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for sample in samples:
+        for name, figures in [*sample["edges"].items(), *sample["comparisons"].items()]:
+            if not names or name in names:
+                rows.pop((sample["at"], name), None)
+                rows[(sample["at"], name)] = {"at": sample["at"], "edge": name, **figures}
+    return sorted(rows.values(), key=lambda row: datetime.fromisoformat(row["at"]))
 
 
 STYLE = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -264,6 +265,24 @@ def attach(state_dir: Path) -> RunningLine:
     record = json.loads(path.read_text())
     config = LineConfig(state_dir, record["host"], port_offset=record["port_offset"])
     return RunningLine(config, Supervisor(state_dir), record["services"])
+
+
+# the line's ports span 8100 (the dashboard) to 8114; an offset moves them all
+LINE_PORTS = range(8100, 8120)
+
+
+def free_port_offset(
+    host: str = "127.0.0.1", ports: Iterable[int] = LINE_PORTS, preferred: int | None = None
+) -> int:
+    """`preferred` if all `ports` are free under it, else a random offset under which they are."""
+    wanted = list(ports)
+    if preferred is not None and all(_port_free(host, port + preferred) for port in wanted):
+        return preferred
+    for _ in range(200):
+        offset = random.randrange(1000, 50000, len(LINE_PORTS))
+        if all(_port_free(host, port + offset) for port in wanted):
+            return offset
+    raise LaunchError("no free range of ports for a line")
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import anyio
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlmodel import Session, SQLModel, col, func, select
 
+from serviceline.bodies import UnstorableInputError, check_storable
 from serviceline.clock import ClockError, parse_duration
 from serviceline.copier import AppliedChange, CopyCursor, CopyRun
 from serviceline.credentials import Rule
+from serviceline.db import JobRun
 from serviceline.deps import (
     AdminAuth,
     BearerDep,
@@ -215,11 +219,33 @@ def read_copy(entity: str, key: str, kernel: KernelDep, session: SessionDep) -> 
     return copied
 
 
-@copies_router.patch("/copies/{entity}/{key}")
+async def copy_changes(entity: str, kernel: KernelDep, request: Request) -> dict[str, Any]:
+    """A write's body, read only where the edge lets users edit their copy: else refused unread."""
+    edge = _copy_edge(kernel, entity)
+    if not edge.editable:
+        _refuse_write(kernel, edge, [])
+    try:
+        body = json.loads(await request.body())
+        check_storable(body, ["body"])
+    except UnstorableInputError as error:
+        raise RequestValidationError(error.detail()) from error
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        problem = {"type": "dict_type", "loc": ["body"], "msg": "give a JSON object"}
+        raise RequestValidationError([problem])
+    return body
+
+
+CopyChanges = Annotated[dict[str, Any], Depends(copy_changes)]
+AN_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}
+
+
+@copies_router.patch("/copies/{entity}/{key}", openapi_extra={"requestBody": AN_OBJECT})
 def update_copy(
     entity: str,
     key: str,
-    body: dict[str, Any],
+    body: CopyChanges,
     kernel: KernelDep,
     session: SessionDep,
     request: Request,
@@ -228,7 +254,7 @@ def update_copy(
     """Change the edge's editable columns of one copy, here only: the owner never hears of it."""
     edge = _copy_edge(kernel, entity)
     refused = sorted(set(body) - edge.editable)
-    if refused or not edge.editable:
+    if refused:
         _refuse_write(kernel, edge, refused)
     authorize(kernel, request, bearer, Rule(f"{kernel.name}'s copies of {entity}"))
     if not body:
@@ -471,6 +497,9 @@ class EdgeView(BaseModel):
     position: str | None
     last_sync_at: datetime | None
     last_full_sync_at: datetime | None
+    # the last run that succeeded (a quiet poll too), and the last change any run applied
+    last_run_at: datetime | None
+    last_change_at: datetime | None
     copies: int
     policy: str
     editable: list[str]
@@ -478,6 +507,12 @@ class EdgeView(BaseModel):
     withheld_owner_changes: int
     # how often the owner had pruned the feed past the cursor and the edge relisted everything
     relists: int
+
+
+def _last_run(session: Session, edge: Edge) -> datetime | None:
+    runs = [session.get(JobRun, name) for name in (edge.name, f"{edge.name}:full")]
+    done = [run.last_success_at for run in runs if run is not None and run.last_success_at]
+    return max(done, default=None)
 
 
 @admin_router.get("/edges")
@@ -497,6 +532,12 @@ def list_edges(kernel: KernelDep, session: SessionDep) -> list[EdgeView]:
                 position=cursor.position if cursor else None,
                 last_sync_at=cursor.last_sync_at if cursor else None,
                 last_full_sync_at=cursor.last_full_sync_at if cursor else None,
+                last_run_at=_last_run(session, edge),
+                last_change_at=session.exec(
+                    select(func.max(AppliedChange.applied_at)).where(
+                        AppliedChange.edge == edge.name
+                    )
+                ).one(),
                 copies=count,
                 policy=edge.policy.value,
                 editable=sorted(edge.editable),
@@ -513,7 +554,7 @@ async def run_edge(
     owner: str, entity: str, kernel: KernelDep, full: bool = False
 ) -> dict[str, Any]:
     """Run the copy of `entity` from `owner` now, off schedule."""
-    name = f"{owner}.{entity}->{kernel.name}"
+    name = f"{owner}.{entity}.{kernel.name}"
     if name not in kernel.copier.edges:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,

@@ -716,7 +716,7 @@ async def seed_line(
     school_rows = schools(rng, volumes.schools)
     await batched("schools", "gias", "/schools/batch", school_rows, 1000)
     await control.run_job("gias", "gias.daily_extract")
-    await control.run_edge(LINE.edge("gias.school->publish"))
+    await control.run_edge(LINE.edge("gias.school.publish"))
 
     plan = publish(rng, volumes, school_rows)
     await batched("providers", "publish", "/providers/batch", plan.providers)
@@ -756,10 +756,10 @@ async def seed_line(
     counts["candidates"] = len(people.candidates)
     decisions = decide(rng, applications)
     await batched("applications", "apply", "/applications/batch", applications)
-    await control.run_edge(LINE.edge("apply.application->manage"))
+    await control.run_edge(LINE.edge("apply.application.manage"))
     await _command(decisions.commands, post, report)
     counts["recruited"] = len(decisions.recruited)
-    await control.run_edge(LINE.edge("apply.application->manage"))
+    await control.run_edge(LINE.edge("apply.application.manage"))
 
     await control.sync([e for e in LINE.copy_order() if e.consumer == "register"])
     await control.run_job("register", "register.create_trainees_from_apply")

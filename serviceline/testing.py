@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
-import socket
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from serviceline.control import LineControl, app_factory, settings_class
 from serviceline.credentials import credential
-from serviceline.launcher import LineConfig, alive, start_line
+from serviceline.launcher import LineConfig, alive, free_port_offset, start_line
 from serviceline.settings import ServiceSettings, sqlite_url
 from serviceline.topology import LINE
 from serviceline.upstream import Upstream
@@ -335,28 +333,6 @@ async def in_process_line(
             for name in names
         }
         yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN), calls, dict(transports))
-
-
-# the line's ports span 8100 (the dashboard) to 8114; an offset moves them all
-LINE_PORTS = range(8100, 8120)
-
-
-def free_port_offset() -> int:
-    """An offset under which every port of a line is free now: tests never assume a port."""
-    for _ in range(200):
-        offset = random.randrange(1000, 50000, len(LINE_PORTS))
-        if all(_port_is_free(port + offset) for port in LINE_PORTS):
-            return offset
-    raise RuntimeError("no free range of ports for a line under test")
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 @pytest.fixture

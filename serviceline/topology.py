@@ -146,6 +146,8 @@ class Edge:
     retries: int = SIDEKIQ_RETRIES
 
     def __post_init__(self) -> None:
+        if any("." in part for part in (self.owner, self.entity, self.consumer)):
+            raise ValueError(f"{self.name}: a service or entity name holds a dot")
         strays = self.editable - set(self.mapping.values())
         if strays:
             raise ValueError(f"{self.name}: editable {sorted(strays)} are not copied columns")
@@ -154,7 +156,8 @@ class Edge:
 
     @property
     def name(self) -> str:
-        return f"{self.owner}.{self.entity}->{self.consumer}"
+        """owner.entity.consumer: no name of the line holds a dot, and a shell takes it as is."""
+        return f"{self.owner}.{self.entity}.{self.consumer}"
 
     @property
     def key_field(self) -> str:
@@ -174,6 +177,14 @@ class Edge:
                 value = values[value]
             copied[target] = value
         return copied
+
+
+def edge_name(spelling: str) -> str:
+    """An edge's name (or glob) as written: `owner.entity.consumer`, or the older `...->consumer`.
+
+    `->` is a shell's redirection, so the dotted spelling is the one printed everywhere.
+    """
+    return spelling.strip().replace("->", ".")
 
 
 def lookup(record: Mapping[str, Any], path: str) -> Any:
@@ -218,6 +229,7 @@ class Topology:
         raise KeyError(f"no entity named {name!r}")
 
     def edge(self, name: str) -> Edge:
+        name = edge_name(name)
         for edge in self.edges:
             if edge.name == name:
                 return edge
@@ -261,6 +273,7 @@ class Topology:
         A schedule is cron or a duration such as 10m, 1h or 1d. "*" changes every edge whose
         reader can be read that way and leaves the others; a named edge that cannot be refuses.
         """
+        overrides = {edge_name(name): value for name, value in overrides.items()}
         known = {edge.name for edge in self.edges}
         for name in overrides:
             if name != "*" and name not in known:
@@ -278,6 +291,13 @@ class Topology:
         if "*" in wanted and all(_can_read(e, wanted["*"][0], fed) for e in self.edges):
             raise ValueError(f"*: no edge can be read by {wanted['*'][0].value}")
         return replace(self, edges=tuple(edges))
+
+    def kept_by(self, everything: str) -> dict[str, str]:
+        """The edges an override of every edge ("*") leaves as they are, and why."""
+        mechanism, _ = _override("*", everything)
+        fed = {entity.name for entity in self.entities if entity.change_feed}
+        found = ((edge.name, _can_read(edge, mechanism, fed)) for edge in self.edges)
+        return {name: reason for name, reason in found if reason is not None}
 
     def reading_through(self, consumer: str, entities: Collection[str]) -> Topology:
         """The line with `consumer` asking the owners of `entities` live: it copies none of them."""

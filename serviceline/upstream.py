@@ -16,6 +16,7 @@ class UpstreamError(RuntimeError):
         super().__init__(f"{service} answered {status}: {detail}")
         self.service = service
         self.status = status
+        self.detail = detail
 
 
 @dataclass

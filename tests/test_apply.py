@@ -124,7 +124,7 @@ async def test_copies_follow_the_edge_mapping(state_dir: Path) -> None:
 async def test_updated_since_rereads_two_hours_behind_its_cursor(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         seeded = await seed_publish(line)
-        first = await line.control.run_edge("publish.course->apply")
+        first = await line.control.run_edge("publish.course.apply")
         start = datetime.fromisoformat(first["result"]["cursor"])
         assert first["result"]["upserted"] == 1
 
@@ -132,7 +132,7 @@ async def test_updated_since_rereads_two_hours_behind_its_cursor(state_dir: Path
         fetched = {
             datetime.fromisoformat(job["due_at"]) - start: job["result"]["fetched"]
             for job in ran
-            if job["job"] == "publish.course->apply"
+            if job["job"] == "publish.course.apply"
         }
         # each run asks for changes since its cursor less 2 h: the course, changed at the start,
         # is read again (and left unchanged) until a cursor lies 2 h past that change
@@ -141,7 +141,7 @@ async def test_updated_since_rereads_two_hours_behind_its_cursor(state_dir: Path
         ] * 12
         assert {f for delta, f in fetched.items() if delta.total_seconds() > 7200} == {0}
         assert all(
-            job["result"]["upserted"] == 0 for job in ran if job["job"] == "publish.course->apply"
+            job["result"]["upserted"] == 0 for job in ran if job["job"] == "publish.course.apply"
         )
 
         # Apply's clock runs an hour ahead of Publish's: a change Publish stamps behind Apply's
@@ -153,7 +153,7 @@ async def test_updated_since_rereads_two_hours_behind_its_cursor(state_dir: Path
         )
         stamped = datetime.fromisoformat(ok(renamed)["updated_at"])
         assert stamped < datetime.fromisoformat(ok(skew)["now"])
-        assert (await line.control.run_edge("publish.course->apply"))["result"]["upserted"] == 1
+        assert (await line.control.run_edge("publish.course.apply"))["result"]["upserted"] == 1
         copy = await line.copy_of("apply", "course", seeded["course"])
         assert copy["name"] == "Art and Design (11-16)"
 
@@ -168,10 +168,10 @@ async def test_vanished_site_in_use_is_flagged_and_unused_one_deleted(state_dir:
         for code in ("A", "B"):
             deleted = await line["publish"].delete(f"/sites/{seeded['sites'][code]}", headers=API)
             assert deleted.status_code == 204, deleted.text
-        stats = (await line.control.run_edge("publish.site->apply"))["result"]
+        stats = (await line.control.run_edge("publish.site.apply"))["result"]
         assert (stats["flagged"], stats["deleted"]) == (1, 1)
         # a copy flagged already is not flagged again, nor logged again
-        again = (await line.control.run_edge("publish.site->apply"))["result"]
+        again = (await line.control.run_edge("publish.site.apply"))["result"]
         assert (again["flagged"], again["deleted"]) == (0, 0)
         applied = (await line["apply"].get("/admin/applied", headers=ADMIN)).json()["applied"]
         removed = [(a["key"], a["op"], a["version"]) for a in applied if a["op"] != "upsert"]
@@ -194,7 +194,7 @@ async def test_vanished_site_in_use_is_flagged_and_unused_one_deleted(state_dir:
         created(
             await line["publish"].post("/providers/2FR/sites", json=builders.site(), headers=API)
         )
-        await line.control.run_edge("publish.site->apply")
+        await line.control.run_edge("publish.site.apply")
         assert (
             ok(await line["apply"].get(f"/applications/{application['id']}", headers=API))[
                 "site_still_valid"
@@ -210,13 +210,13 @@ async def test_hard_deleted_course_outlives_incremental_sync(state_dir: Path) ->
         course = seeded["course"]
         assert (await line["publish"].delete(f"/courses/{course}", headers=API)).status_code == 204
 
-        stats = (await line.control.run_edge("publish.course->apply"))["result"]
+        stats = (await line.control.run_edge("publish.course.apply"))["result"]
         assert (stats["fetched"], stats["deleted"]) == (0, 0)
         await line.copy_of("apply", "course", course)
         # the orphaned copy still takes applications: drift a candidate can act on
         application = await submit(line, course)
 
-        stats = (await line.control.run_edge("publish.course->apply", full=True))["result"]
+        stats = (await line.control.run_edge("publish.course.apply", full=True))["result"]
         assert stats["deleted"] == 1
         refused(await line["apply"].get(f"/copies/course/{course}"), 404)
         refused(await submit_raw(line, course), 422, "course_uuid")

@@ -14,7 +14,7 @@ async def test_school_reaches_publish_then_course_reaches_find(state_dir: Path) 
             await line["gias"].post("/schools", json=builders.school(), headers=API)
         ).status_code == 201
         await line.control.run_job("gias", "gias.daily_extract")
-        stats = await line.control.run_edge("gias.school->publish")
+        stats = await line.control.run_edge("gias.school.publish")
         assert stats["result"]["upserted"] == 1
         copy = (await line["publish"].get("/copies/school/100000")).json()
         assert copy["name"] == "The Aldgate School"

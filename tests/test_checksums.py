@@ -314,8 +314,8 @@ async def test_unordered_split_and_unknown_edge_are_refused(
     owner, _ = engines
     async with client("owner", owner) as o:
         unordered = await o.get(f"/checksums/records/{EDGE.name}", params={"split": ["b", "a"]})
-        unknown = await o.get("/checksums/records/nobody.item->owner")
-        not_copied = await o.get("/checksums/copies/nobody.item->owner/rows")
+        unknown = await o.get("/checksums/records/nobody.item.owner")
+        not_copied = await o.get("/checksums/copies/nobody.item.owner/rows")
     assert unordered.status_code == 422
     assert unordered.json()["detail"].startswith("split:")
     assert unknown.status_code == 404
@@ -325,7 +325,7 @@ async def test_unordered_split_and_unknown_edge_are_refused(
 async def test_audit_of_gias_schools_in_publish_finds_the_changed_and_the_missing(
     state_dir: Path,
 ) -> None:
-    edge = LINE.edge("gias.school->publish")
+    edge = LINE.edge("gias.school.publish")
     async with in_process_line(["gias", "publish"], state_dir) as line:
         schools = [builders.school(f"1000{n:02d}", minimum_age=n) for n in range(30)]
         # a Welsh establishment is out of the edge's scope: never a difference

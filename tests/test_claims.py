@@ -42,7 +42,7 @@ async def copied(line: LineUnderTest, *schools: dict[str, Any]) -> None:
     answered(await line["dqt"].post("/v3/teachers/batch", json=people, headers=API), 201)
     await line.control.run_job("gias", "gias.daily_extract")
     for edge in LINE[:2]:
-        await line.control.run_edge(f"{edge}.{'school' if edge == 'gias' else 'provider'}->claims")
+        await line.control.run_edge(f"{edge}.{'school' if edge == 'gias' else 'provider'}.claims")
 
 
 async def mentors(line: LineUnderTest, school_urn: str, *trns: str) -> None:
@@ -297,7 +297,7 @@ async def test_a_school_closed_in_gias_stays_in_claims_while_a_claim_names_it(
 async def test_a_mentors_two_owners_disagree_until_the_nightly_sync(state_dir: Path) -> None:
     async with in_process_line([*LINE, "placements"], state_dir) as line:
         await copied(line, builders.school("100000"), builders.school("100001"))
-        await line.control.run_edge("gias.school->placements")
+        await line.control.run_edge("gias.school.placements")
         placements, claims = line["placements"], line["claims"]
         answered(await placements.post("/mentors", json=builders.mentor(), headers=API), 201)
         rename_in_dqt(state_dir, "1234567", "Margaret", "Okafor")

@@ -28,9 +28,9 @@ from tests import builders
 
 pytestmark = pytest.mark.anyio
 
-FIND_COURSES = LINE.edge("publish.course->find")
+FIND_COURSES = LINE.edge("publish.course.find")
 FIND_TARGETS = {"provider": CopyTarget(ProviderCopy), "course": CopyTarget(CourseCopy)}
-GIAS_SCHOOLS = LINE.edge("gias.school->publish")
+GIAS_SCHOOLS = LINE.edge("gias.school.publish")
 # a curly apostrophe is in windows-1252 but not in ISO-8859-1: the file must be read as the former
 CAFE = "St Mary\N{RIGHT SINGLE QUOTATION MARK}s Café School"
 Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
@@ -400,7 +400,7 @@ async def test_a_local_wins_edit_counts_each_owner_value_it_withholds_once(
 
 
 async def test_updated_since_misses_a_hard_delete_until_the_full_sync(state_dir: Path) -> None:
-    edges = [LINE.edge(f"publish.{entity}->apply") for entity in ("provider", "site", "course")]
+    edges = [LINE.edge(f"publish.{entity}.apply") for entity in ("provider", "site", "course")]
     async with in_process_line(["publish", "apply"], state_dir) as line:
         publish, apply = line["publish"], line["apply"]
         kept, dropped = await publish_courses(line, ["AAAA", "BBBB"])
@@ -422,7 +422,7 @@ async def test_updated_since_misses_a_hard_delete_until_the_full_sync(state_dir:
 
 @pytest.mark.parametrize(
     ("edge", "model"),
-    [(FIND_COURSES, CourseCopy), (LINE.edge("publish.course->apply"), ApplyCourseCopy)],
+    [(FIND_COURSES, CourseCopy), (LINE.edge("publish.course.apply"), ApplyCourseCopy)],
     ids=["feed", "updated_since"],
 )
 async def test_a_relisting_puts_right_a_copy_that_claims_a_later_version(
@@ -520,12 +520,12 @@ async def test_each_of_two_runs_at_once_counts_only_its_own_requests(state_dir: 
             "find", FIND_TARGETS, "publish", relay, state_dir, page_size=1
         ) as copier:
             providers, courses = await asyncio.gather(
-                copier.run("publish.provider->find"), copier.run(FIND_COURSES.name)
+                copier.run("publish.provider.find"), copier.run(FIND_COURSES.name)
             )
             _, runs = logged(copier)
         counted = {run.edge: (run.requests, run.bytes) for run in runs}
         assert counted == {
-            "publish.provider->find": (
+            "publish.provider.find": (
                 len(served["/feed/provider"]),
                 sum(served["/feed/provider"]),
             ),

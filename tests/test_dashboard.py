@@ -28,7 +28,7 @@ from serviceline.testing import ADMIN_TOKEN, API, AUDITOR_TOKEN, LineUnderTest, 
 from serviceline.topology import LINE, Kind
 from tests import builders
 
-APPLY_COURSES = "publish.course->apply"
+APPLY_COURSES = "publish.course.apply"
 PICTURE = layout(LINE)
 
 
@@ -122,8 +122,8 @@ def test_the_picture_fits_a_laptop_screen_below_the_header() -> None:
 def test_a_line_read_through_draws_no_copy_for_it() -> None:
     picture = layout(LINE.reading_through("find", ["course"]))
     drawn = {route.edge.name for route in picture.copies if route.edge is not None}
-    assert "publish.course->find" not in drawn
-    assert "publish.provider->find" in drawn
+    assert "publish.course.find" not in drawn
+    assert "publish.provider.find" in drawn
 
 
 @pytest.mark.parametrize(
@@ -274,7 +274,7 @@ async def test_the_page_draws_every_service_and_edge_from_local_assets(state_dir
         for edge in LINE.edges:
             assert f'data-edge="{edge.name}"' in page
         assert edge_state(page, APPLY_COURSES) == "in_sync"
-        assert edge_state(page, "publish.course->find") == "down"
+        assert edge_state(page, "publish.course.find") == "down"
         assert "https://" not in page
         assert 'src="/static/dashboard.js"' in page
         for asset in ("dashboard.js", "dashboard.css"):
@@ -348,10 +348,10 @@ async def test_bad_input_is_refused_naming_the_field(state_dir: Path) -> None:
         refused = await dashboard.post("/clock/advance", params={"by": "soon"})
         assert refused.status_code == 422
         assert refused.json()["detail"].startswith("by:")
-        unknown = await dashboard.post("/edges/run", params={"edge": "publish.course->nowhere"})
+        unknown = await dashboard.post("/edges/run", params={"edge": "publish.course.nowhere"})
         assert unknown.status_code == 404
         assert unknown.json()["detail"].startswith("edge:")
-        evented = await dashboard.post("/edges/run", params={"edge": "dqt.teacher->register"})
+        evented = await dashboard.post("/edges/run", params={"edge": "dqt.teacher.register"})
         assert evented.status_code == 409
         assert evented.json()["detail"].startswith("edge:")
         missing = await dashboard.get("/", params={"service": "nowhere"})
@@ -443,7 +443,7 @@ def study_pointer(report: Path) -> dict[str, object]:
         "bytes": 2_000_000,
         "events": 130,
         "refused_events": 3,
-        "worst_p95": {"edge": "publish.course->register", "seconds": 86400.0},
+        "worst_p95": {"edge": "publish.course.register", "seconds": 86400.0},
         "peak_drift": {"at": "2026-11-02T00:00:00+00:00", "keys": 42},
         "lost_local_edits": 7,
     }
@@ -479,7 +479,7 @@ async def test_the_last_study_is_shown_with_its_headline_and_report(state_dir: P
         shown = page.split('id="study"', 1)[1].split("</section>", 1)[0]
         assert "A recruitment cycle" in shown
         assert "365d from 2026-10-05" in shown
-        assert "1d (publish.course->register)" in shown  # the worst p95
+        assert "1d (publish.course.register)" in shown  # the worst p95
         assert "42 (2026-11-02)" in shown
         assert 'href="/studies/last/report.html"' in shown
         assert "the cycle's report" in await read(dashboard, "/studies/last/report.html")

@@ -437,7 +437,7 @@ async def test_mentors_are_read_one_trn_at_a_time_as_placements_reads_them(
             reader = DqtTeacherReader(dqt, ["7654321", "9999999", "1234567"])
             pages = [page async for page in reader.pages(datetime(2026, 10, 5, tzinfo=UTC))]
         assert [record.key for page in pages for record in page.records] == ["7654321", "1234567"]
-        edge = LINE.edge("dqt.teacher->placements")
+        edge = LINE.edge("dqt.teacher.placements")
         copied = [edge.translate(record.fields) for record in pages[0].records]
         assert copied == [
             {"trn": "7654321", "first_name": "Ann", "last_name": "Thompson"},

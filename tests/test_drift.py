@@ -10,6 +10,7 @@ from serviceline.drift import (
     Comparison,
     DriftReport,
     exceeded,
+    history_rows,
     read_history,
     record_history,
 )
@@ -26,8 +27,8 @@ from tests import builders
 pytestmark = pytest.mark.anyio
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "docs" / "drift.schema.json").read_text())
-APPLY_COURSES = LINE.edge("publish.course->apply")
-FIND_COURSES = LINE.edge("publish.course->find")
+APPLY_COURSES = LINE.edge("publish.course.apply")
+FIND_COURSES = LINE.edge("publish.course.find")
 
 
 def auditor(line: LineUnderTest) -> Auditor:
@@ -51,6 +52,35 @@ async def test_missing_before_the_first_sync_then_in_sync(state_dir: Path) -> No
         assert after.lag is not None
         assert after.lag.changes == 0
         assert after.last_sync_at is not None
+
+
+async def test_a_provider_whose_version_moved_with_no_copied_field_changed_is_in_sync(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish", "find", "apply"], state_dir) as line:
+        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await line.control.sync()
+        renamed = await line["publish"].patch(f"/courses/{uuid}", json={"name": "Art"}, headers=API)
+        assert renamed.status_code == 200, renamed.text
+        for name in ("publish.provider.find", "publish.provider.apply"):
+            # the course's rename moves its provider's version; no provider field Find or Apply
+            # copies changed, so the copy holds the provider as it is: no drift
+            provider = await auditor(line).edge(LINE.edge(name))
+            assert provider.counts["in_sync"] == 1, name
+            assert provider.keys == []
+            assert provider.lag is not None
+            assert (provider.lag.changes, provider.lag.unchanged_versions) == (0, 1)
+
+
+async def test_the_last_run_and_the_last_change_applied_are_told_apart(state_dir: Path) -> None:
+    async with in_process_line(["publish", "find"], state_dir) as line:
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await line.control.advance(by="5m")
+        await line.control.advance(by="1h")  # twelve quiet polls
+        courses = await auditor(line).edge(FIND_COURSES)
+        assert courses.last_change_at is not None
+        assert courses.last_run_at is not None
+        assert (courses.last_run_at - courses.last_change_at).total_seconds() == 3600
 
 
 async def test_a_change_is_stale_with_both_values_until_the_sync(state_dir: Path) -> None:
@@ -125,7 +155,7 @@ async def test_a_mentor_held_by_placements_alone_conflicts(state_dir: Path) -> N
         assert (await line["dqt"].post("/v3/teachers/batch", json=people, headers=API)).is_success
         await line.control.run_job("gias", "gias.daily_extract")
         for consumer in ("placements", "claims"):
-            await line.control.run_edge(f"gias.school->{consumer}")
+            await line.control.run_edge(f"gias.school.{consumer}")
         added = await line["placements"].post("/mentors", json=builders.mentor(), headers=API)
         assert added.status_code == 201, added.text
 
@@ -142,7 +172,7 @@ async def test_a_mentor_held_by_placements_alone_conflicts(state_dir: Path) -> N
 
 async def report_of(line: LineUnderTest) -> DriftReport:
     return await auditor(line).audit(
-        [APPLY_COURSES, FIND_COURSES, LINE.edge("hesa.itt_record->register")]
+        [APPLY_COURSES, FIND_COURSES, LINE.edge("hesa.itt_record.register")]
     )
 
 
@@ -153,7 +183,7 @@ async def test_the_json_report_follows_its_schema(state_dir: Path) -> None:
         body: dict[str, Any] = report.to_json()
         jsonschema.validate(body, SCHEMA)
         assert body["skipped"] == [
-            {"edge": "hesa.itt_record->register", "reason": "hesa is not running"}
+            {"edge": "hesa.itt_record.register", "reason": "hesa is not running"}
         ]
         assert [e["counts"]["missing"] for e in body["edges"]] == [1, 1]
 
@@ -168,8 +198,19 @@ async def test_fail_on_limits_and_history(state_dir: Path) -> None:
         await line.control.sync()
         record_history(await report_of(line), state_dir)
         samples = read_history(state_dir)
-        figures = [s["edges"]["publish.course->apply"]["counts"]["missing"] for s in samples]
+        figures = [s["edges"]["publish.course.apply"]["counts"]["missing"] for s in samples]
         assert figures == [1, 0]
+
+        await line.control.advance(by="1h")
+        record_history(await report_of(line), state_dir)
+        record_history(await report_of(line), state_dir)  # twice at one moment: one row
+        rows = history_rows(read_history(state_dir), ["publish.course.apply"])
+        assert [row["at"] for row in rows] == [samples[0]["at"], "2026-10-05T01:00:00+00:00"]
+        assert {row["edge"] for row in rows} == {"publish.course.apply"}
+        # of the two samples taken at the first moment, the later one: after the sync
+        assert rows[0]["counts"]["missing"] == 0
+        assert (rows[1]["lag_changes"], rows[1]["lost_local_edits"]) == (0, 0)
+        assert "lag_oldest_age_seconds" in rows[1]
 
 
 async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path) -> None:
@@ -228,7 +269,7 @@ async def test_a_bisect_audit_lists_an_edge_its_owner_cannot_checksum(state_dir:
 async def test_a_local_edit_is_diverged_until_the_nightly_import_loses_it(
     state_dir: Path,
 ) -> None:
-    edge = LINE.edge("gias.school->placements")
+    edge = LINE.edge("gias.school.placements")
     async with in_process_line(["gias", "publish", "dqt", "placements"], state_dir) as line:
         school = builders.school("100000", telephone="020 7000 0000")
         assert (await line["gias"].post("/schools/batch", json=[school], headers=API)).is_success
@@ -259,7 +300,7 @@ async def test_a_site_added_from_a_gias_school_keeps_its_address_as_its_own(
         school = builders.school("100000", street="1 Aldgate High Street")
         assert (await gias.post("/schools/batch", json=[school], headers=API)).is_success
         await line.control.run_job("gias", "gias.daily_extract")
-        await line.control.run_edge("gias.school->publish")
+        await line.control.run_edge("gias.school.publish")
         unaddressed = builders.site(street_address_1=None, city=None, postcode=None)
         await line.publish_provider(builders.provider(), unaddressed)
         (site,) = (await publish.get("/records/site")).json()["records"]
@@ -287,7 +328,7 @@ async def test_a_site_added_from_a_gias_school_keeps_its_address_as_its_own(
             await gias.patch("/schools/100000", json={"street": "2 Mitre Street"}, headers=API)
         ).is_success
         await line.control.run_job("gias", "gias.daily_extract")
-        await line.control.run_edge("gias.school->publish")
+        await line.control.run_edge("gias.school.publish")
         assert (await line.copy_of("publish", "school", "100000"))["address1"] == "2 Mitre Street"
         still = compared(await auditor(line).comparisons())
         assert still.keys[0].differences[0].values["gias"] == "2 Mitre Street"
@@ -309,15 +350,32 @@ async def test_an_edge_whose_owner_failed_shows_its_retry_until_it_works(state_d
         [edge] = report.edges
         assert edge.retry is not None
         # Apply's sync worker retries 3 times; Sidekiq's first retry waits 15 s and a jitter
+        # (7 s, from the job's name)
         assert (edge.retry.job, edge.retry.failures, edge.retry.retries_left) == (
             APPLY_COURSES.name,
             1,
             3,
         )
-        assert edge.retry.due_at.isoformat() == "2026-10-05T00:10:15+00:00"
+        assert edge.retry.due_at.isoformat() == "2026-10-05T00:10:22+00:00"
         assert edge.counts["missing"] == 1
 
         await line.control.advance(by="1m")
         healed = await auditor(line).edge(APPLY_COURSES)
         assert healed.retry is None
         assert healed.counts["in_sync"] == 1
+
+
+async def test_a_bisect_audit_says_why_each_edge_it_listed_in_full_was_listed_so(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish", "find", "apply", "placements"], state_dir) as line:
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await line.control.sync()
+        report = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).audit()
+        listed = {e.edge: e.fallback for e in report.edges if e.method == "full"}
+        assert listed, "every edge was bisected: the test would prove nothing"
+        assert all(listed.values()), listed
+        subjects = listed["publish.subject.placements"]
+        assert subjects is not None
+        assert "does not own" not in subjects
+        assert "publish serves its subject records from a fixed list" in subjects, subjects

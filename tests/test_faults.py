@@ -86,7 +86,7 @@ async def test_faults_are_set_listed_and_cleared(state_dir: Path) -> None:
         ("find", {"kind": "slow", "seconds": -1}, "seconds"),
         ("find", {"kind": "drop_pages", "times": 0}, "times"),
         ("find", {"kind": "drop_pages", "until": "soon"}, "until"),
-        ("find", {"kind": "drop_pages", "edge": "publish.course->apply"}, "edge"),
+        ("find", {"kind": "drop_pages", "edge": "publish.course.apply"}, "edge"),
         ("find", {"kind": "fail", "edge": FIND_COURSES.name}, "edge"),
         ("gias", {"kind": "die_mid_batch"}, "kind"),
     ],
@@ -336,7 +336,7 @@ async def test_a_consumer_whose_cursor_was_pruned_relists_on_its_own_and_says_so
 async def test_a_fault_set_on_one_edge_leaves_the_others(state_dir: Path) -> None:
     async with in_process_line(["publish", "find"], state_dir) as line:
         await publish_courses(line, CODES[:1])
-        await set_fault(line["find"], kind="drop_pages", edge="publish.provider->find")
+        await set_fault(line["find"], kind="drop_pages", edge="publish.provider.find")
         assert (await run_courses(line)).status_code == 200
         providers = await line["find"].post("/admin/edges/publish/provider/run", headers=ADMIN)
         assert providers.status_code == 502

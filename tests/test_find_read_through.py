@@ -11,7 +11,7 @@ from tests.test_copier import FIND_COURSES
 
 pytestmark = pytest.mark.anyio
 
-FIND_PROVIDERS = "publish.provider->find"
+FIND_PROVIDERS = "publish.provider.find"
 SEARCHES: list[dict[str, Any]] = [
     {},
     {"subject": "W1"},

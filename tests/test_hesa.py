@@ -23,7 +23,7 @@ STUDENTS = "/apis/itt/1.1/students"
 CENSUS = "/apis/itt/1.1/CensusData"
 SITS = bearer("sits", "hesa")
 REGISTER = bearer("register", "hesa")
-TO_REGISTER = LINE.edge("hesa.itt_record->register")
+TO_REGISTER = LINE.edge("hesa.itt_record.register")
 
 
 def ok(response: httpx.Response, code: int = 200) -> Any:

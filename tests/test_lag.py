@@ -23,11 +23,11 @@ from serviceline.topology import LINE
 from tests import builders
 
 START = datetime(2026, 10, 5, tzinfo=UTC)
-FIND = "publish.course->find"
-APPLY = "publish.course->apply"
-REGISTER = "publish.course->register"
-SCHOOLS = "gias.school->publish"
-RECRUITS = "apply.application->register"
+FIND = "publish.course.find"
+APPLY = "publish.course.apply"
+REGISTER = "publish.course.register"
+SCHOOLS = "gias.school.publish"
+RECRUITS = "apply.application.register"
 
 
 def at(minutes: float) -> str:
@@ -259,7 +259,7 @@ def test_cost_counts_every_run_the_empty_and_the_skipped() -> None:
 
 def test_edges_of_services_not_collected_are_left_out() -> None:
     found = measure(logs([], [], []), LINE, START, services=["publish", "find"]).to_json()
-    assert set(found["edges"]) == {"publish.provider->find", FIND}
+    assert set(found["edges"]) == {"publish.provider.find", FIND}
     assert found["journeys"] == {}
 
 

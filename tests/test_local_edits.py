@@ -40,16 +40,16 @@ LOCAL_NAMES = Topology(
     LINE.entities,
     LINE.relationships,
     (
-        LINE.edge("publish.provider->find"),
+        LINE.edge("publish.provider.find"),
         dataclasses.replace(
-            LINE.edge("publish.course->find"),
+            LINE.edge("publish.course.find"),
             policy=Policy.LOCAL_WINS,
             editable=frozenset({"name"}),
         ),
     ),
     (),
 )
-FIND_COURSES = "publish.course->find"
+FIND_COURSES = "publish.course.find"
 
 
 def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -81,7 +81,7 @@ async def test_a_schools_contact_details_last_until_the_nightly_gias_import(
     service: str, state_dir: Path
 ) -> None:
     names = ["gias", "publish", "dqt", service]
-    edge = f"gias.school->{service}"
+    edge = f"gias.school.{service}"
     async with in_process_line(names, state_dir) as line:
         school = builders.school("100000", telephone="020 7000 0000")
         answered(await line["gias"].post("/schools/batch", json=[school], headers=API), 201)
@@ -130,7 +130,7 @@ async def test_only_the_editable_columns_of_a_copy_change_and_only_to_valid_valu
         school = builders.school("100000")
         answered(await line["gias"].post("/schools/batch", json=[school], headers=API), 201)
         await line.control.run_job("gias", "gias.daily_extract")
-        await line.control.run_edge("gias.school->placements")
+        await line.control.run_edge("gias.school.placements")
         placements = line["placements"]
 
         for body in ({"name": "Aldgate Primary"}, {"telephone": "020 7946 0001", "phase": "x"}):

@@ -14,7 +14,7 @@ from tests import builders
 pytestmark = pytest.mark.anyio
 
 LINE = ["publish", "apply", "manage"]
-TO_MANAGE = "apply.application->manage"
+TO_MANAGE = "apply.application.manage"
 
 
 def answered(response: httpx.Response, code: int = 200) -> Any:

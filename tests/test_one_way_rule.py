@@ -8,7 +8,7 @@ from serviceline.control import settings_class
 from serviceline.credentials import ADMIN, AUDITOR, OPERATOR, Credentials, Principal, presented
 from serviceline.deps import COMMAND_API, OWN_API
 from serviceline.seed import Size, seed_line
-from serviceline.testing import API_TOKEN, in_process_line
+from serviceline.testing import API, API_TOKEN, in_process_line, names_field
 from serviceline.topology import LINE, RECORD_SYSTEMS
 
 COMMANDS = {(c.caller, c.target) for c in LINE.commands}
@@ -68,3 +68,39 @@ async def test_the_only_writes_between_services_are_the_command_paths(state_dir:
         copies = {(e.consumer, e.owner) for e in LINE.edges}
         allowed = copies | COMMANDS
         assert reads <= allowed, f"reads with no edge or command behind them: {reads - allowed}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PATCH", "/copies/course/any"), ("PUT", "/copies/course/any"), ("POST", "/copies/site")],
+)
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        ("{}", {"content-type": "application/json"}),
+        ("{}", {}),  # curl -d without a content type: a form body
+        ("not json", {"content-type": "application/json"}),
+        ('{"name": NaN}', {"content-type": "application/json"}),
+    ],
+)
+async def test_a_write_to_a_copy_is_refused_naming_the_owner_before_its_body_is_read(
+    state_dir: Path, method: str, path: str, content: str, headers: dict[str, str]
+) -> None:
+    async with in_process_line(["apply"], state_dir) as line:
+        answer = await line["apply"].request(method, path, content=content, headers=headers)
+        assert answer.status_code == 403, answer.text
+        assert "owned by publish" in answer.json()["detail"]
+
+
+@pytest.mark.anyio
+async def test_an_editable_copy_reads_its_body_and_refuses_one_that_is_no_object(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["placements"], state_dir) as line:
+        for content in ("[]", "not json", '{"email": NaN}'):
+            answer = await line["placements"].patch(
+                "/copies/school/100000", content=content, headers=API
+            )
+            assert answer.status_code == 422, answer.text
+            assert names_field(answer, "body"), answer.text

@@ -22,10 +22,10 @@ from tests.test_copier import FIND_COURSES, owner_view, publish_courses
 
 pytestmark = pytest.mark.anyio
 
-APPLY_COURSES = LINE.edge("publish.course->apply")
-GIAS_SCHOOLS = LINE.edge("gias.school->publish")
-TRNS = LINE.edge("dqt.teacher->register")
-REGISTER_SUBJECTS = LINE.edge("publish.subject->register")
+APPLY_COURSES = LINE.edge("publish.course.apply")
+GIAS_SCHOOLS = LINE.edge("gias.school.publish")
+TRNS = LINE.edge("dqt.teacher.register")
+REGISTER_SUBJECTS = LINE.edge("publish.subject.register")
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ def test_a_mechanism_alone_keeps_the_edges_schedule() -> None:
 def test_every_edge_that_can_be_read_so_follows_a_star() -> None:
     line = LINE.with_overrides({"*": "updated_since@1h", FIND_COURSES.name: "snapshot"})
     assert line.edge(FIND_COURSES.name).mechanism is Mechanism.SNAPSHOT
-    assert line.edge("publish.provider->find").mechanism is Mechanism.UPDATED_SINCE
+    assert line.edge("publish.provider.find").mechanism is Mechanism.UPDATED_SINCE
     assert line.edge(APPLY_COURSES.name).schedule == "0 * * * *"
     # a file can only be read whole, and Register's own events drive its TRN copies
     assert line.edge(GIAS_SCHOOLS.name) == GIAS_SCHOOLS
@@ -70,7 +70,7 @@ def test_every_edge_that_can_be_read_so_follows_a_star() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"publish.course->nowhere": "feed"}, "publish.course->nowhere: no such edge"),
+        ({"publish.course.nowhere": "feed"}, "publish.course.nowhere: no such edge"),
         ({FIND_COURSES.name: "push"}, f"{FIND_COURSES.name}: mechanism 'push'"),
         ({FIND_COURSES.name: "feed@"}, f"{FIND_COURSES.name}: give a schedule"),
         ({FIND_COURSES.name: "feed@45m"}, "every 45m does not divide an hour"),
@@ -166,7 +166,7 @@ def test_the_launcher_passes_overrides_and_settings_to_each_service(tmp_path: Pa
 
     # what drives the line sees it as the services run it
     line = line_topology(config)
-    assert line.edge("publish.provider->find").mechanism is Mechanism.FEED
+    assert line.edge("publish.provider.find").mechanism is Mechanism.FEED
     with pytest.raises(KeyError):
         line.edge(FIND_COURSES.name)
 
@@ -174,7 +174,7 @@ def test_the_launcher_passes_overrides_and_settings_to_each_service(tmp_path: Pa
 def test_a_setting_the_environment_gives_as_json_is_read_as_json(tmp_path: Path) -> None:
     tokens = {"find": {"upstream_tokens": '{"publish": "secret"}', "read_through": "1"}}
     line = line_topology(LineConfig(tmp_path, service_settings=tokens))
-    assert [edge.name for edge in line.edges_into("find")] == ["publish.provider->find"]
+    assert [edge.name for edge in line.edges_into("find")] == ["publish.provider.find"]
     find = service_env(LineConfig(tmp_path, service_settings=tokens), LINE.service("find"), LINE, 0)
     assert find["FIND_UPSTREAM_TOKENS"] == '{"publish": "secret"}'
 
@@ -182,7 +182,7 @@ def test_a_setting_the_environment_gives_as_json_is_read_as_json(tmp_path: Path)
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"edge_overrides": {REGISTER_SUBJECTS.name: "feed"}}, "edge_overrides: publish.subject->"),
+        ({"edge_overrides": {REGISTER_SUBJECTS.name: "feed"}}, "edge_overrides: publish.subject."),
         ({"service_settings": {"nowhere": {}}}, "service_settings: no service named 'nowhere'"),
         ({"service_settings": {"find": {"read_thru": "1"}}}, "service_settings.find.read_thru:"),
         (

@@ -18,9 +18,9 @@ from tests import builders
 pytestmark = pytest.mark.anyio
 
 LINE = ["gias", "publish", "dqt", "placements"]
-SCHOOLS = "gias.school->placements"
-PROVIDERS = "publish.provider->placements"
-TEACHERS = "dqt.teacher->placements"
+SCHOOLS = "gias.school.placements"
+PROVIDERS = "publish.provider.placements"
+TEACHERS = "dqt.teacher.placements"
 
 
 def at(day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -156,7 +156,7 @@ async def courses_in_apply(line: LineUnderTest, *codes: str) -> dict[str, str]:
     """Universities' courses in Publish, and Apply's copies of them: uuid by provider code."""
     uuids = {code: await course_at(line, code) for code in codes}
     for entity in ("provider", "course", "site"):
-        await line.control.run_edge(f"publish.{entity}->apply")
+        await line.control.run_edge(f"publish.{entity}.apply")
     return uuids
 
 
@@ -240,8 +240,8 @@ async def test_a_record_system_sees_only_the_universities_that_run_it(state_dir:
         assert refused.status_code == 404, refused.text
         assert (await in_apply(line, other))["status"] == "awaiting_provider_decision"
 
-        await line.control.run_edge("apply.application->sits")
-        await line.control.run_edge("apply.application->banner")
+        await line.control.run_edge("apply.application.sits")
+        await line.control.run_edge("apply.application.banner")
         copies = answered(await line["sits"].get("/copies/application", headers=AUDITOR))["copies"]
         assert {copy["id"] for copy in copies} == {ids["1UR"], ids[SITS_TOO]}
         assert {copy["provider_code"] for copy in copies} == {"1UR", SITS_TOO}
@@ -476,8 +476,8 @@ async def test_each_system_runs_on_its_own_schedules(state_dir: Path) -> None:
         for system in RECORD_SYSTEMS:
             jobs = answered(await line[system].get("/admin/jobs", headers=ADMIN))
             due.update({job["name"]: moment(job["due_at"]) for job in jobs})
-        assert due["apply.application->sits"] == START + timedelta(minutes=15)
-        assert due["apply.application->thesis"] == START + timedelta(hours=4)
+        assert due["apply.application.sits"] == START + timedelta(minutes=15)
+        assert due["apply.application.thesis"] == START + timedelta(hours=4)
         assert due["sits.decide"] == START + timedelta(minutes=5)
         assert due["banner.decide"] == START + timedelta(minutes=10)
         assert due["sits.submit_trainees"] == datetime(2026, 10, 9, 18, tzinfo=UTC)  # Friday

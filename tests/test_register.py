@@ -138,7 +138,7 @@ async def publish_courses(line: LineUnderTest) -> dict[str, str]:
         )
         uuids[course["code"]] = created["uuid"]
     for entity in ("provider", "site", "course"):
-        await line.control.run_edge(f"publish.{entity}->apply")
+        await line.control.run_edge(f"publish.{entity}.apply")
     return uuids
 
 
@@ -593,8 +593,8 @@ async def test_the_weekly_school_import_skips_universities_and_keeps_schools_in_
         both = LineControl({name: line[name] for name in ("gias", "register")}, ADMIN_TOKEN)
 
         before = await both.advance(to=START + timedelta(days=6, hours=2, minutes=29))
-        assert runs(before, "gias.school->register") == []
-        (sunday,) = runs(await both.advance(by="1m"), "gias.school->register")
+        assert runs(before, "gias.school.register") == []
+        (sunday,) = runs(await both.advance(by="1m"), "gias.school.register")
         assert sunday["due_at"] == "2026-10-11T02:30:00+00:00"
         copies = ok(await line["register"].get("/copies/school"))["copies"]
         assert [(c["urn"], c["open_date"]) for c in copies] == [
@@ -605,7 +605,7 @@ async def test_the_weekly_school_import_skips_universities_and_keeps_schools_in_
         # both schools leave the file Register reads: the one a trainee uses is kept, flagged
         for urn in ("100000", "100002"):
             ok(await gias.patch(f"/schools/{urn}", json={"type_code": "29"}, headers=API))
-        (week_later,) = runs(await both.advance(by="7d"), "gias.school->register")
+        (week_later,) = runs(await both.advance(by="7d"), "gias.school.register")
         assert (week_later["result"]["deleted"], week_later["result"]["flagged"]) == (1, 1)
         (kept,) = ok(await line["register"].get("/copies/school"))["copies"]
         assert (kept["urn"], kept["source_deleted_at"]) == ("100002", "2026-10-18T02:30:00Z")
@@ -622,7 +622,7 @@ async def test_hesa_records_become_trainees_daily_at_five(state_dir: Path) -> No
         ran = await both.advance(to=START + timedelta(hours=8))
         (early,) = runs(ran, "register.sync_hesa_students")
         assert early["result"]["created"] == 0  # the collection is first read at 08:00
-        (collected,) = runs(ran, "hesa.itt_record->register")
+        (collected,) = runs(ran, "hesa.itt_record.register")
         assert collected["result"]["upserted"] == 2
 
         ran = await both.advance(to=START + timedelta(days=1, hours=5))

@@ -12,7 +12,7 @@ from tests import builders
 
 pytestmark = pytest.mark.anyio
 
-FIND_COURSES = LINE.edge("publish.course->find")
+FIND_COURSES = LINE.edge("publish.course.find")
 
 
 async def pages(client: httpx.AsyncClient, path: str, rows: str, limit: int) -> list[Any]:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from rich.console import Console
 from typer.testing import CliRunner
 
 from serviceline.cli import app
 from serviceline.drift import Auditor
+from serviceline.launcher import free_port_offset
+from serviceline.scenarios.cli import on_free_ports
 from serviceline.scenarios.runner import (
     AttachedStack,
     Entry,
+    Options,
     Result,
     Runner,
     summarise,
@@ -25,6 +30,7 @@ from serviceline.scenarios.spec import (
     Bound,
     Scenario,
     ScenarioError,
+    Sync,
     builtin_names,
     format_duration,
     load,
@@ -34,6 +40,7 @@ from serviceline.scenarios.spec import (
     substitute,
 )
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN, AUDITOR_TOKEN, in_process_line
+from serviceline.topology import LINE
 from tests import builders
 
 COURSE = "3f6c1a4e-7b2d-4c55-9a0e-5d8f2b1c0a01"
@@ -63,13 +70,13 @@ def test_every_built_in_scenario_parses_and_starts_only_what_it_needs() -> None:
 def test_services_are_derived_from_the_steps_when_not_declared() -> None:
     derived = scenario(
         {"do": "POST publish /providers", "body": builders.provider()},
-        {"expect": {"drift": {"publish.course->apply": {"stale": 0}}}},
+        {"expect": {"drift": {"publish.course.apply": {"stale": 0}}}},
     )
     assert derived.needed() == ["publish", "apply"]
     assert derived.watched() == [
-        "publish.provider->apply",
-        "publish.course->apply",
-        "publish.site->apply",
+        "publish.provider.apply",
+        "publish.course.apply",
+        "publish.site.apply",
     ]
 
 
@@ -77,24 +84,24 @@ def test_services_are_derived_from_the_steps_when_not_declared() -> None:
     ("step", "message"),
     [
         ({"wait": "10m"}, "step 1 no action: give one of do, advance"),
-        ({"advance": "10m", "sync": "publish.course->apply"}, "one action a step"),
+        ({"advance": "10m", "sync": "publish.course.apply"}, "one action a step"),
         ({"advance": "ten minutes"}, "step 1 (advance) advance: 'ten minutes'"),
         ({"advance": "10m", "evry": "1m"}, "step 1 (advance) evry: unknown field (known: "),
         ({"do": "POST pubish /providers"}, "no service 'pubish'"),
         ({"do": "FETCH publish /providers"}, "is not 'METHOD SERVICE /path'"),
         (
-            {"sync": "publish.course->nowhere"},
-            "step 1 (sync) sync: no edge 'publish.course->nowhere'",
+            {"sync": "publish.course.nowhere"},
+            "step 1 (sync) sync: no edge 'publish.course.nowhere'",
         ),
         (
-            {"expect": {"drift": {"publish.course->apply": {"stal": 1}}}},
-            "expect.drift.publish.course->apply.stal",
+            {"expect": {"drift": {"publish.course.apply": {"stal": 1}}}},
+            "expect.drift.publish.course.apply.stal",
         ),
         (
-            {"expect": {"drift": {"publish.course->apply": {"stale": "about 3"}}}},
+            {"expect": {"drift": {"publish.course.apply": {"stale": "about 3"}}}},
             "'about 3' is not a number",
         ),
-        ({"expect": {"lag": {"publish.course->apply": {"oldest": "<= soon"}}}}, "oldest"),
+        ({"expect": {"lag": {"publish.course.apply": {"oldest": "<= soon"}}}}, "oldest"),
         ({"expect": {}}, "expect one or more of drift, value, lag, jobs, converged"),
         ({"expect": {"value": {"service": "find", "path": "/courses", "feild": "x"}}}, "feild"),
         (
@@ -102,11 +109,11 @@ def test_services_are_derived_from_the_steps_when_not_declared() -> None:
             "for, ends: give one of them",
         ),
         (
-            {"fault": "drop_pages", "service": "find", "edge": "publish.course->apply"},
-            "edge: publish.course->apply is not one of find's copies",
+            {"fault": "drop_pages", "service": "find", "edge": "publish.course.apply"},
+            "edge: publish.course.apply is not one of find's copies",
         ),
         ({"fault": "explode", "service": "find"}, "step 1 (fault) fault: Input should be"),
-        ({"until": {"converged": ["publish.course->find"]}}, "within: Field required"),
+        ({"until": {"converged": ["publish.course.find"]}}, "within: Field required"),
         ("advance 10m", "a step is a mapping"),
     ],
 )
@@ -124,7 +131,7 @@ def test_every_problem_is_listed_with_its_step() -> None:
         {"do": "GET publish /courses/${course}"},
         {"do": "POST publish /providers", "save": {"course": "uuid"}},
         {"do": "GET publish /courses/${course}"},
-        {"expect": {"drift": {"apply.application->manage": {"stale": 0}}}},
+        {"expect": {"drift": {"apply.application.manage": {"stale": 0}}}},
         services=["publish", "apply"],
     )
     assert found[0].startswith("step 2 (advance) advance:")
@@ -144,9 +151,9 @@ def test_the_head_of_a_scenario_is_checked_too() -> None:
     assert any("services.0: no service 'publishing'" in p for p in found)
     with pytest.raises(ScenarioError, match="a scenario is a mapping"):
         parse(["advance: 1m"], "list.yaml")
-    found = problems({"advance": "1m"}, services=["publish"], watch=["publish.course->find"])
+    found = problems({"advance": "1m"}, services=["publish"], watch=["publish.course.find"])
     assert found == [
-        "watch: publish.course->find needs find, not among the scenario's services (publish)"
+        "watch: publish.course.find needs find, not among the scenario's services (publish)"
     ]
     found = problems({"advance": "1m"}, name="my story")
     assert found == ["name: 'my story': use letters, digits, - and _ (it names the run's folder)"]
@@ -163,6 +170,22 @@ steps:
     loaded = parse(yaml.safe_load(text), "anchors.yaml", "anchors")
     step = loaded.steps[0]
     assert step.model_dump()["body"] == {"state": "published", "level": "secondary", "code": "3GTY"}
+
+
+def test_an_edge_is_named_either_way_and_kept_in_the_spelling_a_shell_passes_on() -> None:
+    text = """
+title: spellings
+steps:
+  - sync: publish.course->apply
+  - expect:
+      drift: {publish.course->apply: {stale: 0}}
+      lag: {publish.course.apply: {changes: 0}}
+"""
+    loaded = parse(yaml.safe_load(text), "spellings.yaml", "spellings")
+    sync = loaded.steps[0]
+    assert isinstance(sync, Sync)
+    assert sync.sync == "publish.course.apply"
+    assert loaded.steps[1].audited() == {"publish.course.apply"}
 
 
 def test_a_file_is_loaded_by_path_and_a_missing_one_said_so(tmp_path: Path) -> None:
@@ -225,12 +248,12 @@ def test_a_summary_says_what_jobs_did_and_why_they_failed() -> None:
     nothing = {"upserted": 0, "deleted": 0, "flagged": 0}
     down = "publish answered 503: unreachable: ConnectError('All connection attempts failed')"
     ran = [
-        {"service": "apply", "job": "publish.course->apply", "ok": True, "result": copied},
-        {"service": "apply", "job": "publish.site->apply", "ok": True, "result": nothing},
-        {"service": "apply", "job": "publish.site->apply", "ok": False, "error": down},
-        {"service": "find", "job": "publish.course->find", "ok": False, "error": down},
-        {"service": "find", "job": "publish.course->find", "ok": False, "error": down},
-        {"service": "register", "job": "hesa.itt_record->register", "ok": False, "error": "x"},
+        {"service": "apply", "job": "publish.course.apply", "ok": True, "result": copied},
+        {"service": "apply", "job": "publish.site.apply", "ok": True, "result": nothing},
+        {"service": "apply", "job": "publish.site.apply", "ok": False, "error": down},
+        {"service": "find", "job": "publish.course.find", "ok": False, "error": down},
+        {"service": "find", "job": "publish.course.find", "ok": False, "error": down},
+        {"service": "register", "job": "hesa.itt_record.register", "ok": False, "error": "x"},
         {
             "service": "register",
             "job": "register.retrieve_trns",
@@ -246,9 +269,9 @@ def test_a_summary_says_what_jobs_did_and_why_they_failed() -> None:
         {"service": "publish", "job": "feed.prune", "ok": True, "result": {"pruned": 0}},
     ]
     assert summarise(ran, {"publish", "apply", "find", "register"}) == (
-        "publish.course->apply: copied 2, deleted 1, relisted; "
+        "publish.course.apply: copied 2, deleted 1, relisted; "
         "register.create_trainees_from_apply: created 1; "
-        "failed (publish answered 503): publish.site->apply, publish.course->find 2 times; "
+        "failed (publish answered 503): publish.site.apply, publish.course.find 2 times; "
         "failed (boom): register.retrieve_trns; "
         "2 quiet job runs"
     )
@@ -264,11 +287,11 @@ def test_the_last_run_is_written_as_the_dashboard_reads_it(tmp_path: Path) -> No
         datetime(2026, 10, 5, 10, 1, tzinfo=UTC),
         "expect",
         "",
-        {"publish.course->apply": {"in_sync": 0, "stale": 1}},
-        {"publish.course->apply": EdgeLag(1, 60.0, 660.0)},
+        {"publish.course.apply": {"in_sync": 0, "stale": 1}},
+        {"publish.course.apply": EdgeLag(1, 60.0, 660.0)},
         {},
         False,
-        [Check(False, "publish.course->apply stale: expected 0, found 1")],
+        [Check(False, "publish.course.apply stale: expected 0, found 1")],
     )
     result = Result(
         "course-renamed",
@@ -295,7 +318,7 @@ def test_the_last_run_is_written_as_the_dashboard_reads_it(tmp_path: Path) -> No
     [line] = written["timeline"]
     assert line["at"] == "2026-10-05T10:01:00+00:00"
     assert (line["step"], line["changed"], line["ok"]) == ("expect", "", False)
-    assert line["drift"] == {"publish.course->apply": {"in_sync": 0, "stale": 1}}
+    assert line["drift"] == {"publish.course.apply": {"in_sync": 0, "stale": 1}}
 
 
 STORY: list[dict[str, Any]] = [
@@ -308,7 +331,7 @@ STORY: list[dict[str, Any]] = [
     },
     {"advance": "10m"},
     {"do": "PATCH publish /courses/${course}", "body": {"name": "Art"}},
-    {"expect": {"drift": {"publish.course->apply": {"stale": 1}}}},
+    {"expect": {"drift": {"publish.course.apply": {"stale": 1}}}},
 ]
 
 
@@ -317,7 +340,7 @@ async def test_a_story_runs_in_process_and_its_checks_hold(state_dir: Path) -> N
     story = scenario(
         *STORY,
         {
-            "until": {"converged": ["publish.course->find", "publish.course->apply"]},
+            "until": {"converged": ["publish.course.find", "publish.course.apply"]},
             "within": "1h",
             "took": "10m",
         },
@@ -329,11 +352,11 @@ async def test_a_story_runs_in_process_and_its_checks_hold(state_dir: Path) -> N
                     "field": "name",
                     "equals": "Art",
                 },
-                "lag": {"publish.course->apply": {"changes": 0, "since_sync": "0s"}},
-                "jobs": {"apply": {"publish.course->apply": {"ran": 2, "failed": 0}}},
+                "lag": {"publish.course.apply": {"changes": 0, "since_sync": "0s"}},
+                "jobs": {"apply": {"publish.course.apply": {"ran": 2, "failed": 0}}},
             }
         },
-        watch=["publish.course->find", "publish.course->apply"],
+        watch=["publish.course.find", "publish.course.apply"],
     )
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
         runner = Runner(
@@ -346,11 +369,11 @@ async def test_a_story_runs_in_process_and_its_checks_hold(state_dir: Path) -> N
         timeline = await runner.run()
     assert runner.failures == []
     assert [entry.number for entry in timeline] == [0, 1, 2, 3, 4, 5, 6, 7, 8]
-    assert "publish.course->apply: copied 1;" in timeline[4].changed
-    assert timeline[6].drift["publish.course->apply"]["stale"] == 1
+    assert "publish.course.apply: copied 1;" in timeline[4].changed
+    assert timeline[6].drift["publish.course.apply"]["stale"] == 1
     assert timeline[7].took_seconds == 600
     assert timeline[7].changed.startswith("after 10m; ")
-    assert "publish.course->find: copied 1; " in timeline[7].changed
+    assert "publish.course.find: copied 1; " in timeline[7].changed
     assert [check.ok for check in timeline[8].checks] == [True] * 5
 
 
@@ -358,7 +381,7 @@ async def test_a_story_runs_in_process_and_its_checks_hold(state_dir: Path) -> N
 async def test_a_failed_check_says_what_it_expected_and_found(state_dir: Path) -> None:
     story = scenario(
         *STORY,
-        {"expect": {"drift": {"publish.course->apply": {"stale": 0, "in_sync": ">= 1"}}}},
+        {"expect": {"drift": {"publish.course.apply": {"stale": 0, "in_sync": ">= 1"}}}},
         {
             "expect": {
                 "value": {
@@ -378,7 +401,7 @@ async def test_a_failed_check_says_what_it_expected_and_found(state_dir: Path) -
         },
         {"do": "GET publish /providers/${code}"},
         {"advance": "1h"},
-        watch=["publish.course->apply"],
+        watch=["publish.course.apply"],
     )
     async with in_process_line(["publish", "apply"], state_dir) as line:
         runner = Runner(
@@ -390,8 +413,8 @@ async def test_a_failed_check_says_what_it_expected_and_found(state_dir: Path) -
         )
         timeline = await runner.run()
     assert runner.failures[:3] == [
-        "step 7 (expect): publish.course->apply stale: expected 0, found 1",
-        "step 7 (expect): publish.course->apply in_sync: expected >= 1, found 0",
+        "step 7 (expect): publish.course.apply stale: expected 0, found 1",
+        "step 7 (expect): publish.course.apply in_sync: expected >= 1, found 0",
         'step 8 (expect): apply /copies/course/${course} name: expected "Art", '
         'found "Art and Design"',
     ]
@@ -461,9 +484,9 @@ def test_the_command_refuses_bad_input_before_starting_anything(tmp_path: Path) 
     code, shown = invoke("run", str(bad), "--state-dir", str(tmp_path))
     assert code == 2
     assert "step 1 (advance) advance" in shown
-    code, shown = invoke("run", "course-renamed", "--override", "publish.course->nowhere=feed")
+    code, shown = invoke("run", "course-renamed", "--override", "publish.course.nowhere=feed")
     assert code == 2
-    assert "publish.course->nowhere: no such edge" in shown
+    assert "publish.course.nowhere: no such edge" in shown
     code, shown = invoke("run", "course-renamed", "--all", "teleport@1m")
     assert code == 2
     assert "mechanism 'teleport'" in shown
@@ -488,11 +511,11 @@ async def test_took_counts_from_the_owners_commit_of_the_change_it_waited_for(
         *STORY[:-1],
         {"advance": "3m"},
         {
-            "until": {"converged": ["publish.course->apply"]},
+            "until": {"converged": ["publish.course.apply"]},
             "within": "1h",
             "took": "10m",
         },
-        watch=["publish.course->apply"],
+        watch=["publish.course.apply"],
     )
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
         runner = Runner(
@@ -508,3 +531,19 @@ async def test_took_counts_from_the_owners_commit_of_the_change_it_waited_for(
     assert (waited.step, waited.at.isoformat()) == ("until", "2026-10-05T00:20:00+00:00")
     assert waited.took_seconds == 600
     assert waited.changed.startswith("after 10m; ")
+
+
+def test_a_run_on_busy_ports_moves_its_own_line_to_free_ones_and_says_so(state_dir: Path) -> None:
+    scenario = load("course-renamed")
+    wanted = free_port_offset()
+    options = Options(state_dir=state_dir, port_offset=wanted)
+    console = Console(record=True, width=200)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", LINE.service("apply").port + wanted))
+        busy.listen()
+        moved = on_free_ports(scenario, options, console)
+    assert moved.port_offset != wanted
+    shown = console.export_text()
+    assert f"port offset {moved.port_offset}" in shown
+    assert f"apply {LINE.service('apply').port + moved.port_offset}" in shown
+    assert on_free_ports(scenario, options, console).port_offset == wanted  # free again

@@ -37,7 +37,7 @@ async def test_a_school_closed_at_ten_reaches_publish_at_the_next_days_import(
         assert (await line["gias"].post("/schools", json=builders.school(), headers=API)).is_success
 
         ran = await line.control.advance(by="1d3h")
-        imports = [run for run in runs(ran) if run[1] == "gias.school->publish"]
+        imports = [run for run in runs(ran) if run[1] == "gias.school.publish"]
         assert [run for run in runs(ran) if run not in imports] == [
             ("gias", "feed.prune", "2026-10-05T04:00:00+00:00", True),
             ("publish", "feed.prune", "2026-10-05T04:00:00+00:00", True),
@@ -65,7 +65,7 @@ async def test_a_school_closed_at_ten_reaches_publish_at_the_next_days_import(
         assert await school_status(line) == "1"
 
         ran = await line.control.advance(by="1m")
-        assert runs(ran) == [("publish", "gias.school->publish", "2026-10-07T02:30:00+00:00", True)]
+        assert runs(ran) == [("publish", "gias.school.publish", "2026-10-07T02:30:00+00:00", True)]
         assert await school_status(line) == "2"
 
         # every clock reads the target, and a job already run does not run again
@@ -91,12 +91,12 @@ async def test_a_service_runs_its_own_jobs_in_time_order(state_dir: Path) -> Non
             ("feed.prune", "2026-10-06T04:00:00+00:00"),
         ]
         # GIAS is not running: each import fails, and is retried in between its schedules
-        imports = [due for job, due in ran if job == "gias.school->publish"]
+        imports = [due for job, due in ran if job == "gias.school.publish"]
         assert imports[0] == "2026-10-05T02:30:00+00:00"
         assert "2026-10-06T02:30:00+00:00" in imports
         assert len(imports) > 2
         jobs = (await line["publish"].get("/admin/jobs", headers=ADMIN)).json()
-        [gias_import] = [job for job in jobs if job["name"] == "gias.school->publish"]
+        [gias_import] = [job for job in jobs if job["name"] == "gias.school.publish"]
         assert body["now"] == "2026-10-07T00:00:00Z"
         assert body["next_due"] == gias_import["due_at"] == "2026-10-07T02:30:00Z"
         assert gias_import["retry_due_at"] > gias_import["due_at"]
@@ -207,10 +207,10 @@ async def test_an_import_that_failed_while_its_owner_was_down_is_retried_once_it
         assert (await line["publish"].post("/admin/faults", json=outage, headers=ADMIN)).is_success
 
         down = await line.control.advance(to=datetime(2026, 10, 5, 6, tzinfo=UTC))
-        failed = [run for run in runs(down) if run[1] == "publish.course->register"]
+        failed = [run for run in runs(down) if run[1] == "publish.course.register"]
         assert failed[0] == (
             "register",
-            "publish.course->register",
+            "publish.course.register",
             "2026-10-05T03:00:00+00:00",
             False,
         )
@@ -218,7 +218,7 @@ async def test_an_import_that_failed_while_its_owner_was_down_is_retried_once_it
         assert not any(ok for *_, ok in failed)
         assert (await line["register"].get("/copies/course")).json()["copies"] == []
         jobs = (await line["register"].get("/admin/jobs", headers=ADMIN)).json()
-        [job] = [job for job in jobs if job["name"] == "publish.course->register"]
+        [job] = [job for job in jobs if job["name"] == "publish.course.register"]
         assert (job["failures"], job["retries_left"]) == (len(failed), 26 - len(failed))
         assert "publish answered 503" in job["last_error"]
         retry_due = job["retry_due_at"]
@@ -226,13 +226,13 @@ async def test_an_import_that_failed_while_its_owner_was_down_is_retried_once_it
 
         # Publish is back: the pending retry, not tomorrow's 03:00 run, applies the course
         ran = await line.control.advance(to=datetime(2026, 10, 6, 2, tzinfo=UTC))
-        applied = [run for run in runs(ran) if run[1] == "publish.course->register"]
+        applied = [run for run in runs(ran) if run[1] == "publish.course.register"]
         assert applied == [
-            ("register", "publish.course->register", retry_due.replace("Z", "+00:00"), True)
+            ("register", "publish.course.register", retry_due.replace("Z", "+00:00"), True)
         ]
         assert (await line["register"].get("/copies/course")).json()["copies"] != []
         jobs = (await line["register"].get("/admin/jobs", headers=ADMIN)).json()
-        [job] = [job for job in jobs if job["name"] == "publish.course->register"]
+        [job] = [job for job in jobs if job["name"] == "publish.course.register"]
         assert (job["failures"], job["retry_due_at"], job["last_error"]) == (0, None, None)
         assert job["due_at"] == "2026-10-06T03:00:00Z"
 

@@ -70,10 +70,10 @@ def test_a_study_runs_a_whole_cycle_on_the_default_workload_by_default() -> None
         ({"services": ["publish", "nowhere"]}, "services.1:"),
         ({"services": ["publish", "find"]}, "services: the seed writes to gias"),
         (
-            {"overrides": {"publish.course->find": "carrier-pigeon"}},
-            "overrides.publish.course->find",
+            {"overrides": {"publish.course.find": "carrier-pigeon"}},
+            "overrides.publish.course.find",
         ),
-        ({"overrides": {"publish.*->nowhere": "feed"}}, "overrides: 'publish.*->nowhere'"),
+        ({"overrides": {"publish.*.nowhere": "feed"}}, "overrides: 'publish.*.nowhere'"),
         (
             {"faults": [{"service": "publish", "every": "tuesdays", "lasting": "2h"}]},
             "faults.0.every",
@@ -87,7 +87,7 @@ def test_a_study_runs_a_whole_cycle_on_the_default_workload_by_default() -> None
             "faults.0.kind",
         ),
         ({"faults": [{"service": "publish", "every": "0 9 * * 2"}]}, "faults.0.lasting"),
-        ({"variants": {"feed": {"overrides": {"x->y": "feed"}}}}, "variants.feed.overrides"),
+        ({"variants": {"feed": {"overrides": {"x.y": "feed"}}}}, "variants.feed.overrides"),
         ({"colour": "blue"}, "colour: unknown field (known: name, title"),
         (
             {
@@ -104,16 +104,16 @@ def test_a_bad_field_is_refused_by_name(fields: dict[str, Any], named: str) -> N
 
 
 def test_an_override_is_resolved_edge_by_edge_naming_what_cannot_change() -> None:
-    arm = resolve("feed", "feed", {"publish.*->register": "feed@1h"}, [])
+    arm = resolve("feed", "feed", {"publish.*.register": "feed@1h"}, [])
     # Publish's courses are in its change feed; its fixed list of subjects is not
-    assert arm.changed == ["publish.course->register"]
-    assert arm.applied == {"publish.course->register": "feed@1h"}
-    assert list(arm.refused) == ["publish.subject->register"]
-    assert "publish_v1" in arm.refused["publish.subject->register"]
+    assert arm.changed == ["publish.course.register"]
+    assert arm.applied == {"publish.course.register": "feed@1h"}
+    assert list(arm.refused) == ["publish.subject.register"]
+    assert "publish_v1" in arm.refused["publish.subject.register"]
 
 
 def test_an_override_that_reads_an_edge_as_it_is_read_changes_nothing() -> None:
-    arm = resolve("same", "same", {"publish.*->apply": "updated_since@10m"}, [])
+    arm = resolve("same", "same", {"publish.*.apply": "updated_since@10m"}, [])
     assert arm.changed == []
     assert len(arm.applied) == 3
     assert arm.refused == {}
@@ -121,20 +121,20 @@ def test_an_override_that_reads_an_edge_as_it_is_read_changes_nothing() -> None:
 
 def test_an_event_edge_is_named_as_unchangeable() -> None:
     arm = resolve("all", "all", {"*": "snapshot@1d"}, [])
-    assert "dqt.teacher->register" in arm.refused
-    assert "publish.course->find" in arm.changed
+    assert "dqt.teacher.register" in arm.refused
+    assert "publish.course.find" in arm.changed
 
 
 def test_each_variant_adds_its_overrides_and_may_replace_the_calendar() -> None:
     study = load("updated-since-vs-feed")
     polled, feed = arms(study, ["updated-since", "feed"])
-    apply = {"publish.provider->apply", "publish.course->apply", "publish.site->apply"}
+    apply = {"publish.provider.apply", "publish.course.apply", "publish.site.apply"}
     assert feed.refused == {}
     assert set(polled.applied) >= apply
     assert apply.isdisjoint(polled.changed), "Apply already polls it every 10 minutes"
     assert apply <= set(feed.changed), "Apply reads Publish's change feed instead"
     assert set(polled.changed) == set(feed.changed) - apply
-    assert "apply.application->manage" in feed.changed
+    assert "apply.application.manage" in feed.changed
     assert [arm.name for arm in arms(study)] == ["updated-since-vs-feed"]
 
 
@@ -213,7 +213,7 @@ def finished(name: str, lag: float) -> dict[str, Any]:
         Sample(
             start + timedelta(hours=hours),
             {
-                "publish.course->find": {
+                "publish.course.find": {
                     "counts": {**counts, "conflicting": 0},
                     "lost_local_edits": None,
                     "lag_changes": 1,
@@ -226,7 +226,7 @@ def finished(name: str, lag: float) -> dict[str, Any]:
         for hours in (0, 12, 24)
     ]
     lag_report = {
-        "edges": {"publish.course->find": edge_figures(4, lag, 288)},
+        "edges": {"publish.course.find": edge_figures(4, lag, 288)},
         "journeys": {},
     }
     (arm,) = arms(study)
@@ -251,10 +251,10 @@ def test_a_comparison_and_its_pointer_are_written_for_the_dashboard(tmp_path: Pa
     schema = json.loads((ROOT / "docs" / "study.schema.json").read_text(encoding="utf-8"))
     for results in done:
         jsonschema.validate(results, schema)
-    assert done[0]["headline"]["worst_p95"] == {"edge": "publish.course->find", "seconds": 600.0}
+    assert done[0]["headline"]["worst_p95"] == {"edge": "publish.course.find", "seconds": 600.0}
     folders = [tmp_path / results["arm"]["name"] for results in done]
     compared = compare_json(done, folders)
-    assert compared["edges"]["publish.course->find"]["fast"]["p95_seconds"] == 60.0
+    assert compared["edges"]["publish.course.find"]["fast"]["p95_seconds"] == 60.0
     page = write_compare(compared, tmp_path).read_text(encoding="utf-8")
     assert page.count("<svg") == 3
     assert "10m" in page  # the slow arm's p95
@@ -262,4 +262,4 @@ def test_a_comparison_and_its_pointer_are_written_for_the_dashboard(tmp_path: Pa
     shown = read_study(tmp_path)
     assert shown is not None
     assert [arm.name for arm in shown.arms] == ["slow", "fast"]
-    assert ("worst p95 lag", "1m (publish.course->find)") in shown.arms[1].figures
+    assert ("worst p95 lag", "1m (publish.course.find)") in shown.arms[1].figures

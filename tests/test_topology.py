@@ -114,21 +114,21 @@ def test_ports_and_names_are_unique() -> None:
 @pytest.mark.parametrize(
     ("edge", "mechanism", "schedule"),
     [
-        ("publish.course->apply", Mechanism.UPDATED_SINCE, "*/10 * * * *"),
-        ("gias.school->publish", Mechanism.SNAPSHOT, "30 2 * * *"),
-        ("publish.subject->register", Mechanism.SNAPSHOT, "0 2 * * *"),
-        ("publish.course->register", Mechanism.SNAPSHOT, "0 3 * * *"),
-        ("apply.application->register", Mechanism.UPDATED_SINCE, "0 1 * * *"),
-        ("gias.school->register", Mechanism.SNAPSHOT, "30 2 * * 0"),
-        ("hesa.itt_record->register", Mechanism.UPDATED_SINCE, "0 8-23/2 * * *"),
-        ("publish.provider->placements", Mechanism.SNAPSHOT, "15 0 * * *"),
-        ("publish.subject->placements", Mechanism.SNAPSHOT, "0 0 * * *"),
-        ("publish.subject->claims", Mechanism.SNAPSHOT, "0 0 * * *"),
-        ("gias.school->placements", Mechanism.SNAPSHOT, "30 23 * * *"),
-        ("dqt.teacher->placements", Mechanism.SNAPSHOT, "5 0 * * *"),
-        ("publish.provider->claims", Mechanism.SNAPSHOT, "15 0 * * *"),
-        ("gias.school->claims", Mechanism.SNAPSHOT, "30 23 * * *"),
-        ("dqt.teacher->claims", Mechanism.SNAPSHOT, "5 0 * * *"),
+        ("publish.course.apply", Mechanism.UPDATED_SINCE, "*/10 * * * *"),
+        ("gias.school.publish", Mechanism.SNAPSHOT, "30 2 * * *"),
+        ("publish.subject.register", Mechanism.SNAPSHOT, "0 2 * * *"),
+        ("publish.course.register", Mechanism.SNAPSHOT, "0 3 * * *"),
+        ("apply.application.register", Mechanism.UPDATED_SINCE, "0 1 * * *"),
+        ("gias.school.register", Mechanism.SNAPSHOT, "30 2 * * 0"),
+        ("hesa.itt_record.register", Mechanism.UPDATED_SINCE, "0 8-23/2 * * *"),
+        ("publish.provider.placements", Mechanism.SNAPSHOT, "15 0 * * *"),
+        ("publish.subject.placements", Mechanism.SNAPSHOT, "0 0 * * *"),
+        ("publish.subject.claims", Mechanism.SNAPSHOT, "0 0 * * *"),
+        ("gias.school.placements", Mechanism.SNAPSHOT, "30 23 * * *"),
+        ("dqt.teacher.placements", Mechanism.SNAPSHOT, "5 0 * * *"),
+        ("publish.provider.claims", Mechanism.SNAPSHOT, "15 0 * * *"),
+        ("gias.school.claims", Mechanism.SNAPSHOT, "30 23 * * *"),
+        ("dqt.teacher.claims", Mechanism.SNAPSHOT, "5 0 * * *"),
     ],
 )
 def test_real_copies_keep_their_real_mechanism_and_schedule(
@@ -140,21 +140,46 @@ def test_real_copies_keep_their_real_mechanism_and_schedule(
 
 def test_apply_keeps_the_real_two_hour_overlap_and_weekly_full_sync() -> None:
     for entity in ("provider", "course", "site"):
-        edge = LINE.edge(f"publish.{entity}->apply")
+        edge = LINE.edge(f"publish.{entity}.apply")
         assert edge.overlap.total_seconds() == 2 * 3600
         assert edge.full_sync_schedule == "59 0 * * 6"
 
 
 def test_only_the_mentor_services_let_schools_edit_their_contact_details_until_the_import() -> None:
     editable = {edge.name: edge for edge in LINE.edges if edge.editable}
-    assert set(editable) == {"gias.school->placements", "gias.school->claims"}
+    assert set(editable) == {"gias.school.placements", "gias.school.claims"}
     for edge in editable.values():
         assert edge.editable == {"telephone", "website", "address1", "town", "postcode"}
         assert edge.policy is Policy.OWNER_WINS
 
 
 def test_an_edge_refuses_editable_columns_it_does_not_copy_and_its_key() -> None:
-    schools = LINE.edge("gias.school->placements")
+    schools = LINE.edge("gias.school.placements")
     for columns in ({"email"}, {"urn"}):
         with pytest.raises(ValueError, match=sorted(columns)[0]):
             dataclasses.replace(schools, editable=frozenset(columns))
+
+
+def test_an_edge_is_named_so_a_shell_passes_it_on_and_its_older_spelling_still_finds_it() -> None:
+    edge = LINE.edge("publish.course.apply")
+    assert edge.name == "publish.course.apply"
+    assert LINE.edge("publish.course->apply") is edge
+    moved = LINE.with_overrides({"publish.course->apply": "feed@1m"}).edge(edge.name)
+    assert moved.mechanism is Mechanism.FEED
+    assert all(name.isidentifier() for e in LINE.edges for name in e.name.split("."))
+
+
+def test_no_service_or_entity_name_may_hold_the_dot_that_parts_an_edge_name() -> None:
+    with pytest.raises(ValueError, match="holds a dot"):
+        dataclasses.replace(LINE.edge("publish.course.apply"), consumer="apply.v2")
+
+
+def test_an_override_of_every_edge_names_the_edges_it_keeps_and_why() -> None:
+    kept = LINE.kept_by("feed@1m")
+    assert "publish.course.apply" not in kept  # courses have a feed it may read instead
+    assert "publish_v1" in kept["publish.subject.register"]
+    assert "register's own events" in kept["dqt.teacher.register"]
+    moved = LINE.with_overrides({"*": "feed@1m"})
+    for edge in LINE.edges:
+        same = moved.edge(edge.name).mechanism is edge.mechanism is not Mechanism.FEED
+        assert same == (edge.name in kept), edge.name

@@ -63,7 +63,7 @@ def get_board(request: Request) -> Board:
 
 
 BoardDep = Annotated[Board, Depends(get_board)]
-EdgeName = Annotated[str | None, Query(description="the selected edge, e.g. publish.course->apply")]
+EdgeName = Annotated[str | None, Query(description="the selected edge, e.g. publish.course.apply")]
 ServiceName = Annotated[str | None, Query(description="the selected service, e.g. publish")]
 
 

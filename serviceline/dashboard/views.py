@@ -461,7 +461,7 @@ class ScenarioStep(BaseModel):
 
     @property
     def drifting(self) -> list[str]:
-        """`publish.course->apply: stale 1`, for every edge that drifts at this step."""
+        """`publish.course.apply: stale 1`, for every edge that drifts at this step."""
         return [
             f"{edge}: " + ", ".join(f"{WORDS.get(c, c)} {n}" for c, n in counts.items() if n)
             for edge, counts in self.drift.items()

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from serviceline.control import ControlError
 from serviceline.dashboard.process import DASHBOARD
-from serviceline.launcher import LaunchError
+from serviceline.launcher import LaunchError, free_port_offset
+from serviceline.output import console as terminal
 from serviceline.scenarios.runner import Entry, Options, Result, RunError, run_scenario
 from serviceline.scenarios.spec import (
     Scenario,
@@ -27,7 +28,7 @@ from serviceline.scenarios.spec import (
     format_duration,
     load,
 )
-from serviceline.topology import LINE
+from serviceline.topology import LINE, edge_name
 
 scenario_app = typer.Typer(
     help="Stories told on the simulated clock, checked as they go: what the copies cost.",
@@ -40,7 +41,7 @@ Overrides = Annotated[
     typer.Option(
         "--override",
         help="EDGE=MECHANISM[@SCHEDULE]: read an edge another way, e.g. "
-        "publish.course->apply=feed@1m (repeat for more edges)",
+        "publish.course.apply=feed@1m (repeat for more edges)",
     ),
 ]
 AllEdges = Annotated[
@@ -82,7 +83,7 @@ def list_scenarios() -> None:
     table.add_column("services")
     for scenario in builtins():
         table.add_row(scenario.name, scenario.title, ", ".join(scenario.needed()))
-    Console().print(table)
+    terminal().print(table)
 
 
 @scenario_app.command("run")
@@ -123,7 +124,7 @@ def run_command(
     if url is not None:
         host, offset = _address(url, options.port_offset)
         options = dataclasses.replace(options, host=host, port_offset=offset, attach=True)
-    console = Console(stderr=as_json)
+    console = terminal(stderr=as_json)
     result = _run(scenario, options, console)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
@@ -159,11 +160,16 @@ def compare_command(
         api_token=api_token,
         auditor_token=auditor_token,
     )
-    console = Console(stderr=as_json)
+    console = terminal(stderr=as_json)
     console.rule(f"{scenario.name}: as the line is")
     baseline = _run(scenario, base, console)
     what_if = dataclasses.replace(base, overrides=overrides, settings=settings)
     console.rule(f"{scenario.name}: {_what_if(overrides, settings)}")
+    if "*" in overrides:
+        running = set(scenario.needed())
+        for edge, reason in LINE.kept_by(overrides["*"]).items():
+            if {LINE.edge(edge).owner, LINE.edge(edge).consumer} <= running:
+                console.print(f"kept as it is: {escape(reason)}")
     changed = _run(scenario, what_if, console)
     if as_json:
         typer.echo(json.dumps({"baseline": baseline.to_json(), "what_if": changed.to_json()}))
@@ -173,7 +179,7 @@ def compare_command(
 
 
 def refuse(message: str) -> NoReturn:
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    terminal(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(2)
 
 
@@ -190,7 +196,7 @@ def _overrides(override: Sequence[str] | None, all_edges: str | None) -> dict[st
         edge, sep, how = value.partition("=")
         if not sep or not how:
             refuse(f"--override {value!r}: give EDGE=MECHANISM[@SCHEDULE]")
-        chosen[edge.strip()] = how.strip()
+        chosen[edge_name(edge)] = how.strip()
     if all_edges is not None:
         chosen["*"] = all_edges
     try:
@@ -233,20 +239,33 @@ def _run(scenario: Scenario, options: Options, console: Console) -> Result:
     console.print(
         f"[bold]{escape(scenario.title)}[/] ({scenario.name}): {', '.join(scenario.needed())}"
     )
+    if not options.attach:
+        options = on_free_ports(scenario, options, console)
     printer = TimelinePrinter(console)
     try:
         result = asyncio.run(run_scenario(scenario, options, printer.entry))
     except (RunError, LaunchError) as error:
-        hint = "" if options.attach else "; try another --port-offset, or --url for that line"
-        console.print(
-            f"[bold red]error:[/] {escape(str(error))}{hint if 'in use' in str(error) else ''}"
-        )
+        console.print(f"[bold red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from error
     except (ControlError, httpx.TransportError) as error:
         console.print(f"[bold red]error:[/] the line stopped answering: {escape(str(error))}")
         raise typer.Exit(2) from error
     printer.verdict(result)
     return result
+
+
+def on_free_ports(scenario: Scenario, options: Options, console: Console) -> Options:
+    """The run's own line on its usual ports, or where they are free (a line already runs)."""
+    services = [LINE.service(name) for name in scenario.needed()]
+    ports = [service.port for service in services]
+    offset = free_port_offset(options.host, ports, preferred=options.port_offset)
+    if offset != options.port_offset:
+        moved = ", ".join(f"{s.name} {s.port + offset}" for s in services)
+        console.print(
+            f"ports {', '.join(str(p + options.port_offset) for p in ports)} are in use "
+            f"(a line already running?): this run's own line uses port offset {offset}: {moved}"
+        )
+    return dataclasses.replace(options, port_offset=offset)
 
 
 def drift_text(entry: Entry, *, reasons: bool = True) -> str:

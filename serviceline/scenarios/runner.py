@@ -916,7 +916,8 @@ def summarise(
 
 
 def _job_name(service: str, job: str) -> str:
-    return job if job.startswith(f"{service}.") or "->" in job else f"{service} {job}"
+    edge_job = job.removesuffix(":full") in {edge.name for edge in LINE.edges}
+    return job if job.startswith(f"{service}.") or edge_job else f"{service} {job}"
 
 
 def _cause(error: str | None) -> str:

@@ -25,7 +25,7 @@ from serviceline.builtins import BuiltinFiles
 from serviceline.clock import ClockError, parse_duration
 from serviceline.drift import CLASSES
 from serviceline.seed import Size
-from serviceline.topology import LINE, Kind
+from serviceline.topology import LINE, Kind, edge_name
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # what every step may use without saving it first
@@ -153,6 +153,7 @@ def _service(name: str) -> str:
 
 
 def _edge(name: str) -> str:
+    name = edge_name(name)
     if name not in {edge.name for edge in LINE.edges}:
         raise ValueError(f"no edge {name!r}; see `serviceline topology`")
     return name

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from serviceline.control import ControlError
 from serviceline.launcher import LaunchError
+from serviceline.output import console as terminal
 from serviceline.scenarios.cli import AdminToken, ApiToken, AuditorToken
 from serviceline.scenarios.spec import problem
 from serviceline.studies.report import write_compare, write_report
@@ -73,7 +74,7 @@ def list_studies() -> None:
     for name in builtin_names():
         study = load(name)
         table.add_row(name, study.title, study.span_text(), ", ".join(study.variants) or "-")
-    Console().print(table)
+    terminal().print(table)
 
 
 @study_app.command("run")
@@ -94,7 +95,7 @@ def run_command(
     """Run a study on its own line and write its results folder and report."""
     study = _adjusted(_load(name), size=size, span=span, workload=workload, seed=seed)
     options = _options(ctx, state_dir, admin_token, api_token, auditor_token)
-    console = Console(stderr=as_json)
+    console = terminal(stderr=as_json)
     folder = out or state_dir / "studies" / study.name
     (arm,) = arms(study)
     results = _conduct(study, arm, options, folder, console)
@@ -130,7 +131,7 @@ def compare_command(
     first, chosen = _arms(names)
     study = _adjusted(first, size=size, span=span, workload=workload, seed=seed)
     options = _options(ctx, state_dir, admin_token, api_token, auditor_token)
-    console = Console(stderr=as_json)
+    console = terminal(stderr=as_json)
     folder = out or state_dir / "studies" / f"{study.name}-compared"
     done = []
     for arm in chosen:
@@ -149,7 +150,7 @@ def compare_command(
 
 
 def refuse(message: str) -> NoReturn:
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    terminal(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(2)
 
 

@@ -24,7 +24,7 @@ from serviceline.scenarios.spec import (
 )
 from serviceline.seed import Size
 from serviceline.settings import CLOCK_START
-from serviceline.topology import LINE, Topology
+from serviceline.topology import LINE, Topology, edge_name
 from serviceline.workload import WorkloadError, load_workload
 
 # the owners the seed writes to: a study's line always runs them
@@ -108,6 +108,7 @@ Interval = Annotated[str, AfterValidator(_interval)]
 Cron = Annotated[str, AfterValidator(_cron)]
 Workload = Annotated[str, AfterValidator(_workload)]
 Override = Annotated[str, AfterValidator(_override)]
+EdgePattern = Annotated[str, AfterValidator(edge_name)]
 
 
 class CalendarFault(Strict):
@@ -119,7 +120,7 @@ class CalendarFault(Strict):
     lasting: Interval
     status: int | None = Field(None, ge=400, le=599)
     seconds: float | None = Field(None, ge=0, le=600)
-    edge: str | None = None
+    edge: EdgePattern | None = None
 
     def label(self) -> str:
         return f"{self.service} {self.kind} for {self.lasting} at {self.every!r}"
@@ -138,7 +139,7 @@ class Variant(Strict):
     """What one arm of a comparison reads differently, on top of the study's own choices."""
 
     title: str = ""
-    overrides: dict[str, Override] = Field(default_factory=dict)
+    overrides: dict[EdgePattern, Override] = Field(default_factory=dict)
     faults: list[CalendarFault] | None = None  # None: the study's own calendar
 
 
@@ -166,8 +167,8 @@ class Study(Strict):
     # the services to start; by default the whole line
     services: list[ServiceName] | None = None
     sample_every: Interval = "1d"
-    # edge name or glob (publish.*->apply) -> mechanism[@schedule]
-    overrides: dict[str, Override] = Field(default_factory=dict)
+    # edge name or glob (publish.*.apply) -> mechanism[@schedule]
+    overrides: dict[EdgePattern, Override] = Field(default_factory=dict)
     faults: list[CalendarFault] = Field(default_factory=list)
     variants: dict[FolderName, Variant] = Field(default_factory=dict)
 

@@ -20,7 +20,7 @@ from services.find.models import CourseCopy, CourseResult, ProviderCopy, SearchR
 
 router = APIRouter(tags=["search"])
 
-COURSES = LINE.edge("publish.course->find")
+COURSES = LINE.edge("publish.course.find")
 RESULT_FIELDS = {
     "uuid",
     "code",

@@ -2,7 +2,7 @@
 
 # A command path, not a copy: Register posts TRN requests and route statuses to DQT, which owns
 # every TRN. Its copy of the person DQT creates (`register_dqt_teacher`) is written here, by
-# Register's own polling, as the `dqt.teacher->register` edge (mechanism EVENT) declares.
+# Register's own polling, as the `dqt.teacher.register` edge (mechanism EVENT) declares.
 # DQT is called from worker threads, before a change is flushed: no write lock is held while
 # DQT answers, and no database work blocks the event loop that serves DQT's answer.
 
@@ -35,7 +35,7 @@ from services.register.models import (
 FIRST_POLL = timedelta(minutes=1)
 POLL_EVERY = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(days=4)
-TEACHER_EDGE = LINE.edge("dqt.teacher->register")
+TEACHER_EDGE = LINE.edge("dqt.teacher.register")
 
 # DQT's route to professional status type per training route (Register's CodeSets::Trs)
 ROUTE_TYPE_IDS: Mapping[TrainingRoute, str] = {

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from serviceline.cli import app
-from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, free_port_offset
+from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
+from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN
 from tests import builders
 
 pytestmark = pytest.mark.e2e
@@ -55,40 +55,40 @@ def test_clock_sync_and_drift_from_the_command_line(line: RunningLine, tmp_path:
         assert "2026-10-05" in shown
 
         history = ("--state-dir", str(tmp_path / "audits"))
-        code, report = serviceline("drift", "publish.course->apply", "--json", *history)
+        code, report = serviceline("drift", "publish.course.apply", "--json", *history)
         assert code == 0, report
         counts = json.loads(report)["edges"][0]["counts"]
         assert counts["missing"] == 1  # before the first sync
 
         code, moved = serviceline("clock", "advance", "10m")
         assert code == 0, moved
-        assert "publish.course->apply" in moved
+        assert "publish.course.apply" in moved
 
         client.patch(f"{publish}/courses/{course['uuid']}", json={"name": "Art"}, headers=API)
         page = tmp_path / "drift.html"
         code, refused = serviceline(
-            "drift", "publish.course->apply", "--fail-on", "stale=0", "--html", str(page), *history
+            "drift", "publish.course.apply", "--fail-on", "stale=0", "--html", str(page), *history
         )
         assert code == 1, refused
         assert "stale" in refused
         assert "Art" in page.read_text(encoding="utf-8")
 
-        code, synced = serviceline("sync", "publish.course->apply")
+        code, synced = serviceline("sync", "publish.course.apply")
         assert code == 0, synced
         code, report = serviceline(
-            "drift", "publish.course->apply", "--fail-on", "stale=0", *history
+            "drift", "publish.course.apply", "--fail-on", "stale=0", *history
         )
         assert code == 0, report
 
         code, sampled = serviceline(
-            "drift", "publish.course->find", "--every", "5m", "--for", "10m", *history
+            "drift", "publish.course.find", "--every", "5m", "--for", "10m", *history
         )
         assert code == 0, sampled
         samples = [
             json.loads(line)
             for line in (tmp_path / "audits" / "drift-history.jsonl").read_text().splitlines()
         ]
-        find = [s["at"] for s in samples if "publish.course->find" in s["edges"]]
+        find = [s["at"] for s in samples if "publish.course.find" in s["edges"]]
         assert len(find) == 3 == len(set(find))  # now, 5 and 10 minutes on
         code, shown = serviceline("drift", "--history", *history)
         assert code == 0, shown

@@ -26,7 +26,8 @@ from serviceline.compose import (
     stack_config,
 )
 from serviceline.dashboard.process import DASHBOARD
-from serviceline.testing import ROOT, free_port_offset
+from serviceline.launcher import free_port_offset
+from serviceline.testing import ROOT
 from serviceline.topology import LINE, Service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.compose, pytest.mark.timeout(1800)]

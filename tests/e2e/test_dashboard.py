@@ -16,7 +16,7 @@ from tests import builders
 pytestmark = pytest.mark.e2e
 NAMES = [s.name for s in LINE.services if s.kind is not Kind.RECORD_SYSTEM]
 SHOTS = ROOT / "test-output" / "dashboard"
-APPLY_COURSES = "publish.course->apply"
+APPLY_COURSES = "publish.course.apply"
 # an advance runs every service's due jobs, then the drift is checked again
 SLOW = 60_000
 

@@ -14,7 +14,7 @@ from tests import builders
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
-PROVIDERS = "publish.provider->find"
+PROVIDERS = "publish.provider.find"
 CODES = ["1AA", "1BB", "1CC", "1DD", "1EE"]
 
 

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.testing import ADMIN, ADMIN_TOKEN, API, API_TOKEN, ROOT, free_port_offset
+from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
+from serviceline.testing import ADMIN, ADMIN_TOKEN, API, API_TOKEN, ROOT
 from serviceline.topology import LINE
 
 pytestmark = pytest.mark.e2e

@@ -9,24 +9,24 @@ from typer.testing import CliRunner
 
 from serviceline.cli import app
 from serviceline.dashboard.process import DASHBOARD
-from serviceline.launcher import LineConfig, start_line
+from serviceline.launcher import LineConfig, free_port_offset, start_line
 from serviceline.scenarios.runner import Options, Result, run_scenario
 from serviceline.scenarios.spec import builtin_names, load, load_file
-from serviceline.testing import ADMIN_TOKEN, API_TOKEN, free_port_offset
+from serviceline.testing import ADMIN_TOKEN, API_TOKEN
 
 pytestmark = pytest.mark.e2e
 NAMES = builtin_names()
 SEEDED = """
 title: a seeded line starts in sync and carries on
 seed: {size: small, seed: 3}
-watch: [publish.course->find, publish.course->apply, gias.school->publish]
+watch: [publish.course.find, publish.course.apply, gias.school.publish]
 steps:
   - expect:
-      converged: [publish.course->find, publish.course->apply, gias.school->publish]
+      converged: [publish.course.find, publish.course.apply, gias.school.publish]
   - advance: 1h
   - expect:
-      converged: [publish.course->find, publish.course->apply, gias.school->publish]
-      drift: {publish.course->find: {in_sync: 150}}
+      converged: [publish.course.find, publish.course.apply, gias.school.publish]
+      drift: {publish.course.find: {in_sync: 150}}
 """
 
 
@@ -71,7 +71,7 @@ async def test_a_scenario_plays_out_the_same_way_every_time(tmp_path: Path) -> N
 @pytest.mark.anyio
 async def test_an_override_changes_what_the_scenario_finds(tmp_path: Path) -> None:
     """Apply listing every course at each read sees the deletion that updated_since misses."""
-    overrides = {"publish.course->apply": "snapshot@10m"}
+    overrides = {"publish.course.apply": "snapshot@10m"}
     result = await run_scenario(
         load("course-withdrawn-or-deleted"),
         options(tmp_path, overrides=overrides),
@@ -79,7 +79,7 @@ async def test_an_override_changes_what_the_scenario_finds(tmp_path: Path) -> No
     assert result.verdict == "fail"
     assert result.overrides == overrides
     assert any(
-        "publish.course->apply orphaned: expected 1, found 0" in failure
+        "publish.course.apply orphaned: expected 1, found 0" in failure
         for failure in result.failures
     ), result.failures
     last = json.loads((tmp_path / "scenarios" / "last.json").read_text(encoding="utf-8"))
@@ -117,8 +117,8 @@ def test_compare_shows_find_reading_publish_live_fails_while_publish_is_down(
         for failure in what_if["failures"]
     ), what_if["failures"]
     # no copy, so no drift to audit: the edge is gone from the line
-    assert all("publish.course->find" not in entry["drift"] for entry in what_if["timeline"])
-    reasons = {entry["unaudited"].get("publish.course->find") for entry in what_if["timeline"]}
+    assert all("publish.course.find" not in entry["drift"] for entry in what_if["timeline"])
+    reasons = {entry["unaudited"].get("publish.course.find") for entry in what_if["timeline"]}
     assert reasons == {"find keeps no copy: it reads publish live"}
 
 

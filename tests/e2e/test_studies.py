@@ -12,12 +12,13 @@ import jsonschema
 import pytest
 from playwright.sync_api import Browser, expect
 
+from serviceline.launcher import free_port_offset
 from serviceline.studies.report import write_compare, write_report
 from serviceline.studies.results import compare_json, to_json, write_results
 from serviceline.studies.runner import EventSource, Options, Sources, StudyLine, run_study
 from serviceline.studies.sources import change_lag
 from serviceline.studies.spec import Study, arms, parse
-from serviceline.testing import ADMIN_TOKEN, API_TOKEN, ROOT, free_port_offset
+from serviceline.testing import ADMIN_TOKEN, API_TOKEN, ROOT
 from serviceline.topology import LINE, Kind
 from tests.builders import CourseEdits
 
@@ -36,12 +37,12 @@ SHORT = {
         {"service": "find", "kind": "down", "every": "0 4 * * *", "lasting": "30m"},
     ],
     "variants": {
-        "polled": {"overrides": {"publish.course->find": "updated_since@10m"}},
+        "polled": {"overrides": {"publish.course.find": "updated_since@10m"}},
         "feed": {
             "overrides": {
-                "publish.course->find": "feed@10m",
-                "publish.course->apply": "feed@10m",
-                "dqt.teacher->register": "feed",
+                "publish.course.find": "feed@10m",
+                "publish.course.apply": "feed@10m",
+                "dqt.teacher.register": "feed",
             }
         },
     },
@@ -109,7 +110,7 @@ def test_the_line_ran_the_span_with_its_events_and_faults(results_folder: Path) 
     publish, find = results["faults"]
     assert publish["windows"] == [["2026-10-05T02:00:00+00:00", "2026-10-05T03:00:00+00:00"]]
     assert find["windows"] == [["2026-10-05T04:00:00+00:00", "2026-10-05T04:30:00+00:00"]]
-    failed = results["jobs"]["find publish.course->find"]["failed"]
+    failed = results["jobs"]["find publish.course.find"]["failed"]
     assert failed >= 1, "find's polls fail while Publish answers 503"
 
 
@@ -117,12 +118,12 @@ def test_lag_and_cost_are_reported_per_edge(results_folder: Path) -> None:
     edges = read(results_folder)["lag"]["edges"]
     # an edge driven by the consumer's own events keeps no runs to measure
     studied_edges = {e.name for e in LINE.edges if {e.owner, e.consumer} <= set(CORE)}
-    assert set(edges) == studied_edges - {"dqt.teacher->register"}
-    find = edges["publish.course->find"]
+    assert set(edges) == studied_edges - {"dqt.teacher.register"}
+    find = edges["publish.course.find"]
     assert find["cost"]["runs"] >= 6 * 6 - 3, "a poll every ten minutes, none while Find is down"
     assert 0 < find["cost"]["empty_runs"] < find["cost"]["runs"]
     # Register takes a snapshot of courses at 03:00: the edits after it wait at 06:00
-    assert edges["publish.course->register"]["pending"] >= 1
+    assert edges["publish.course.register"]["pending"] >= 1
 
 
 def test_every_metric_has_its_csv(results_folder: Path) -> None:
@@ -137,7 +138,7 @@ def test_every_metric_has_its_csv(results_folder: Path) -> None:
     drift = rows("drift.csv")
     assert {row["at"][11:16] for row in drift} == {"00:00", "03:00", "06:00"}
     assert sum(int(row["stale"]) + int(row["orphaned"]) for row in drift) > 0
-    assert {row["edge"] for row in rows("lost_local_edits.csv")} >= {"gias.school->placements"}
+    assert {row["edge"] for row in rows("lost_local_edits.csv")} >= {"gias.school.placements"}
     assert "publish.course" in {row["journey"] for row in rows("journeys.csv")}
 
 
@@ -171,16 +172,16 @@ def test_a_comparison_names_what_each_variant_changed_and_could_not(
     compared = compare_json([polled, feed], [tmp_path / "polled", results_folder])
     page = write_compare(compared, tmp_path).read_text(encoding="utf-8")
     polled_arm, feed_arm = compared["arms"]
-    assert (polled_arm["changed"], polled_arm["refused"]) == (["publish.course->find"], {})
+    assert (polled_arm["changed"], polled_arm["refused"]) == (["publish.course.find"], {})
     # Apply reads the same records from Publish's change feed instead of its API v1
-    assert feed_arm["changed"] == ["publish.course->find", "publish.course->apply"]
-    assert set(feed_arm["refused"]) == {"dqt.teacher->register"}
-    assert set(compared["edges"]["publish.course->find"]) == {"polled", "feed"}
+    assert feed_arm["changed"] == ["publish.course.find", "publish.course.apply"]
+    assert set(feed_arm["refused"]) == {"dqt.teacher.register"}
+    assert set(compared["edges"]["publish.course.find"]) == {"polled", "feed"}
     # the course deleted at 05:30: updated_since never hears of it, a feed does
-    assert orphaned(polled, "publish.course->find") == 1
-    assert orphaned(feed, "publish.course->find") == 0
-    assert orphaned(polled, "publish.course->apply") == 1
-    assert orphaned(feed, "publish.course->apply") == 0
+    assert orphaned(polled, "publish.course.find") == 1
+    assert orphaned(feed, "publish.course.find") == 0
+    assert orphaned(polled, "publish.course.apply") == 1
+    assert orphaned(feed, "publish.course.apply") == 0
     assert "could not be changed" in page
     assert page.count("<svg") == 3
 
