@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from serviceline.topology import LINE, Kind, Mechanism, Policy
+from serviceline.topology import LINE, Kind, Mechanism, Policy, Reader
 
 # ../shared/seed/service-line-data-flow.md, "Data entity ownership", as written there
 OWNERSHIP = """
@@ -158,3 +158,18 @@ def test_an_edge_refuses_editable_columns_it_does_not_copy_and_its_key() -> None
     for columns in ({"email"}, {"urn"}):
         with pytest.raises(ValueError, match=sorted(columns)[0]):
             dataclasses.replace(schools, editable=frozenset(columns))
+
+
+def test_apply_reads_providers_courses_and_sites_in_one_walk_of_one_api() -> None:
+    walked = {edge.name for edge in LINE.edges if edge.walk is not None}
+    assert walked == {f"publish.{entity}->apply" for entity in ("provider", "course", "site")}
+    sites = LINE.edge("publish.site->apply")
+    strays = tuple(
+        dataclasses.replace(e, reader=Reader.PUBLISH_V1) if e is sites else e for e in LINE.edges
+    )
+    with pytest.raises(ValueError, match="apply's walk 'SyncAllProvidersAndCourses'"):
+        dataclasses.replace(LINE, edges=strays)
+    # read from the change feed instead, an edge leaves the walk the others still make
+    fed = LINE.with_overrides({"publish.course->apply": "feed"})
+    assert fed.edge("publish.course->apply").walk is None
+    assert fed.edge("publish.site->apply").walk == "SyncAllProvidersAndCourses"
