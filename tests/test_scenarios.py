@@ -508,3 +508,23 @@ async def test_took_counts_from_the_owners_commit_of_the_change_it_waited_for(
     assert (waited.step, waited.at.isoformat()) == ("until", "2026-10-05T00:20:00+00:00")
     assert waited.took_seconds == 600
     assert waited.changed.startswith("after 10m; ")
+
+
+@pytest.mark.anyio
+async def test_a_provider_edited_mid_sync_is_missed_until_the_next_sync(state_dir: Path) -> None:
+    story = load("edited-mid-sync")
+    assert story.settings == {"apply": {"page_size": "2"}}
+    async with in_process_line(["publish", "apply"], state_dir, page_size=2) as line:
+        runner = Runner(
+            story,
+            AttachedStack(line.clients),
+            api_token=API_TOKEN,
+            admin_token=ADMIN_TOKEN,
+            auditor_token=AUDITOR_TOKEN,
+        )
+        timeline = await runner.run()
+    assert runner.failures == []
+    missed, healed = timeline[7], timeline[8]
+    assert missed.drift["publish.provider->apply"]["stale"] == 1
+    # renamed at 00:10, read past at 00:20, listed again at 00:30
+    assert healed.took_seconds == 1200
