@@ -119,7 +119,7 @@ def create_app(
         app.state.kernel = kernel
         ticking = None
         if settings.clock_mode is ClockMode.REALTIME:
-            ticking = asyncio.create_task(scheduler.run_realtime())
+            ticking = asyncio.create_task(_run_realtime(kernel))
         try:
             yield
         finally:
@@ -184,6 +184,12 @@ def _edge_jobs(kernel: Kernel) -> list[Job]:
             retry = RetryPolicy(edge.retries)
             jobs.append(Job(name, schedule, run, visible=False, retry=retry))
     return jobs
+
+
+async def _run_realtime(kernel: Kernel) -> None:
+    # the clock's own advances, as one long advance: jobs of one moment share their walks
+    with kernel.copier.knowing({}):
+        await kernel.scheduler.run_realtime()
 
 
 async def _copy(kernel: Kernel, edge: str, full: bool) -> dict[str, Any]:

@@ -38,10 +38,12 @@ from serviceline.readers import (
     KernelReader,
     Page,
     SourceRecord,
+    Walker,
     reader_for,
 )
 from serviceline.topology import Edge, Mechanism, Policy, Reader, Topology
 from serviceline.upstream import Traffic, Upstream, metered
+from serviceline.walks import Walks
 
 
 class Copy(SQLModel):
@@ -243,6 +245,8 @@ class Copier:
         # by edge and whether the run is a full one
         self._quiet: dict[tuple[str, bool], QuietRun] = {}
         self._edits: Counter[str] = Counter()
+        # the walks the runs of one advance share: none for a run asked for on its own
+        self.walks: Walks | None = None
         # a page of copies may change this service's own records, in a job no one else sees
         self.changes_own_records = any(t.after_apply is not None for t in targets.values())
         missing = {edge.entity for edge in self.edges.values()} - set(targets)
@@ -251,12 +255,14 @@ class Copier:
 
     @contextlib.contextmanager
     def knowing(self, heads: Mapping[str, int]) -> Iterator[None]:
-        """Runs within hold these owners' heads as current."""
+        """Runs within hold these owners' heads as current, and share their walks."""
         self.heads = heads
+        self.walks = Walks(self.clock)
         try:
             yield
         finally:
             self.heads = {}
+            self.walks = None
 
     def edited(self, edge_name: str) -> None:
         """A copy of the edge was edited here: its next snapshot may overwrite the edit."""
@@ -353,6 +359,8 @@ class Copier:
             self.page_size,
             wanted,
         )
+        if self.walks is not None and edge.walk is not None and isinstance(reader, Walker):
+            reader = self.walks.share(edge, reader)
         stats = CopyStats(edge.name, edge.mechanism.value, started_at=self.clock.now())
         with metered() as stats.traffic:
             try:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import httpx
 from fastapi import APIRouter, HTTPException, status
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serviceline.deps import AdminAuth, Kernel, KernelDep
 from serviceline.faults import SERVER_FAULTS, STORAGE_FAULTS, Fault, FaultKind, FaultSpec
 from serviceline.topology import Mechanism
 
+log = logging.getLogger("serviceline.faults")
 fault_router = APIRouter(prefix="/admin/faults", tags=["admin"], dependencies=[AdminAuth])
 
 
@@ -77,7 +80,51 @@ class FaultMiddleware:
                 answer = JSONResponse({"detail": detail}, status_code=fault.status)
                 await answer(scope, receive, send)
                 return
+            if scope["method"] == "GET":
+                read = (scope["path"], _caller(kernel, scope))
+                edits = kernel.faults.take({FaultKind.EDIT_MID_READ}, read=read)
+                if edits:
+                    await _edit_before_answering(kernel, edits, self.app, scope, receive, send)
+                    return
         await self.app(scope, receive, send)
+
+
+async def _edit_before_answering(
+    kernel: Kernel, edits: list[Fault], app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Answer the read, make the edits, then let the answer leave: the next read sees them."""
+    held: list[Message] = []
+
+    async def hold(message: Message) -> None:
+        held.append(message)
+
+    await app(scope, receive, hold)
+    operator = {"Authorization": f"Bearer {kernel.settings.api_token}"}
+    transport = httpx.ASGITransport(app=scope["app"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://self") as client:
+        for fault in edits:
+            assert fault.write is not None
+            write = fault.write
+            answer = await client.request(
+                write.method, write.path, json=write.body, headers=operator
+            )
+            if answer.is_error:
+                log.warning(
+                    "fault %d: %s %s answered %s",
+                    fault.id,
+                    write.method,
+                    write.path,
+                    answer.status_code,
+                )
+    for message in held:
+        await send(message)
+
+
+def _caller(kernel: Kernel, scope: Scope) -> str | None:
+    """Who the request's token names: a service, the auditor, the operator, or None."""
+    headers = dict(scope["headers"])
+    scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    return kernel.credentials.identify(token) if scheme.lower() == "bearer" else None
 
 
 def _misbehaving(scope: Scope) -> Kernel | None:

@@ -11,9 +11,9 @@ import threading
 from collections.abc import AsyncIterator, Callable, Collection
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import Connection, Engine, event
 
 from serviceline.clock import SimulatedClock
@@ -21,6 +21,10 @@ from serviceline.fields import UtcDateTime
 
 log = logging.getLogger("serviceline.faults")
 P = TypeVar("P")
+# a request read from this service: its path, and who asks (None: no one the service knows)
+Read = tuple[str, str | None] | None
+# whichever request: whether a fault is active at all
+ANY: Read = ("", None)
 
 
 class FaultKind(StrEnum):
@@ -33,14 +37,26 @@ class FaultKind(StrEnum):
     DIE_MID_BATCH = "die_mid_batch"
     DISK_FULL = "disk_full"
     READ_ONLY = "read_only"
+    # a user's edit lands while a consumer reads page by page: after one answer, before the next
+    EDIT_MID_READ = "edit_mid_read"
 
 
 # what a service does wrong as an owner answering requests; the others act on a consumer's reads
-SERVER_FAULTS = frozenset({FaultKind.FAIL, FaultKind.SLOW})
+SERVER_FAULTS = frozenset({FaultKind.FAIL, FaultKind.SLOW, FaultKind.EDIT_MID_READ})
 # what its own database does wrong: every transaction meets it, whoever opens it
 STORAGE_FAULTS = frozenset({FaultKind.DISK_FULL, FaultKind.READ_ONLY})
 # SQLite's own limit on a database's pages, which a full disk lowers to the pages it has
 SQLITE_MAX_PAGES = sqlite3.connect(":memory:").execute("PRAGMA max_page_count").fetchone()[0]
+
+
+class Write(BaseModel):
+    """A write to the service's own API, made as its operator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["POST", "PUT", "PATCH", "DELETE"]
+    path: str = Field(pattern="^/", description="e.g. /providers/2FR")
+    body: Any = None
 
 
 class FaultSpec(BaseModel):
@@ -58,6 +74,30 @@ class FaultSpec(BaseModel):
     times: int | None = Field(
         None, ge=1, description="how many requests or pages it affects; null: all while active"
     )
+    path: str | None = Field(
+        None,
+        pattern="^/",
+        validate_default=True,
+        description="edit_mid_read: the GET path whose answer it holds back",
+    )
+    write: Write | None = Field(
+        None,
+        validate_default=True,
+        description="edit_mid_read: the write made before that answer leaves",
+    )
+    reader: str | None = Field(
+        None, description="edit_mid_read: only that service's reads; null: anyone's"
+    )
+
+    @field_validator("path", "write", "reader")
+    @classmethod
+    def only_for_edits(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("kind")
+        if kind is FaultKind.EDIT_MID_READ and value is None and info.field_name != "reader":
+            raise ValueError("edit_mid_read needs path (the read) and write (the edit)")
+        if kind is not FaultKind.EDIT_MID_READ and value is not None:
+            raise ValueError(f"only edit_mid_read takes it, not {kind}")
+        return value
 
 
 class Fault(FaultSpec):
@@ -65,10 +105,16 @@ class Fault(FaultSpec):
     fired: int = Field(0, description="requests or pages it has affected so far")
     active: bool = True
 
-    def acts_on(self, kinds: Collection[FaultKind], edge: str | None, now: datetime) -> bool:
+    def acts_on(
+        self, kinds: Collection[FaultKind], edge: str | None, now: datetime, read: Read = None
+    ) -> bool:
         return (
             self.kind in kinds
             and (self.edge is None or self.edge == edge)
+            and (self.path is None or read is ANY or (read is not None and read[0] == self.path))
+            and (
+                self.reader is None or read is ANY or (read is not None and read[1] == self.reader)
+            )
             and (self.until is None or now < self.until)
             and (self.times is None or self.fired < self.times)
         )
@@ -125,7 +171,13 @@ class Faults:
         now = self.clock.now()
         with self._lock:
             return [
-                fault.model_copy(update={"active": fault.acts_on({fault.kind}, fault.edge, now)})
+                fault.model_copy(
+                    update={
+                        "active": fault.acts_on(
+                            {fault.kind}, fault.edge, now, (fault.path or "", fault.reader)
+                        )
+                    }
+                )
                 for fault in self._faults
             ]
 
@@ -134,12 +186,17 @@ class Faults:
             self._faults.clear()
 
     def take(
-        self, kinds: Collection[FaultKind], edge: str | None = None, *, first: bool = False
+        self,
+        kinds: Collection[FaultKind],
+        edge: str | None = None,
+        *,
+        first: bool = False,
+        read: Read = None,
     ) -> list[Fault]:
-        """The faults of these kinds acting now (on `edge`), each counted as having fired."""
+        """The faults of these kinds acting now (on `edge`, on `read`), each counted as fired."""
         now = self.clock.now()
         with self._lock:
-            acting = [fault for fault in self._faults if fault.acts_on(kinds, edge, now)]
+            acting = [fault for fault in self._faults if fault.acts_on(kinds, edge, now, read)]
             if first:
                 acting = acting[:1]
             for fault in acting:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
 from xml.etree import ElementTree
 
 from serviceline.clock import SimulatedClock
 from serviceline.topology import Edge, Reader
-from serviceline.upstream import Upstream, UpstreamError
+from serviceline.upstream import Traffic, Upstream, UpstreamError, charge, metered
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,32 @@ class PublishV1Reader:
             params = None  # links.next carries the query
 
 
+@dataclass(frozen=True)
+class Walked:
+    """One page of a walk over several entities: which entity, and the requests that read it."""
+
+    entity: str
+    page: Page
+    traffic: Traffic
+
+
+@runtime_checkable
+class Walker(Protocol):
+    """Reads several entities in one walk of an owner's API, each page for one of them."""
+
+    entities: tuple[str, ...]
+
+    def walk(
+        self, updated_since: datetime | None, entities: Collection[str]
+    ) -> AsyncIterator[Walked]: ...
+
+
+# the attribute holding each resource's key in Publish's API v1
+PUBLISH_V1_KEYS: Mapping[str, str] = MappingProxyType(
+    {"provider": "code", "course": "uuid", "site": "uuid"}
+)
+
+
 @dataclass
 class PublishV1ProviderTreeReader:
     """Apply's sync, request for request: changed providers, each one's courses, their locations.
@@ -148,30 +175,46 @@ class PublishV1ProviderTreeReader:
     SyncAllProvidersAndCourses lists providers 500 a page by page number, `filter[updated_since]`
     as Ruby's Time#to_s; SyncCourses lists each provider's courses; SyncSites lists each course's
     locations with `include=location_status`, for every course but drafts and rolled-over ones.
+    One walk reads all three; `pages` gives `entity`'s, counting every request to the run.
     """
 
     upstream: Upstream
     entity: str
-    key_field: str
+    # each entity's key field in the API's attributes
+    keys: Mapping[str, str]
     year: int
     page_size: int = 500
     fan_out: int = 8
     # SyncCourses' API_COURSE_DRAFT_STATES: such courses are neither copied nor their sites read
     unsynced_states: frozenset[str] = frozenset({"draft", "rolled_over"})
+    entities: tuple[str, ...] = ("provider", "course", "site")
 
     async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
-        async for providers in self._providers(updated_since):
-            if self.entity == "provider":
-                yield Page([resource_record(r, self.key_field) for r in providers])
+        # walking alone, it goes no deeper than its own entity: a site's, every level
+        depth = self.entities.index(self.entity) + 1
+        async for walked in self.walk(updated_since, self.entities[:depth]):
+            charge(walked.traffic)
+            if walked.entity == self.entity:
+                yield walked.page
+
+    async def walk(
+        self, updated_since: datetime | None, entities: Collection[str]
+    ) -> AsyncIterator[Walked]:
+        async for providers, traffic in self._providers(updated_since):
+            yield Walked("provider", self._records(providers, "provider"), traffic)
+            if "course" not in entities and "site" not in entities:
                 continue
             codes = [provider["attributes"]["code"] for provider in providers]
             for start in range(0, len(codes), self.fan_out):
                 batch = codes[start : start + self.fan_out]
-                walked = await asyncio.gather(*(self._provider(code) for code in batch))
-                for page in walked:
-                    yield page
+                read = (self._provider(code, "site" in entities) for code in batch)
+                for walked in await asyncio.gather(*read):
+                    for page in walked:
+                        yield page
 
-    async def _providers(self, updated_since: datetime | None) -> AsyncIterator[list[Any]]:
+    async def _providers(
+        self, updated_since: datetime | None
+    ) -> AsyncIterator[tuple[list[Any], Traffic]]:
         base = f"/api/public/v1/recruitment_cycles/{self.year}/providers"
         number, last = 0, False
         while not last:
@@ -180,28 +223,37 @@ class PublishV1ProviderTreeReader:
             if updated_since is not None:
                 moment = updated_since.astimezone(UTC)
                 params["filter[updated_since]"] = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-            body = await self.upstream.get_json(base, params)
-            yield body["data"]
+            with metered() as traffic:
+                body = await self.upstream.get_json(base, params)
+            yield body["data"], traffic
             last = body.get("links", {}).get("next") is None
 
-    async def _provider(self, code: str) -> Page:
+    async def _provider(self, code: str, sites: bool) -> list[Walked]:
+        """The provider's courses, and the sites its synced courses list: one page of each."""
         base = f"/api/public/v1/recruitment_cycles/{self.year}/providers/{code}/courses"
-        body = await self.upstream.get_json(base, {"page[per_page]": self.page_size})
+        with metered() as spent:
+            body = await self.upstream.get_json(base, {"page[per_page]": self.page_size})
         courses = body["data"]
-        if self.entity == "course":
-            return Page([resource_record(c, self.key_field) for c in courses])
+        listed = Walked("course", self._records(courses, "course"), spent)
+        if not sites:
+            return [listed]
         synced = [c for c in courses if c["attributes"]["state"] not in self.unsynced_states]
         records: dict[str, SourceRecord] = {}
-        for course in synced:
-            locations = await self.upstream.get_json(
-                f"{base}/{course['attributes']['code']}/locations",
-                {"include": "location_status", "page[per_page]": self.page_size},
-            )
-            for site in locations["data"]:
-                record = resource_record(site, self.key_field, provider_code=code)
-                records[record.key] = record
+        with metered() as located:
+            for course in synced:
+                locations = await self.upstream.get_json(
+                    f"{base}/{course['attributes']['code']}/locations",
+                    {"include": "location_status", "page[per_page]": self.page_size},
+                )
+                for site in locations["data"]:
+                    record = resource_record(site, self.keys["site"], provider_code=code)
+                    records[record.key] = record
         # the provider's sites its courses list: one it no longer lists leaves the copy
-        return Page(list(records.values()), partition=("provider_code", code))
+        page = Page(list(records.values()), partition=("provider_code", code))
+        return [listed, Walked("site", page, located)]
+
+    def _records(self, resources: list[Any], entity: str) -> Page:
+        return Page([resource_record(r, self.keys[entity]) for r in resources])
 
 
 @dataclass
@@ -334,7 +386,8 @@ def reader_for(
         case Reader.PUBLISH_V1:
             return PublishV1Reader(upstream, edge.entity, key_field, year, page_size)
         case Reader.PUBLISH_V1_PROVIDER_TREE:
-            return PublishV1ProviderTreeReader(upstream, edge.entity, key_field, year, page_size)
+            keys = {**PUBLISH_V1_KEYS, edge.entity: key_field}
+            return PublishV1ProviderTreeReader(upstream, edge.entity, keys, year, page_size)
         case Reader.EDUBASE_CSV:
             return EdubaseReader(upstream, clock, key_field, page_size)
         case Reader.APPLY_REGISTER_API:

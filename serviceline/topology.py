@@ -19,6 +19,8 @@ from serviceline.clock import parse_duration
 SIDEKIQ_RETRIES = 25
 # Apply's SyncAllProvidersAndCoursesWorker: sidekiq_options retry: 3
 APPLY_SYNC_RETRIES = 3
+# one walk of Publish's API v1 copies providers, their courses and those courses' sites
+APPLY_SYNC = "SyncAllProvidersAndCourses"
 
 
 class Kind(StrEnum):
@@ -144,6 +146,9 @@ class Edge:
     # how often a failed run is retried with Sidekiq's back-off before it waits for its schedule:
     # Sidekiq's default, unless the real job says otherwise
     retries: int = SIDEKIQ_RETRIES
+    # edges into one consumer that name the same walk are read by one walk of their owner's API
+    # at each moment of their schedule, as one real job reads several entities
+    walk: str | None = None
 
     def __post_init__(self) -> None:
         if any("." in part for part in (self.owner, self.entity, self.consumer)):
@@ -215,6 +220,18 @@ class Topology:
     relationships: tuple[Relationship, ...]
     edges: tuple[Edge, ...]
     commands: tuple[CommandPath, ...]
+
+    def __post_init__(self) -> None:
+        walks: dict[tuple[str, str], set[tuple[str, Reader]]] = {}
+        for edge in self.edges:
+            if edge.walk is not None:
+                walks.setdefault((edge.consumer, edge.walk), set()).add((edge.owner, edge.reader))
+        for (consumer, walk), read in walks.items():
+            if len(read) > 1:
+                raise ValueError(
+                    f"{consumer}'s walk {walk!r}: its edges read {len(read)} different APIs; "
+                    "one walk reads one owner through one reader"
+                )
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -388,7 +405,11 @@ def _overridden(
     if refused is not None:
         raise ValueError(refused)
     reader = Reader.KERNEL if _reads_feed_instead(edge, mechanism, fed) else edge.reader
-    return replace(edge, mechanism=mechanism, schedule=schedule or edge.schedule, reader=reader)
+    # an edge read through another API leaves its walk: the walk reads the old one
+    walk = edge.walk if reader is edge.reader else None
+    return replace(
+        edge, mechanism=mechanism, schedule=schedule or edge.schedule, reader=reader, walk=walk
+    )
 
 
 def _frozen(values: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -780,6 +801,7 @@ EDGES = (
         overlap=timedelta(hours=2),
         full_sync_schedule="59 0 * * 6",
         retries=APPLY_SYNC_RETRIES,
+        walk=APPLY_SYNC,
         description="SyncAllProvidersAndCoursesWorker: every 10 minutes, 2 h overlap; weekly full",
     ),
     Edge(
@@ -808,6 +830,7 @@ EDGES = (
         overlap=timedelta(hours=2),
         full_sync_schedule="59 0 * * 6",
         retries=APPLY_SYNC_RETRIES,
+        walk=APPLY_SYNC,
         description="SyncCourses: each changed provider's courses; study mode both becomes "
         "full_time_or_part_time",
     ),
@@ -823,6 +846,7 @@ EDGES = (
         full_sync_schedule="59 0 * * 6",
         retries=APPLY_SYNC_RETRIES,
         keep_referenced=True,
+        walk=APPLY_SYNC,
         description="SyncSites: each synced course's locations with include=location_status; a "
         "vanished site used by an application is flagged, not deleted",
     ),

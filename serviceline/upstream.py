@@ -43,6 +43,14 @@ def metered() -> Iterator[Traffic]:
         _TRAFFIC.reset(token)
 
 
+def charge(spent: Traffic) -> None:
+    """Count, to the work metered now, what was spent on its behalf under another meter."""
+    traffic = _TRAFFIC.get()
+    if traffic is not None:
+        traffic.requests += spent.requests
+        traffic.bytes += spent.bytes
+
+
 class Upstream:
     """Another service of the line, reached over HTTP with this service's credentials for it."""
 

@@ -158,6 +158,66 @@ async def test_updated_since_rereads_two_hours_behind_its_cursor(state_dir: Path
         assert copy["name"] == "Art and Design (11-16)"
 
 
+APPLY_SYNC = ("publish.provider.apply", "publish.course.apply", "publish.site.apply")
+
+
+async def real_sync_requests(line: LineUnderTest, providers: list[str]) -> int:
+    """What the real job asks: a page of these providers, their course lists, and a location
+    list for each of their courses but drafts and rolled-over ones."""
+    body = (await line["publish"].get("/records/course", params={"limit": 1000})).json()
+    synced = [
+        c
+        for c in body["records"]
+        if c["provider_code"] in providers and c["state"] not in ("draft", "rolled_over")
+    ]
+    return 1 + len(providers) + len(synced)
+
+
+async def test_one_walk_copies_providers_courses_and_sites_at_the_real_jobs_cost(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        await seed_publish(line)
+        await line.publish_course(
+            builders.provider("1TZ", name="Bath Spa University"),
+            builders.course("C101", site_codes=["M"]),
+            builders.site("M", name="Mendip School", urn="100002"),
+        )
+        created(
+            await line["publish"].post(
+                "/providers/2FR/courses", json=builders.course("D100", state="draft"), headers=API
+            )
+        )
+        await line.control.sync()
+        await line.control.advance(by="3h")  # past the overlap: no provider is read again
+        renamed = await line["publish"].patch("/providers/2FR", json={"name": "UCL"}, headers=API)
+        assert renamed.status_code == 200, renamed.text
+
+        def asked() -> list[str]:
+            return [call.path for call in line.calls if call.caller == "apply"]
+
+        before = len(asked())
+        ran = await line.control.advance(by="10m")
+        walked = asked()[before:]
+        assert len(walked) == await real_sync_requests(line, ["2FR"]) == 3
+        assert len(set(walked)) == len(walked)  # no request made twice
+        spent = {job["job"]: job["result"]["requests"] for job in ran if job["job"] in APPLY_SYNC}
+        # each edge's run counts the requests that fetched its own entity
+        assert spent == dict(zip(APPLY_SYNC, (1, 1, 1), strict=True))
+        copied = await line.copy_of("apply", "provider", "2FR")
+        assert copied["name"] == "UCL"
+
+        ran = await line.control.advance(to=datetime.fromisoformat("2026-10-10T00:59:00Z"))
+        full = [job for job in ran if job["job"].endswith(":full")]
+        assert [job["job"] for job in full] == [f"{edge}:full" for edge in APPLY_SYNC]
+        spent = {job["job"]: job["result"]["requests"] for job in full}
+        assert sum(spent.values()) == await real_sync_requests(line, ["2FR", "1TZ"]) == 5
+        assert list(spent.values()) == [1, 2, 2]
+        # the week's last requests: the full walk, each once, the listing first
+        assert len(set(asked()[-5:])) == 5
+        assert asked()[-5].endswith("/recruitment_cycles/2027/providers")
+
+
 async def test_vanished_site_in_use_is_flagged_and_unused_one_deleted(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         seeded = await seed_publish(line)

@@ -379,3 +379,24 @@ async def test_a_bisect_audit_says_why_each_edge_it_listed_in_full_was_listed_so
         assert subjects is not None
         assert "does not own" not in subjects
         assert "publish serves its subject records from a fixed list" in subjects, subjects
+
+
+@pytest.mark.parametrize("bisect", [False, True])
+async def test_sites_no_synced_course_lists_are_not_missing_from_apply(
+    state_dir: Path, bisect: bool
+) -> None:
+    async with in_process_line(["publish", "apply"], state_dir) as line:
+        unused, drafted = builders.site("B", urn="100001"), builders.site("C", urn="100002")
+        await line.publish_course(
+            builders.provider(), builders.course(site_codes=["A"]), builders.site(), unused, drafted
+        )
+        draft = builders.course("D100", state="draft", site_codes=["C"])
+        made = await line["publish"].post("/providers/2FR/courses", json=draft, headers=API)
+        assert made.status_code == 201, made.text
+        await line.control.advance(by="10m")
+        report = await Auditor(line.clients, AUDITOR_TOKEN, bisect=bisect).edge(
+            LINE.edge("publish.site.apply")
+        )
+        # Apply reads the sites of its synced courses only: B (no course) and C (a draft's)
+        # are not Apply's to copy
+        assert {name: count for name, count in report.counts.items() if count} == {"in_sync": 1}

@@ -64,6 +64,9 @@ async def test_faults_are_set_listed_and_cleared(state_dir: Path) -> None:
             "seconds": 1.0,
             "edge": FIND_COURSES.name,
             "times": None,
+            "path": None,
+            "write": None,
+            "reader": None,
             "fired": 0,
             "active": True,
         }
@@ -89,6 +92,8 @@ async def test_faults_are_set_listed_and_cleared(state_dir: Path) -> None:
         ("find", {"kind": "drop_pages", "edge": "publish.course.apply"}, "edge"),
         ("find", {"kind": "fail", "edge": FIND_COURSES.name}, "edge"),
         ("gias", {"kind": "die_mid_batch"}, "kind"),
+        ("publish", {"kind": "edit_mid_read", "path": "/records/course"}, "write"),
+        ("publish", {"kind": "fail", "path": "/records/course"}, "path"),
     ],
 )
 async def test_a_bad_fault_is_refused_naming_the_field(
@@ -128,6 +133,26 @@ async def test_a_failing_owner_answers_its_status_but_health_and_admin(state_dir
         assert (await run_courses(line)).json()["result"]["upserted"] == 2
         assert [f["fired"] for f in await faults(publish)] == [2]
         assert await find_copies(line) == await owner_view(publish, FIND_COURSES)
+
+
+async def test_an_edit_mid_read_lands_before_the_answer_leaves_and_only_for_its_reader(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish"], state_dir) as line:
+        publish = line["publish"]
+        await line.publish_provider(builders.provider())
+        path = "/api/public/v1/recruitment_cycles/2027/providers"
+        write = {"method": "PATCH", "path": "/providers/2FR", "body": {"name": "UCL"}}
+        await set_fault(publish, kind="edit_mid_read", path=path, reader="apply", write=write)
+
+        assert (await publish.get(path)).json()["data"][0]["attributes"]["name"] != "UCL"
+        assert [f["fired"] for f in await faults(publish)] == [0]  # not Apply's read
+        apply = {"Authorization": "Bearer apply-publish-token"}
+        read = (await publish.get(path, headers=apply)).json()
+        # the page was answered before the edit, and left after it
+        assert read["data"][0]["attributes"]["name"] == "UCL Institute of Education"
+        assert (await publish.get(path)).json()["data"][0]["attributes"]["name"] == "UCL"
+        assert [f["fired"] for f in await faults(publish)] == [1]
 
 
 async def test_a_failing_owner_recovers_when_the_fault_runs_out_on_the_clock(

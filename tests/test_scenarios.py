@@ -547,3 +547,23 @@ def test_a_run_on_busy_ports_moves_its_own_line_to_free_ones_and_says_so(state_d
     assert f"port offset {moved.port_offset}" in shown
     assert f"apply {LINE.service('apply').port + moved.port_offset}" in shown
     assert on_free_ports(scenario, options, console).port_offset == wanted  # free again
+
+
+@pytest.mark.anyio
+async def test_a_provider_edited_mid_sync_is_missed_until_the_next_sync(state_dir: Path) -> None:
+    story = load("edited-mid-sync")
+    assert story.settings == {"apply": {"page_size": "2"}}
+    async with in_process_line(["publish", "apply"], state_dir, page_size=2) as line:
+        runner = Runner(
+            story,
+            AttachedStack(line.clients),
+            api_token=API_TOKEN,
+            admin_token=ADMIN_TOKEN,
+            auditor_token=AUDITOR_TOKEN,
+        )
+        timeline = await runner.run()
+    assert runner.failures == []
+    missed, healed = timeline[7], timeline[8]
+    assert missed.drift["publish.provider.apply"]["stale"] == 1
+    # renamed at 00:10, read past at 00:20, listed again at 00:30
+    assert healed.took_seconds == 1200

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from serviceline.topology import LINE, Kind, Mechanism, Policy
+from serviceline.topology import LINE, Kind, Mechanism, Policy, Reader
 
 # ../shared/seed/service-line-data-flow.md, "Data entity ownership", as written there
 OWNERSHIP = """
@@ -183,3 +183,18 @@ def test_an_override_of_every_edge_names_the_edges_it_keeps_and_why() -> None:
     for edge in LINE.edges:
         same = moved.edge(edge.name).mechanism is edge.mechanism is not Mechanism.FEED
         assert same == (edge.name in kept), edge.name
+
+
+def test_apply_reads_providers_courses_and_sites_in_one_walk_of_one_api() -> None:
+    walked = {edge.name for edge in LINE.edges if edge.walk is not None}
+    assert walked == {f"publish.{entity}.apply" for entity in ("provider", "course", "site")}
+    sites = LINE.edge("publish.site.apply")
+    strays = tuple(
+        dataclasses.replace(e, reader=Reader.PUBLISH_V1) if e is sites else e for e in LINE.edges
+    )
+    with pytest.raises(ValueError, match="apply's walk 'SyncAllProvidersAndCourses'"):
+        dataclasses.replace(LINE, edges=strays)
+    # read from the change feed instead, an edge leaves the walk the others still make
+    fed = LINE.with_overrides({"publish.course.apply": "feed"})
+    assert fed.edge("publish.course.apply").walk is None
+    assert fed.edge("publish.site.apply").walk == "SyncAllProvidersAndCourses"

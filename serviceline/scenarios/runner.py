@@ -408,7 +408,7 @@ class Runner:
         now = await self.control.now()
         until = step.ends or (now + parse_duration(step.lasting) if step.lasting else None)
         body: dict[str, Any] = {"kind": step.fault, "until": until.isoformat() if until else None}
-        for name in ("status", "seconds", "edge", "times"):
+        for name in ("status", "seconds", "edge", "times", "path", "write", "reader"):
             if getattr(step, name) is not None:
                 body[name] = getattr(step, name)
         answer = await self._call(step.service, "POST", "/admin/faults", token="admin", body=body)
@@ -426,6 +426,8 @@ class Runner:
             "die_mid_batch": "dies in the middle of a batch",
             "disk_full": "has a full disk",
             "read_only": "has a read-only database",
+            "edit_mid_read": f"takes an edit while it answers {step.reader or 'a'} read of "
+            f"{step.path}",
         }[step.fault]
         if step.edge:
             how += f" of {step.edge}"

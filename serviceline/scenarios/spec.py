@@ -40,6 +40,7 @@ FaultKind = Literal[
     "die_mid_batch",
     "disk_full",
     "read_only",
+    "edit_mid_read",
 ]
 COMPARISONS = {
     "accredited provider to lead partner": ("publish", "manage"),
@@ -371,6 +372,10 @@ class Fault(Step):
     seconds: float | None = None
     edge: EdgeName | None = None
     times: int | None = Field(default=None, ge=1)
+    # edit_mid_read: the read whose answer waits for `write`, made on the service's own API
+    path: str | None = None
+    write: dict[str, Any] | None = None
+    reader: ServiceName | None = None
 
     @model_validator(mode="after")
     def on_its_own_edge(self) -> Fault:
