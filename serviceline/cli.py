@@ -33,6 +33,7 @@ from serviceline.drift import (
     record_history,
     render_html,
 )
+from serviceline.lag import LagCollector
 from serviceline.launcher import (
     LaunchError,
     LineConfig,
@@ -43,11 +44,13 @@ from serviceline.launcher import (
 )
 from serviceline.output import console as terminal
 from serviceline.scenarios.cli import scenario_app
+from serviceline.scenarios.spec import format_duration
 from serviceline.seed import Size, already_seeded, seed_line
 from serviceline.settings import ClockMode
 from serviceline.studies.cli import study_app
 from serviceline.supervision import ServiceState, SupervisionError
 from serviceline.topology import LINE, Edge, Kind, Mechanism, edge_name
+from serviceline.trace import Hop, Trace, collect_trace, when
 
 app = typer.Typer(
     help="serviceline: the 'Becoming a teacher' service line, copying data one way.",
@@ -651,3 +654,83 @@ def drift(
     if over:
         terminal(stderr=True).print(f"[bold red]drift over the limit:[/] {'; '.join(over)}")
         raise typer.Exit(1)
+
+
+def hop_table(hop: Hop) -> Table:
+    """One copy of the record: each owner version, when it arrived, and why then."""
+    edge = hop.edge
+    how = f"{edge.mechanism.value}, cron {edge.schedule}" if edge.schedule else edge.mechanism.value
+    table = Table(title=f"{edge.name} ({how})", title_justify="left")
+    for column in ("version", "written", "arrived", "lag", "what happened"):
+        table.add_column(column)
+    for came in hop.arrivals:
+        lag = came.lag_seconds
+        table.add_row(
+            str(came.change.version) + (" (delete)" if came.change.op == "delete" else ""),
+            when(came.change.changed_at),
+            when(came.arrived_at) if came.arrived_at else came.outcome.value.replace("_", " "),
+            format_duration(lag) if lag is not None else "-",
+            came.words(),
+        )
+    return table
+
+
+def hop_notes(hop: Hop) -> list[str]:
+    if not hop.running:
+        return ["not running: its copy is not traced"]
+    held = hop.held[-1] if hop.held else None
+    notes = [
+        f"holds version {held.version} since {when(held.since)}"
+        if held and held.op == "upsert"
+        else f"holds no copy ({held.op} at {when(held.since)})"
+        if held
+        else "has never held it"
+    ]
+    if hop.never_saw:
+        notes.append(f"never saw version {', '.join(map(str, hop.never_saw))}")
+    if hop.state.failures:
+        due = f", next try {when(hop.state.retry_due_at)}" if hop.state.retry_due_at else ""
+        notes.append(f"failing: {hop.state.failures} run(s) in a row{due}: {hop.state.last_error}")
+    notes += [f"fault set: {fault}" for fault in hop.state.faults]
+    return notes + hop.edit_words()
+
+
+@app.command("trace")
+def trace_record(
+    ctx: typer.Context,
+    entity: Annotated[str, typer.Argument(help="the record's entity, e.g. course")],
+    key: Annotated[str, typer.Argument(help="its key at the owner, e.g. a course's uuid")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the trace as JSON")] = False,
+    host: Host = "127.0.0.1",
+    admin_token: AdminToken = "admin-secret",
+    auditor_token: AuditorToken = "auditor-secret",
+) -> None:
+    """Follow one record: its versions at the owner, which each copy held when, and why then."""
+    entities = [e.name for e in LINE.entities]
+    if entity not in entities:
+        fail(f"entity: no entity {entity!r}; entities: {', '.join(entities)}")
+    reading = {"Authorization": f"Bearer {auditor_token}"}
+
+    async def work() -> Trace:
+        async with connect(host, admin_token, ctx.obj) as (_, control):
+            return await collect_trace(LagCollector(control), entity, key, reading)
+
+    found = run(work)
+    if not found.versions:
+        owners = " or ".join(LINE.entity(entity).owners)
+        fail(f"key: {owners} logged no change of {entity} {key!r}")
+    if as_json:
+        typer.echo(json.dumps(found.to_json(), indent=2))
+        return
+    owner = " and ".join(LINE.entity(entity).owners)
+    console.print(f"{entity} {key}, traced at {when(found.at)} (simulated)", markup=False)
+    for change in found.versions:
+        console.print(
+            f"  {owner} wrote version {change.version} ({change.op}) at {when(change.changed_at)}",
+            markup=False,
+        )
+    for hop in found.hops:
+        if hop.running:
+            console.print(hop_table(hop))
+        for note in hop_notes(hop):
+            console.print(f"  {hop.edge.consumer}: {note}", markup=False)

@@ -237,6 +237,10 @@ class LineControl:
         )
         return page
 
+    async def read_admin(self, service: str, path: str) -> Any:
+        """One of a service's admin views, e.g. `jobs`, `edges`, `faults`."""
+        return await self._call(service, "GET", f"/admin/{path}")
+
     async def run_edge(self, edge: Edge | str, *, full: bool = False) -> dict[str, Any]:
         edge = self.topology.edge(edge) if isinstance(edge, str) else edge
         self.touched({edge.consumer})

@@ -23,6 +23,7 @@ from serviceline.control import LineControl
 from serviceline.dashboard.board import Board
 from serviceline.dashboard.layout import layout
 from serviceline.dashboard.settings import DashboardSettings
+from serviceline.dashboard.trace_page import trace_router
 from serviceline.dashboard.views import (
     DRIFTING,
     WORDS,
@@ -45,7 +46,9 @@ from serviceline.dashboard.views import (
 )
 from serviceline.drift import KeyDrift
 from serviceline.launcher import line_topology
+from serviceline.scenarios.spec import format_duration
 from serviceline.topology import Edge, Mechanism, Service, Topology
+from serviceline.trace import when
 
 HERE = Path(__file__).parent
 # the most differing records an edge's panel lists; the CLI's --json gives them all
@@ -88,6 +91,8 @@ def create_app(
     picture = layout(topology)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(
+        when=when,
+        duration=format_duration,
         words=WORDS,
         moment=moment,
         schedule_words=schedule_words,
@@ -126,6 +131,7 @@ def create_app(
         redoc_url=None,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(trace_router(templates))
 
     @app.get("/health")
     async def read_health() -> dict[str, Any]:

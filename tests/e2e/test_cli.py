@@ -97,3 +97,41 @@ def test_clock_sync_and_drift_from_the_command_line(line: RunningLine, tmp_path:
         code, wrong = serviceline("clock", "advance", "ten minutes")
         assert code == 1
         assert "duration" in wrong
+
+
+def test_a_course_change_traced_from_the_command_line(line: RunningLine) -> None:
+    serviceline = command_line(line)
+    publish = line.urls()["publish"]
+    with httpx.Client() as client:
+        client.post(f"{publish}/providers", json=builders.provider(), headers=API)
+        client.post(f"{publish}/providers/2FR/sites", json=builders.site(), headers=API)
+        made = client.post(f"{publish}/providers/2FR/courses", json=builders.course(), headers=API)
+        uuid = made.json()["uuid"]
+        assert serviceline("clock", "advance", "7m")[0] == 0
+        renamed = {"name": "Fine Art"}
+        assert client.patch(f"{publish}/courses/{uuid}", json=renamed, headers=API).is_success
+    assert serviceline("clock", "advance", "23m")[0] == 0
+
+    code, shown = serviceline("trace", "course", uuid)
+    assert code == 0, shown
+    assert f"course {uuid}, traced at Mon 05 Oct 00:30 (simulated)" in shown
+    assert "publish wrote version 2 (upsert) at Mon 05 Oct 00:07" in shown
+    assert "the Mon 05 Oct 00:10 run (feed, cron */5 * * * *)" in shown
+    assert "apply: never saw version 1" in shown
+    assert "register: not running: its copy is not traced" in shown
+
+    code, printed = serviceline("trace", "course", uuid, "--json")
+    assert code == 0, printed
+    hops = {hop["edge"]: hop for hop in json.loads(printed)["hops"]}
+    assert [(v["version"], v["outcome"]) for v in hops["publish.course.apply"]["versions"]] == [
+        (1, "superseded"),
+        (2, "delivered"),
+    ]
+    assert hops["publish.course.find"]["held"][-1]["version"] == 2
+
+    code, refused = serviceline("trace", "courses", uuid)
+    assert code == 1
+    assert "entity: no entity 'courses'" in refused
+    code, unknown = serviceline("trace", "course", "no-such-key")
+    assert code == 1
+    assert "key: publish logged no change of course 'no-such-key'" in unknown
