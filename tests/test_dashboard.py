@@ -176,10 +176,10 @@ def test_edges_are_listed_by_state_the_worst_first() -> None:
 def test_the_figures_say_how_old_they_are_next_to_the_clock() -> None:
     at = datetime(2026, 10, 5, tzinfo=UTC)
     assert freshness(None, at) == ("No drift figures yet: the line is being checked", True)
-    assert freshness(at, at) == ("Drift as of Mon 5 Oct 2026, 00:00, the clock's time", False)
+    assert freshness(at, at) == ("Drift as of Mon 5 Oct 00:00, the clock's time", False)
     later = at + timedelta(minutes=10)
     assert freshness(at, later) == (
-        "Drift as of Mon 5 Oct 2026, 00:00: 10 min older than the clock",
+        "Drift as of Mon 5 Oct 00:00: 10 min older than the clock",
         True,
     )
 
@@ -595,7 +595,7 @@ async def test_a_page_is_drawn_from_a_check_at_the_clocks_time_however_it_moved(
         await line.control.advance(by="10m")  # from outside the dashboard, as the CLI does
         page = await read(dashboard, "/")
         said = page.split('id="as-of-text">', 1)[1].split("<", 1)[0]
-        assert said == "Drift as of Mon 5 Oct 2026, 00:10, the clock's time"
+        assert said == "Drift as of Mon 5 Oct 00:10, the clock's time"
         assert board.report is not None
         assert board.report.at == datetime(2026, 10, 5, 0, 10, tzinfo=UTC)
         assert edge_state(page, APPLY_COURSES) == "in_sync"

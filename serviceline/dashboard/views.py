@@ -507,9 +507,9 @@ def freshness(at: datetime | None, now: datetime | None) -> tuple[str, bool]:
     if at is None:
         return "No drift figures yet: the line is being checked", True
     if now is None or at >= now:
-        return f"Drift as of {moment(at)}, the clock's time", False
+        return f"Drift as of {moment(at, year=False)}, the clock's time", False
     behind = duration_words((now - at).total_seconds())
-    return f"Drift as of {moment(at)}: {behind} older than the clock", True
+    return f"Drift as of {moment(at, year=False)}: {behind} older than the clock", True
 
 
 def sparkline(
@@ -549,15 +549,46 @@ class ScenarioStep(BaseModel):
         ]
 
 
-class ScenarioRun(BaseModel):
+class ScenarioSide(BaseModel):
+    """One run of a scenario: its verdict, its timeline and what failed."""
+
     model_config = ConfigDict(extra="allow")
 
-    scenario: str
     verdict: str
-    seed: int | None = None
-    overrides: dict[str, Any] = {}
     timeline: list[ScenarioStep] = []
     failures: list[str] = []
+
+    @property
+    def unsettled(self) -> int:
+        """Keys out of sync after the last step."""
+        last = self.timeline[-1].drift if self.timeline else {}
+        return sum(n for counts in last.values() for c, n in counts.items() if c != "in_sync")
+
+
+class ScenarioComparison(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    what_if: str
+    baseline: ScenarioSide
+
+
+class ScenarioRun(ScenarioSide):
+    scenario: str
+    seed: int | None = None
+    overrides: dict[str, Any] = {}
+    # set when the run was the what-if of `scenario compare`, beside the line as it is
+    compared: ScenarioComparison | None = None
+
+    @property
+    def side_by_side(self) -> list[tuple[ScenarioStep, ScenarioStep | None]]:
+        """Each step of the line as it is, with the what-if's same step."""
+        if self.compared is None:
+            return []
+        theirs = self.compared.baseline.timeline
+        return [
+            (step, self.timeline[i] if i < len(self.timeline) else None)
+            for i, step in enumerate(theirs)
+        ]
 
 
 class ScenarioError(ValueError):
