@@ -1,14 +1,14 @@
 """The dashboard in a browser against a running line: Debian's Chromium, driven by Playwright."""
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from typer.testing import CliRunner
 
-from serviceline.cli import app
 from serviceline.dashboard.process import RunningDashboard, start_dashboard
 from serviceline.launcher import LineConfig, RunningLine, start_line
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, ROOT
@@ -195,9 +195,13 @@ def test_a_first_load_shows_figures_at_the_clocks_time_or_says_how_old(
     running, dashboard = line
     with httpx.Client() as client:
         client.post(publish(running, "/providers"), json=builders.provider(), headers=API)
-    offset = ["--port-offset", str(running.config.port_offset), "--admin-token", ADMIN_TOKEN]
-    moved = CliRunner().invoke(app, [*offset[:2], "clock", "advance", "10m", *offset[2:]])
-    assert moved.exit_code == 0, moved.output
+    # from outside the dashboard, as a user at a terminal moves it
+    command = [str(Path(sys.executable).parent / "serviceline")]
+    command += ["--port-offset", str(running.config.port_offset), "clock", "advance", "10m"]
+    moved = subprocess.run(
+        [*command, "--admin-token", ADMIN_TOKEN], capture_output=True, text=True, check=False
+    )
+    assert moved.returncode == 0, moved.stderr
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(dashboard.url)
     expect(page.locator("#clock-now")).to_have_text("Mon 5 Oct 2026, 00:10")
