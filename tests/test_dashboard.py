@@ -13,15 +13,23 @@ import pytest
 
 from serviceline.dashboard.app import create_app
 from serviceline.dashboard.board import Board
-from serviceline.dashboard.layout import Box, Layout, columns, layout
+from serviceline.dashboard.layout import ROW_LINES, Box, Layout, columns, layout, row_height
 from serviceline.dashboard.settings import DashboardSettings
 from serviceline.dashboard.views import (
     EdgeView,
     ScenarioError,
+    by_state,
     chart,
+    edge_views,
+    freshness,
+    graph_view,
+    history_charts,
     read_scenario,
+    row_counts,
     schedule_words,
+    since,
     state_of,
+    traced,
 )
 from serviceline.drift import CLASSES, EdgeDrift, Lag, read_history
 from serviceline.testing import ADMIN_TOKEN, API, AUDITOR_TOKEN, LineUnderTest, in_process_line
@@ -114,9 +122,83 @@ def test_commands_a_whole_group_sends_are_one_line_from_the_group() -> None:
     assert not any(r.source == "sits" for r in PICTURE.commands)
 
 
-def test_the_picture_fits_a_laptop_screen_below_the_header() -> None:
-    assert PICTURE.width <= 1248
-    assert PICTURE.height <= 720
+def test_each_row_is_as_tall_as_its_text_and_the_picture_grows_with_it() -> None:
+    rows = {edge.name: row for label in PICTURE.labels for edge, row in label.rows}
+    assert rows[APPLY_COURSES].height == row_height(ROW_LINES)
+    taller = layout(LINE, {APPLY_COURSES: ROW_LINES + 3})
+    grown = {edge.name: row for label in taller.labels for edge, row in label.rows}
+    assert grown[APPLY_COURSES].height == row_height(ROW_LINES + 3)
+    assert taller.height > PICTURE.height
+    drawn = boxes(taller)
+    for i, one in enumerate(drawn):
+        for other in drawn[i + 1 :]:
+            assert not overlaps(one, other), (one, other)
+
+
+def test_no_text_on_the_picture_is_cut_short_however_much_an_edge_drifts() -> None:
+    worst = drift(in_sync=1, stale=2400, missing=24000, diverged=130, orphaned=99, conflicting=7)
+    views = {e.name: EdgeView(e, "diverged", worst) for e in LINE.edges}
+    graph = graph_view(
+        LINE, layout(LINE, row_counts(views)), views, [s.name for s in LINE.services]
+    )
+    texts = [t.text for row in graph.rows for t in (row.entity, *row.lines)]
+    texts += [t.text for node in graph.nodes for t in node.lines] + [h.text for h in graph.headers]
+    assert not [text for text in texts if "…" in text]
+    row = next(r for r in graph.rows if r.view.edge.name == APPLY_COURSES)
+    said = " · ".join(t.text for t in row.lines if t.kind == "figures")
+    assert said == worst_figures()
+    assert all(row.y < t.y < row.y + row.height for t in row.lines)
+
+
+def worst_figures() -> str:
+    return "130 diverged · 7 conflicting · 99 orphaned · 24000 missing · 2400 stale · lag 2.0 h"
+
+
+def test_a_path_names_a_services_copies_and_their_other_ends() -> None:
+    traced_ = traced(LINE, "find").split()
+    assert "edge-publish.course.find" in traced_
+    assert "node-publish" in traced_
+    assert not [t for t in traced_ if t.startswith("node-") and t != "node-publish"]
+    graph = graph_view(LINE, PICTURE, edge_views(LINE, None, []), [])
+    row = next(r for r in graph.rows if r.view.edge.name == "gias.school.register")
+    assert row.traced == "node-gias node-register"
+
+
+def test_edges_are_listed_by_state_the_worst_first() -> None:
+    views = edge_views(LINE, None, ["publish", "apply"])
+    views[APPLY_COURSES] = EdgeView(LINE.edge(APPLY_COURSES), "stale", drift(in_sync=1, stale=1))
+    views["publish.site.apply"] = EdgeView(LINE.edge("publish.site.apply"), "in_sync", drift())
+    states = [state for state, _ in by_state(views)]
+    assert states == ["stale", "down", "unchecked", "in_sync"]
+    assert [v.edge.name for v in by_state(views)[0][1]] == [APPLY_COURSES]
+
+
+def test_the_figures_say_how_old_they_are_next_to_the_clock() -> None:
+    at = datetime(2026, 10, 5, tzinfo=UTC)
+    assert freshness(None, at) == ("No drift figures yet: the line is being checked", True)
+    assert freshness(at, at) == ("Drift as of Mon 5 Oct 00:00, the clock's time", False)
+    later = at + timedelta(minutes=10)
+    assert freshness(at, later) == (
+        "Drift as of Mon 5 Oct 00:00: 10 min older than the clock",
+        True,
+    )
+
+
+def sample(at: datetime, stale: int, waiting: int) -> dict[str, object]:
+    figures = {"counts": {"in_sync": 1, "stale": stale}, "lag_changes": waiting}
+    return {"at": at.isoformat(), "edges": {APPLY_COURSES: figures}, "comparisons": {}}
+
+
+def test_drift_over_time_is_per_edge_and_class_with_its_lag_over_a_chosen_range() -> None:
+    start = datetime(2026, 10, 5, tzinfo=UTC)
+    samples = [sample(start + timedelta(days=d), d, d) for d in range(10)]
+    assert len(since(samples, "all")) == 10
+    assert since(samples, "1w")[0]["at"][:10] == "2026-10-07"
+    assert len(since(samples, "1d")) == 2
+    [(edge, drawn)] = history_charts(since(samples, "1d"), [APPLY_COURSES, "publish.course.find"])
+    assert edge == APPLY_COURSES
+    assert {(s.name, s.last) for s in drawn.series} == {("stale", 9), ("lag", 9)}
+    assert history_charts(samples[:1], [APPLY_COURSES]) == []  # nothing drifted or waited
 
 
 def test_a_line_read_through_draws_no_copy_for_it() -> None:
@@ -393,7 +475,19 @@ async def test_each_change_of_drift_is_sampled_once(state_dir: Path) -> None:
         assert samples[-1]["edges"][APPLY_COURSES]["counts"]["missing"] == 1
         page = await read(dashboard, "/")
         history = page.split('id="history"', 1)[1].split("</section>", 1)[0]
-        assert "missing: 3 now" in history  # the provider, its site and the course
+        for edge in (APPLY_COURSES, "publish.provider.apply", "publish.site.apply"):
+            shown = history.split(f'data-history="{edge}"', 1)[1].split("</figure>", 1)[0]
+            assert "missing: 1 now" in shown, edge
+        one = await read(dashboard, "/", history=APPLY_COURSES, span="6h")
+        history = one.split('id="history"', 1)[1].split("</section>", 1)[0]
+        assert history.count("data-history=") == 1
+        assert '<option value="6h" selected>' in history
+        unknown = await dashboard.get("/", params={"history": "publish.course.nowhere"})
+        assert unknown.status_code == 404
+        assert unknown.json()["detail"].startswith("history:")
+        span = await dashboard.get("/", params={"span": "1y"})
+        assert span.status_code == 422
+        assert span.json()["detail"][0]["loc"] == ["query", "span"]
 
 
 @pytest.mark.anyio
@@ -487,3 +581,22 @@ async def test_the_last_study_is_shown_with_its_headline_and_report(state_dir: P
         assert escaped.status_code == 404
         (state_dir / "studies" / "last.json").write_text("{")
         assert "cannot be read" in await read(dashboard, "/fragments")
+
+
+@pytest.mark.anyio
+async def test_a_page_is_drawn_from_a_check_at_the_clocks_time_however_it_moved(
+    state_dir: Path,
+) -> None:
+    async with (
+        in_process_line(["publish", "apply"], state_dir) as line,
+        dashboard_of(line, state_dir) as (dashboard, board),
+    ):
+        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await line.control.advance(by="10m")  # from outside the dashboard, as the CLI does
+        page = await read(dashboard, "/")
+        said = page.split('id="as-of-text">', 1)[1].split("<", 1)[0]
+        assert said == "Drift as of Mon 5 Oct 00:10, the clock's time"
+        assert board.report is not None
+        assert board.report.at == datetime(2026, 10, 5, 0, 10, tzinfo=UTC)
+        assert edge_state(page, APPLY_COURSES) == "in_sync"
+        assert 'class="as-of behind"' not in page

@@ -9,7 +9,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import httpx
@@ -21,25 +21,29 @@ from fastapi.templating import Jinja2Templates
 from serviceline.clock import ClockError, parse_duration
 from serviceline.control import LineControl
 from serviceline.dashboard.board import Board
-from serviceline.dashboard.layout import layout
 from serviceline.dashboard.settings import DashboardSettings
 from serviceline.dashboard.trace_page import trace_router
 from serviceline.dashboard.views import (
     DRIFTING,
+    SPANS,
     WORDS,
     EdgeView,
     ScenarioError,
     StudyError,
+    by_state,
     chart,
     display_name,
     edge_history,
     edge_views,
+    freshness,
     graph_view,
-    line_history,
+    history_charts,
     moment,
     read_scenario,
     read_study,
+    row_counts,
     schedule_words,
+    since,
     sparkline,
     state_of,
     supervision_words,
@@ -68,6 +72,13 @@ def get_board(request: Request) -> Board:
 BoardDep = Annotated[Board, Depends(get_board)]
 EdgeName = Annotated[str | None, Query(description="the selected edge, e.g. publish.course.apply")]
 ServiceName = Annotated[str | None, Query(description="the selected service, e.g. publish")]
+HistoryEdge = Annotated[
+    str | None, Query(description="the edge whose drift over time is shown; every edge if none")
+]
+Span = Annotated[
+    Literal["6h", "1d", "1w", "4w", "all"],
+    Query(description="how far back drift over time is shown, on the simulated clock"),
+]
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,6 @@ def create_app(
     chosen = settings or DashboardSettings()
     config = chosen.line()
     topology = line_topology(config)
-    picture = layout(topology)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(
         when=when,
@@ -112,7 +122,7 @@ def create_app(
                 )
                 for service in topology.services
             }
-            board = Board(chosen, topology, clients, picture)
+            board = Board(chosen, topology, clients)
             app.state.board = board
             watching = asyncio.create_task(board.watch())
             try:
@@ -140,20 +150,31 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse)
     async def read_page(
-        request: Request, board: BoardDep, edge: EdgeName = None, service: ServiceName = None
+        request: Request,
+        board: BoardDep,
+        edge: EdgeName = None,
+        service: ServiceName = None,
+        history: HistoryEdge = None,
+        span: Span = "1w",
     ) -> HTMLResponse:
         board.watched()
-        return templates.TemplateResponse(request, "page.html", page_context(board, edge, service))
+        await board.fresh()
+        context = page_context(board, Selection(edge, service, history, span))
+        return templates.TemplateResponse(request, "page.html", context)
 
     @app.get("/fragments", response_class=HTMLResponse)
     async def read_fragments(
-        request: Request, board: BoardDep, edge: EdgeName = None, service: ServiceName = None
+        request: Request,
+        board: BoardDep,
+        edge: EdgeName = None,
+        service: ServiceName = None,
+        history: HistoryEdge = None,
+        span: Span = "1w",
     ) -> HTMLResponse:
         """The page's live regions alone, for the page's script to swap in."""
         board.watched()
-        return templates.TemplateResponse(
-            request, "fragments.html", page_context(board, edge, service)
-        )
+        context = page_context(board, Selection(edge, service, history, span))
+        return templates.TemplateResponse(request, "fragments.html", context)
 
     @app.get("/studies/last/{name:path}")
     async def read_study_file(board: BoardDep, name: str) -> FileResponse:
@@ -257,14 +278,32 @@ def _service(topology: Topology, name: str) -> Service:
         ) from None
 
 
-def page_context(board: Board, edge: str | None, service: str | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Selection:
+    """What the page is asked to show: an edge or a service, and which drift over time."""
+
+    edge: str | None = None
+    service: str | None = None
+    history: str | None = None
+    span: str = "1w"
+
+    @property
+    def query(self) -> str:
+        return urlencode({k: v for k, v in (("edge", self.edge), ("service", self.service)) if v})
+
+
+def page_context(board: Board, chosen: Selection) -> dict[str, Any]:
     """Everything the page's regions show, from what the board knows now."""
     topology = board.topology
+    edge, service = chosen.edge, chosen.service
     selected_edge = _edge(topology, edge) if edge else None
     selected_service = _service(topology, service) if service else None
     running = list(board.running)
     views = edge_views(topology, board.report, running)
+    if chosen.history and chosen.history not in views:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"history: no edge named {chosen.history!r}")
     samples = board.history.samples()
+    grouped = by_state(views)
     try:
         scenario, scenario_problem = read_scenario(board.settings.state_dir), None
     except ScenarioError as error:
@@ -273,20 +312,27 @@ def page_context(board: Board, edge: str | None, service: str | None) -> dict[st
         study, study_problem = read_study(board.settings.state_dir), None
     except StudyError as error:
         study, study_problem = None, str(error)
-    times, totals = line_history(samples)
-    query = urlencode({k: v for k, v in (("edge", edge), ("service", service)) if v})
+    shown = since(samples, chosen.span)
+    query = chosen.query
     context: dict[str, Any] = {
         "board": board,
         "topology": topology,
-        "graph": graph_view(topology, board.picture, views, running),
+        "graph": graph_view(topology, board.picture(row_counts(views)), views, running),
         "views": views,
+        "by_state": grouped,
+        "freshness": freshness(board.report.at if board.report else None, board.now),
         "selected_edge": selected_edge,
         "selected_service": selected_service,
         "selection": {"edge": edge, "service": service},
+        "chosen": chosen,
         # the selection, for an action to come back to
         "back": f"&{query}" if query else "",
         "back_first": f"?{query}" if query else "",
-        "line_chart": chart(times, totals, WORDS) if times else None,
+        "spans": SPANS,
+        "history_charts": history_charts(
+            shown,
+            [chosen.history] if chosen.history else [v.edge.name for _, vs in grouped for v in vs],
+        ),
         "sparklines": {name: sparkline(samples, name) for name in views},
         "comparisons": [
             (

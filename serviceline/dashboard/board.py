@@ -22,7 +22,7 @@ from anyio import to_thread
 
 from serviceline.clock import ClockError
 from serviceline.control import ControlError, LineControl
-from serviceline.dashboard.layout import Layout
+from serviceline.dashboard.layout import Layout, layout
 from serviceline.dashboard.settings import DashboardSettings
 from serviceline.drift import Auditor, DriftReport, history_sample, read_history, record_history
 from serviceline.supervision import ServiceState, SupervisionError, Supervisor
@@ -73,7 +73,6 @@ class Board:
     settings: DashboardSettings
     topology: Topology
     clients: Mapping[str, httpx.AsyncClient]
-    picture: Layout
     running: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     # each service as the line's supervisor sees it; empty where no supervisor runs it
     supervised: dict[str, ServiceState] = field(default_factory=dict)
@@ -90,6 +89,7 @@ class Board:
     _watched: float = 0.0
     _looking: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _pictures: dict[tuple[tuple[str, int], ...], Layout] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.history = History(self.settings.state_dir)
@@ -102,6 +102,13 @@ class Board:
     @property
     def mode(self) -> str:
         return next((c["mode"] for c in self.clocks.values()), "manual")
+
+    def picture(self, lines: Mapping[str, int]) -> Layout:
+        """The line laid out with each copy's row as tall as its text, once per set of heights."""
+        key = tuple(sorted(lines.items()))
+        if key not in self._pictures:
+            self._pictures[key] = layout(self.topology, lines)
+        return self._pictures[key]
 
     def control(self) -> LineControl:
         return LineControl(self.running, self.settings.admin_token, self.topology)
@@ -148,7 +155,8 @@ class Board:
                     return
                 if self.doing is not None:
                     return
-                seen = await self._fingerprint()
+                # a clock moved from anywhere ages every lag: the figures must be taken again
+                seen = f"{self.now} {await self._fingerprint()}"
                 due = time.monotonic() - self._checked > self.settings.recheck_seconds
                 if check or due or seen != self._seen or self.report is None:
                     self.checking = True
@@ -220,6 +228,15 @@ class Board:
         consumers = [n for n in names if self.topology.edges_into(n)]
         found = await asyncio.gather(*map(head, owners), *map(cursors, consumers))
         return json.dumps([owners, consumers, found], sort_keys=True, default=str)
+
+    async def fresh(self) -> None:
+        """Look at the line before a page is drawn, waiting `fresh_seconds` at most for it: a
+        page drawn before the check ends says how old its figures are."""
+        task = asyncio.create_task(self.look())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), self.settings.fresh_seconds)
 
     def start(self, doing: str, work: Work) -> bool:
         """Run one action at a time in the background; the pages show it while it runs."""

@@ -10,7 +10,7 @@ from an isotonic fit of each item to its neighbours: no coordinates are written 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -20,10 +20,12 @@ NODE_WIDTH = 104.0
 NODE_HEIGHT = 62.0
 LABEL_WIDTH = 136.0
 LABEL_HEADER = 15.0
-ROW_HEIGHT = 50.0
+ROW_TOP = 17.0  # a row's first line, the entity, in bold
+ROW_LINE = 11.0  # each line of text below it
+ROW_LINES = 3  # the lines below the entity a row has room for unless told otherwise
 GUTTER = 16.0  # room beside a column's boxes for lines to bend
 SPACING = 10.0  # between boxes stacked in one column
-LANE = 5.0  # between lines passing a column side by side
+LANE = 8.0  # between lines passing a column side by side: apart enough to follow by eye
 GRAVITY = 0.5  # how strongly every item is held towards the middle line
 CENTRING = 0.6  # how far each column is moved towards being centred on it, at each sweep
 MARGIN = 8.0
@@ -131,16 +133,30 @@ def fit(text: str, width: float, size: float, bold: bool = False) -> str:
     return text if len(text) <= most else text[: max(most - 1, 1)].rstrip() + "…"
 
 
-def wrap(text: str, width: float, size: float, lines: int, bold: bool = False) -> list[str]:
-    """Words into at most `lines` lines of `width` pixels, the last cut short if need be."""
+def wrap(
+    text: str, width: float, size: float, lines: int | None = None, bold: bool = False
+) -> list[str]:
+    """Words into lines of `width` pixels: all of them, or at most `lines`, the last cut short."""
+    return _joined(text.split(), " ", width, size, lines, bold)
+
+
+def wrap_parts(parts: Sequence[str], width: float, size: float, bold: bool = False) -> list[str]:
+    """`a · b · c` into as many lines of `width` pixels as it takes, breaking between parts."""
+    joined = _joined(parts, " · ", width, size, None, bold)
+    return [piece for line in joined for piece in wrap(line, width, size, bold=bold)]
+
+
+def _joined(
+    parts: Sequence[str], by: str, width: float, size: float, lines: int | None, bold: bool
+) -> list[str]:
     most = int(width / (size * (BOLD_WIDTH if bold else CHAR_WIDTH)))
     wrapped: list[str] = []
-    for word in text.split():
-        if wrapped and len(wrapped[-1]) + 1 + len(word) <= most:
-            wrapped[-1] += " " + word
+    for word in parts:
+        if wrapped and len(wrapped[-1]) + len(by) + len(word) <= most:
+            wrapped[-1] += by + word
         else:
             wrapped.append(word)
-    if len(wrapped) > lines:
+    if lines is not None and len(wrapped) > lines:
         wrapped = [*wrapped[: lines - 1], " ".join(wrapped[lines - 1 :])]
     return [fit(line, width, size, bold) for line in wrapped]
 
@@ -203,8 +219,14 @@ def links(topology: Topology) -> list[Link]:
     return result
 
 
-def _label_height(link: Link) -> float:
-    return LABEL_HEADER + ROW_HEIGHT * len(link.copies) + 4
+def row_height(lines: int) -> float:
+    """A copy's row with `lines` lines of text under its entity."""
+    return ROW_TOP + ROW_LINE * lines + 4
+
+
+def _label_height(link: Link, lines: Mapping[str, int]) -> float:
+    rows = sum(row_height(lines.get(edge.name, ROW_LINES)) for edge in link.copies)
+    return LABEL_HEADER + rows + 4
 
 
 def _chain_slots(start: int, end: int) -> list[int]:
@@ -225,7 +247,9 @@ class _Grid:
                 other.neighbours.append(one)
 
 
-def _grid(topology: Topology) -> tuple[_Grid, dict[str, int], dict[str, int]]:
+def _grid(
+    topology: Topology, lines: Mapping[str, int]
+) -> tuple[_Grid, dict[str, int], dict[str, int]]:
     """Every service in its column's slot, every link's chain through the slots between its
     ends, its label in the gap with the least in it so far; with the columns and first order."""
     column = columns(topology)
@@ -257,11 +281,11 @@ def _grid(topology: Topology) -> tuple[_Grid, dict[str, int], dict[str, int]]:
         if link.copies:
             # the emptiest gap; on a tie the one nearest the consumer
             label_slot = min(reversed(passed[::2]), key=lambda s: load[s])
-            load[label_slot] += _label_height(link)
+            load[label_slot] += _label_height(link, lines)
         chain = [source]
         for slot in passed:
             is_label = slot == label_slot
-            height = _label_height(link) if is_label else LANE * (link.lines - 1)
+            height = _label_height(link, lines) if is_label else LANE * (link.lines - 1)
             item = Item(slot, height, link=link, label=is_label)
             slots[slot].append(item)
             chain.append(item)
@@ -418,8 +442,9 @@ def _bands(count: int) -> list[tuple[float, float]]:
     return bands
 
 
-def layout(topology: Topology) -> Layout:
-    grid, column, first = _grid(topology)
+def layout(topology: Topology, lines: Mapping[str, int] | None = None) -> Layout:
+    """The picture, each copy's row tall enough for the lines of text `lines` gives it."""
+    grid, column, first = _grid(topology, lines or {})
     _order(grid, first)
     _place(grid)
     bands = _bands(len(grid.slots))
@@ -478,10 +503,12 @@ def layout(topology: Topology) -> Layout:
         if item.label and item.link is not None:
             x0 = bands[item.slot][0]
             boxed = []
-            for i, edge in enumerate(item.link.copies):
-                row = Box(x0, item.top + LABEL_HEADER + i * ROW_HEIGHT, LABEL_WIDTH, ROW_HEIGHT)
+            y = item.top + LABEL_HEADER
+            for edge in item.link.copies:
+                row = Box(x0, y, LABEL_WIDTH, row_height((lines or {}).get(edge.name, ROW_LINES)))
                 boxed.append((edge, row))
                 rows[edge.name] = row.y + row.height / 2
+                y += row.height
             labels.append(LabelBox(x0, item.top, LABEL_WIDTH, item.height, item.link, tuple(boxed)))
 
     routes = _routes(grid, bands, nodes, group_box, rows)

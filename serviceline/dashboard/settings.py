@@ -28,6 +28,8 @@ class DashboardSettings(BaseSettings):
     poll_seconds: float = Field(2.0, gt=0)
     # drift is checked when the line changes, and at least this often while a page is open
     recheck_seconds: float = Field(60.0, gt=0)
+    # how long a page waits for the line to be looked at again before it is drawn
+    fresh_seconds: float = Field(10.0, ge=0)
     # compare range checksums first: cheaper on a large line, dearer on a small one
     bisect: bool = False
 

@@ -11,7 +11,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from serviceline.dashboard.layout import Layout, NodeBox, fit, path, wrap
+from serviceline.clock import parse_duration
+from serviceline.dashboard.layout import (
+    LABEL_WIDTH,
+    ROW_LINE,
+    ROW_TOP,
+    Box,
+    Layout,
+    NodeBox,
+    Route,
+    fit,
+    path,
+    wrap,
+    wrap_parts,
+)
 from serviceline.drift import CLASSES, DriftReport, EdgeDrift
 from serviceline.scenarios.spec import format_duration
 from serviceline.studies.results import LAST_STUDY, headline_items
@@ -32,6 +45,8 @@ WORDS = {
     "down": "not running",
 }
 DRIFTING = tuple(c for c in CLASSES if c != "in_sync")
+# the order edges are listed in by state: the worst first, those in sync last
+ORDER = (*SEVERITY, "unreadable", "down", "unchecked", "in_sync")
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
 
@@ -131,15 +146,22 @@ class EdgeView:
         """`1 stale · 2 missing · lag 2.0 h`, or `150 in sync`."""
         if self.drift is None:
             return self.why or self.word
+        return " · ".join(self.parts)
+
+    @property
+    def parts(self) -> list[str]:
+        """The figures one by one, or the state's word where there are none."""
+        if self.drift is None:
+            return [self.word]
         counts = self.drift.counts
         parts = [f"{counts[c]} {WORDS[c]}" for c in SEVERITY if counts.get(c)]
         if not parts:
-            return f"{counts['in_sync']} in sync"
+            return [f"{counts['in_sync']} in sync"]
         lag = self.drift.lag
         if lag is not None and lag.changes:
             age = lag.oldest_age_seconds
             parts.append(f"lag {duration_words(age)}" if age is not None else f"lag {lag.changes}")
-        return " · ".join(parts)
+        return parts
 
     @property
     def lag(self) -> str:
@@ -189,6 +211,12 @@ def edge_views(
     return views
 
 
+def by_state(views: Mapping[str, EdgeView]) -> list[tuple[str, list[EdgeView]]]:
+    """The edges grouped by state, the worst state first."""
+    grouped = [(state, [v for v in views.values() if v.state == state]) for state in ORDER]
+    return [(state, listed) for state, listed in grouped if listed]
+
+
 @dataclass(frozen=True)
 class Text:
     x: float
@@ -205,6 +233,7 @@ class NodeShape:
     running: bool
     lines: tuple[Text, ...]
     description: str
+    traced: str  # the ids of what its path lights up: its copies in and out, their other ends
 
 
 @dataclass(frozen=True)
@@ -217,10 +246,9 @@ class RowShape:
     height: float
     icon: tuple[float, float]
     entity: Text
-    mechanism: Text
-    schedule: Text
-    figures: Text
+    lines: tuple[Text, ...]
     description: str
+    traced: str  # the ids of its owner and its consumer
 
 
 @dataclass(frozen=True)
@@ -238,60 +266,91 @@ class GraphView:
     headers: tuple[Text, ...]
 
 
+ROW_TEXT = LABEL_WIDTH - 12  # room for a row's text, inside its padding
+
+
+def row_lines(view: EdgeView) -> list[Text]:
+    """What a copy's row says under its entity, wrapped to its width and never cut short."""
+    edge = view.edge
+    how = [
+        *wrap(edge.mechanism.value, ROW_TEXT, 10),
+        *wrap(schedule_words(edge.schedule), ROW_TEXT, 10),
+    ]
+    said = wrap_parts(view.parts, ROW_TEXT, 10.5, bold=True)
+    return [Text(0, 0, line, "how") for line in how] + [
+        Text(0, 0, line, "figures") for line in said
+    ]
+
+
+def row_counts(views: Mapping[str, EdgeView]) -> dict[str, int]:
+    """Each copy's lines of text, for the layout to give its row the height they take."""
+    return {name: len(row_lines(view)) for name, view in views.items()}
+
+
+def traced(topology: Topology, name: str) -> str:
+    """A service's path: its copies in and out and the services at their other ends."""
+    edges = [*topology.edges_into(name), *topology.edges_from(name)]
+    ends = {e.owner if e.consumer == name else e.consumer for e in edges}
+    return " ".join([*(f"edge-{e.name}" for e in edges), *(f"node-{n}" for n in sorted(ends))])
+
+
+def _node(topology: Topology, name: str, box: NodeBox, up: bool) -> NodeShape:
+    service = topology.service(name)
+    inner = box.width - 14
+    titles = wrap(display_name(service), inner, 13, 2, bold=True)
+    subtitle = service.title if service.kind is not Kind.RECORD_SYSTEM else "record system"
+    notes = wrap(subtitle, inner, 10, (4 if up else 3) - len(titles))
+    if not up:
+        notes.append("not running")
+    lines = [Text(box.x + 7, box.y + 18 + 14 * i, t, "name") for i, t in enumerate(titles)]
+    below = box.y + 18 + 14 * len(titles) - 1
+    lines += [
+        Text(box.x + 7, below + 11.5 * i, note, "down-note" if note == "not running" else "title")
+        for i, note in enumerate(notes)
+    ]
+    return NodeShape(
+        name,
+        box,
+        display_name(service),
+        up,
+        tuple(lines),
+        f"{service.title}, {'running' if up else 'not running'}: what it owns and copies",
+        traced(topology, name),
+    )
+
+
+def _row(view: EdgeView, route: Route, row: Box) -> RowShape:
+    edge = view.edge
+    below = row.y + ROW_TOP + 8.5
+    lines = tuple(
+        Text(row.x + 7, below + ROW_LINE * i, line.text, line.kind)
+        for i, line in enumerate(row_lines(view))
+    )
+    return RowShape(
+        view,
+        path(route.points),
+        row.x,
+        row.y,
+        row.width,
+        row.height,
+        (row.x + 6, row.y + 3.5),
+        Text(row.x + 22, row.y + 14, fit(edge.entity, ROW_TEXT - 16, 12, True)),
+        lines,
+        f"{edge.entity} from {edge.owner} to {edge.consumer}: {view.figures}; {view.how}",
+        f"node-{edge.owner} node-{edge.consumer}",
+    )
+
+
 def graph_view(
     topology: Topology, layout: Layout, views: Mapping[str, EdgeView], running: Sequence[str]
 ) -> GraphView:
-    nodes = []
-    for name, box in layout.nodes.items():
-        service = topology.service(name)
-        up = name in running
-        inner = box.width - 14
-        titles = wrap(display_name(service), inner, 13, 2, bold=True)
-        subtitle = service.title if service.kind is not Kind.RECORD_SYSTEM else "record system"
-        notes = wrap(subtitle, inner, 10, (4 if up else 3) - len(titles))
-        if not up:
-            notes.append("not running")
-        lines = [Text(box.x + 7, box.y + 18 + 14 * i, t, "name") for i, t in enumerate(titles)]
-        below = box.y + 18 + 14 * len(titles) - 1
-        lines += [
-            Text(
-                box.x + 7, below + 11.5 * i, note, "down-note" if note == "not running" else "title"
-            )
-            for i, note in enumerate(notes)
-        ]
-        nodes.append(
-            NodeShape(
-                name,
-                box,
-                display_name(service),
-                up,
-                tuple(lines),
-                f"{service.title}, {'running' if up else 'not running'}: what it owns and copies",
-            )
-        )
-    rows = []
-    for route in layout.copies:
-        edge = route.edge
-        assert edge is not None
-        view = views[edge.name]
-        row = next(b for lb in layout.labels for e, b in lb.rows if e.name == edge.name)
-        inner = row.width - 12
-        rows.append(
-            RowShape(
-                view,
-                path(route.points),
-                row.x,
-                row.y,
-                row.width,
-                row.height,
-                (row.x + 6, row.y + 3.5),
-                Text(row.x + 22, row.y + 14, fit(edge.entity, inner - 16, 12, True)),
-                Text(row.x + 7, row.y + 25.5, fit(edge.mechanism.value, inner, 10)),
-                Text(row.x + 7, row.y + 36.5, fit(schedule_words(edge.schedule), inner, 10)),
-                Text(row.x + 7, row.y + 47.5, fit(view.summary, inner, 10.5, True)),
-                f"{edge.entity} from {edge.owner} to {edge.consumer}: {view.figures}; {view.how}",
-            )
-        )
+    nodes = [_node(topology, name, box, name in running) for name, box in layout.nodes.items()]
+    boxed = {e.name: b for label in layout.labels for e, b in label.rows}
+    rows = [
+        _row(views[route.edge.name], route, boxed[route.edge.name])
+        for route in layout.copies
+        if route.edge is not None
+    ]
     commands = [
         CommandShape(
             path(route.points),
@@ -418,18 +477,39 @@ def edge_history(
     return times, {name: values for name, values in series.items() if any(values)}
 
 
-def line_history(
-    samples: Sequence[Mapping[str, Any]],
-) -> tuple[list[datetime], dict[str, list[float]]]:
-    """Drifting keys per class over every edge and comparison of the line, sample by sample."""
-    times: list[datetime] = []
-    series: dict[str, list[float]] = {name: [] for name in DRIFTING}
-    for sample in samples:
-        times.append(datetime.fromisoformat(sample["at"]))
-        figures = [*sample["edges"].values(), *sample["comparisons"].values()]
-        for name in DRIFTING:
-            series[name].append(sum(f["counts"].get(name, 0) for f in figures))
-    return times, {name: values for name, values in series.items() if any(values)}
+# the time ranges the history can be shown over, on the simulated clock
+SPANS = {"6h": "6 hours", "1d": "1 day", "1w": "1 week", "4w": "4 weeks", "all": "all samples"}
+
+
+def since(samples: Sequence[Mapping[str, Any]], span: str) -> list[Mapping[str, Any]]:
+    """The samples within `span` of the latest one (every one for `all`)."""
+    if span == "all" or not samples:
+        return list(samples)
+    start = datetime.fromisoformat(samples[-1]["at"]) - parse_duration(span)
+    return [s for s in samples if datetime.fromisoformat(s["at"]) >= start]
+
+
+def history_charts(
+    samples: Sequence[Mapping[str, Any]], edges: Sequence[str]
+) -> list[tuple[str, Chart]]:
+    """Per edge that drifted or waited in the samples: its keys per class and its lag, as charts."""
+    words = {**WORDS, "lag": "changes waiting"}
+    charts = []
+    for edge in edges:
+        times, series = edge_history(samples, edge)
+        if times and series:
+            charts.append((edge, chart(times, series, words, width=420, height=150)))
+    return charts
+
+
+def freshness(at: datetime | None, now: datetime | None) -> tuple[str, bool]:
+    """How old the drift figures are next to the clock, and whether they are behind it."""
+    if at is None:
+        return "No drift figures yet: the line is being checked", True
+    if now is None or at >= now:
+        return f"Drift as of {moment(at, year=False)}, the clock's time", False
+    behind = duration_words((now - at).total_seconds())
+    return f"Drift as of {moment(at, year=False)}: {behind} older than the clock", True
 
 
 def sparkline(
@@ -469,15 +549,46 @@ class ScenarioStep(BaseModel):
         ]
 
 
-class ScenarioRun(BaseModel):
+class ScenarioSide(BaseModel):
+    """One run of a scenario: its verdict, its timeline and what failed."""
+
     model_config = ConfigDict(extra="allow")
 
-    scenario: str
     verdict: str
-    seed: int | None = None
-    overrides: dict[str, Any] = {}
     timeline: list[ScenarioStep] = []
     failures: list[str] = []
+
+    @property
+    def unsettled(self) -> int:
+        """Keys out of sync after the last step."""
+        last = self.timeline[-1].drift if self.timeline else {}
+        return sum(n for counts in last.values() for c, n in counts.items() if c != "in_sync")
+
+
+class ScenarioComparison(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    what_if: str
+    baseline: ScenarioSide
+
+
+class ScenarioRun(ScenarioSide):
+    scenario: str
+    seed: int | None = None
+    overrides: dict[str, Any] = {}
+    # set when the run was the what-if of `scenario compare`, beside the line as it is
+    compared: ScenarioComparison | None = None
+
+    @property
+    def side_by_side(self) -> list[tuple[ScenarioStep, ScenarioStep | None]]:
+        """Each step of the line as it is, with the what-if's same step."""
+        if self.compared is None:
+            return []
+        theirs = self.compared.baseline.timeline
+        return [
+            (step, self.timeline[i] if i < len(self.timeline) else None)
+            for i, step in enumerate(theirs)
+        ]
 
 
 class ScenarioError(ValueError):

@@ -20,7 +20,14 @@ from serviceline.control import ControlError
 from serviceline.dashboard.process import DASHBOARD
 from serviceline.launcher import LaunchError, free_port_offset
 from serviceline.output import console as terminal
-from serviceline.scenarios.runner import Entry, Options, Result, RunError, run_scenario
+from serviceline.scenarios.runner import (
+    Entry,
+    Options,
+    Result,
+    RunError,
+    run_scenario,
+    write_comparison,
+)
 from serviceline.scenarios.spec import (
     Scenario,
     ScenarioError,
@@ -171,6 +178,7 @@ def compare_command(
             if {LINE.edge(edge).owner, LINE.edge(edge).consumer} <= running:
                 console.print(f"kept as it is: {escape(reason)}")
     changed = _run(scenario, what_if, console)
+    write_comparison(baseline, changed, _what_if(overrides, settings), state_dir)
     if as_json:
         typer.echo(json.dumps({"baseline": baseline.to_json(), "what_if": changed.to_json()}))
     else:
@@ -389,6 +397,9 @@ def _edge_figures(result: Result, edge: str) -> list[str]:
     if not drift:
         reason = next((e.unaudited[edge] for e in result.timeline if edge in e.unaudited), "-")
         return ["-", "-", escape(reason)]
+    # a change delivered between two steps shows only in what the consumer applied
+    if edge in result.peak_lag_seconds:
+        lags.append(result.peak_lag_seconds[edge])
     return [
         str(max(drift)),
         format_duration(max(lags)) if lags else "0s",

@@ -106,6 +106,8 @@ class Result:
     timeline: list[Entry]
     failures: list[str]
     elapsed_seconds: float = 0.0
+    # each edge's longest propagation, measured over its consumer's applied log
+    peak_lag_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -251,13 +253,27 @@ class Runner:
         self.built_ins: dict[str, Any] = {}
         self.died: set[str] = set()
         self.pending: Entry | None = None
+        self.peak_lag_seconds: dict[str, float] = {}
 
     async def run(self) -> list[Entry]:
         try:
             await self._tell()
         finally:
             self._flush()
+        await self._measure()
         return self.timeline
+
+    async def _measure(self) -> None:
+        """Each edge's longest propagation in the run, from what its consumer applied and when:
+        not only what the steps happened to sample."""
+        if not self.timeline:
+            return
+        await self.lag.collect()
+        until = max(entry.at for entry in self.timeline)
+        measured = self.lag.report(until, since=self.timeline[0].at).edges
+        self.peak_lag_seconds = {
+            name: lag.stats.lags[-1] for name, lag in measured.items() if lag.stats.lags
+        }
 
     async def _tell(self) -> None:
         start = self.scenario.start
@@ -1012,6 +1028,7 @@ async def run_scenario(
         timeline=timeline,
         failures=runner.failures,
         elapsed_seconds=round(time.monotonic() - began, 1),
+        peak_lag_seconds=runner.peak_lag_seconds,
     )
     write_last(result, options.state_dir)
     return result
@@ -1035,8 +1052,14 @@ async def attached_stack(options: Options, names: Sequence[str]) -> AsyncIterato
         yield AttachedStack(clients)
 
 
-def write_last(result: Result, state_dir: Path) -> Path:
+def write_last(result: Result, state_dir: Path, body: Mapping[str, Any] | None = None) -> Path:
     path = state_dir / "scenarios" / LAST_RUN
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result.to_json(), indent=2), encoding="utf-8")
+    path.write_text(json.dumps(body or result.to_json(), indent=2), encoding="utf-8")
     return path
+
+
+def write_comparison(baseline: Result, what_if: Result, how: str, state_dir: Path) -> Path:
+    """The last run as the comparison it was: the what-if beside the line as it is."""
+    compared = {"what_if": how, "baseline": baseline.to_json()}
+    return write_last(what_if, state_dir, {**what_if.to_json(), "compared": compared})

@@ -1,5 +1,7 @@
 """The dashboard in a browser against a running line: Debian's Chromium, driven by Playwright."""
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,8 +74,13 @@ def test_the_line_live_with_its_drift(
         expect(page.locator(f'[data-edge="{edge.name}"]')).to_be_visible()
     expect(page.locator('[data-service="sits"]')).to_contain_text("not running")
     assert overflowing_labels(page) == []
-    page.evaluate("window.sameDocument = true")
     shoot(page, "1-line-1280x800")
+    for above in ("#legend", "#as-of", "#clock-now"):
+        expect(page.locator(above)).to_be_in_viewport()  # above the fold at 1280x800
+    picture = page.locator("svg.picture").bounding_box()
+    assert picture is not None
+    assert picture["y"] + picture["height"] <= 800  # the whole line, whatever its shape
+    page.evaluate("window.sameDocument = true")
     shoot(page, "1-line-whole-page", full_page=True)
 
     with httpx.Client() as client:
@@ -126,18 +133,83 @@ def test_the_line_live_with_its_drift(
     expect(page).to_have_url(f"{dashboard.url}/?service=apply")
 
 
-def test_a_narrow_screen_scrolls_the_picture_not_the_page(
+def test_a_narrow_screen_lists_the_edges_by_state_first_and_never_scrolls_sideways(
     line: tuple[RunningLine, RunningDashboard], browser: Browser
 ) -> None:
-    _, dashboard = line
+    running, dashboard = line
+    with httpx.Client() as client:
+        made = client.post(publish(running, "/providers"), json=builders.provider(), headers=API)
+        assert made.status_code == 201, made.text
     page = browser.new_page(viewport={"width": 400, "height": 800})
     page.goto(f"{dashboard.url}/?edge={APPLY_COURSES}")
     expect(page.locator("#detail-heading")).to_have_text("course: Publish → Apply")
-    courses = page.locator(f'[data-edge="{APPLY_COURSES}"]')
-    expect(courses).not_to_have_attribute("data-state", "unchecked", timeout=SLOW)
+    listed = page.locator("#by-state")
+    expect(listed).to_be_visible()
+    first = listed.locator("h3").first
+    expect(first).to_contain_text("missing")  # the provider not yet copied: worst first
+    by_state, picture = listed.bounding_box(), page.locator("#line").bounding_box()
+    assert by_state is not None
+    assert picture is not None
+    assert by_state["y"] < picture["y"]
     expect(page.get_by_role("button", name="Advance the clock by 1 day")).to_be_in_viewport()
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
     graph = page.locator(".graph")
-    assert graph.evaluate("region => region.scrollWidth > region.clientWidth")
+    assert graph.evaluate("region => region.scrollWidth <= region.clientWidth")
     shoot(page, "5-narrow-400")
     shoot(page, "5-narrow-400-whole-page", full_page=True)
+    page.get_by_role("button", name="Zoom in").click()
+    assert graph.evaluate("region => region.scrollWidth > region.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    shoot(page, "6-narrow-400-zoomed")
+
+
+def lit(page: Page) -> list[str]:
+    found: list[str] = page.evaluate("[...document.querySelectorAll('.lit')].map(e => e.id)")
+    return sorted(found)
+
+
+def test_a_services_or_an_edges_path_lights_up_on_hover_and_focus(
+    line: tuple[RunningLine, RunningDashboard], browser: Browser
+) -> None:
+    _, dashboard = line
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(dashboard.url)
+    picture = page.locator("svg.picture")
+    page.locator('[data-service="hesa"] rect').hover()
+    expect(picture).to_have_class("picture tracing")
+    traced = lit(page)
+    assert {"node-hesa", "edge-hesa.itt_record.register", "node-register"} <= set(traced)
+    assert "edge-publish.course.find" not in traced
+    shoot(page, "7-path-of-hesa")
+    edge = page.locator('[data-edge="gias.school.register"]')
+    edge.focus()
+    assert lit(page) == ["edge-gias.school.register", "node-gias", "node-register"]
+    shoot(page, "8-path-of-gias-to-register-by-keyboard")
+    page.keyboard.press("Tab")
+    assert "edge-gias.school.register" not in lit(page)
+
+
+def test_a_first_load_shows_figures_at_the_clocks_time_or_says_how_old(
+    line: tuple[RunningLine, RunningDashboard], browser: Browser
+) -> None:
+    running, dashboard = line
+    with httpx.Client() as client:
+        client.post(publish(running, "/providers"), json=builders.provider(), headers=API)
+    # from outside the dashboard, as a user at a terminal moves it
+    command = [str(Path(sys.executable).parent / "serviceline")]
+    command += ["--port-offset", str(running.config.port_offset), "clock", "advance", "10m"]
+    moved = subprocess.run(
+        [*command, "--admin-token", ADMIN_TOKEN], capture_output=True, text=True, check=False
+    )
+    assert moved.returncode == 0, moved.stderr
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(dashboard.url)
+    expect(page.locator("#clock-now")).to_have_text("Mon 5 Oct 2026, 00:10")
+    said = page.locator("#as-of-text")
+    expect(said).to_be_in_viewport()
+    behind = page.locator("#as-of.behind")
+    if behind.count():
+        expect(said).to_contain_text("older than the clock")
+    else:
+        expect(said).to_have_text("Drift as of Mon 5 Oct 00:10, the clock's time")
+    shoot(page, "9-first-load-after-a-clock-move")

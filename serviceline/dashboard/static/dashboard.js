@@ -26,8 +26,86 @@
   function swap(shown, region) {
     const focused = shown.contains(document.activeElement) ? document.activeElement.id : "";
     shown.innerHTML = region.innerHTML;
+    if (shown.id === "line") zoomable();
     if (focused) document.getElementById(focused)?.focus();
   }
+
+  // a service's or an edge's path: itself and what its data-path names, the rest dimmed
+  function trace(event) {
+    const start = event.target.closest?.("[data-path]");
+    const picture = document.querySelector("svg.picture");
+    if (!picture) return;
+    for (const lit of picture.querySelectorAll(".lit")) lit.classList.remove("lit");
+    picture.classList.toggle("tracing", Boolean(start));
+    if (!start) return;
+    start.classList.add("lit");
+    for (const id of start.dataset.path.split(" ")) document.getElementById(id)?.classList.add("lit");
+  }
+  for (const kind of ["pointerover", "focusin"]) document.addEventListener(kind, trace);
+  document.addEventListener("pointerout", (event) => {
+    if (!event.relatedTarget?.closest?.("[data-path]")) trace({ target: document.body });
+  });
+  document.addEventListener("focusout", (event) => {
+    if (!event.relatedTarget?.closest?.("[data-path]")) trace({ target: document.body });
+  });
+
+  // zoom with the buttons (or Ctrl and the wheel), pan by dragging or scrolling the frame
+  let zoom = 1;
+  function zoomable() {
+    const graph = document.querySelector(".graph");
+    const picture = graph?.querySelector("svg.picture");
+    if (!picture) return;
+    if (!graph.querySelector(".zoom")) {
+      const bar = document.createElement("div");
+      bar.className = "zoom";
+      for (const [text, label, by] of [["+", "Zoom in", 1.5], ["−", "Zoom out", 1 / 1.5], ["Fit", "Fit the picture to the page", 0]]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "quiet";
+        button.textContent = text;
+        button.setAttribute("aria-label", label);
+        button.dataset.zoom = String(by);
+        bar.append(button);
+      }
+      graph.prepend(bar);
+    }
+    graph.classList.toggle("zoomed", zoom > 1);
+    picture.style.width = zoom > 1 ? `${zoom * 100}%` : "";
+  }
+  function zoomTo(by, graph) {
+    const before = zoom;
+    zoom = by === 0 ? 1 : Math.min(Math.max(zoom * by, 1), 6);
+    const x = (graph.scrollLeft + graph.clientWidth / 2) / before;
+    const y = (graph.scrollTop + graph.clientHeight / 2) / before;
+    zoomable();
+    graph.scrollTo(x * zoom - graph.clientWidth / 2, y * zoom - graph.clientHeight / 2);
+  }
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-zoom]");
+    if (button) zoomTo(Number(button.dataset.zoom), button.closest(".graph"));
+  });
+  document.addEventListener("wheel", (event) => {
+    const graph = event.target.closest?.(".graph");
+    if (!graph || !event.ctrlKey) return;
+    event.preventDefault();
+    zoomTo(event.deltaY < 0 ? 1.25 : 1 / 1.25, graph);
+  }, { passive: false });
+  let drag = null;
+  document.addEventListener("pointerdown", (event) => {
+    const graph = event.target.closest?.(".graph.zoomed");
+    if (!graph || event.target.closest("a, button")) return;
+    drag = { graph, x: event.clientX, y: event.clientY, left: graph.scrollLeft, top: graph.scrollTop };
+    graph.classList.add("panning");
+  });
+  document.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    drag.graph.scrollTo(drag.left - (event.clientX - drag.x), drag.top - (event.clientY - drag.y));
+  });
+  document.addEventListener("pointerup", () => {
+    drag?.graph.classList.remove("panning");
+    drag = null;
+  });
+  zoomable();
 
   document.addEventListener("click", async (event) => {
     const link = event.target.closest("a[data-select]");
@@ -42,6 +120,14 @@
 
   document.addEventListener("submit", async (event) => {
     const form = event.target;
+    if (form.method === "get") {
+      event.preventDefault();
+      const query = new URLSearchParams(new FormData(form));
+      for (const [name, value] of [...query]) if (!value) query.delete(name);
+      history.pushState(null, "", `/?${query}`);
+      await refresh();
+      return;
+    }
     const action = event.submitter?.getAttribute("formaction") || form.getAttribute("action");
     if (!action) return;
     event.preventDefault();
