@@ -541,12 +541,12 @@ def test_a_run_on_busy_ports_moves_its_own_line_to_free_ones_and_says_so(state_d
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", LINE.service("apply").port + wanted))
         busy.listen()
-        moved = on_free_ports(scenario, options, console)
+        moved = on_free_ports(scenario.needed(), options, console)
     assert moved.port_offset != wanted
     shown = console.export_text()
     assert f"port offset {moved.port_offset}" in shown
     assert f"apply {LINE.service('apply').port + moved.port_offset}" in shown
-    assert on_free_ports(scenario, options, console).port_offset == wanted  # free again
+    assert on_free_ports(scenario.needed(), options, console).port_offset == wanted  # free again
 
 
 @pytest.mark.anyio

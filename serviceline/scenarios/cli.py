@@ -7,7 +7,7 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,6 +22,7 @@ from serviceline.launcher import LaunchError, free_port_offset
 from serviceline.output import console as terminal
 from serviceline.scenarios.runner import (
     Entry,
+    LineOptions,
     Options,
     Result,
     RunError,
@@ -36,6 +37,9 @@ from serviceline.scenarios.spec import (
     load,
 )
 from serviceline.topology import LINE, edge_name
+
+# the options of a run with a line of its own: a scenario's or a study's
+Chosen = TypeVar("Chosen", bound=LineOptions)
 
 scenario_app = typer.Typer(
     help="Stories told on the simulated clock, checked as they go: what the copies cost.",
@@ -248,7 +252,7 @@ def _run(scenario: Scenario, options: Options, console: Console) -> Result:
         f"[bold]{escape(scenario.title)}[/] ({scenario.name}): {', '.join(scenario.needed())}"
     )
     if not options.attach:
-        options = on_free_ports(scenario, options, console)
+        options = on_free_ports(scenario.needed(), options, console)
     printer = TimelinePrinter(console)
     try:
         result = asyncio.run(run_scenario(scenario, options, printer.entry))
@@ -262,9 +266,9 @@ def _run(scenario: Scenario, options: Options, console: Console) -> Result:
     return result
 
 
-def on_free_ports(scenario: Scenario, options: Options, console: Console) -> Options:
+def on_free_ports(names: Sequence[str], options: Chosen, console: Console) -> Chosen:
     """The run's own line on its usual ports, or where they are free (a line already runs)."""
-    services = [LINE.service(name) for name in scenario.needed()]
+    services = [LINE.service(name) for name in names]
     ports = [service.port for service in services]
     offset = free_port_offset(options.host, ports, preferred=options.port_offset)
     if offset != options.port_offset:

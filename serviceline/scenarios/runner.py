@@ -946,8 +946,8 @@ def _cause(error: str | None) -> str:
 
 
 @dataclass(frozen=True)
-class Options:
-    """How to run a scenario: on a line of its own (the default) or on one already running."""
+class LineOptions:
+    """Where a run's own line lives and listens, and the tokens it is driven with."""
 
     state_dir: Path
     port_offset: int = 0
@@ -955,6 +955,12 @@ class Options:
     api_token: str = "api-secret"
     auditor_token: str = "auditor-secret"
     host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Options(LineOptions):
+    """How to run a scenario: on a line of its own (the default) or on one already running."""
+
     attach: bool = False
     overrides: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

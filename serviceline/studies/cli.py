@@ -20,7 +20,8 @@ from rich.table import Table
 from serviceline.control import ControlError
 from serviceline.launcher import LaunchError
 from serviceline.output import console as terminal
-from serviceline.scenarios.cli import AdminToken, ApiToken, AuditorToken
+from serviceline.scenarios.cli import AdminToken, ApiToken, AuditorToken, on_free_ports
+from serviceline.scenarios.runner import LineOptions
 from serviceline.scenarios.spec import problem
 from serviceline.studies.report import write_compare, write_report
 from serviceline.studies.results import (
@@ -30,7 +31,7 @@ from serviceline.studies.results import (
     write_last,
     write_results,
 )
-from serviceline.studies.runner import Options, Sources, StudyRunError, run_study
+from serviceline.studies.runner import Sources, StudyRunError, run_study
 from serviceline.studies.sources import default_sources
 from serviceline.studies.spec import (
     Arm,
@@ -94,8 +95,10 @@ def run_command(
 ) -> None:
     """Run a study on its own line and write its results folder and report."""
     study = _adjusted(_load(name), size=size, span=span, workload=workload, seed=seed)
-    options = _options(ctx, state_dir, admin_token, api_token, auditor_token)
     console = terminal(stderr=as_json)
+    options = on_free_ports(
+        study.needed(), _options(ctx, state_dir, admin_token, api_token, auditor_token), console
+    )
     folder = out or state_dir / "studies" / study.name
     (arm,) = arms(study)
     results = _conduct(study, arm, options, folder, console)
@@ -130,8 +133,10 @@ def compare_command(
     """Run the same workload and seed under each variant; report them side by side."""
     first, chosen = _arms(names)
     study = _adjusted(first, size=size, span=span, workload=workload, seed=seed)
-    options = _options(ctx, state_dir, admin_token, api_token, auditor_token)
     console = terminal(stderr=as_json)
+    options = on_free_ports(
+        study.needed(), _options(ctx, state_dir, admin_token, api_token, auditor_token), console
+    )
     folder = out or state_dir / "studies" / f"{study.name}-compared"
     done = []
     for arm in chosen:
@@ -207,8 +212,8 @@ def _adjusted(study: Study, **changes: Any) -> Study:
 
 def _options(
     ctx: typer.Context, state_dir: Path, admin_token: str, api_token: str, auditor_token: str
-) -> Options:
-    return Options(
+) -> LineOptions:
+    return LineOptions(
         state_dir=state_dir,
         port_offset=ctx.obj or 0,
         admin_token=admin_token,
@@ -220,7 +225,7 @@ def _options(
 def _conduct(
     study: Study,
     arm: Arm,
-    options: Options,
+    options: LineOptions,
     folder: Path,
     console: Console,
     sources: Sources | None = None,

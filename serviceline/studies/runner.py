@@ -20,6 +20,7 @@ from serviceline.clock import parse_duration
 from serviceline.control import LineControl
 from serviceline.drift import Auditor
 from serviceline.launcher import LineConfig, RunningLine, start_line
+from serviceline.scenarios.runner import LineOptions
 from serviceline.seed import seed_line
 from serviceline.studies.spec import Arm, CalendarFault, Study
 from serviceline.topology import Topology
@@ -293,19 +294,9 @@ class StudyRunner:
         return {name: dict(counts) for name, counts in sorted(self.jobs.items())}
 
 
-@dataclass(frozen=True)
-class Options:
-    state_dir: Path
-    port_offset: int = 0
-    admin_token: str = "admin-secret"
-    api_token: str = "api-secret"
-    auditor_token: str = "auditor-secret"
-    host: str = "127.0.0.1"
-
-
 @contextlib.asynccontextmanager
 async def study_line(
-    study: Study, arm: Arm, options: Options, home: Path
+    study: Study, arm: Arm, options: LineOptions, home: Path
 ) -> AsyncIterator[tuple[StudyLine, RunningLine]]:
     """A fresh line of the study's services, seeded, stopped again when the study ends."""
     shutil.rmtree(home, ignore_errors=True)
@@ -351,7 +342,7 @@ async def study_line(
 async def run_study(
     study: Study,
     arm: Arm,
-    options: Options,
+    options: LineOptions,
     sources: Sources,
     progress: Progress | None = None,
 ) -> StudyRun:

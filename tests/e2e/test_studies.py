@@ -13,9 +13,10 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from serviceline.launcher import free_port_offset
+from serviceline.scenarios.runner import LineOptions
 from serviceline.studies.report import write_compare, write_report
 from serviceline.studies.results import compare_json, to_json, write_results
-from serviceline.studies.runner import EventSource, Options, Sources, StudyLine, run_study
+from serviceline.studies.runner import EventSource, Sources, StudyLine, run_study
 from serviceline.studies.sources import change_lag
 from serviceline.studies.spec import Study, arms, parse
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN, ROOT
@@ -58,8 +59,8 @@ def course_edits(line: StudyLine) -> EventSource:
 SOURCES = Sources(events=course_edits, lag=change_lag)
 
 
-def options(state_dir: Path) -> Options:
-    return Options(
+def options(state_dir: Path) -> LineOptions:
+    return LineOptions(
         state_dir=state_dir,
         port_offset=free_port_offset(),
         admin_token=ADMIN_TOKEN,
