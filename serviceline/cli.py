@@ -171,8 +171,14 @@ def seed_with_progress(
         async def work() -> dict[str, int]:
             line = connect(host, admin_token, port_offset, service_hosts=service_hosts)
             async with line as (clients, control):
-                if if_new and await already_seeded(clients):
-                    return {}
+                if await already_seeded(clients):
+                    if if_new:
+                        return {}
+                    # a second seed's keys (URNs, provider codes) are the first one's
+                    raise ControlError(
+                        "the line already holds a seed; `serviceline up --fresh --size SIZE` "
+                        "starts it again with another"
+                    )
                 return await seed_line(clients, control, api_token, size, seed, report)
 
         return run(work)
