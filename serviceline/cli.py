@@ -39,6 +39,7 @@ from serviceline.launcher import (
     LineConfig,
     RunningLine,
     attach,
+    recorded_offset,
     start_line,
     stop_recorded,
 )
@@ -78,17 +79,22 @@ SeedOption = Annotated[int, typer.Option(help="random seed: the same number give
 
 
 PortOffset = Annotated[
-    int,
+    int | None,
     typer.Option(
         envvar="SERVICELINE_PORT_OFFSET",
-        help="add this to every service's port: a second line beside the first",
+        help="add this to every service's port: a second line beside the first "
+        "(by default, that of the line running from --state-dir, else none)",
+        show_default=False,
     ),
 ]
 
 
 @app.callback()
-def main(ctx: typer.Context, port_offset: PortOffset = 0) -> None:
-    ctx.obj = port_offset
+def main(
+    ctx: typer.Context, port_offset: PortOffset = None, state_dir: StateDir = Path(".state")
+) -> None:
+    # a line started with --port-offset is reached again without it, as its URLs were printed
+    ctx.obj = port_offset if port_offset is not None else recorded_offset(state_dir) or 0
 
 
 def fail(message: str) -> None:
@@ -165,8 +171,14 @@ def seed_with_progress(
         async def work() -> dict[str, int]:
             line = connect(host, admin_token, port_offset, service_hosts=service_hosts)
             async with line as (clients, control):
-                if if_new and await already_seeded(clients):
-                    return {}
+                if await already_seeded(clients):
+                    if if_new:
+                        return {}
+                    # a second seed's keys (URNs, provider codes) are the first one's
+                    raise ControlError(
+                        "the line already holds a seed; `serviceline up --fresh --size SIZE` "
+                        "starts it again with another"
+                    )
                 return await seed_line(clients, control, api_token, size, seed, report)
 
         return run(work)
@@ -377,8 +389,13 @@ def sync(
     chosen = [edge for edge in chosen if edge.mechanism is not Mechanism.EVENT]
 
     async def work() -> list[dict[str, Any]]:
-        async with connect(host, admin_token, ctx.obj) as (_, control):
-            return [await control.run_edge(edge, full=full) for edge in chosen]
+        async with connect(host, admin_token, ctx.obj) as (clients, control):
+            # the record systems run only when asked: every edge means every running consumer's
+            stopped = [edge.name for edge in chosen if edge.consumer not in clients]
+            if edges and stopped:
+                fail(f"{', '.join(stopped)}: the consumer is not running")
+            running = [edge for edge in chosen if edge.consumer in clients]
+            return [await control.run_edge(edge, full=full) for edge in running]
 
     table = Table(title="copies run")
     for column in ("edge", "mechanism", "fetched", "upserted", "deleted", "flagged", "unchanged"):

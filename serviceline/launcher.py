@@ -267,6 +267,16 @@ def attach(state_dir: Path) -> RunningLine:
     return RunningLine(config, Supervisor(state_dir), record["services"])
 
 
+def recorded_offset(state_dir: Path) -> int | None:
+    """The port offset of the line a live `serviceline up` runs from `state_dir`, if any."""
+    path = state_dir / LINE_FILE
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    offset: int = record["port_offset"]
+    return offset if alive(record["launcher"]) else None
+
+
 # the line's ports span 8100 (the dashboard) to 8114; an offset moves them all
 LINE_PORTS = range(8100, 8120)
 
