@@ -143,6 +143,7 @@ def list_records(
     session: SessionDep,
     after: str | None = Query(None, description="the `next_after` of the previous page"),
     limit: int = Query(500, ge=1, le=5000),
+    # inclusive: on the simulated clock a write can share its moment with the poll before it
     updated_since: UtcDateTime | None = None,
 ) -> RecordsPage:
     model = _owned(kernel, entity)
@@ -152,7 +153,7 @@ def list_records(
     if after is not None:
         query = query.where(key > after)
     if updated_since is not None:
-        query = query.where(col(model.updated_at) > updated_since)
+        query = query.where(col(model.updated_at) >= updated_since)
     rows = list(session.exec(query))
     more = len(rows) > limit
     rows = rows[:limit]

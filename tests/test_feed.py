@@ -384,10 +384,19 @@ async def test_records_page_by_key_and_filter_by_updated_since(state_dir: Path) 
 
         await gias.post("/admin/clock/advance", json={"by": "1h"}, headers=ADMIN)
         await gias.patch("/schools/100003", json={"status_code": "2"}, headers=API)
-        for since in ("2026-10-05T00:00:00Z", "2026-10-05T00:00:00", "2026-10-05T01:00:00+01:00"):
+        # the same moment three ways, and the patch's own: a write at the moment a poll asked
+        # from (after it, on the simulated clock) is the next poll's to read
+        for since in (
+            "2026-10-05T00:30:00Z",
+            "2026-10-05T00:30:00",
+            "2026-10-05T01:30:00+01:00",
+            "2026-10-05T01:00:00Z",
+        ):
             changed = await gias.get("/records/school", params={"updated_since": since})
             assert changed.status_code == 200, changed.text
             assert [r["urn"] for r in changed.json()["records"]] == ["100003"], since
+        later = await gias.get("/records/school", params={"updated_since": "2026-10-05T01:00:01Z"})
+        assert later.json()["records"] == []
 
         assert (await gias.get("/records/school", params={"limit": 0})).status_code == 422
         assert (await gias.get("/records/course")).status_code == 404
