@@ -53,7 +53,9 @@ def job_runs(ran: list[dict[str, Any]]) -> dict[str, list[tuple[str, str, bool, 
         result = job["result"]
         if isinstance(result, dict):
             result = {k: v for k, v in result.items() if k != "skipped"}
-        runs.setdefault(job["service"], []).append((job["job"], job["due_at"], job["ok"], result))
+        # a failed run shows why, so a difference between the two ways says what went wrong
+        outcome = result if job["ok"] else job["error"]
+        runs.setdefault(job["service"], []).append((job["job"], job["due_at"], job["ok"], outcome))
     return runs
 
 
