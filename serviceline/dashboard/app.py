@@ -149,31 +149,19 @@ def create_app(
         return {"status": "ok", "service": "dashboard", "pid": os.getpid()}
 
     @app.get("/", response_class=HTMLResponse)
-    async def read_page(
-        request: Request,
-        board: BoardDep,
-        edge: EdgeName = None,
-        service: ServiceName = None,
-        history: HistoryEdge = None,
-        span: Span = "1w",
-    ) -> HTMLResponse:
+    async def read_page(request: Request, board: BoardDep, selection: SelectionDep) -> HTMLResponse:
         board.watched()
         await board.fresh()
-        context = page_context(board, Selection(edge, service, history, span))
+        context = page_context(board, selection)
         return templates.TemplateResponse(request, "page.html", context)
 
     @app.get("/fragments", response_class=HTMLResponse)
     async def read_fragments(
-        request: Request,
-        board: BoardDep,
-        edge: EdgeName = None,
-        service: ServiceName = None,
-        history: HistoryEdge = None,
-        span: Span = "1w",
+        request: Request, board: BoardDep, selection: SelectionDep
     ) -> HTMLResponse:
         """The page's live regions alone, for the page's script to swap in."""
         board.watched()
-        context = page_context(board, Selection(edge, service, history, span))
+        context = page_context(board, selection)
         return templates.TemplateResponse(request, "fragments.html", context)
 
     @app.get("/studies/last/{name:path}")
@@ -290,6 +278,18 @@ class Selection:
     @property
     def query(self) -> str:
         return urlencode({k: v for k, v in (("edge", self.edge), ("service", self.service)) if v})
+
+
+def selected(
+    edge: EdgeName = None,
+    service: ServiceName = None,
+    history: HistoryEdge = None,
+    span: Span = "1w",
+) -> Selection:
+    return Selection(edge, service, history, span)
+
+
+SelectionDep = Annotated[Selection, Depends(selected)]
 
 
 def page_context(board: Board, chosen: Selection) -> dict[str, Any]:
