@@ -11,6 +11,7 @@ import httpx
 import yaml
 
 from serviceline.seed import VOLUMES, Size
+from serviceline.testing import API
 from serviceline.workload.spec import Workload, default_text, parse_workload
 from stubs.gias.extract import render
 from stubs.gias.models import School
@@ -447,3 +448,14 @@ class CourseEdits:
                 f"/courses/{uuid}", json={"name": f"Renamed {number}"}, headers=self.headers
             )
         (self.counts if answer.is_success else self.failures)[kind] += 1
+
+
+async def submitted(apply: httpx.AsyncClient, course_uuid: str, email: str) -> str:
+    """A new candidate's application to the course, submitted through Apply's API: its id."""
+    made = await apply.post("/candidates", json=candidate(email), headers=API)
+    assert made.status_code == 201, made.text
+    body = application(made.json()["id"], course_uuid)
+    answer = await apply.post("/applications", json=body, headers=API)
+    assert answer.status_code == 201, answer.text
+    id: str = answer.json()["id"]
+    return id

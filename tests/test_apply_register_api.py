@@ -44,17 +44,6 @@ async def course_in_apply(line: LineUnderTest) -> str:
     return uuid
 
 
-async def apply(line: LineUnderTest, course_uuid: str, email: str) -> str:
-    apply = line["apply"]
-    candidate = await apply.post("/candidates", json=builders.candidate(email), headers=API)
-    assert candidate.status_code == 201, candidate.text
-    body = builders.application(candidate.json()["id"], course_uuid)
-    application = await apply.post("/applications", json=body, headers=API)
-    assert application.status_code == 201, application.text
-    id: str = application.json()["id"]
-    return id
-
-
 async def recruit(line: LineUnderTest, id: str) -> None:
     """An unconditional offer, accepted: the candidate is recruited at once."""
     offer = {"data": {"conditions": []}, "meta": builders.vendor_meta()}
@@ -66,9 +55,9 @@ async def recruit(line: LineUnderTest, id: str) -> None:
 async def test_only_recruited_applications_are_served_in_the_spec_shape(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         course = await course_in_apply(line)
-        recruited = await apply(line, course, "recruited@example.com")
-        waiting = await apply(line, course, "waiting@example.com")
-        leaving = await apply(line, course, "leaving@example.com")
+        recruited = await builders.submitted(line["apply"], course, "recruited@example.com")
+        waiting = await builders.submitted(line["apply"], course, "waiting@example.com")
+        leaving = await builders.submitted(line["apply"], course, "leaving@example.com")
         for id in (recruited, leaving):
             await recruit(line, id)
         await line.control.advance(by="1h")
@@ -111,7 +100,10 @@ async def test_only_recruited_applications_are_served_in_the_spec_shape(state_di
 async def test_pages_are_counted_in_a_total_pages_header(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir, page_size=2) as line:
         course = await course_in_apply(line)
-        ids = [await apply(line, course, f"recruit{n}@example.com") for n in range(3)]
+        ids = [
+            await builders.submitted(line["apply"], course, f"recruit{n}@example.com")
+            for n in range(3)
+        ]
         for id in ids:
             await recruit(line, id)
             await line.control.advance(by="1m")
@@ -275,9 +267,12 @@ async def test_registers_import_copies_recruited_applications_as_apply_holds_the
             builders.provider("1UR"), builders.course(), builders.site()
         )
         await line.control.sync()
-        ids = [await apply(line, course, f"recruit{n}@example.com") for n in range(3)]
-        elsewhere = await apply(line, unknown, "elsewhere@example.com")
-        waiting = await apply(line, course, "waiting@example.com")
+        ids = [
+            await builders.submitted(line["apply"], course, f"recruit{n}@example.com")
+            for n in range(3)
+        ]
+        elsewhere = await builders.submitted(line["apply"], unknown, "elsewhere@example.com")
+        waiting = await builders.submitted(line["apply"], course, "waiting@example.com")
         for id in (*ids, elsewhere):
             await recruit(line, id)
         register = RegisterImport(line["apply"], providers={"2FR"})
@@ -291,7 +286,7 @@ async def test_registers_import_copies_recruited_applications_as_apply_holds_the
 
         await line.control.advance(by="1h")
         ok(await line["apply"].post(f"/applications/{ids[0]}/withdraw", headers=API))
-        late = await apply(line, course, "late@example.com")
+        late = await builders.submitted(line["apply"], course, "late@example.com")
         await recruit(line, late)
         assert await register.run(await line.control.now()) == {ids[0], late}
         assert register.applications[ids[0]]["attributes"]["status"] == "withdrawn"

@@ -91,17 +91,6 @@ async def universities_in_apply(line: LineUnderTest) -> dict[str, str]:
     return courses
 
 
-async def submit(line: LineUnderTest, course_uuid: str, email: str) -> str:
-    apply = line["apply"]
-    candidate = await apply.post("/candidates", json=builders.candidate(email), headers=API)
-    assert candidate.status_code == 201, candidate.text
-    body = builders.application(candidate.json()["id"], course_uuid)
-    application = await apply.post("/applications", json=body, headers=API)
-    assert application.status_code == 201, application.text
-    id: str = application.json()["id"]
-    return id
-
-
 async def candidate_does(line: LineUnderTest, id: str, action: str) -> None:
     response = await line["apply"].post(f"/applications/{id}/{action}", headers=API)
     assert response.status_code == 200, response.text
@@ -147,9 +136,9 @@ async def test_a_record_system_polls_since_its_last_poll_and_its_copy_matches_ap
 ) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         courses = await universities_in_apply(line)
-        first = await submit(line, courses[THESIS], "first@example.com")
-        second = await submit(line, courses[THESIS], "second@example.com")
-        await submit(line, courses[ELSEWHERE], "elsewhere@example.com")
+        first = await builders.submitted(line["apply"], courses[THESIS], "first@example.com")
+        second = await builders.submitted(line["apply"], courses[THESIS], "second@example.com")
+        await builders.submitted(line["apply"], courses[ELSEWHERE], "elsewhere@example.com")
         system = thesis(line)
 
         await line.control.advance(by="10m")
@@ -161,7 +150,7 @@ async def test_a_record_system_polls_since_its_last_poll_and_its_copy_matches_ap
 
         await line.control.advance(by="1h")
         await candidate_does(line, first, "withdraw")
-        third = await submit(line, courses[THESIS], "third@example.com")
+        third = await builders.submitted(line["apply"], courses[THESIS], "third@example.com")
         assert await system.poll(await line.control.now()) == {first, third}
         assert (system.status(first), system.status(second)) == (
             "withdrawn",
@@ -175,7 +164,10 @@ async def test_a_record_system_decides_through_every_decision_and_its_copy_match
 ) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         courses = await universities_in_apply(line)
-        ids = [await submit(line, courses[THESIS], f"c{n}@example.com") for n in range(4)]
+        ids = [
+            await builders.submitted(line["apply"], courses[THESIS], f"c{n}@example.com")
+            for n in range(4)
+        ]
         recruit, unmet, rejected, withdrawn = ids
         system = thesis(line)
         assert await system.poll(await line.control.now()) == set(ids)
@@ -274,7 +266,7 @@ async def test_every_decision_refuses_a_body_without_a_field_the_spec_requires(
 ) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         courses = await universities_in_apply(line)
-        id = await submit(line, courses[THESIS], "c@example.com")
+        id = await builders.submitted(line["apply"], courses[THESIS], "c@example.com")
         headers = bearer("thesis", "apply")
         posts = sorted(p for m, p in spec_schemas.operations(SPEC) if m == "POST" and "{" in p)
         checked = set()
@@ -308,7 +300,7 @@ async def test_application_url_follows_the_line_ports(state_dir: Path, tmp_path:
     public_urls = {"manage": manage}
     async with in_process_line(["publish", "apply"], state_dir, public_urls=public_urls) as line:
         courses = await universities_in_apply(line)
-        id = await submit(line, courses[THESIS], "c@example.com")
+        id = await builders.submitted(line["apply"], courses[THESIS], "c@example.com")
         system = thesis(line)
         await system.poll(await line.control.now())
         assert system.applications[id]["attributes"]["application_url"] == (
