@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ from sqlalchemy.pool import NullPool
 
 from serviceline.control import LineControl, app_factory, settings_class
 from serviceline.credentials import credential
-from serviceline.launcher import LineConfig, alive, free_port_offset, start_line
+from serviceline.dashboard.process import RunningDashboard, start_dashboard
+from serviceline.launcher import LineConfig, RunningLine, alive, free_port_offset, start_line
 from serviceline.settings import ServiceSettings, sqlite_url
 from serviceline.topology import LINE
 from serviceline.upstream import Upstream
@@ -338,6 +339,25 @@ async def in_process_line(
 @pytest.fixture
 def port_offset() -> int:
     return free_port_offset()
+
+
+@contextlib.contextmanager
+def line_and_dashboard(
+    state_dir: Path, names: Sequence[str], port_offset: int
+) -> Iterator[tuple[RunningLine, RunningDashboard]]:
+    """A real line of `names` and its dashboard, which looks at it every half second."""
+    config = LineConfig(
+        state_dir, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=port_offset
+    )
+    running = start_line(config, list(names))
+    try:
+        dashboard = start_dashboard(config, settings={"poll_seconds": 0.5})
+        try:
+            yield running, dashboard
+        finally:
+            dashboard.stop()
+    finally:
+        running.stop()
 
 
 @contextlib.asynccontextmanager

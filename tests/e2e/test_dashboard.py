@@ -9,9 +9,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from serviceline.dashboard.process import RunningDashboard, start_dashboard
-from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, ROOT
+from serviceline.dashboard.process import RunningDashboard
+from serviceline.launcher import RunningLine
+from serviceline.testing import ADMIN_TOKEN, API, ROOT, line_and_dashboard
 from serviceline.topology import LINE, Kind
 from tests import builders
 
@@ -25,18 +25,8 @@ SLOW = 60_000
 
 @pytest.fixture
 def line(tmp_path: Path, port_offset: int) -> Iterator[tuple[RunningLine, RunningDashboard]]:
-    config = LineConfig(
-        tmp_path, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=port_offset
-    )
-    running = start_line(config, NAMES)
-    try:
-        dashboard = start_dashboard(config, settings={"poll_seconds": 0.5})
-        try:
-            yield running, dashboard
-        finally:
-            dashboard.stop()
-    finally:
-        running.stop()
+    with line_and_dashboard(tmp_path, NAMES, port_offset) as both:
+        yield both
 
 
 def shoot(page: Page, name: str, *, full_page: bool = False) -> None:

@@ -7,9 +7,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from serviceline.dashboard.process import RunningDashboard, start_dashboard
-from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN
+from serviceline.dashboard.process import RunningDashboard
+from serviceline.launcher import RunningLine
+from serviceline.testing import API, line_and_dashboard
 from tests import builders
 from tests.e2e.test_dashboard import SLOW, shoot
 
@@ -20,18 +20,8 @@ APPLY_COURSES = "publish.course.apply"
 @pytest.fixture
 def course_line(tmp_path: Path, port_offset: int) -> Iterator[tuple[RunningLine, RunningDashboard]]:
     """Publish and the two services copying its courses every few minutes, and the dashboard."""
-    config = LineConfig(
-        tmp_path, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=port_offset
-    )
-    running = start_line(config, ["publish", "find", "apply"])
-    try:
-        dashboard = start_dashboard(config, settings={"poll_seconds": 0.5})
-        try:
-            yield running, dashboard
-        finally:
-            dashboard.stop()
-    finally:
-        running.stop()
+    with line_and_dashboard(tmp_path, ["publish", "find", "apply"], port_offset) as both:
+        yield both
 
 
 def test_a_stale_key_clicked_shows_its_versions_on_every_copy(
