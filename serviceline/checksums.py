@@ -66,7 +66,7 @@ IN_MEMORY = {"sqlite": 2_000, "postgresql": 10_000}
 # the most buckets one checksum request is cut into
 MOST_BUCKETS = 256
 # made anew when canonical() or row_hash() change, so no hash made the old way is kept
-HASHING = 1
+HASHING = 2
 # byte order, as Python orders str: Postgres would otherwise sort by the locale
 BYTEWISE = "C"
 

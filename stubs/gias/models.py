@@ -169,13 +169,12 @@ class School(SchoolBase, Owned, table=True):
     def as_read_by(self, reader: Reader) -> dict[str, Any]:
         if reader is not Reader.EDUBASE_CSV:
             return self.feed_record()
-        # as the CSV reader gives it, but dates as dates rather than dd-mm-yyyy
-        row: dict[str, Any] = {
+        # as the CSV reader gives it, dates dd-mm-yyyy included, so checksums of the copies
+        # made from the file agree with the owner's
+        return {
             name: (str(value) if value != "" else None)
             for name, value in zip(COLUMNS, edubase_row(self), strict=True)
         }
-        row["OpenDate"], row["CloseDate"] = self.open_date, self.close_date
-        return row
 
 
 class SchoolCreate(SchoolBase):
