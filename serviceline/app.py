@@ -22,7 +22,7 @@ from serviceline.checksums import HashedSide, RowHash
 from serviceline.clock import SimulatedClock
 from serviceline.copier import AppliedChange, Copier, CopyCursor, CopyRun, CopyTarget
 from serviceline.credentials import Credentials, presented
-from serviceline.db import create_tables, make_engine
+from serviceline.db import JobRun, KernelState, WriteMark, create_tables, make_engine
 from serviceline.deps import Kernel
 from serviceline.errors import add_error_handlers, document_errors
 from serviceline.fault_routes import FaultMiddleware, fault_router
@@ -63,13 +63,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url_for(name))
-        models: list[type[SQLModel]] = [ChangeLog, CopyCursor, AppliedChange, CopyRun]
-        models += [HashedSide, RowHash, *tables]
+        kernel_tables: list[type[SQLModel]] = [ChangeLog, CopyCursor, AppliedChange, CopyRun]
+        kernel_tables += [HashedSide, RowHash]
+        models = [*kernel_tables, *tables]
         models += [target.model for target in copy_targets.values()]
         create_tables(engine, models)
         clock = SimulatedClock.from_settings(settings)
         faults = Faults(clock)
         faults.bind(engine)
+        bookkeeping: list[type[SQLModel]] = [*kernel_tables, KernelState, JobRun]
+        writes = WriteMark(frozenset(str(model.__tablename__) for model in bookkeeping))
+        writes.bind(engine)
         notifier = FeedNotifier()
         notifier.bind(asyncio.get_running_loop())
         upstreams = {
@@ -110,6 +114,7 @@ def create_app(
             scheduler,
             faults,
             Credentials.derive(name, line, settings),
+            writes,
         )
         scheduler.jobs.extend(_edge_jobs(kernel))
         scheduler.jobs.extend(factory(kernel) for factory in jobs)

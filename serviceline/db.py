@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -103,6 +106,44 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     event.listen(engine, "begin", _postgresql_begin)
     return engine
+
+
+@dataclass
+class WriteMark:
+    """A mark that moves with every statement writing this database's data, bookkeeping aside:
+    two equal marks say nothing was written between them, without reading the data."""
+
+    # tables whose writes record what the service did, not what it holds
+    bookkeeping: frozenset[str]
+    # a restarted service counts from zero again: its marks must not match the old ones
+    boot: str = field(default_factory=lambda: secrets.token_hex(4))
+    count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def bind(self, engine: Engine) -> None:
+        event.listen(engine, "after_cursor_execute", self._counted)
+
+    @property
+    def mark(self) -> str:
+        return f"{self.boot}.{self.count}"
+
+    def _counted(
+        self,
+        _connection: Connection,
+        _cursor: Any,
+        _statement: str,
+        _parameters: Any,
+        context: DefaultExecutionContext | None,
+        _executemany: bool,
+    ) -> None:
+        if context is None or not (context.isinsert or context.isupdate or context.isdelete):
+            return
+        compiled = context.compiled
+        table = getattr(compiled.statement, "table", None) if compiled is not None else None
+        if table is not None and table.name in self.bookkeeping:
+            return
+        with self._lock:
+            self.count += 1
 
 
 def readonly(engine: Engine) -> Engine:

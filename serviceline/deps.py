@@ -17,7 +17,7 @@ from sqlmodel import Session
 from serviceline.clock import SimulatedClock
 from serviceline.copier import Copier
 from serviceline.credentials import AUDIT_FOR, Credentials, Principal, Rule
-from serviceline.db import readonly
+from serviceline.db import WriteMark, readonly
 from serviceline.faults import Faults
 from serviceline.feed import FeedNotifier, Owned, attach
 from serviceline.scheduler import Scheduler
@@ -42,6 +42,7 @@ class Kernel:
     scheduler: Scheduler
     faults: Faults
     credentials: Credentials
+    writes: WriteMark
     # one write request at a time in this process: the database would serialise them anyway
     writers: anyio.Lock = field(default_factory=anyio.Lock)
 

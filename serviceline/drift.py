@@ -6,8 +6,8 @@ import asyncio
 import html
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,12 @@ class Lag:
     oldest_age_seconds: float | None
     # copies behind their owner's version though no copied field changed: in sync, not drift
     unchanged_versions: int = 0
+
+    def at(self, now: datetime) -> Lag:
+        """The same changes waiting, their oldest as old as it is at `now`."""
+        if self.oldest_at is None:
+            return self
+        return replace(self, oldest_age_seconds=max((now - self.oldest_at).total_seconds(), 0.0))
 
 
 @dataclass(frozen=True)
@@ -265,6 +271,21 @@ def classify(
     return drifted, counts, Lag(changes, oldest, age, unchanged)
 
 
+Marks = tuple[str, str, date]
+
+
+@dataclass(frozen=True)
+class Audited:
+    """An edge's audit, with what both sides had written and the day it was made on."""
+
+    marks: Marks
+    keys: list[KeyDrift]
+    counts: dict[str, int]
+    lag: Lag
+    method: str
+    fallback: str | None
+
+
 @dataclass
 class Auditor:
     """Reads owners as their consumers do and copies as their consumers serve them."""
@@ -276,6 +297,10 @@ class Auditor:
     page_size: int = 500
     fan_out: int = 10
     bisect: bool = False
+    # keep each edge's audit and give it again while neither side has written since, on the
+    # same simulated day (a daily file's reader reads another file the next day)
+    remember: bool = False
+    _remembered: dict[str, Audited] = field(default_factory=dict, init=False, repr=False)
 
     async def audit(self, edges: Sequence[Edge] | None = None) -> DriftReport:
         chosen = list(edges) if edges is not None else list(self.topology.edges)
@@ -292,19 +317,15 @@ class Auditor:
         return report
 
     async def edge(self, edge: Edge) -> EdgeDrift:
-        now = datetime.fromisoformat((await self._admin(edge.consumer, "/admin/clock"))["now"])
-        audited: tuple[list[KeyDrift], dict[str, int], Lag] | None = None
-        fallback = None
-        if self.bisect:
-            fallback = _unbisectable(edge)
-            if fallback is None:
-                try:
-                    audited = await self._bisected(edge, now)
-                except UpstreamError as error:
-                    if error.status != 404:
-                        raise
-                    fallback = f"no checksums from {error.service}: {_said(error)}"
-        keys, counts, lag = audited or await self._listed_all(edge, now)
+        clock = await self._admin(edge.consumer, "/admin/clock")
+        now = datetime.fromisoformat(clock["now"])
+        marks = await self._marks(edge, clock, now) if self.remember else None
+        found = self._remembered.get(edge.name)
+        if marks is None or found is None or found.marks != marks:
+            found = await self._audited(edge, now, marks)
+            if marks is not None:
+                self._remembered[edge.name] = found
+        keys, counts, lag = found.keys, dict(found.counts), found.lag.at(now)
         views = await self._admin(edge.consumer, "/admin/edges")
         view: dict[str, Any] = next((v for v in views if v["edge"] == edge.name), {})
         jobs = await self._admin(edge.consumer, "/admin/jobs")
@@ -322,10 +343,35 @@ class Auditor:
             last_change_at=_moment(view.get("last_change_at")),
             lost_local_edits=view.get("lost_local_edits"),
             withheld_owner_changes=view.get("withheld_owner_changes"),
-            method="full" if audited is None else "bisect",
-            fallback=fallback,
+            method=found.method,
+            fallback=found.fallback,
             retry=_pending_retry(edge, jobs),
         )
+
+    async def _marks(self, edge: Edge, clock: Mapping[str, Any], now: datetime) -> Marks | None:
+        """Both sides' write marks and the day, or None while either cannot vouch for itself."""
+        owner = (
+            clock if edge.owner == edge.consumer else await self._admin(edge.owner, "/admin/clock")
+        )
+        if owner.get("written") is None or clock.get("written") is None:
+            return None
+        return owner["written"], clock["written"], now.date()
+
+    async def _audited(self, edge: Edge, now: datetime, marks: Marks | None) -> Audited:
+        bisected: tuple[list[KeyDrift], dict[str, int], Lag] | None = None
+        fallback = None
+        if self.bisect:
+            fallback = _unbisectable(edge)
+            if fallback is None:
+                try:
+                    bisected = await self._bisected(edge, now)
+                except UpstreamError as error:
+                    if error.status != 404:
+                        raise
+                    fallback = f"no checksums from {error.service}: {_said(error)}"
+        keys, counts, lag = bisected or await self._listed_all(edge, now)
+        method = "full" if bisected is None else "bisect"
+        return Audited(marks or ("", "", now.date()), keys, counts, lag, method, fallback)
 
     async def _listed_all(
         self, edge: Edge, now: datetime

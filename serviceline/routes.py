@@ -324,6 +324,9 @@ class ClockView(BaseModel):
     # this service's change-log head: a consumer whose last run saw it has nothing new to read;
     # None while faults are set here or its own copies may change its records unseen
     head: int | None
+    # moves with every write to this service's records and copies (WriteMark); None while
+    # faults are set here, since they change what a read answers without any write
+    written: str | None
     # since the service started: wall seconds its jobs worked, requests it sent upstream
     work_seconds: float
     requests: int
@@ -371,6 +374,7 @@ def _clock_view(kernel: Kernel) -> ClockView:
         next_job=upcoming[1].name if upcoming else None,
         next_visible_due=visible[0] if visible else None,
         head=_head(kernel),
+        written=None if kernel.faults.listed() else kernel.writes.mark,
         work_seconds=kernel.scheduler.work_seconds,
         requests=sum(upstream.requests for upstream in kernel.upstreams.values()),
     )

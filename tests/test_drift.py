@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 
@@ -9,6 +10,7 @@ from serviceline.drift import (
     Auditor,
     Comparison,
     DriftReport,
+    EdgeDrift,
     exceeded,
     history_rows,
     read_history,
@@ -290,6 +292,82 @@ async def test_a_local_edit_is_diverged_until_the_nightly_import_loses_it(
         assert healed.counts["in_sync"] == 1
         assert healed.counts["diverged"] == 0
         assert healed.lost_local_edits == 1
+
+
+async def test_a_remembered_audit_answers_as_a_fresh_one_and_reads_only_after_a_write(
+    state_dir: Path,
+) -> None:
+    edge = LINE.edge("gias.school.placements")
+    async with in_process_line(["gias", "publish", "dqt", "placements"], state_dir) as line:
+        school = builders.school("100000", telephone="020 7000 0000")
+        assert (await line["gias"].post("/schools/batch", json=[school], headers=API)).is_success
+        await line.control.run_job("gias", "gias.daily_extract")
+        await line.control.run_edge(edge)
+        remembering = Auditor(line.clients, AUDITOR_TOKEN, remember=True)
+        read: list[str] = []
+
+        async def note(request: httpx.Request) -> None:
+            read.append(request.url.path)
+
+        line["gias"].event_hooks = {"request": [note], "response": []}
+
+        async def audited() -> tuple[EdgeDrift, bool]:
+            """The remembering audit, checked against a fresh one; whether it read the owner."""
+            read.clear()
+            found = await remembering.edge(edge)
+            owner_read = any(not path.startswith("/admin/") for path in read)
+            assert found == await auditor(line).edge(edge)
+            return found, owner_read
+
+        first, owner_read = await audited()
+        assert owner_read
+        assert (await audited()) == (first, False), "nothing was written: the audit is kept"
+
+        moved = {"telephone": "020 7946 0001"}
+        patched = await line["gias"].patch("/schools/100000", json=moved, headers=API)
+        assert patched.status_code == 200, patched.text
+        await line.control.run_job("gias", "gias.daily_extract")
+        stale, owner_read = await audited()
+        assert owner_read
+        assert stale.counts["stale"] == 1
+        await line.control.advance(by="1h")
+        older, owner_read = await audited()
+        assert not owner_read
+        assert older.lag is not None and stale.lag is not None
+        assert stale.lag.oldest_age_seconds is not None
+        assert older.lag.oldest_age_seconds == stale.lag.oldest_age_seconds + 3600
+
+        edit = {"telephone": "020 7946 0002"}
+        edited = await line["placements"].patch("/copies/school/100000", json=edit, headers=API)
+        assert edited.status_code == 200, edited.text
+        diverged, owner_read = await audited()
+        assert owner_read
+        assert [k.drift for k in diverged.keys] == ["diverged"]
+
+        fault = {"kind": "slow", "seconds": 0}
+        assert (await line["gias"].post("/admin/faults", json=fault, headers=ADMIN)).is_success
+        assert (await audited())[1], "a fault may change answers: nothing is kept"
+
+
+async def test_gias_daily_file_and_register_copies_of_it_have_equal_checksums(
+    state_dir: Path,
+) -> None:
+    edge = LINE.edge("gias.school.register")
+    async with in_process_line(["gias", "register"], state_dir) as line:
+        schools = [builders.school("100000"), builders.school("100001", close_date="2026-08-31")]
+        assert (await line["gias"].post("/schools/batch", json=schools, headers=API)).is_success
+        await line.control.run_job("gias", "gias.daily_extract")
+        await line.control.advance(by="1d")
+        await line.control.run_edge(edge)
+        whole = {"buckets": 1}
+        owned = await line["gias"].get(f"/checksums/records/{edge.name}", params=whole)
+        held = await line["register"].get(f"/checksums/copies/{edge.name}", params=whole)
+        assert owned.status_code == held.status_code == 200, (owned.text, held.text)
+        assert owned.json()["buckets"] == held.json()["buckets"]
+        assert owned.json()["buckets"][0]["count"] == 2
+
+        bisected = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).edge(edge)
+        assert (bisected.method, bisected.counts["in_sync"]) == ("bisect", 2)
 
 
 async def test_a_site_added_from_a_gias_school_keeps_its_address_as_its_own(
