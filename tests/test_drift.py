@@ -333,7 +333,8 @@ async def test_a_remembered_audit_answers_as_a_fresh_one_and_reads_only_after_a_
         await line.control.advance(by="1h")
         older, owner_read = await audited()
         assert not owner_read
-        assert older.lag is not None and stale.lag is not None
+        assert older.lag is not None
+        assert stale.lag is not None
         assert stale.lag.oldest_age_seconds is not None
         assert older.lag.oldest_age_seconds == stale.lag.oldest_age_seconds + 3600
 

@@ -121,7 +121,7 @@ def changes(keys: dict[str, str]) -> list[tuple[timedelta, Change]]:
     ]
 
 
-async def state(line: LineUnderTest) -> dict[str, Any]:
+async def state(line: LineUnderTest, auditor: Auditor) -> dict[str, Any]:
     """Every consumer's copies, cursors and job records, and the drift auditor's report."""
     found: dict[str, Any] = {}
     for edge in LINE.edges:
@@ -131,7 +131,7 @@ async def state(line: LineUnderTest) -> dict[str, Any]:
     for name in line.clients:
         found[f"edges {name}"] = answered(await line[name].get("/admin/edges", headers=ADMIN))
         found[f"jobs {name}"] = answered(await line[name].get("/admin/jobs", headers=ADMIN))
-    found["drift"] = (await Auditor(line.clients, AUDITOR_TOKEN).audit()).to_json()
+    found["drift"] = (await auditor.audit()).to_json()
     collector = LagCollector(line.control)
     await collector.collect()
     # which runs were skipped is the one thing the fast clock may change
@@ -162,9 +162,12 @@ def anonymous(value: Any) -> Any:
 
 
 async def lived(state_dir: Path, *, skip: bool, steps: timedelta) -> tuple[Any, ...]:
-    """Two days of the line with its changes, the clock moved in `steps` between them."""
+    """Two days of the line with its changes, the clock moved in `steps` between them, drift
+    audited before each change: the fast line's auditor gives again what nobody wrote since."""
     async with in_process_line(SERVICES, state_dir, skip_quiet_polls=skip) as line:
         keys = await seeded(line)
+        auditor = Auditor(line.clients, AUDITOR_TOKEN, remember=skip)
+        drifts: list[dict[str, Any]] = []
         ran: list[dict[str, Any]] = []
         moment = START
         planned: list[tuple[timedelta, Change | None]] = [*changes(keys), (timedelta(days=2), None)]
@@ -174,10 +177,15 @@ async def lived(state_dir: Path, *, skip: bool, steps: timedelta) -> tuple[Any, 
                 ran += await line.control.advance(to=moment)
             ran += await line.control.advance(to=START + offset)
             moment = START + offset
+            drifts.append((await auditor.audit()).to_json())
             if change is not None:
                 await change(line)
         skipped = sum(1 for job in ran if was_skipped(job))
-        return job_runs(ran), await state(line), skipped, line.control.calls
+        found = {
+            **await state(line, auditor),
+            "drift before each change": [anonymous(d) for d in drifts],
+        }
+        return job_runs(ran), found, skipped, line.control.calls
 
 
 async def test_skipping_quiet_polls_leaves_every_copy_cursor_job_and_drift_as_polling_does(
@@ -219,7 +227,8 @@ async def test_an_advance_for_some_services_runs_what_a_full_one_runs_before_the
             line.control.touched({"publish"})
             rest = await line.control.advance(to=START + timedelta(hours=14))
             calls = line.control.calls
-            outcomes.append((job_runs(first + rest), await state(line), behind, keys, calls))
+            found = await state(line, Auditor(line.clients, AUDITOR_TOKEN))
+            outcomes.append((job_runs(first + rest), found, behind, keys, calls))
     (full_runs, full_state, none_behind, _, _), (runs, found, behind, _, _) = outcomes
     assert none_behind == set()
     assert behind  # the others were left where their jobs were

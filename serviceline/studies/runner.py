@@ -327,7 +327,7 @@ async def study_line(
             clients,
             up,
             control,
-            Auditor(up, options.auditor_token, running.topology),
+            Auditor(up, options.auditor_token, running.topology, remember=True),
             options.api_token,
             start,
             start + (study.ends() - study.began()),
