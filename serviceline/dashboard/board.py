@@ -90,6 +90,7 @@ class Board:
     _looking: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _pictures: dict[tuple[tuple[str, int], ...], Layout] = field(default_factory=dict)
+    _auditor: Auditor | None = None
 
     def __post_init__(self) -> None:
         self.history = History(self.settings.state_dir)
@@ -114,12 +115,17 @@ class Board:
         return LineControl(self.running, self.settings.admin_token, self.topology)
 
     def auditor(self) -> Auditor:
-        return Auditor(
-            self.running,
-            self.settings.auditor_token,
-            self.topology,
-            bisect=self.settings.bisect,
-        )
+        """One auditor while the same services answer: it gives again what nobody wrote since."""
+        kept = self._auditor
+        if kept is None or kept.clients != self.running:
+            kept = self._auditor = Auditor(
+                self.running,
+                self.settings.auditor_token,
+                self.topology,
+                bisect=self.settings.bisect,
+                remember=True,
+            )
+        return kept
 
     def _reading(self) -> dict[str, str]:
         """The dashboard reads with the auditor's token; only its buttons use the admin's."""
