@@ -186,8 +186,9 @@ async def decides_as_the_line_runs(clients: dict[str, httpx.AsyncClient]) -> Non
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("status", "refused"), [(204, 0), (404, 1)])
+@pytest.mark.parametrize(("status", "refused"), [(204, 0), (404, 1), (503, 1)])
 async def test_a_refused_event_is_counted_by_kind(status: int, refused: int) -> None:
+    """Refused by the owner, or the owner unavailable (a study's outage), as a user finds it."""
     transport = httpx.MockTransport(lambda _request: httpx.Response(status))
     async with httpx.AsyncClient(transport=transport, base_url="http://dqt") as client:
         driver = name_changes({"dqt": client})
@@ -198,8 +199,19 @@ async def test_a_refused_event_is_counted_by_kind(status: int, refused: int) -> 
 
 
 @pytest.mark.anyio
+async def test_an_owner_not_answering_refuses_the_event() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
+        driver = name_changes({"dqt": client})
+        assert await driver.fire(CYCLE_START) == 1
+        assert driver.failures == Counter({"teacher_name_changed": 1})
+
+
+@pytest.mark.anyio
 async def test_a_broken_owner_stops_the_run() -> None:
-    transport = httpx.MockTransport(lambda _request: httpx.Response(503))
+    transport = httpx.MockTransport(lambda _request: httpx.Response(500))
     async with httpx.AsyncClient(transport=transport, base_url="http://dqt") as client:
         driver = name_changes({"dqt": client})
         with pytest.raises(httpx.HTTPStatusError):

@@ -22,7 +22,9 @@ Body = dict[str, Any]
 
 
 class Sender:
-    """Requests to the owners, tallied by kind: a 4xx is a refusal, a 5xx a broken line."""
+    """Requests to the owners, tallied by kind: a 4xx is a refusal, and so is an owner that is
+    unavailable (503, or not answering: a study's outage), as its users would find it; any
+    other 5xx is a broken line."""
 
     def __init__(self, clients: Mapping[str, httpx.AsyncClient], api_token: str) -> None:
         self.clients = clients
@@ -33,16 +35,31 @@ class Sender:
     async def send(
         self, kind: str, service: str, method: str, path: str, body: Any = None, events: int = 1
     ) -> httpx.Response | None:
-        response = await self.clients[service].request(
-            method, path, json=body, headers=self.headers, timeout=300
-        )
-        if response.is_server_error:
-            response.raise_for_status()
-        if response.is_client_error:
+        try:
+            response = await self.clients[service].request(
+                method, path, json=body, headers=self.headers, timeout=300
+            )
+        except httpx.TransportError:
             self.failures[kind] += events
             return None
+        if response.is_client_error or _unavailable(response):
+            self.failures[kind] += events
+            return None
+        response.raise_for_status()
         self.counts[kind] += events
         return response
+
+    async def read(self, kind: str, service: str, path: str) -> Any:
+        """What an event must look at first; None, and the event refused, if it cannot."""
+        try:
+            response = await self.clients[service].get(path, headers=self.headers, timeout=300)
+        except httpx.TransportError:
+            response = None
+        if response is None or response.is_client_error or _unavailable(response):
+            self.failures[kind] += 1
+            return None
+        response.raise_for_status()
+        return response.json()
 
     def missed(self, kind: str) -> None:
         """An event with nothing to act on (no course to edit): refused before it is sent."""
@@ -55,9 +72,15 @@ class Sender:
         if not bodies:
             return []
         if len(bodies) > 1:
-            response = await self.clients[service].post(
-                path, json=bodies, headers=self.headers, timeout=300
-            )
+            try:
+                response = await self.clients[service].post(
+                    path, json=bodies, headers=self.headers, timeout=300
+                )
+            except httpx.TransportError:
+                response = None
+            if response is None or _unavailable(response):
+                self.failures[kind] += len(bodies)
+                return [None] * len(bodies)
             if response.is_server_error:
                 response.raise_for_status()
             if response.is_success:
@@ -70,6 +93,10 @@ class Sender:
             answer = await self.send(kind, service, "POST", single, body)
             made.append(None if answer is None else answer.json() or body)
         return made
+
+
+def _unavailable(response: httpx.Response) -> bool:
+    return response.status_code == httpx.codes.SERVICE_UNAVAILABLE
 
 
 Handler = Callable[[int, datetime], Awaitable[None]]
@@ -569,11 +596,8 @@ class Decisions:
         an offer. Whether the offer was accepted."""
         self.state.undecided.discard(id)
         if if_offered:
-            read = await self.sender.clients["apply"].get(
-                f"/applications/{id}", headers=self.sender.headers
-            )
-            read.raise_for_status()
-            if read.json()["status"] != "offer":
+            read = await self.sender.read(kind, "apply", f"/applications/{id}")
+            if read is None or read["status"] != "offer":
                 return False
         verb = "accept" if kind == "offer_accepted" else "decline"
         path = f"/applications/{id}/{verb}-offer"
