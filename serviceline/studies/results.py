@@ -66,6 +66,8 @@ def to_json(run: StudyRun) -> dict[str, Any]:
             for sample in run.samples
         ],
         "elapsed_seconds": run.elapsed_seconds,
+        "setup_seconds": run.setup_seconds,
+        "sample_seconds": run.sample_seconds,
     }
     body["headline"] = headline(body)
     return body

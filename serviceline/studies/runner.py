@@ -117,6 +117,9 @@ class StudyRun:
     jobs: dict[str, dict[str, int]]
     windows: list[Window]
     elapsed_seconds: float
+    # of the elapsed: starting and seeding the line, and auditing its drift samples
+    setup_seconds: float = 0.0
+    sample_seconds: float = 0.0
 
 
 # called after each step with the simulated moment reached, the span's start and its end
@@ -182,6 +185,8 @@ class StudyRunner:
         # the services stopped by a "down" window, until it ends
         self.down: dict[str, Window] = {}
         self.jobs: dict[str, Counter[str]] = {}
+        # wall seconds spent auditing the samples so far
+        self.sample_seconds = 0.0
 
     async def run(self) -> None:
         line = self.line
@@ -263,6 +268,13 @@ class StudyRunner:
             counts["failed"] += not job["ok"]
 
     async def _sample(self, moment: datetime) -> None:
+        began = time.monotonic()
+        try:
+            await self._audit_sample(moment)
+        finally:
+            self.sample_seconds += time.monotonic() - began
+
+    async def _audit_sample(self, moment: datetime) -> None:
         running = set(self.line.running)
         edges = [e for e in self.line.topology.edges if {e.owner, e.consumer} <= running]
         sample = Sample(moment, {}, {}, {})
@@ -349,6 +361,7 @@ async def run_study(
     began = time.monotonic()
     home = options.state_dir / "studies" / "lines" / arm.name
     async with study_line(study, arm, options, home) as (line, running):
+        setup = time.monotonic() - began
         events = sources.events(line)
         lag = sources.lag(line)
         runner = StudyRunner(
@@ -367,4 +380,6 @@ async def run_study(
             jobs=runner.tallies(),
             windows=runner.windows,
             elapsed_seconds=round(time.monotonic() - began, 1),
+            setup_seconds=round(setup, 1),
+            sample_seconds=round(runner.sample_seconds, 1),
         )
