@@ -5,6 +5,8 @@ writes the courses, Find copies them by change feed, Apply through Publish's API
 (`updated_since`), and a fresh Find by listing them all (snapshot); each first copy lands in an
 empty database, then an incremental run finds nothing. Each rate is set beside a raw insert of
 the very rows that path stored, into a fresh SQLite file in one transaction (executemany).
+Before the copies, API v1's course list is read by page number, 500 a page, at several page
+positions up to the last: what one page costs at each position.
 Run: .venv/bin/python bench/bench_copy.py [--records N] [--per-provider N]
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -31,6 +34,7 @@ from tests import builders
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+PER_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,34 @@ async def publish_courses(publish: httpx.AsyncClient, records: int, per_provider
     return time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class PageCost:
+    page: int
+    rows: int
+    # the median of several reads of the same page, in seconds
+    seconds: float
+
+
+async def page_costs(publish: httpx.AsyncClient, records: int, reads: int = 5) -> list[PageCost]:
+    """What one page of API v1's course list costs at page 1, 2, and on to the last."""
+    path = "/api/public/v1/recruitment_cycles/2027/courses"
+    last = max(1, -(-records // PER_PAGE))
+    # the first read after the writes catches up on all of them: not a page's own cost
+    assert (await publish.get(path, params={"page[per_page]": PER_PAGE})).is_success
+    costs = []
+    for page in sorted({1, 2, last // 4, last // 2, last - 1, last} - {0}):
+        params = {"page[page]": page, "page[per_page]": PER_PAGE}
+        spent, rows = [], 0
+        for _ in range(reads):
+            started = time.perf_counter()
+            response = await publish.get(path, params=params)
+            spent.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+            rows = len(response.json()["data"])
+        costs.append(PageCost(page, rows, statistics.median(spent)))
+    return costs
+
+
 async def copied(
     control: LineControl, edge: str, records: int, database: Path, table: str, *, full: bool
 ) -> Measured:
@@ -122,7 +154,9 @@ def raw_insert(database: Path, table: str, into: Path) -> float:
     return seconds
 
 
-async def measure(folder: Path, records: int, per_provider: int) -> list[Measured]:
+async def measure(
+    folder: Path, records: int, per_provider: int
+) -> tuple[list[Measured], list[PageCost]]:
     running = line(folder / "line", ["publish", "find", "apply"])
     try:
         clients, drive = control(running)
@@ -133,6 +167,7 @@ async def measure(folder: Path, records: int, per_provider: int) -> list[Measure
                 "publish courses/batch", records, wrote, None, db / "publish.db", "publish_course"
             )
         ]
+        costs = await page_costs(clients["publish"], records)
         for edge, consumer in (
             ("publish.course.find", "find"),
             ("publish.course.apply", "apply"),
@@ -159,7 +194,7 @@ async def measure(folder: Path, records: int, per_provider: int) -> list[Measure
             fresh.stop()
         for client in clients.values():
             await client.aclose()
-        return found
+        return found, costs
     finally:
         running.stop()
 
@@ -171,7 +206,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        found = asyncio.run(measure(folder, args.records, args.per_provider))
+        found, costs = asyncio.run(measure(folder, args.records, args.per_provider))
         raw = {
             (m.database, m.table): raw_insert(m.database, m.table, folder / f"raw-{n}.db")
             for n, m in enumerate(found)
@@ -191,6 +226,14 @@ def main() -> None:
         else:
             print(f"{m.path + ' (nothing new)':<52} {m.seconds:>8.3f} {pages:>6}")
     print("ratio: records a second by that path over a raw insert of the same rows")
+    print()
+    print(f"API v1 course list by page number, {PER_PAGE} a page (median of 5 reads)")
+    print(f"{'page':>6} {'rows':>6} {'ms':>8} {'vs page 1':>10}")
+    for cost in costs:
+        print(
+            f"{cost.page:>6,} {cost.rows:>6} {cost.seconds * 1000:>8.1f}"
+            f" {cost.seconds / costs[0].seconds:>9.2f}x"
+        )
 
 
 if __name__ == "__main__":
