@@ -377,6 +377,8 @@ def _course(session: Session, provider_code: str, course_code: str) -> Course:
 
 
 def _providers_of(session: Session, codes: set[str]) -> list[dict[str, Any]]:
+    if not codes:  # nothing included: an empty IN would still scan every provider
+        return []
     rows = session.exec(select(Provider).where(col(Provider.code).in_(codes)))
     return [provider_resource(provider) for provider in rows]
 
