@@ -108,6 +108,8 @@ COURSE_FILTERS: Mapping[str, Filter] = {
     "degree_grade": _any_of(Course.degree_grade),
     "can_sponsor_visa": _visa,
 }
+# the field a list is scoped by within a cycle: a provider's courses
+PARTITIONS: Mapping[type[Provider] | type[Course], str] = {Course: "provider_code"}
 SORTS: Mapping[str, Mapping[str, Any]] = {
     "providers": {"name": col(Provider.name), "-name": col(Provider.name).desc()},
     "courses": {"name": col(Course.name), "-name": col(Course.name).desc()},
@@ -262,16 +264,13 @@ class Listing:
         sort = self._sort(model)
         start = (self.page - 1) * self.per_page
         found = None
-        if not filters and not sort:
+        partition = PARTITIONS.get(model)
+        if not filters and not sort and (scope is None or scope[0] == partition):
             # what the real clients send: kept in order here, page N costs what page 1 does
-            partition = scope[0] if scope else None
             positions = positions_for(self.engine, model, partition)
+            part = None if scope is None else scope[1]
             found = positions.page(
-                self.engine,
-                start,
-                self.per_page,
-                updated_since=since,
-                part=scope[1] if scope else None,
+                self.engine, start, self.per_page, updated_since=since, part=part
             )
         if found is None:
             found = self._offset(session, model, start, since, filters, sort, scope)
