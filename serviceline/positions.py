@@ -30,6 +30,13 @@ NO_TIME = datetime.min.replace(tzinfo=UTC)
 IN_CHUNK = 500
 
 
+class Behind:
+    """A session whose snapshot is older than the positions: they cannot be read in it."""
+
+
+BEHIND = Behind()
+
+
 def listing_order(model: type[Owned], dialect: str) -> list[Any]:
     """The ORDER BY that positions follow: updated_at, no time first, then the key byte by byte."""
     key = col(getattr(model, model.key_field))
@@ -61,27 +68,50 @@ class Positions(Generic[Row]):
         *,
         updated_since: datetime | None = None,
         part: Any = None,
+        session: Session | None = None,
     ) -> tuple[int, list[Row]] | None:
         """How many records the listing holds, and `count` of them from position `start`.
 
         `updated_since` keeps those changed after it; `part` those whose partition field equals
-        it. None when the rows do not match the positions (a write the change log missed).
+        it. A read-only `session` on SQLite, whose transaction is a snapshot, is read in when it
+        is no older than the positions; otherwise a snapshot of its own is. None when the rows
+        do not match the positions (a write the change log missed).
         """
-        with _snapshot(engine) as session:
-            # the snapshot begins under the lock: positions only ever move forward in time
-            with self._lock:
-                self._catch_up(session)
-                order = self._order
-                if self.partition is not None and part is not None:
-                    order = self._parts.get(part, SortedList())
-                first = 0
-                if updated_since is not None:
-                    # the first record changed strictly after it: times are kept to the microsecond
-                    after = updated_since.astimezone(UTC) + timedelta(microseconds=1)
-                    first = order.bisect_left((True, after, ""))
-                total = len(order) - first
-                places = list(order.islice(first + start, first + start + count))
-            rows = self._rows(session, places)
+        if session is not None and session.get_bind().dialect.name == "sqlite":
+            found = self._page(session, start, count, updated_since, part, behind_ok=False)
+            if not isinstance(found, Behind):
+                return found
+        with _snapshot(engine) as own:
+            found = self._page(own, start, count, updated_since, part)
+            # begun under the lock, the snapshot is as new as the positions or newer
+            assert not isinstance(found, Behind)
+            return found
+
+    def _page(
+        self,
+        session: Session,
+        start: int,
+        count: int,
+        updated_since: datetime | None,
+        part: Any,
+        *,
+        behind_ok: bool = True,
+    ) -> tuple[int, list[Row]] | Behind | None:
+        with self._lock:
+            if not behind_ok and self._cursor is not None and head(session) < self._cursor:
+                return BEHIND
+            self._catch_up(session)
+            order = self._order
+            if self.partition is not None and part is not None:
+                order = self._parts.get(part, SortedList())
+            first = 0
+            if updated_since is not None:
+                # the first record changed strictly after it: times are kept to the microsecond
+                after = updated_since.astimezone(UTC) + timedelta(microseconds=1)
+                first = order.bisect_left((True, after, ""))
+            total = len(order) - first
+            places = list(order.islice(first + start, first + start + count))
+        rows = self._rows(session, places)
         if rows is None:
             with self._lock:
                 self._cursor = None  # relist on the next read

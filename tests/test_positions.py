@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from serviceline.clock import SimulatedClock
-from serviceline.db import create_tables, make_engine
+from serviceline.db import create_tables, make_engine, readonly
 from serviceline.feed import ChangeLog, attach, prune
 from serviceline.positions import Positions, positions_for
 from serviceline.settings import CLOCK_START, ClockMode
@@ -169,3 +169,30 @@ def test_a_write_the_change_log_never_saw_is_refused_and_then_relisted(engine: E
         session.commit()
     assert positions.page(engine, 0, 3) is None
     assert kept_page(positions, engine, 0, 3, None, None) == (2, ["100002", "100000"])
+
+
+def test_a_session_is_read_in_unless_its_snapshot_is_older_than_the_positions(
+    engine: Engine,
+) -> None:
+    owner = Owner(engine)
+    for n in range(4):
+        owner.write(f"10000{n}")
+        owner.later(1)
+    positions = positions_for(engine, School)
+    with Session(readonly(engine)) as early:
+        assert early.get(School, "100000") is not None  # its snapshot begins here
+        owner.write("100000", name="Renamed")  # moves to the end
+        # read elsewhere first, the positions are newer than the early snapshot
+        assert kept_page(positions, engine, 0, 4, None, None)[1][-1] == "100000"
+        found = positions.page(engine, 0, 2, session=early)
+        assert found is not None
+        assert [row.urn for row in found[1]] == ["100001", "100002"]
+        assert not any(row in early for row in found[1])  # read in a snapshot of its own
+    with Session(readonly(engine)) as late:
+        found = positions.page(engine, 2, 2, session=late)
+        assert found is not None
+        assert [row.urn for row in found[1]] == ["100003", "100000"]
+        # SQLite's read transaction is a snapshot, read in; PostgreSQL's reads its own
+        sqlite = engine.dialect.name == "sqlite"
+        assert all((row in late) is sqlite for row in found[1])
+        assert (found[0], [row.urn for row in found[1]]) == offset_page(engine, 2, 2, None, None)

@@ -270,7 +270,7 @@ class Listing:
             positions = positions_for(self.engine, model, partition)
             part = None if scope is None else scope[1]
             found = positions.page(
-                self.engine, start, self.per_page, updated_since=since, part=part
+                self.engine, start, self.per_page, updated_since=since, part=part, session=session
             )
         if found is None:
             found = self._offset(session, model, start, since, filters, sort, scope)
