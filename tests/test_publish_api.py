@@ -3,14 +3,26 @@
 import copy
 import json
 from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
+from sqlmodel import Session, col, select
 
-from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line, names_field, reference
+from serviceline.db import make_engine
+from serviceline.testing import (
+    ADMIN,
+    API,
+    LineUnderTest,
+    database_url,
+    in_process_line,
+    names_field,
+    reference,
+)
+from services.publish.models import Course, Provider
 from tests import builders
 
 pytestmark = pytest.mark.anyio
@@ -242,6 +254,71 @@ async def test_links_next_keeps_the_filter_and_page_size(line: LineUnderTest) ->
         params = None
     assert [len(page) for page in pages] == [2, 2, 1]
     assert sorted(code for page in pages for code in page) == [f"C{n:03d}" for n in range(5)]
+
+
+def offset_codes(
+    state_dir: Path, model: type[Provider] | type[Course], page: int, per_page: int, *where: Any
+) -> list[str]:
+    """The page as `ORDER BY updated_at, key OFFSET … LIMIT …` finds it in Publish's database."""
+    engine = make_engine(database_url(state_dir, "publish"))
+    try:
+        with Session(engine) as session:
+            key = col(getattr(model, model.key_field))
+            found = session.exec(
+                select(col(model.code))
+                .where(*where)
+                .order_by(col(model.updated_at), key)
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            )
+            return list(found)
+    finally:
+        engine.dispose()
+
+
+async def test_page_n_holds_what_offset_gives_even_as_an_edit_moves_a_row(state_dir: Path) -> None:
+    async with in_process_line(["publish"], state_dir) as line:
+        publish = line["publish"]
+        for n in range(7):
+            provider = builders.provider(f"{n}AA", name=f"Provider {n}")
+            await created(publish.post("/providers", json=provider, headers=API))
+            site = builders.site()
+            await created(publish.post(f"/providers/{n}AA/sites", json=site, headers=API))
+            await publish.post("/admin/clock/advance", json={"by": "1m"}, headers=ADMIN)
+        courses = [builders.course(f"C{n:03d}") for n in range(5)]
+        written = await publish.post("/providers/3AA/courses/batch", json=courses, headers=API)
+        assert written.status_code == 201, written.text
+
+        async def page(path: str, number: int, per_page: int, **params: str) -> list[str]:
+            params = {**params, "page[page]": str(number), "page[per_page]": str(per_page)}
+            return await codes(publish, f"{CYCLE}/{path}", **params)
+
+        assert await page("providers", 1, 3) == ["0AA", "1AA", "2AA"]
+        # 0AA is edited between the pages: it moves to the end, 3AA (its courses changed it at
+        # 00:07) stays last but one, and 4AA slides back onto the page already read
+        await publish.post("/admin/clock/advance", json={"by": "1m"}, headers=ADMIN)
+        await publish.patch("/providers/0AA", json={"name": "Renamed"}, headers=API)
+        assert await page("providers", 2, 3) == ["5AA", "6AA", "3AA"]
+        assert await page("providers", 3, 3) == ["0AA"]
+        for number in (1, 2, 3):
+            expected = offset_codes(state_dir, Provider, number, 3)
+            assert await page("providers", number, 3) == expected, number
+        since = {"filter[updated_since]": "2026-10-05T00:03:00Z"}
+        after = col(Provider.updated_at) > datetime(2026, 10, 5, 0, 3, tzinfo=UTC)
+        for number in (1, 2):
+            expected = offset_codes(state_dir, Provider, number, 2, after)
+            assert await page("providers", number, 2, **since) == expected
+
+        # a provider's courses, paged within the provider
+        uuid = next(c["uuid"] for c in written.json() if c["code"] == "C001")
+        edited = await publish.patch(f"/courses/{uuid}", json={"name": "Art"}, headers=API)
+        assert edited.status_code == 200, edited.text
+        of_3aa = col(Course.provider_code) == "3AA"
+        walked = [await page("providers/3AA/courses", number, 2) for number in (1, 2, 3)]
+        assert walked == [offset_codes(state_dir, Course, n, 2, of_3aa) for n in (1, 2, 3)]
+        # the same time orders the rest by uuid; the one edited last comes last
+        assert walked[2] == ["C001"]
+        assert sorted(walked[0] + walked[1]) == ["C000", "C002", "C003", "C004"]
 
 
 async def test_the_write_api_refuses_bad_data_naming_the_field(line: LineUnderTest) -> None:

@@ -11,11 +11,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 from sqlmodel import Session, col, func, or_, select
 
 from serviceline.deps import KernelDep, SessionDep
 from serviceline.feed import Owned
 from serviceline.fields import most_pages
+from serviceline.positions import listing_order, positions_for
 from services.publish.models import Course, Provider, Site
 from services.publish.subjects import SUBJECTS
 
@@ -106,6 +108,8 @@ COURSE_FILTERS: Mapping[str, Filter] = {
     "degree_grade": _any_of(Course.degree_grade),
     "can_sponsor_visa": _visa,
 }
+# the field a list is scoped by within a cycle: a provider's courses
+PARTITIONS: Mapping[type[Provider] | type[Course], str] = {Course: "provider_code"}
 SORTS: Mapping[str, Mapping[str, Any]] = {
     "providers": {"name": col(Provider.name), "-name": col(Provider.name).desc()},
     "courses": {"name": col(Course.name), "-name": col(Course.name).desc()},
@@ -243,49 +247,86 @@ class Listing:
     year: int
     page: int
     per_page: int
+    engine: Engine
 
     def answer(
         self,
         session: Session,
         model: type[Row],
         render: Callable[[Row], dict[str, Any]],
-        *conditions: Any,
+        scope: tuple[str, str] | None = None,
     ) -> tuple[list[Row], dict[str, Any]]:
-        """The page, ordered by changed_at then key as the real `changed_since` scope orders."""
-        key = col(getattr(model, model.key_field))
-        conditions = (*conditions, *self._filters(model))
-        total = session.exec(select(func.count()).select_from(model).where(*conditions)).one()
+        """The page, ordered by changed_at then key as the real `changed_since` scope orders.
+
+        `scope` keeps the records whose field (a provider's courses: provider_code) has a value.
+        """
+        since, filters = self._filters(model)
+        sort = self._sort(model)
+        start = (self.page - 1) * self.per_page
+        found = None
+        partition = PARTITIONS.get(model)
+        if not filters and not sort and (scope is None or scope[0] == partition):
+            # what the real clients send: kept in order here, page N costs what page 1 does
+            positions = positions_for(self.engine, model, partition)
+            part = None if scope is None else scope[1]
+            found = positions.page(
+                self.engine, start, self.per_page, updated_since=since, part=part, session=session
+            )
+        if found is None:
+            found = self._offset(session, model, start, since, filters, sort, scope)
+        total, rows = found
         if self.page > max(1, -(-total // self.per_page)):
             raise ApiV1Error(400, f"page[page]: page {self.page} is past the last page")
-        rows = session.exec(
-            select(model)
-            .where(*conditions)
-            .order_by(*self._sort(model), col(model.updated_at), key)
-            .offset((self.page - 1) * self.per_page)
-            .limit(self.per_page)
-        ).all()
         links = {}
         if self.page * self.per_page < total:
             query = {k: v for k, v in self.request.query_params.items() if k != "page[page]"}
             query["page[page]"] = str(self.page + 1)
             # absolute, as the real API gives it: real clients GET links.next as it stands
             links["next"] = str(self.request.url.replace(query=urlencode(query)))
-        return list(rows), document([render(row) for row in rows], links)
+        return rows, document([render(row) for row in rows], links)
 
-    def _filters(self, model: type[Row]) -> list[Any]:
+    def _offset(
+        self,
+        session: Session,
+        model: type[Row],
+        start: int,
+        since: datetime | None,
+        filters: list[Any],
+        sort: list[Any],
+        scope: tuple[str, str] | None,
+    ) -> tuple[int, list[Row]]:
+        """The page as the database finds it, stepping over every earlier row."""
+        conditions = list(filters)
+        if since is not None:
+            conditions.append(col(model.updated_at) > since)
+        if scope is not None:
+            conditions.append(col(getattr(model, scope[0])) == scope[1])
+        total = session.exec(select(func.count()).select_from(model).where(*conditions)).one()
+        order = listing_order(model, session.get_bind().dialect.name)
+        rows = session.exec(
+            select(model)
+            .where(*conditions)
+            .order_by(*sort, *order)
+            .offset(start)
+            .limit(self.per_page)
+        ).all()
+        return total, list(rows)
+
+    def _filters(self, model: type[Row]) -> tuple[datetime | None, list[Any]]:
+        """The time of `filter[updated_since]`, and the conditions of every other filter."""
         known = PROVIDER_FILTERS if model is Provider else COURSE_FILTERS
-        conditions = []
+        since, conditions = None, []
         for name, value in self.request.query_params.items():
             if not name.startswith("filter["):
                 continue
             field = name.removeprefix("filter[").removesuffix("]")
             if field == "updated_since":
-                conditions.append(col(model.updated_at) > parse_moment(value))
+                since = parse_moment(value)
             elif field in known:
                 conditions.append(known[field](value))
             else:
                 raise ApiV1Error(400, f"{name}: not a filter this API serves ({sorted(known)})")
-        return conditions
+        return since, conditions
 
     def _sort(self, model: type[Row]) -> list[Any]:
         sorts = SORTS["providers" if model is Provider else "courses"]
@@ -304,13 +345,13 @@ def _number(request: Request, name: str, default: int) -> int:
     return int(text)
 
 
-def cycle_listing(request: Request, year: CycleDep) -> Listing:
+def cycle_listing(request: Request, year: CycleDep, kernel: KernelDep) -> Listing:
     # the spec: a page size past 500 falls back to 500
     per_page = min(_number(request, "page[per_page]", 100), MAX_PER_PAGE)
     page = _number(request, "page[page]", 1)
     if page > most_pages(per_page):
         raise ApiV1Error(400, f"page[page]: {page} is past the last page")
-    return Listing(request, year, page, per_page)
+    return Listing(request, year, page, per_page, kernel.engine)
 
 
 ListingDep = Annotated[Listing, Depends(cycle_listing)]
@@ -335,8 +376,8 @@ def _course(session: Session, provider_code: str, course_code: str) -> Course:
 
 
 def _providers_of(session: Session, codes: set[str]) -> list[dict[str, Any]]:
-    if not codes:
-        return []  # a course's locations are asked for thousands of times without them
+    if not codes:  # nothing included: an empty IN would still scan every provider
+        return []
     rows = session.exec(select(Provider).where(col(Provider.code).in_(codes)))
     return [provider_resource(provider) for provider in rows]
 
@@ -405,8 +446,8 @@ def list_provider_courses(
 ) -> dict[str, Any]:
     asked = included(listing.request, COURSE_INCLUDES)
     provider = _provider(session, provider_code)
-    condition = Course.provider_code == provider.code
-    courses, body = listing.answer(session, Course, course_resource, condition)
+    scope = ("provider_code", provider.code)
+    courses, body = listing.answer(session, Course, course_resource, scope)
     extra = course_includes(session, courses, asked, listing.year)
     return with_included(body["data"], extra, **_links(body))
 
