@@ -121,7 +121,11 @@ def get_registry(request: Request) -> CollectorRegistry:
 RegistryDep = Annotated[CollectorRegistry, Depends(get_registry)]
 
 
-@metrics_router.get("/metrics", response_class=Response)
+@metrics_router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def read_metrics(registry: RegistryDep) -> Response:
     """Every figure of this process, in Prometheus's text exposition format."""
     # a plain def: collecting reads the database, which FastAPI then does off the event loop
