@@ -15,6 +15,8 @@ POSTGRES_TESTS := tests/test_postgres.py tests/test_feed.py tests/test_copier.py
 STANDIN_IMAGES ?= ../shared/tools/standin-images
 # the dashboard's browser tests drive Debian's Chromium; Playwright never downloads a browser
 CHROMIUM := /usr/bin/chromium
+# the Prometheus end-to-end test runs Debian's Prometheus against a native line
+PROMETHEUS := /usr/bin/prometheus
 
 .PHONY: install up down seed test test-postgres bench compose compose-smoke lint format typecheck clean
 
@@ -43,13 +45,17 @@ typecheck: $(INSTALLED)
 	$(BIN)/mypy serviceline services stubs systems tests bench
 
 # the whole suite on SQLite, then the PostgreSQL part; the compose smoke test runs on its own
-test: lint typecheck $(CHROMIUM)
+test: lint typecheck $(CHROMIUM) $(PROMETHEUS)
 	$(BIN)/python -m pytest
 	$(MAKE) test-postgres
 
 $(CHROMIUM):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation
+
+$(PROMETHEUS):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus
 
 test-postgres: $(INSTALLED)
 	$(BIN)/python -m pytest --database postgresql $(POSTGRES_TESTS)

@@ -28,6 +28,7 @@ from serviceline.errors import add_error_handlers, document_errors
 from serviceline.fault_routes import FaultMiddleware, fault_router
 from serviceline.faults import Faults
 from serviceline.feed import ChangeLog, FeedNotifier, Owned, prune
+from serviceline.metrics import ServiceCollector, install, kernel_of
 from serviceline.routes import admin_router, copies_router, feed_router, health_router
 from serviceline.scheduler import Job, RetryPolicy, Scheduler
 from serviceline.settings import ClockMode, ServiceSettings
@@ -146,6 +147,8 @@ def create_app(
     _serve_docs(app)
     app.add_middleware(FaultMiddleware)
     app.add_middleware(StorableInputMiddleware)
+    # outermost: a request a fault or a refused body answers is counted too
+    install(app, ServiceCollector(kernel_of(app)))
     app.include_router(health_router)
     app.include_router(admin_router)
     app.include_router(fault_router)

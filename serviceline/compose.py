@@ -5,21 +5,45 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from serviceline import grafana
 from serviceline.dashboard.process import DASHBOARD, dashboard_env
 from serviceline.launcher import LineConfig, service_command, service_env
 from serviceline.topology import LINE, Service, Topology
 
 COMPOSE_FILE = Path("docker-compose.yml")
 POSTGRES_INIT = Path("deploy/postgres/init.sql")
+PROMETHEUS_CONFIG = Path("deploy/prometheus/prometheus.yml")
+GRAFANA_PROVISIONING = Path("deploy/grafana/provisioning")
+GRAFANA_DATASOURCES = GRAFANA_PROVISIONING / "datasources/prometheus.yml"
+GRAFANA_PROVIDERS = GRAFANA_PROVISIONING / "dashboards/serviceline.yml"
+GRAFANA_DASHBOARDS = Path("deploy/grafana/dashboards")
+GRAFANA_DASHBOARD = GRAFANA_DASHBOARDS / "serviceline.json"
+# where Grafana's container reads the dashboards' JSON
+GRAFANA_DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards"
 IMAGE = "serviceline"
 POSTGRES_IMAGE = "postgres:15-bookworm"
 POSTGRES = "postgres"
 SEED = "seed"
+# `docker compose --profile observability up`: Prometheus scraping every /metrics, and Grafana
+OBSERVABILITY = "observability"
+PROMETHEUS = "prometheus"
+PROMETHEUS_IMAGE = "prom/prometheus:v2.53.2"
+PROMETHEUS_PORT = 9090
+GRAFANA = "grafana"
+GRAFANA_IMAGE = "grafana/grafana:11.2.0"
+GRAFANA_PORT = 3000
+PROMETHEUS_URL = f"http://{PROMETHEUS}:{PROMETHEUS_PORT}"
+# Prometheus's own default; a test's Prometheus scrapes a native line far more often
+SCRAPE_INTERVAL = "15s"
+# a scrape of the dashboard may wait for a drift check; the job's timeout must not be shorter
+SCRAPE_TIMEOUT = "10s"
 ANCHOR = "serviceline"
 HEALTHY = {"condition": "service_healthy"}
 # failures while a server starts do not count; after that, five in a row make it unhealthy
@@ -105,12 +129,15 @@ def compose_file(topology: Topology = LINE) -> str:
                 ],
                 "depends_on": dict.fromkeys(servers, HEALTHY),
             },
+            PROMETHEUS: _prometheus(),
+            GRAFANA: _grafana(),
         },
-        "volumes": {"postgres-data": {}},
+        "volumes": {"postgres-data": {}, "prometheus-data": {}},
     }
     header = (
         "# The line in containers: `docker compose up --build`, then the dashboard on port 8100\n"
-        "# and each service's /docs on its own port.\n"
+        "# and each service's /docs on its own port. `docker compose --profile observability up\n"
+        f"# --build` adds Prometheus (port {PROMETHEUS_PORT}) and Grafana (port {GRAFANA_PORT}).\n"
         "# Written by `python -m serviceline.compose` from serviceline/topology.py; do not edit.\n"
     )
     return header + "\n".join(_yaml(document, 0)) + "\n"
@@ -140,6 +167,96 @@ def _http_server(
         "healthcheck": {"test": ["CMD", "python", "-c", probe], **TIMING},
         "depends_on": depends_on,
     }
+
+
+def _prometheus() -> dict[str, Any]:
+    """Prometheus, scraping the scrape configuration written from the topology."""
+    ready = f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"
+    return {
+        "image": PROMETHEUS_IMAGE,
+        "profiles": [OBSERVABILITY],
+        "command": [
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+        ],
+        "volumes": [
+            f"./{PROMETHEUS_CONFIG}:/etc/prometheus/prometheus.yml:ro",
+            "prometheus-data:/prometheus",
+        ],
+        "ports": [f"127.0.0.1:${{PROMETHEUS_HOST_PORT:-{PROMETHEUS_PORT}}}:{PROMETHEUS_PORT}"],
+        # the image is busybox's: wget, not curl
+        "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "/dev/null", ready], **TIMING},
+    }
+
+
+def _grafana() -> dict[str, Any]:
+    """Grafana, its data source and the line's dashboard provisioned from the repository."""
+    health = f"http://127.0.0.1:{GRAFANA_PORT}/api/health"
+    dashboards = GRAFANA_DASHBOARDS_MOUNT
+    return {
+        "image": GRAFANA_IMAGE,
+        "profiles": [OBSERVABILITY],
+        # a local model: whoever reaches loopback may look, and sign in as admin to edit
+        "environment": {
+            "GF_AUTH_ANONYMOUS_ENABLED": "true",
+            "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+            "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": f"{dashboards}/{GRAFANA_DASHBOARD.name}",
+        },
+        "volumes": [
+            f"./{GRAFANA_PROVISIONING}:/etc/grafana/provisioning:ro",
+            f"./{GRAFANA_DASHBOARDS}:{dashboards}:ro",
+        ],
+        "ports": [f"127.0.0.1:${{GRAFANA_HOST_PORT:-{GRAFANA_PORT}}}:{GRAFANA_PORT}"],
+        "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "/dev/null", health], **TIMING},
+        "depends_on": {PROMETHEUS: HEALTHY},
+    }
+
+
+def scrape_config(
+    config: LineConfig,
+    topology: Topology = LINE,
+    services: Collection[str] | None = None,
+    *,
+    interval: str = SCRAPE_INTERVAL,
+) -> dict[str, Any]:
+    """Prometheus's configuration: every service's /metrics and the dashboard's, where `config`
+    says each listens (all of the line's, or those named), each target labelled `service`."""
+    chosen = [s for s in topology.services if services is None or s.name in services]
+    targets = [
+        {"targets": [_address(config, service)], "labels": {"service": service.name}}
+        for service in [*chosen, DASHBOARD]
+    ]
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": "serviceline",
+                "metrics_path": "/metrics",
+                "scrape_timeout": _shorter(SCRAPE_TIMEOUT, interval),
+                "static_configs": targets,
+            }
+        ],
+    }
+
+
+def _address(config: LineConfig, service: Service) -> str:
+    return config.url(service).removeprefix("http://")
+
+
+def _shorter(timeout: str, interval: str) -> str:
+    """Prometheus refuses a scrape timeout longer than the interval."""
+    seconds = {text: int(text.removesuffix("s")) for text in (timeout, interval)}
+    return timeout if seconds[timeout] <= seconds[interval] else interval
+
+
+def scrape_yaml(config: LineConfig, topology: Topology = LINE, **options: Any) -> str:
+    header = "# written by `python -m serviceline.compose` from the topology; do not edit\n"
+    return header + yaml.safe_dump(scrape_config(config, topology, **options), sort_keys=False)
+
+
+def _provisioned(document: Mapping[str, Any]) -> str:
+    header = "# written by `python -m serviceline.compose`; do not edit\n"
+    return header + yaml.safe_dump(dict(document), sort_keys=False)
 
 
 @dataclass(frozen=True)
@@ -185,12 +302,21 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+def stack_files(topology: Topology = LINE) -> dict[Path, str]:
+    """Every file of the stack written from the topology, by its path in the repository."""
+    return {
+        COMPOSE_FILE: compose_file(topology),
+        POSTGRES_INIT: postgres_init(topology),
+        PROMETHEUS_CONFIG: scrape_yaml(stack_config(topology), topology),
+        GRAFANA_DATASOURCES: _provisioned(grafana.datasources(PROMETHEUS_URL)),
+        GRAFANA_PROVIDERS: _provisioned(grafana.dashboard_provider(GRAFANA_DASHBOARDS_MOUNT)),
+        GRAFANA_DASHBOARD: grafana.dashboard_json(),
+    }
+
+
 def write(root: Path, topology: Topology = LINE) -> list[Path]:
     written = []
-    for path, text in (
-        (COMPOSE_FILE, compose_file(topology)),
-        (POSTGRES_INIT, postgres_init(topology)),
-    ):
+    for path, text in stack_files(topology).items():
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")

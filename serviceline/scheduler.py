@@ -27,6 +27,7 @@ from serviceline.topology import SIDEKIQ_RETRIES
 log = logging.getLogger("serviceline.scheduler")
 CLOCK_STATE = "clock.now"
 RETRIES_STATE = "scheduler.retries"
+RETRIED_STATE = "scheduler.retried"
 RETRY = timedelta(minutes=1)
 
 
@@ -96,6 +97,8 @@ class Scheduler:
         self.origin = origin
         self.last_run: dict[str, datetime] = {}
         self.retries: dict[str, Retry] = {}
+        # how many retries each job has run, ever: kept with the clock, so exact after a restart
+        self.retried: dict[str, int] = {}
         # outcomes the database refused to record, and whether each ran on the clock
         self._unsaved: list[tuple[JobResult, bool]] = []
         self._lock = asyncio.Lock()
@@ -115,6 +118,12 @@ class Scheduler:
                 name: Retry(failures, datetime.fromisoformat(due) if due else None)
                 for name, (failures, due) in retries.items()
             }
+            self.retried = json.loads(read_state(session, RETRIED_STATE) or "{}")
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job runs now: a copy run logged without its finish may still be going."""
+        return self._lock.locked()
 
     def due_at(self, job: Job) -> datetime | None:
         scheduled = self._scheduled_at(job)
@@ -230,6 +239,8 @@ class Scheduler:
         a failed scheduled run starts and a failed retry carries on.
         """
         pending = self.retries.get(job.name)
+        if pending is not None and pending.due == outcome.due_at:
+            self.retried[job.name] = self.retried.get(job.name, 0) + 1
         if outcome.ok or job.retry is None:
             self.retries.pop(job.name, None)
             return
@@ -262,6 +273,7 @@ class Scheduler:
                     for name, retry in self.retries.items()
                 }
                 write_state(session, RETRIES_STATE, json.dumps(retries))
+                write_state(session, RETRIED_STATE, json.dumps(self.retried, sort_keys=True))
                 session.commit()
         except DBAPIError as error:
             log.warning("could not record %d job runs: %s", len(self._unsaved), cause(error))

@@ -12,14 +12,21 @@ import pytest
 import yaml
 from sqlalchemy import make_url
 
+from serviceline import grafana
 from serviceline.compose import (
     COMPOSE_FILE,
+    GRAFANA,
+    GRAFANA_DASHBOARD,
+    GRAFANA_DATASOURCES,
+    GRAFANA_PROVIDERS,
     IMAGE,
+    OBSERVABILITY,
     POSTGRES,
     POSTGRES_INIT,
+    PROMETHEUS,
+    PROMETHEUS_CONFIG,
     SEED,
-    compose_file,
-    postgres_init,
+    stack_files,
     write,
 )
 from serviceline.dashboard.process import DASHBOARD
@@ -27,7 +34,9 @@ from serviceline.testing import ROOT
 from serviceline.topology import LINE, Topology
 
 JOBS = {SEED}  # one-shot containers: they run to the end, so they have no health to check
-BESIDE_THE_LINE = {POSTGRES, DASHBOARD.name, *JOBS}
+# the observability profile's, from their official images, started only when asked for
+WATCHERS = {PROMETHEUS, GRAFANA}
+BESIDE_THE_LINE = {POSTGRES, DASHBOARD.name, *JOBS, *WATCHERS}
 
 
 def stack() -> dict[str, Any]:
@@ -66,8 +75,8 @@ def mismatches(document: dict[str, Any], topology: Topology) -> list[str]:
 
 def test_the_committed_files_are_the_ones_the_topology_gives() -> None:
     hint = "run `make compose` to write them again from the topology"
-    assert (ROOT / COMPOSE_FILE).read_text(encoding="utf-8") == compose_file(), hint
-    assert (ROOT / POSTGRES_INIT).read_text(encoding="utf-8") == postgres_init(), hint
+    for path, text in stack_files().items():
+        assert (ROOT / path).read_text(encoding="utf-8") == text, f"{path}: {hint}"
 
 
 def test_compose_and_the_topology_agree() -> None:
@@ -113,8 +122,11 @@ def test_every_server_is_the_one_image_checked_for_health_after_what_it_needs() 
             assert "healthcheck" not in body
         else:
             assert body["healthcheck"]["test"][0] == "CMD", name
-        if name != POSTGRES:
+        if name not in {POSTGRES, *WATCHERS}:
             assert (body["image"], body["build"]) == (IMAGE, "."), name
+        # nothing of the line waits for the watchers, which run only in their profile
+        assert body.get("profiles") == ([OBSERVABILITY] if name in WATCHERS else None), name
+        assert not WATCHERS & set(body.get("depends_on", {})) or name in WATCHERS, name
         for needed, condition in body.get("depends_on", {}).items():
             assert condition == {"condition": "service_healthy"}, f"{name} -> {needed}"
     line = {service.name for service in LINE.services}
@@ -156,8 +168,60 @@ def test_postgres_gives_each_role_its_own_database_and_no_one_else_connects() ->
 
 def test_the_stack_is_written_where_compose_reads_it(tmp_path: Path) -> None:
     written = write(tmp_path)
-    assert written == [tmp_path / COMPOSE_FILE, tmp_path / POSTGRES_INIT]
+    assert written == [
+        tmp_path / path
+        for path in (
+            COMPOSE_FILE,
+            POSTGRES_INIT,
+            PROMETHEUS_CONFIG,
+            GRAFANA_DATASOURCES,
+            GRAFANA_PROVIDERS,
+            GRAFANA_DASHBOARD,
+        )
+    ]
     assert yaml.safe_load(written[0].read_text(encoding="utf-8")) == stack()
+
+
+def mounted(server: dict[str, Any], inside: str) -> Path:
+    """The repository path a container sees at `inside`, which must be there."""
+    volumes: list[str] = server["volumes"]
+    [source] = [v.split(":")[0] for v in volumes if v.split(":")[1] == inside]
+    path = ROOT / source
+    assert path.exists(), source
+    return path
+
+
+def test_prometheus_scrapes_every_service_and_the_dashboard_where_compose_runs_them() -> None:
+    services = stack()["services"]
+    config_file = mounted(services[PROMETHEUS], "/etc/prometheus/prometheus.yml")
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    targets = {static["labels"]["service"]: static["targets"] for static in job["static_configs"]}
+    for service in [*LINE.services, DASHBOARD]:
+        assert targets.pop(service.name) == [
+            f"{service.name}:{published_port(services[service.name])}"
+        ]
+    assert targets == {}
+
+
+def test_grafana_is_given_its_prometheus_and_the_line_s_dashboard() -> None:
+    server = stack()["services"][GRAFANA]
+    provisioning = mounted(server, "/etc/grafana/provisioning")
+    sources = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())
+    [source] = sources["datasources"]
+    assert source["url"] == f"http://{PROMETHEUS}:{published_port(stack()['services'][PROMETHEUS])}"
+    providers = yaml.safe_load((provisioning / "dashboards/serviceline.yml").read_text())
+    [provider] = providers["providers"]
+    dashboards = mounted(server, provider["options"]["path"])
+    board = json.loads((dashboards / "serviceline.json").read_text())
+    assert board["uid"] == grafana.DASHBOARD_UID
+    titles = " ".join(panel["title"] for panel in board["panels"]).lower()
+    for topic in ("lag", "drift", "requests", "bytes"):
+        assert topic in titles
+    for panel in board["panels"]:
+        assert panel["datasource"]["uid"] == source["uid"]
+        assert panel["targets"], panel["title"]
 
 
 @pytest.mark.parametrize(

@@ -258,6 +258,9 @@ async def test_retries_give_up_after_the_configured_count(tmp_path: Path) -> Non
     # given up: nothing more until the next schedule, which starts over
     assert scheduler.retries["copy"] == Retry(3, None)
     assert scheduler.due_at(job) == datetime(2026, 10, 6, 3, tzinfo=UTC)
+    # the two retries are counted, and the count outlives a restart
+    assert scheduler.retried == {"copy": 2}
     reloaded = Scheduler(engine, clock, [job], start)
     reloaded.load()
     assert reloaded.retries == scheduler.retries
+    assert reloaded.retried == {"copy": 2}

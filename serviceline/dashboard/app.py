@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from serviceline.clock import ClockError, parse_duration
 from serviceline.control import LineControl
 from serviceline.dashboard.board import Board
+from serviceline.dashboard.metrics import LineCollector
 from serviceline.dashboard.settings import DashboardSettings
 from serviceline.dashboard.trace_page import trace_router
 from serviceline.dashboard.views import (
@@ -50,6 +51,7 @@ from serviceline.dashboard.views import (
 )
 from serviceline.drift import KeyDrift
 from serviceline.launcher import line_topology
+from serviceline.metrics import install
 from serviceline.scenarios.spec import format_duration
 from serviceline.topology import Edge, Mechanism, Service, Topology
 from serviceline.trace import when
@@ -142,6 +144,7 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(trace_router(templates))
+    install(app, LineCollector(lambda: getattr(app.state, "board", None)))
 
     @app.get("/health")
     async def read_health() -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Drift is checked again only when something a check would see has moved (an owner's change log,
 a consumer's copy cursors), after the dashboard moves the clock or runs an edge, and at least
-every `recheck_seconds` while a page is open: an open page costs the line little.
+every `recheck_seconds` while a page is open: an open page costs the line little. While
+Prometheus scrapes /metrics the board also measures every change's lag with each check, pulling
+only the logs' new rows; a dashboard no one scrapes never pulls them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from serviceline.control import ControlError, LineControl
 from serviceline.dashboard.layout import Layout, layout
 from serviceline.dashboard.settings import DashboardSettings
 from serviceline.drift import Auditor, DriftReport, history_sample, read_history, record_history
+from serviceline.lag import LagCollector, LagReport
 from serviceline.supervision import ServiceState, SupervisionError, Supervisor
 from serviceline.topology import Topology
 from serviceline.upstream import UpstreamError
@@ -78,6 +81,8 @@ class Board:
     supervised: dict[str, ServiceState] = field(default_factory=dict)
     clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: DriftReport | None = None
+    # every change's fate on every edge, measured with the latest check while /metrics is read
+    lag: LagReport | None = None
     problem: str | None = None  # why the line could not be read
     comparisons_problem: str | None = None
     doing: str | None = None  # the action running now
@@ -87,6 +92,8 @@ class Board:
     _seen: str | None = None  # what the line looked like at the last check
     _checked: float = 0.0
     _watched: float = 0.0
+    _scraped: float | None = None
+    _logs: LagCollector | None = None
     _looking: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _pictures: dict[tuple[tuple[str, int], ...], Layout] = field(default_factory=dict)
@@ -134,6 +141,11 @@ class Board:
     def watched(self) -> None:
         self._watched = time.monotonic()
 
+    def scraped(self) -> None:
+        """/metrics was read: keep looking at the line, and measure its lag from now on."""
+        self._scraped = time.monotonic()
+        self.watched()
+
     async def watch(self) -> None:
         """Look at the line now, then every `poll_seconds` while a page is open."""
         looking = True
@@ -172,9 +184,23 @@ class Board:
                         self.checking = False
                     self.report, self._seen, self._checked = report, seen, time.monotonic()
                     self.history.add(report)
+                    if self._scraped is not None:
+                        await self._measure(reading)
+                elif self._scraped is not None and self.lag is None:
+                    await self._measure(reading)
                 self.problem = None
             except FAILURES as error:
                 self.problem = f"could not read the line: {error}"
+
+    async def _measure(self, reading: LineControl) -> None:
+        """Every change's lag up to the clock's time, from the logs' rows pulled so far."""
+        if self._logs is None:
+            self._logs = LagCollector(reading)
+        self._logs.control = reading  # the services answering now
+        await self._logs.collect()
+        until = self.now
+        if until is not None:
+            self.lag = await to_thread.run_sync(self._logs.report, until)
 
     async def _audit(self) -> DriftReport:
         """Every edge whose ends are running, each on its own: one that cannot be read (an owner

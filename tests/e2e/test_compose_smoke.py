@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from serviceline.cli import app
 from serviceline.compose import (
     COMPOSE_FILE,
+    OBSERVABILITY,
     POSTGRES,
     SEED,
     host_port_variable,
@@ -140,6 +141,8 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     failed_before = request.session.testsfailed
     compose("down", "--volumes", "--remove-orphans")  # what an interrupted run left behind
     compose("config", "--quiet")
+    # the profile's Prometheus and Grafana are checked, not started: their images stay unpulled
+    compose("--profile", OBSERVABILITY, "config", "--quiet")
     passed = False
     try:
         started = time.monotonic()
