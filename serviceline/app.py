@@ -13,20 +13,20 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 from swagger_ui_bundle import swagger_ui_path
 
 from serviceline.bodies import StorableInputMiddleware
 from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import HashedSide, RowHash
 from serviceline.clock import SimulatedClock
-from serviceline.copier import AppliedChange, Copier, CopyCursor, CopyRun, CopyTarget
+from serviceline.copier import COPIER_TABLES, Copier, CopyTarget
 from serviceline.credentials import Credentials, presented
 from serviceline.db import JobRun, KernelState, WriteMark, create_tables, make_engine
 from serviceline.deps import Kernel
 from serviceline.errors import add_error_handlers, document_errors
 from serviceline.fault_routes import FaultMiddleware, fault_router
-from serviceline.faults import Faults
+from serviceline.faults import Faults, FaultWindow, close_windows
 from serviceline.feed import ChangeLog, FeedNotifier, Owned, prune
 from serviceline.metrics import ServiceCollector, install, kernel_of
 from serviceline.routes import admin_router, copies_router, feed_router, health_router
@@ -64,8 +64,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url_for(name))
-        kernel_tables: list[type[SQLModel]] = [ChangeLog, CopyCursor, AppliedChange, CopyRun]
-        kernel_tables += [HashedSide, RowHash]
+        kernel_tables: list[type[SQLModel]] = [ChangeLog, *COPIER_TABLES]
+        kernel_tables += [HashedSide, RowHash, FaultWindow]
         models = [*kernel_tables, *tables]
         models += [target.model for target in copy_targets.values()]
         create_tables(engine, models)
@@ -122,6 +122,9 @@ def create_app(
         if owned:
             scheduler.jobs.append(Job("feed.prune", "0 4 * * *", partial(_prune, kernel)))
         scheduler.load()
+        with Session(engine) as session:  # the faults a process held ended with it
+            close_windows(session, clock.now())
+            session.commit()
         app.state.kernel = kernel
         ticking = None
         if settings.clock_mode is ClockMode.REALTIME:

@@ -709,6 +709,7 @@ def hop_notes(hop: Hop) -> list[str]:
         due = f", next try {when(hop.state.retry_due_at)}" if hop.state.retry_due_at else ""
         notes.append(f"failing: {hop.state.failures} run(s) in a row{due}: {hop.state.last_error}")
     notes += [f"fault set: {fault}" for fault in hop.state.faults]
+    notes += [f"fault logged: {window.words()}" for window in hop.state.windows]
     return notes + hop.edit_words()
 
 

@@ -237,9 +237,11 @@ class LineControl:
         )
         return page
 
-    async def read_admin(self, service: str, path: str) -> Any:
+    async def read_admin(
+        self, service: str, path: str, params: Mapping[str, str] | None = None
+    ) -> Any:
         """One of a service's admin views, e.g. `jobs`, `edges`, `faults`."""
-        return await self._call(service, "GET", f"/admin/{path}")
+        return await self._call(service, "GET", f"/admin/{path}", params=params)
 
     async def run_edge(self, edge: Edge | str, *, full: bool = False) -> dict[str, Any]:
         edge = self.topology.edge(edge) if isinstance(edge, str) else edge

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from anyio import to_thread
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
-from sqlalchemy import JSON, Engine, insert
+from sqlalchemy import JSON, Engine, Index, insert
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 
@@ -89,6 +89,44 @@ class AppliedChange(SQLModel, table=True):
     applied_at: datetime | None = utc_field()
 
 
+class LocalEdit(SQLModel, table=True):
+    """One column of one copy edited here, and what the edge's policy made of the edit since.
+
+    Written with the edit and settled in the batch that meets it, so a trace can say of each
+    edit whether the owner's next change overwrote it (owner_wins) or it kept one out
+    (local_wins), and which version did.
+    """
+
+    __tablename__ = "kernel_local_edit"
+    __table_args__ = (
+        Index("ix_kernel_local_edit_key", "edge", "key"),
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    edge: str
+    key: str
+    column: str
+    value: Any = Field(default=None, sa_type=JSON, nullable=True)
+    edited_at: datetime | None = utc_field()
+    # held: the copy still has it; overwritten: the owner's value replaced it; kept: it keeps
+    # the owner's value out; replaced: a later edit here of the same column
+    outcome: str = "held"
+    settled_at: datetime | None = utc_field()
+    owner_value: Any = Field(default=None, sa_type=JSON, nullable=True)
+    owner_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a batch did to an edit of one column: overwrote it, or kept the owner's value out."""
+
+    key: str
+    column: str
+    outcome: str
+    owner_value: Any
+    owner_version: int | None
+
+
 class CopyRun(SQLModel, table=True):
     """One run of an edge: what it cost and what it found, counted with each batch it committed."""
 
@@ -113,6 +151,8 @@ class CopyRun(SQLModel, table=True):
     seen: list[str] | None = Field(default=None, sa_type=JSON)
 
 
+# the tables every consumer keeps for its copier, beside the copies themselves
+COPIER_TABLES: tuple[type[SQLModel], ...] = (CopyCursor, AppliedChange, CopyRun, LocalEdit)
 ReferencedKeys = Callable[[Session, Collection[str]], set[str]]
 WantedKeys = Callable[[Session], list[str]]
 AfterApply = Callable[[Session, list[dict[str, Any]]], None]
@@ -147,6 +187,8 @@ class CopyStats:
     lost_local_edits: int = 0
     withheld_owner_changes: int = 0
     rejected: list[str] = field(default_factory=list)
+    # the local edits this run met, for the edits' own log
+    settled: list[Settled] = field(default_factory=list, repr=False)
     full: bool = False
     started_at: datetime | None = None
     requests: int = 0
@@ -159,7 +201,7 @@ class CopyStats:
     def result(self) -> dict[str, Any]:
         """What the run reports: its counts, without what it keeps for its own log."""
         shown = asdict(self)
-        del shown["traffic"], shown["seen"]
+        del shown["traffic"], shown["seen"], shown["settled"]
         return shown
 
     # not made: the owner had not moved since a run that found nothing (Copier.skip)
@@ -489,6 +531,7 @@ class Copier:
             rows: list[dict[str, Any]] = []
             gone: dict[str, int | None] = {}
             lost, withheld = stats.lost_local_edits, stats.withheld_owner_changes
+            settled = len(stats.settled)
             for record_key, record in latest.items():
                 current = existing.get(record_key)
                 if _is_older(record, current, relisting=relisting):
@@ -533,6 +576,7 @@ class Copier:
             withheld = stats.withheld_owner_changes - withheld
             if lost or withheld:
                 self._count(session, edge, lost, withheld)
+            _log_settled(session, edge, stats.settled[settled:], applied_at)
             if position is not None:
                 self._move_cursor(session, edge, position, now, full=False)
             self._count_run(session, stats)
@@ -553,7 +597,9 @@ class Copier:
         except ValidationError as error:
             stats.rejected.append(f"{record.key}: {error.errors()[0]['msg']}")
             return None
-        local_edits, withheld = ([], {}) if current is None else _settle(edge, current, row, stats)
+        local_edits, withheld = (
+            ([], {}) if current is None else _settle(edge, record, current, row, stats)
+        )
         row.update(
             source_version=record.version,
             copied_at=now,
@@ -732,7 +778,7 @@ def _validated(model: type[Copy], values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settle(
-    edge: Edge, current: Copy, row: dict[str, Any], stats: CopyStats
+    edge: Edge, record: SourceRecord, current: Copy, row: dict[str, Any], stats: CopyStats
 ) -> tuple[list[str], dict[str, Any]]:
     """Apply the edge's policy to the columns edited here; `row` becomes what is stored.
 
@@ -749,12 +795,64 @@ def _settle(
             # a snapshot re-reads the same owner value at every sync: count it the first time
             if current.withheld.get(column, _NOTHING) != owners:
                 stats.withheld_owner_changes += 1
+                stats.settled.append(Settled(record.key, column, "kept", owners, record.version))
             withheld[column] = owners
             row[column] = local
             kept.append(column)
         else:
             stats.lost_local_edits += 1
+            owners = to_jsonable_python(row[column])
+            stats.settled.append(Settled(record.key, column, "overwritten", owners, record.version))
     return kept, withheld
+
+
+def _log_settled(session: Session, edge: Edge, settled: list[Settled], at: datetime) -> None:
+    """Mark each edit a batch met with what became of it; only a batch that met one pays."""
+    for done in settled:
+        session.execute(
+            update(LocalEdit)
+            .where(
+                col(LocalEdit.edge) == edge.name,
+                col(LocalEdit.key) == done.key,
+                col(LocalEdit.column) == done.column,
+                col(LocalEdit.outcome).in_(("held", "kept")),
+            )
+            .values(
+                outcome=done.outcome,
+                settled_at=at,
+                owner_value=done.owner_value,
+                owner_version=done.owner_version,
+            )
+        )
+
+
+def log_edit(
+    session: Session, edge: Edge, key: str, values: Mapping[str, Any], at: datetime
+) -> None:
+    """Log a local edit of these columns; an earlier edit of one of them is replaced by it."""
+    session.execute(
+        update(LocalEdit)
+        .where(
+            col(LocalEdit.edge) == edge.name,
+            col(LocalEdit.key) == key,
+            col(LocalEdit.column).in_(list(values)),
+            col(LocalEdit.outcome).in_(("held", "kept")),
+        )
+        .values(outcome="replaced", settled_at=at)
+    )
+    session.execute(
+        insert(LocalEdit),
+        [
+            {
+                "edge": edge.name,
+                "key": key,
+                "column": column,
+                "value": to_jsonable_python(value),
+                "edited_at": at,
+            }
+            for column, value in values.items()
+        ],
+    )
 
 
 def _is_older(record: SourceRecord, current: Copy | None, *, relisting: bool) -> bool:

@@ -4,24 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
+from functools import partial
 
 import httpx
 from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serviceline.deps import AdminAuth, Kernel, KernelDep
-from serviceline.faults import SERVER_FAULTS, STORAGE_FAULTS, Fault, FaultKind, FaultSpec
+from serviceline.deps import AdminAuth, Kernel, KernelDep, SessionDep
+from serviceline.faults import (
+    SERVER_FAULTS,
+    STORAGE_FAULTS,
+    Fault,
+    FaultKind,
+    FaultSpec,
+    FaultWindow,
+    close_windows,
+    open_window,
+)
 from serviceline.topology import Mechanism
 
 log = logging.getLogger("serviceline.faults")
 fault_router = APIRouter(prefix="/admin/faults", tags=["admin"], dependencies=[AdminAuth])
 
 
+class FaultWindowView(BaseModel):
+    kind: FaultKind
+    edge: str | None
+    began_at: datetime
+    until: datetime | None  # None: still set, until cleared
+
+
 @fault_router.post("", status_code=status.HTTP_201_CREATED)
 def create_fault(body: FaultSpec, kernel: KernelDep) -> Fault:
     _check_edge(kernel, body)
-    return kernel.faults.add(body)
+    # logged in a transaction of its own, before the fault acts: a storage fault refuses writes
+    with Session(kernel.engine) as session:
+        fault = kernel.faults.add(body, log=partial(open_window, session))
+        session.commit()
+    return fault
 
 
 @fault_router.get("")
@@ -29,9 +53,20 @@ def list_faults(kernel: KernelDep) -> list[Fault]:
     return kernel.faults.listed()
 
 
+@fault_router.get("/windows")
+def list_fault_windows(session: SessionDep) -> list[FaultWindowView]:
+    """Every fault set on this service so far, cleared ones too, and when each acted."""
+    rows = session.exec(select(FaultWindow).order_by(col(FaultWindow.id)))
+    return [FaultWindowView.model_validate(row, from_attributes=True) for row in rows]
+
+
 @fault_router.delete("", status_code=status.HTTP_204_NO_CONTENT)
 def delete_faults(kernel: KernelDep) -> None:
     kernel.faults.clear()
+    # a transaction begun once the faults are gone: one begun before met a read-only database
+    with Session(kernel.engine) as session:
+        close_windows(session, kernel.clock.now())
+        session.commit()
 
 
 def _check_edge(kernel: Kernel, spec: FaultSpec) -> None:

@@ -14,9 +14,13 @@ from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, or_, update
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlmodel import Field as Column
+from sqlmodel import Session, SQLModel, col
 
 from serviceline.clock import SimulatedClock
+from serviceline.db import utc_field
 from serviceline.fields import UtcDateTime
 
 log = logging.getLogger("serviceline.faults")
@@ -120,6 +124,37 @@ class Fault(FaultSpec):
         )
 
 
+class FaultWindow(SQLModel, table=True):
+    """A fault set on this service and when it acted, on the simulated clock: the faults live in
+    memory and are gone once cleared, this row stays, so a trace can say what a fault delayed."""
+
+    __tablename__ = "kernel_fault_window"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: int | None = Column(default=None, primary_key=True)
+    kind: str
+    edge: str | None = None
+    began_at: datetime | None = utc_field()
+    # the fault's own end, or earlier: when it was cleared or its process ended; None: still set
+    until: datetime | None = utc_field()
+
+
+def open_window(session: Session, fault: Fault, now: datetime) -> None:
+    """Log a fault as it is set: written at once, so its transaction begins before it acts."""
+    session.add(
+        FaultWindow(kind=fault.kind.value, edge=fault.edge, began_at=now, until=fault.until)
+    )
+    session.flush()
+
+
+def close_windows(session: Session, now: datetime) -> None:
+    """Every fault still acting ends now: cleared, or gone with the process that held it."""
+    session.execute(
+        update(FaultWindow)
+        .where(or_(col(FaultWindow.until).is_(None), col(FaultWindow.until) > now))
+        .values(until=now)
+    )
+
+
 class PageLostError(RuntimeError):
     """A page that never arrived: the run stops, and the next one reads from the last commit."""
 
@@ -145,6 +180,22 @@ class Faults:
     def bind(self, engine: Engine) -> None:
         """Let storage faults act on `engine`: SQLite itself then refuses the writes."""
         event.listen(engine, "begin", self._limit)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "checkout", self._restore)
+
+    def _restore(self, connection: DBAPIConnection, *_: object) -> None:
+        """A connection a storage fault left read-only or full is put right once the fault is
+        over, before its next BEGIN IMMEDIATE, which SQLite would refuse on it."""
+        if not self._storage:
+            return
+        now = self.clock.now()
+        with self._lock:
+            if any(f.acts_on(STORAGE_FAULTS, f.edge, now, ANY) for f in self._faults):
+                return
+        cursor = connection.cursor()
+        cursor.execute(f"PRAGMA max_page_count = {SQLITE_MAX_PAGES}")
+        cursor.execute("PRAGMA query_only = 0")
+        cursor.close()
 
     def _limit(self, connection: Connection) -> None:
         if not self._storage:
@@ -159,11 +210,16 @@ class Faults:
         elif FaultKind.READ_ONLY in acting:
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
-    def add(self, spec: FaultSpec) -> Fault:
+    def add(self, spec: FaultSpec, log: Callable[[Fault, datetime], None] | None = None) -> Fault:
+        """Set a fault; `log` writes it down at its start, before it can act on the database."""
         with self._lock:
             self._last_id += 1
-            self._storage = self._storage or spec.kind in STORAGE_FAULTS
             fault = Fault(id=self._last_id, **spec.model_dump())
+        if log is not None:
+            # outside the lock: the log's transaction asks the faults how its database behaves
+            log(fault, self.clock.now())
+        with self._lock:
+            self._storage = self._storage or spec.kind in STORAGE_FAULTS
             self._faults.append(fault)
             return fault.model_copy()
 

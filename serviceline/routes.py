@@ -16,7 +16,7 @@ from sqlmodel import Session, SQLModel, col, func, select
 
 from serviceline.bodies import UnstorableInputError, check_storable
 from serviceline.clock import ClockError, parse_duration
-from serviceline.copier import AppliedChange, CopyCursor, CopyRun
+from serviceline.copier import AppliedChange, CopyCursor, CopyRun, LocalEdit, log_edit
 from serviceline.credentials import Rule
 from serviceline.db import JobRun
 from serviceline.deps import (
@@ -288,6 +288,13 @@ def update_copy(
     for column in body:
         setattr(row, column, getattr(checked, column))
     row.local_edits = sorted({*row.local_edits, *body})
+    log_edit(
+        session,
+        edge,
+        key,
+        {column: getattr(checked, column) for column in body},
+        kernel.clock.now(),
+    )
     # a snapshot would overwrite the edit: its next run is not one that finds nothing
     kernel.copier.edited(edge.name)
     session.add(row)
@@ -669,6 +676,35 @@ def list_applied(session: SessionDep, after: int = After, limit: int = Limit) ->
     rows, more = _logged_after(session, AppliedChange, col(AppliedChange.id), after, limit)
     applied = [AppliedView.model_validate(row, from_attributes=True) for row in rows]
     return AppliedPage(applied=applied, next=applied[-1].id if applied else after, has_more=more)
+
+
+class LocalEditView(BaseModel):
+    edge: str
+    key: str
+    column: str
+    value: Any
+    edited_at: datetime | None
+    outcome: str
+    settled_at: datetime | None
+    owner_value: Any
+    owner_version: int | None
+
+
+@admin_router.get("/local-edits")
+def list_local_edits(
+    session: SessionDep,
+    edge: Annotated[
+        str, Query(description="one of this service's edges, e.g. gias.school.placements")
+    ],
+    key: Annotated[str, Query(description="the copy's key at its owner")],
+) -> list[LocalEditView]:
+    """The edits made here to one copy, and what the edge's policy made of each since."""
+    rows = session.exec(
+        select(LocalEdit)
+        .where(col(LocalEdit.edge) == edge, col(LocalEdit.key) == key)
+        .order_by(col(LocalEdit.id))
+    )
+    return [LocalEditView.model_validate(row, from_attributes=True) for row in rows]
 
 
 @admin_router.get("/copy-runs")

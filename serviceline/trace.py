@@ -4,7 +4,8 @@ The lag module's logs and its rules say when each copy first held each version (
 this module picks out one key, names the run that brought each version and why it came when it
 did (the schedule it waited for, failed runs retried before it, a full sync), and sets beside it
 what each consumer says of its copy now: the columns edited there and what the edge's policy
-did to them.
+did to them: each edit the consumer logged, and the version that overwrote it or that it keeps
+out. The fault windows each end logged (`/admin/faults/windows`) label a delay a fault caused.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from serviceline.faults import SERVER_FAULTS, FaultKind
 from serviceline.lag import (
     Applied,
     EdgeLogs,
@@ -30,9 +32,79 @@ from serviceline.lag import (
     default_journeys,
 )
 from serviceline.scheduler import next_fire
-from serviceline.topology import Edge, Mechanism, Topology
+from serviceline.topology import Edge, Mechanism, Policy, Topology
 
 TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One column of the copy edited at its consumer, and what became of the edit since."""
+
+    column: str
+    value: Any
+    edited_at: datetime
+    outcome: str  # held, overwritten, kept or replaced (copier.LocalEdit)
+    settled_at: datetime | None = None
+    owner_value: Any = None
+    owner_version: int | None = None
+
+    def words(self, policy: Policy) -> str:
+        said = f"{self.column} set to {self.value!r} here {when(self.edited_at)}"
+        version = f"version {self.owner_version}" if self.owner_version else "the owner"
+        if self.outcome == "overwritten":
+            return (
+                f"{said}: overwritten {when(self.settled_at)} by {version}'s "
+                f"{self.owner_value!r} ({policy.value}): the edit is lost"
+            )
+        if self.outcome == "kept":
+            return (
+                f"{said}: kept ({policy.value}); {version}'s {self.owner_value!r} held back "
+                f"since {when(self.settled_at)}"
+            )
+        if self.outcome == "replaced":
+            return f"{said}: replaced by a later edit here {when(self.settled_at)}"
+        if policy is Policy.LOCAL_WINS:
+            return f"{said}: held; the owner's later changes to it will be held back"
+        return f"{said}: held; the next owner change to it overwrites it"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "value": self.value,
+            "edited_at": self.edited_at.isoformat(),
+            "outcome": self.outcome,
+            "settled_at": self.settled_at.isoformat() if self.settled_at else None,
+            "owner_value": self.owner_value,
+            "owner_version": self.owner_version,
+        }
+
+
+@dataclass(frozen=True)
+class FaultSpan:
+    """A fault that was set on one end of a hop, from when until when on the simulated clock."""
+
+    service: str
+    kind: str
+    edge: str | None
+    began_at: datetime
+    until: datetime | None  # None: still set
+
+    def words(self) -> str:
+        end = f"to {when(self.until)}" if self.until else "on, until cleared"
+        return f"{self.kind} on {self.service} from {when(self.began_at)} {end}"
+
+    def overlaps(self, begin: datetime, end: datetime) -> bool:
+        return self.began_at < end and (self.until is None or self.until > begin)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "kind": self.kind,
+            "edge": self.edge,
+            "from": self.began_at.isoformat(),
+            "until": self.until.isoformat() if self.until else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -47,6 +119,9 @@ class CopyState:
     retries_left: int | None = None
     last_error: str | None = None
     faults: tuple[str, ...] = ()
+    # the edits logged of this key's copy, and every fault either end of the edge logged
+    edits: tuple[Edit, ...] = ()
+    windows: tuple[FaultSpan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,8 +161,12 @@ class Arrival:
     lag_seconds: float | None
     wait: Wait
     superseded_by: int | None = None  # the version the copy held instead
+    # the faults that acted on the hop while this version waited, when it came late
+    faults: tuple[FaultSpan, ...] = ()
 
     def words(self) -> str:
+        if self.outcome in (Outcome.DELIVERED, Outcome.PENDING) and self.faults:
+            return self.wait.words() + "; delayed by " + ", ".join(f.words() for f in self.faults)
         if self.outcome is Outcome.DELIVERED:
             return self.wait.words()
         if self.outcome is Outcome.SUPERSEDED:
@@ -126,6 +205,8 @@ class Hop:
 
     def edit_words(self) -> list[str]:
         """What became of the edits made to this copy, as far as the consumer records them."""
+        if self.state.edits:
+            return [edit.words(self.edge.policy) for edit in self.state.edits]
         said = []
         withheld = (self.state.copy or {}).get("withheld") or {}
         for column in self.local_edits:
@@ -141,7 +222,7 @@ class Hop:
             lost = self.state.lost_local_edits
             said.append(
                 f"{self.edge.name} has overwritten {lost} local edit{'s' if lost > 1 else ''} "
-                "in all (owner_wins); an overwritten edit leaves no mark on its record"
+                "in all (owner_wins); none of them logged of this record"
             )
         return said
 
@@ -163,6 +244,7 @@ class Hop:
                     "run_at": a.wait.run_at.isoformat() if a.wait.run_at else None,
                     "due_at": a.wait.due_at.isoformat() if a.wait.due_at else None,
                     "failed_runs": a.wait.failed_runs,
+                    "faults": [fault.to_json() for fault in a.faults],
                     "why": a.words(),
                 }
                 for a in self.arrivals
@@ -173,8 +255,10 @@ class Hop:
             "never_saw": self.never_saw,
             "local_edits": self.local_edits,
             "edits": self.edit_words(),
+            "edit_log": [edit.to_json() for edit in self.state.edits],
             "retry": _retry_json(self.state),
             "faults": list(self.state.faults),
+            "fault_windows": [window.to_json() for window in self.state.windows],
         }
 
 
@@ -313,7 +397,14 @@ def _arrival(
         ),
         None,
     )
-    return Arrival(change, fate.outcome, arrived, fate.lag, wait, later)
+    # a fault is the cause only of a delay: the version missed a run that was due for it
+    late = waiting and (
+        bool(failed) or (due is not None and (brought.started_at if brought else at) > due)
+    )
+    faults = tuple(
+        w for w in state.windows if late and w.overlaps(change.changed_at, arrived or at)
+    )
+    return Arrival(change, fate.outcome, arrived, fate.lag, wait, later, faults)
 
 
 def _run_at(runs: Sequence[Run], moment: datetime) -> Run | None:
@@ -388,6 +479,9 @@ async def _state(
     ]
     view = views.get(edge.name, {})
     due = job.get("retry_due_at")
+    edits = await control.read_admin(
+        edge.consumer, "local-edits", params={"edge": edge.name, "key": key}
+    )
     return CopyState(
         copy,
         int(view.get("lost_local_edits") or 0),
@@ -397,4 +491,49 @@ async def _state(
         job.get("retries_left"),
         job.get("last_error"),
         tuple(faults),
+        tuple(_edit(row) for row in edits),
+        tuple(
+            [
+                window
+                for service in (edge.owner, edge.consumer)
+                if service in control.clients
+                for window in _windows(service, await control.read_admin(service, "faults/windows"))
+                if _acts_on(window, edge)
+            ]
+        ),
     )
+
+
+def _edit(row: Mapping[str, Any]) -> Edit:
+    settled = row.get("settled_at")
+    return Edit(
+        row["column"],
+        row["value"],
+        datetime.fromisoformat(row["edited_at"]),
+        row["outcome"],
+        datetime.fromisoformat(settled) if settled else None,
+        row.get("owner_value"),
+        row.get("owner_version"),
+    )
+
+
+def _windows(service: str, rows: Sequence[Mapping[str, Any]]) -> list[FaultSpan]:
+    return [
+        FaultSpan(
+            service,
+            row["kind"],
+            row.get("edge"),
+            datetime.fromisoformat(row["began_at"]),
+            datetime.fromisoformat(row["until"]) if row.get("until") else None,
+        )
+        for row in rows
+    ]
+
+
+def _acts_on(window: FaultSpan, edge: Edge) -> bool:
+    """Whether a fault on one end could hold the edge's copies back: an owner's answers, or the
+    consumer's own reads of this edge and its database."""
+    serves = FaultKind(window.kind) in SERVER_FAULTS
+    if window.service == edge.owner and serves:
+        return True
+    return window.service == edge.consumer and not serves and window.edge in (None, edge.name)

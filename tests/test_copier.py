@@ -13,7 +13,15 @@ import pytest
 from sqlmodel import Session, col, select
 
 from serviceline.clock import SimulatedClock
-from serviceline.copier import AppliedChange, Copier, CopyCursor, CopyRun, CopyStats, CopyTarget
+from serviceline.copier import (
+    COPIER_TABLES,
+    AppliedChange,
+    Copier,
+    CopyCursor,
+    CopyRun,
+    CopyStats,
+    CopyTarget,
+)
 from serviceline.db import create_tables, make_engine
 from serviceline.faults import Faults, FaultSpec
 from serviceline.readers import Page
@@ -51,9 +59,7 @@ async def consumer(
 ) -> AsyncIterator[Copier]:
     """A consumer's copier on its own database, reading its owner through `handler`."""
     engine = make_engine(database_url(state_dir, f"{service}-copies"))
-    create_tables(
-        engine, [CopyCursor, AppliedChange, CopyRun, *(target.model for target in targets.values())]
-    )
+    create_tables(engine, [*COPIER_TABLES, *(target.model for target in targets.values())])
     transport = httpx.MockTransport(handler)
     upstream = Upstream.connect(owner, f"http://{owner}", transport=transport)
     clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)

@@ -60,6 +60,8 @@ KERNEL = {
     ("GET", "/admin/applied"): ADMIN_READ,
     ("GET", "/admin/copy-runs"): ADMIN_READ,
     ("GET", "/admin/faults"): ADMIN_READ,
+    ("GET", "/admin/faults/windows"): ADMIN_READ,
+    ("GET", "/admin/local-edits"): ADMIN_READ,
     ("POST", "/admin/faults"): ADMIN_WRITE,
     ("DELETE", "/admin/faults"): ADMIN_WRITE,
 }

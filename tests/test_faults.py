@@ -405,3 +405,26 @@ async def test_a_consumer_whose_database_refuses_writes_fails_its_sync_and_says_
         [job] = [job for job in jobs if job["name"] == FIND_COURSES.name]
         assert job["last_error"] is None
         assert job["last_run_at"] == "2026-10-05T00:05:00Z"
+
+
+async def test_every_fault_is_logged_once_over_cleared_or_gone_with_its_process(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish"], state_dir) as line:
+        publish = line["publish"]
+        await line.control.advance(by="10m")
+        await set_fault(publish, kind="fail", until="2026-10-05T06:00:00Z")
+        await set_fault(publish, kind="disk_full")
+        await line.control.advance(by="20m")
+        assert (await publish.delete("/admin/faults", headers=ADMIN)).status_code == 204
+        await set_fault(publish, kind="slow", seconds=0)
+        await line.control.advance(by="30m")
+    # the same service started again: the fault it held is gone, and its window closed then
+    async with in_process_line(["publish"], state_dir) as line:
+        windows = (await line["publish"].get("/admin/faults/windows", headers=ADMIN)).json()
+        assert await faults(line["publish"]) == []
+    assert [(w["kind"], w["began_at"][11:16], w["until"][11:16]) for w in windows] == [
+        ("fail", "00:10", "00:30"),  # cleared before its own end
+        ("disk_full", "00:10", "00:30"),  # logged though it refuses the database's writes
+        ("slow", "00:30", "01:00"),  # gone with its process
+    ]

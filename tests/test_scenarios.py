@@ -28,6 +28,7 @@ from serviceline.scenarios.runner import (
 from serviceline.scenarios.spec import (
     COMPARISONS,
     Bound,
+    Request,
     Scenario,
     ScenarioError,
     Sync,
@@ -39,7 +40,8 @@ from serviceline.scenarios.spec import (
     references,
     substitute,
 )
-from serviceline.testing import ADMIN_TOKEN, API_TOKEN, AUDITOR_TOKEN, in_process_line
+from serviceline.seed import PROVIDER_CODE_LEADS
+from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, AUDITOR_TOKEN, in_process_line
 from serviceline.topology import LINE
 from tests import builders
 
@@ -464,6 +466,60 @@ async def test_the_comparisons_a_scenario_names_are_the_auditors(state_dir: Path
         auditor = Auditor(line.clients, AUDITOR_TOKEN)
         found = {c.name: tuple(c.services) for c in await auditor.comparisons()}
     assert found == COMPARISONS
+
+
+def test_the_partnership_story_creates_no_provider_a_seed_could_hold() -> None:
+    story = load("partnership-conflict")
+    created = [
+        step.body["code"]
+        for step in story.steps
+        if isinstance(step, Request) and step.parts()[:2] == ("POST", "publish")
+        if step.parts()[2] == "/providers"
+    ]
+    assert len(created) == 3
+    assert not [code for code in created if code[0] in PROVIDER_CODE_LEADS]
+
+
+@pytest.mark.anyio
+async def test_the_partnership_story_runs_on_a_line_holding_partnerships_of_its_own(
+    state_dir: Path,
+) -> None:
+    """Its counts are what it adds to the line's own; run again, it refuses at its first step."""
+    async with in_process_line(["publish", "manage"], state_dir) as line:
+        publish, manage = line.clients["publish"], line.clients["manage"]
+        for code in ("1AB", "2CD"):
+            answer = await publish.post("/providers", json=builders.provider(code), headers=API)
+            assert answer.status_code == 201, answer.text
+        pair = {"accredited_provider_code": "1AB"}
+        for body, service in (
+            ({**pair, "training_provider_code": "2CD"}, publish),
+            ({**pair, "lead_partner_code": "2CD"}, manage),
+            ({**pair, "lead_partner_code": "3EF"}, manage),  # Manage's alone: conflicting
+        ):
+            assert (await service.post("/partnerships", json=body, headers=API)).is_success
+
+        async def run() -> Runner:
+            runner = Runner(
+                load("partnership-conflict"),
+                AttachedStack(line.clients),
+                api_token=API_TOKEN,
+                admin_token=ADMIN_TOKEN,
+                auditor_token=AUDITOR_TOKEN,
+            )
+            await runner.run()
+            return runner
+
+        first = await run()
+        assert first.failures == []
+        checked = [check.text for entry in first.timeline for check in entry.checks]
+        assert (
+            "accredited provider to lead partner conflicting 2, besides the line's own 1" in checked
+        )
+        again = await run()
+    assert len(again.failures) == 1
+    assert again.failures[0].startswith("step 1 (POST publish /providers): publish already holds")
+    assert "an earlier run of this story; run it without --url" in again.failures[0]
+    assert [entry.number for entry in again.timeline] == [0, 1]
 
 
 def invoke(*args: str) -> tuple[int, str]:

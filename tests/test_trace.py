@@ -131,11 +131,60 @@ async def test_a_failed_run_is_retried_and_the_retry_brings_the_version(state_di
     assert not came.wait.on_schedule
     assert came.words() == (
         "the Mon 05 Oct 00:25:34 run (feed, cron */5 * * * *), "
-        "off schedule: a retry, after 2 failed runs"
+        "off schedule: a retry, after 2 failed runs; "
+        "delayed by fail on publish from Mon 05 Oct 00:21 on, until cleared"
     )
     assert hop(found, FIND).state.faults == ("fail on publish",)
-    # Apply's 00:30 run found Publish answering again
+    # Apply's 00:30 run found Publish answering again: the fault did not delay it
     assert hop(found, APPLY).arrivals[-1].wait.failed_runs == 0
+    assert hop(found, APPLY).arrivals[-1].faults == ()
+
+
+async def test_a_delay_is_put_down_to_a_fault_logged_once_it_is_over(state_dir: Path) -> None:
+    """Publish fails from 00:13 until cleared at 00:40: Find's 00:15 run and its retries fail."""
+    async with in_process_line(["publish", "find"], state_dir) as line:
+        uuid = await renamed_course(line)
+        await line.control.advance(to=at(13))
+        publish = line["publish"]
+        assert (
+            await publish.post("/admin/faults", json={"kind": "fail"}, headers=ADMIN)
+        ).is_success
+        await line.control.advance(to=at(40))
+        assert (await publish.delete("/admin/faults", headers=ADMIN)).is_success
+        windows = (await publish.get("/admin/faults/windows", headers=ADMIN)).json()
+        await line.control.advance(to=at(120))
+        found = await collect_trace(LagCollector(line.control), "course", uuid, AUDITOR)
+
+    assert windows == [
+        {
+            "kind": "fail",
+            "edge": None,
+            "began_at": "2026-10-05T00:13:00Z",
+            "until": "2026-10-05T00:40:00Z",
+        }
+    ]
+    assert hop(found, FIND).state.faults == ()  # none is set now
+    came = hop(found, FIND).arrivals[-1]
+    assert (came.change.version, came.outcome) == (3, Outcome.DELIVERED)
+    assert came.arrived_at is not None
+    assert came.arrived_at >= at(40)
+    assert [f.words() for f in came.faults] == [
+        "fail on publish from Mon 05 Oct 00:13 to Mon 05 Oct 00:40"
+    ]
+    assert came.words().endswith(
+        "; delayed by fail on publish from Mon 05 Oct 00:13 to Mon 05 Oct 00:40"
+    )
+    # version 1 came at 00:05, before the fault: nothing to put down to it
+    assert hop(found, FIND).arrivals[0].faults == ()
+    assert found.to_json()["hops"][0]["fault_windows"] == [
+        {
+            "service": "publish",
+            "kind": "fail",
+            "edge": None,
+            "from": at(13).isoformat(),
+            "until": at(40).isoformat(),
+        }
+    ]
 
 
 async def test_an_edit_to_a_copy_is_shown_and_what_the_owners_next_import_did_to_it(
@@ -158,17 +207,45 @@ async def test_an_edit_to_a_copy_is_shown_and_what_the_owners_next_import_did_to
 
     assert before.local_edits == ["telephone", "website"]
     assert before.edit_words() == [
-        "telephone edited here: the next owner change to it overwrites it",
-        "website edited here: the next owner change to it overwrites it",
+        "telephone set to '020 7946 0001' here Mon 05 Oct 00:00: held; "
+        "the next owner change to it overwrites it",
+        "website set to 'https://aldgate.example' here Mon 05 Oct 00:00: held; "
+        "the next owner change to it overwrites it",
     ]
     # the 23:30 import wrote GIAS's values over both
     assert after.local_edits == []
     assert after.edit_words() == [
-        "gias.school.placements has overwritten 2 local edits in all (owner_wins); "
-        "an overwritten edit leaves no mark on its record"
+        "telephone set to '020 7946 0001' here Mon 05 Oct 00:00: overwritten Mon 05 Oct 23:30 "
+        "by the owner's '020 7000 0000' (owner_wins): the edit is lost",
+        "website set to 'https://aldgate.example' here Mon 05 Oct 00:00: overwritten "
+        "Mon 05 Oct 23:30 by the owner's None (owner_wins): the edit is lost",
     ]
+    assert [e.outcome for e in after.state.edits] == ["overwritten", "overwritten"]
     assert after.state.copy is not None
     assert after.state.copy["telephone"] == "020 7000 0000"
+
+
+async def test_a_later_edit_replaces_an_earlier_one_and_local_wins_keeps_the_owner_out(
+    state_dir: Path,
+) -> None:
+    edge = "gias.school.placements"
+    async with in_process_line(["gias", "publish", "dqt", "placements"], state_dir) as line:
+        school = builders.school("100000", telephone="020 7000 0000")
+        assert (await line["gias"].post("/schools/batch", json=[school], headers=API)).is_success
+        await line.control.run_job("gias", "gias.daily_extract")
+        await line.control.run_edge(edge)
+        for telephone in ("020 7946 0001", "020 7946 0002"):
+            edit = {"telephone": telephone}
+            edited = await line["placements"].patch("/copies/school/100000", json=edit, headers=API)
+            assert edited.status_code == 200, edited.text
+        found = hop(
+            await collect_trace(LagCollector(line.control), "school", "100000", AUDITOR), edge
+        )
+    assert [(e.value, e.outcome) for e in found.state.edits] == [
+        ("020 7946 0001", "replaced"),
+        ("020 7946 0002", "held"),
+    ]
+    assert found.to_json()["edit_log"][1]["value"] == "020 7946 0002"
 
 
 async def test_the_trace_as_json_names_every_hop_and_version(state_dir: Path) -> None:
@@ -188,6 +265,7 @@ async def test_the_trace_as_json_names_every_hop_and_version(state_dir: Path) ->
             "run_at": at(5).isoformat(),
             "due_at": at(5).isoformat(),
             "failed_runs": 0,
+            "faults": [],
             "why": "the Mon 05 Oct 00:05 run (feed, cron */5 * * * *)",
         }
     ]

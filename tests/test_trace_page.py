@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from serviceline.testing import API, in_process_line
+from serviceline.testing import ADMIN, API, in_process_line
 from tests import builders
 from tests.test_dashboard import dashboard_of
 
@@ -41,6 +41,26 @@ async def test_a_differing_key_links_to_its_trace_and_the_trace_draws_each_copy(
         assert "find is not running: its copy is not traced." in text
         assert 'class="bar b-version" style="left: 50.0%; width: 50.0%"' in text
         assert 'class="bar b-waiting" style="left: 75.0%; width: 25.0%"' in text
+
+
+async def test_a_delay_a_past_fault_caused_is_labelled_on_the_page(state_dir: Path) -> None:
+    """Publish fails from 00:05 until cleared at 00:25: Apply's 00:10 and 00:20 runs fail."""
+    async with (
+        in_process_line(["publish", "apply"], state_dir) as line,
+        dashboard_of(line, state_dir) as (dashboard, _),
+    ):
+        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await line.control.advance(to=START + timedelta(minutes=5))
+        fail = {"kind": "fail"}
+        assert (await line["publish"].post("/admin/faults", json=fail, headers=ADMIN)).is_success
+        await line.control.advance(to=START + timedelta(minutes=25))
+        assert (await line["publish"].delete("/admin/faults", headers=ADMIN)).is_success
+        await line.control.advance(to=START + timedelta(minutes=40))
+        page = await dashboard.get("/trace", params={"entity": "course", "key": uuid})
+        assert page.status_code == 200, page.text
+        text = html.unescape(page.text)
+        assert "<h3>Faults on this hop</h3>" in text
+        assert "delayed by fail on publish from Mon 05 Oct 00:05 to Mon 05 Oct 00:25" in text
 
 
 async def test_a_bad_entity_is_refused_and_an_unknown_key_said_so(state_dir: Path) -> None:

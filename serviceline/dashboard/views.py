@@ -17,6 +17,7 @@ from serviceline.dashboard.layout import (
     ROW_LINE,
     ROW_TOP,
     Box,
+    LabelBox,
     Layout,
     NodeBox,
     Route,
@@ -258,12 +259,26 @@ class CommandShape:
 
 
 @dataclass(frozen=True)
+class LabelShape:
+    """The box a link's rows stand in, its header, and the ids of the edges it boxes: lit
+    with any of them, dimmed with the rest when another path is lit."""
+
+    box: LabelBox
+    header: Text
+    edges: str
+
+
+@dataclass(frozen=True)
 class GraphView:
     layout: Layout
     nodes: tuple[NodeShape, ...]
     rows: tuple[RowShape, ...]
     commands: tuple[CommandShape, ...]
-    headers: tuple[Text, ...]
+    labels: tuple[LabelShape, ...]
+
+    @property
+    def headers(self) -> tuple[Text, ...]:
+        return tuple(label.header for label in self.labels)
 
 
 ROW_TEXT = LABEL_WIDTH - 12  # room for a row's text, inside its padding
@@ -358,19 +373,24 @@ def graph_view(
         )
         for route in layout.commands
     ]
-    headers = [
-        Text(
-            label.x + 7,
-            label.y + 12,
-            fit(
-                f"{_short(topology, label.link.source)} → {_short(topology, label.link.target)}",
-                label.width - 14,
-                10,
+    labels = [
+        LabelShape(
+            label,
+            Text(
+                label.x + 7,
+                label.y + 12,
+                fit(
+                    f"{_short(topology, label.link.source)} → "
+                    f"{_short(topology, label.link.target)}",
+                    label.width - 14,
+                    10,
+                ),
             ),
+            " ".join(f"edge-{edge.name}" for edge, _ in label.rows),
         )
         for label in layout.labels
     ]
-    return GraphView(layout, tuple(nodes), tuple(rows), tuple(commands), tuple(headers))
+    return GraphView(layout, tuple(nodes), tuple(rows), tuple(commands), tuple(labels))
 
 
 def _short(topology: Topology, name: str) -> str:

@@ -23,7 +23,6 @@ from serviceline.output import console as terminal
 from serviceline.scenarios.cli import AdminToken, ApiToken, AuditorToken, on_free_ports
 from serviceline.scenarios.runner import LineOptions
 from serviceline.scenarios.spec import problem
-from serviceline.studies.report import write_compare, write_report
 from serviceline.studies.results import (
     compare_json,
     headline_items,
@@ -145,6 +144,9 @@ def compare_command(
     compared = compare_json(done, [folder / arm.name for arm in chosen])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "compare.json").write_text(json.dumps(compared, indent=2))
+    # matplotlib takes most of a second to import: only the commands that draw load it
+    from serviceline.studies.report import write_compare
+
     page = write_compare(compared, folder)
     write_last(state_dir, "compare", compared, page)
     _print_headline(console, done)
@@ -263,6 +265,8 @@ def _conduct(
         refuse(f"the line stopped answering: {error}")
     results = to_json(run)
     write_results(results, folder)
+    from serviceline.studies.report import write_report  # as above: matplotlib when drawing
+
     write_report(results, folder)
     return results
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
 
@@ -200,8 +201,16 @@ def delete_course(uuid: str, session: SessionDep) -> None:
 
 
 @router.get("/partnerships")
-def list_partnerships(session: SessionDep) -> list[Partnership]:
-    return list(session.exec(select(Partnership).order_by(col(Partnership.id))))
+def list_partnerships(
+    session: SessionDep,
+    accredited_provider_code: Annotated[
+        str | None, Query(description="only the partnerships this provider accredits")
+    ] = None,
+) -> list[Partnership]:
+    query = select(Partnership).order_by(col(Partnership.id))
+    if accredited_provider_code is not None:
+        query = query.where(Partnership.accredited_provider_code == accredited_provider_code)
+    return list(session.exec(query))
 
 
 @router.post("/partnerships", status_code=201)

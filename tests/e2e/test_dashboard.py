@@ -154,8 +154,19 @@ def test_a_narrow_screen_lists_the_edges_by_state_first_and_never_scrolls_sidewa
 
 
 def lit(page: Page) -> list[str]:
-    found: list[str] = page.evaluate("[...document.querySelectorAll('.lit')].map(e => e.id)")
+    found: list[str] = page.evaluate(
+        "[...document.querySelectorAll('.edge.lit, .node.lit')].map(e => e.id)"
+    )
     return sorted(found)
+
+
+def labels(page: Page) -> dict[str, float]:
+    """Each label box's edges, with how opaque the box is drawn."""
+    found: dict[str, float] = page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('svg.picture .label')].map("
+        "e => [e.dataset.edges, Number(getComputedStyle(e).opacity)]))"
+    )
+    return found
 
 
 def test_a_services_or_an_edges_path_lights_up_on_hover_and_focus(
@@ -174,6 +185,11 @@ def test_a_services_or_an_edges_path_lights_up_on_hover_and_focus(
     edge = page.locator('[data-edge="gias.school.register"]')
     edge.focus()
     assert lit(page) == ["edge-gias.school.register", "node-gias", "node-register"]
+    # the label boxes of every other edge are dimmed with their lines
+    drawn = labels(page)
+    assert drawn.pop("edge-gias.school.register") == 1
+    assert drawn
+    assert set(drawn.values()) == {0.15}
     shoot(page, "8-path-of-gias-to-register-by-keyboard")
     page.keyboard.press("Tab")
     assert "edge-gias.school.register" not in lit(page)

@@ -40,6 +40,11 @@
     if (!start) return;
     start.classList.add("lit");
     for (const id of start.dataset.path.split(" ")) document.getElementById(id)?.classList.add("lit");
+    // a label box stays lit while one of its rows is; a box of other edges is dimmed with them
+    for (const label of picture.querySelectorAll(".label[data-edges]")) {
+      const ids = label.dataset.edges.split(" ");
+      label.classList.toggle("lit", ids.some((id) => document.getElementById(id)?.classList.contains("lit")));
+    }
   }
   for (const kind of ["pointerover", "focusin"]) document.addEventListener(kind, trace);
   document.addEventListener("pointerout", (event) => {
