@@ -10,10 +10,11 @@ own registry: several services run in one test process. Nothing is labelled per 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -102,13 +103,20 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
-def install(app: FastAPI, *collectors: Collector) -> CollectorRegistry:
-    """A registry for this app alone, its HTTP figures counted by middleware, and /metrics."""
+Refresh = Callable[[], Awaitable[None]]
+
+
+def install(
+    app: FastAPI, *collectors: Collector, refresh: Refresh | None = None
+) -> CollectorRegistry:
+    """A registry for this app alone, its HTTP figures counted by middleware, and /metrics;
+    `refresh` brings the figures up to date before each scrape is answered."""
     registry = CollectorRegistry(auto_describe=False)
     for collector in collectors:
         registry.register(collector)
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics.register(registry))
     app.state.metrics = registry
+    app.state.metrics_refresh = refresh
     app.include_router(metrics_router)
     return registry
 
@@ -126,10 +134,14 @@ RegistryDep = Annotated[CollectorRegistry, Depends(get_registry)]
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-def read_metrics(registry: RegistryDep) -> Response:
+async def read_metrics(request: Request, registry: RegistryDep) -> Response:
     """Every figure of this process, in Prometheus's text exposition format."""
-    # a plain def: collecting reads the database, which FastAPI then does off the event loop
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    refresh: Refresh | None = request.app.state.metrics_refresh
+    if refresh is not None:
+        await refresh()
+    # collecting reads the database: off the event loop
+    body = await to_thread.run_sync(generate_latest, registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 class ServiceCollector(Collector):

@@ -144,7 +144,16 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(trace_router(templates))
-    install(app, LineCollector(lambda: getattr(app.state, "board", None)))
+
+    async def refresh() -> None:
+        # a scrape sees the line as it is now, as a first page load does: drift checked again
+        # if the line may have changed, lag measured from the first scrape on
+        board: Board | None = getattr(app.state, "board", None)
+        if board is not None:
+            board.scraped()
+            await board.look()
+
+    install(app, LineCollector(lambda: getattr(app.state, "board", None)), refresh=refresh)
 
     @app.get("/health")
     async def read_health() -> dict[str, Any]:
