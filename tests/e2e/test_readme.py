@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from serviceline.dashboard.process import start_dashboard
 from serviceline.launcher import LINE_PORTS, LineConfig, RunningLine, free_port_offset, start_line
 from serviceline.topology import LINE, Kind
 
@@ -44,6 +45,9 @@ SKIPPED = {
     ),
     "docker compose up --build": "needs a Docker engine (make compose-smoke runs the stack)",
     "docker compose down -v": "needs a Docker engine (make compose-smoke runs the stack)",
+    "docker compose --profile observability up --build": (
+        "needs a Docker engine and the Prometheus and Grafana images"
+    ),
     ".venv/bin/serviceline study run cycle": "a whole recruitment cycle on a medium line",
     ".venv/bin/serviceline study run my-study.yaml --span 4w --size small --out results/": (
         "four simulated weeks under the workload"
@@ -157,12 +161,17 @@ def workdir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def readme_line(workdir: Path) -> Iterator[RunningLine]:
-    """The line `make up` runs, with its tokens, on free ports, its state in `.state`."""
+    """The line `make up` runs, its dashboard included, with its tokens, on free ports, its
+    state in `.state`."""
     names = [s.name for s in LINE.services if s.kind is not Kind.RECORD_SYSTEM]
     config = LineConfig(workdir / ".state", port_offset=free_port_offset())
     line = start_line(config, names, restart=True)
     try:
-        yield line
+        dashboard = start_dashboard(config)
+        try:
+            yield line
+        finally:
+            dashboard.stop()
     finally:
         line.stop()
 
