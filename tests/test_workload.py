@@ -210,6 +210,26 @@ async def test_an_owner_not_answering_refuses_the_event() -> None:
 
 
 @pytest.mark.anyio
+async def test_register_unavailable_refuses_its_events_and_keeps_yesterdays_trainees() -> None:
+    transport = httpx.MockTransport(lambda _request: httpx.Response(503))
+    async with httpx.AsyncClient(transport=transport, base_url="http://register") as client:
+        driver = WorkloadDriver(
+            busy_workload(),
+            {"register": client},
+            API_TOKEN,
+            seed=1,
+            start=CYCLE_START,
+            end=CYCLE_END,
+        )
+        driver.state.trainees.add("a1b2c3")
+        driver.due = [Planned(CYCLE_START, 0, "trainee_updated")]
+        assert await driver.fire(CYCLE_START) == 1
+        assert driver.failures == Counter({"trainee_updated": 1})
+        assert driver.state.trainees_read_on is None  # read again once Register answers
+        assert "a1b2c3" in driver.state.trainees
+
+
+@pytest.mark.anyio
 async def test_a_broken_owner_stops_the_run() -> None:
     transport = httpx.MockTransport(lambda _request: httpx.Response(500))
     async with httpx.AsyncClient(transport=transport, base_url="http://dqt") as client:

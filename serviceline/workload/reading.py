@@ -111,21 +111,27 @@ async def read_mentoring(
 async def read_trainees(
     register: httpx.AsyncClient, headers: dict[str, str], state: LineState, now: datetime
 ) -> None:
-    """Trainees holding a TRN, read again each simulated day: DQT's answers come on their own."""
+    """Trainees holding a TRN, read again each simulated day: DQT's answers come on their own.
+    While Register is unavailable (a study's outage) the day's list is yesterday's."""
     if state.trainees_read_on == now.date():
         return
-    state.trainees_read_on = now.date()
-    state.trainees = Pool()
+    found: Pool[str] = Pool()
     after: str | None = None
     while True:
         params: dict[str, str | int] = {"state": "trn_received", "limit": 5000}
         if after is not None:
             params["after"] = after
-        response = await register.get("/trainees", params=params, headers=headers, timeout=300)
+        try:
+            response = await register.get("/trainees", params=params, headers=headers, timeout=300)
+        except httpx.TransportError:
+            return
+        if response.status_code == httpx.codes.SERVICE_UNAVAILABLE:
+            return
         response.raise_for_status()
         page = response.json()
         if not page:
+            state.trainees, state.trainees_read_on = found, now.date()
             return
         for trainee in page:
-            state.trainees.add(trainee["slug"])
+            found.add(trainee["slug"])
         after = page[-1]["slug"]
