@@ -23,7 +23,7 @@ from serviceline.testing import (
     LineUnderTest,
     in_process_line,
 )
-from serviceline.topology import LINE
+from serviceline.topology import LINE, Edge
 from tests import builders
 
 pytestmark = pytest.mark.anyio
@@ -268,15 +268,20 @@ async def test_a_bisect_audit_lists_an_edge_its_owner_cannot_checksum(state_dir:
         jsonschema.validate(report.to_json(), SCHEMA)
 
 
+async def school_copied(line: LineUnderTest, edge: Edge) -> None:
+    """School 100000 in GIAS's daily file, and copied along `edge`."""
+    school = builders.school("100000", telephone="020 7000 0000")
+    assert (await line["gias"].post("/schools/batch", json=[school], headers=API)).is_success
+    await line.control.run_job("gias", "gias.daily_extract")
+    await line.control.run_edge(edge)
+
+
 async def test_a_local_edit_is_diverged_until_the_nightly_import_loses_it(
     state_dir: Path,
 ) -> None:
     edge = LINE.edge("gias.school.placements")
     async with in_process_line(["gias", "publish", "dqt", "placements"], state_dir) as line:
-        school = builders.school("100000", telephone="020 7000 0000")
-        assert (await line["gias"].post("/schools/batch", json=[school], headers=API)).is_success
-        await line.control.run_job("gias", "gias.daily_extract")
-        await line.control.run_edge(edge)
+        await school_copied(line, edge)
         edit = {"telephone": "020 7946 0001"}
         patched = await line["placements"].patch("/copies/school/100000", json=edit, headers=API)
         assert patched.status_code == 200, patched.text
@@ -299,10 +304,7 @@ async def test_a_remembered_audit_answers_as_a_fresh_one_and_reads_only_after_a_
 ) -> None:
     edge = LINE.edge("gias.school.placements")
     async with in_process_line(["gias", "publish", "dqt", "placements"], state_dir) as line:
-        school = builders.school("100000", telephone="020 7000 0000")
-        assert (await line["gias"].post("/schools/batch", json=[school], headers=API)).is_success
-        await line.control.run_job("gias", "gias.daily_extract")
-        await line.control.run_edge(edge)
+        await school_copied(line, edge)
         remembering = Auditor(line.clients, AUDITOR_TOKEN, remember=True)
         read: list[str] = []
 
