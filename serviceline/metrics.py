@@ -10,8 +10,9 @@ own registry: several services run in one test process. Nothing is labelled per 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -276,43 +277,8 @@ def _edges(kernel: Kernel, session: Session) -> Iterator[Metric]:
     yield runs
     yield applied
     counters = CounterMetricFamily
-    yield family(
-        counters,
-        "empty_runs",
-        "Finished copy runs that changed nothing in the copy (skipped polls among them)",
-        lambda e: figures[e].empty,
-    )
-    yield family(
-        counters,
-        "skipped_runs",
-        "Polls not made, as the simulation knew they would find nothing; each is counted in "
-        "the runs and costs what the last real one did",
-        lambda e: figures[e].skipped,
-    )
-    yield family(
-        counters,
-        "full_runs",
-        "Copy runs that listed everything: a snapshot, a full sync, a first read or a relist",
-        lambda e: figures[e].full,
-    )
-    yield family(
-        counters,
-        "records_fetched",
-        "Records the copy runs read from the owner",
-        lambda e: figures[e].fetched,
-    )
-    yield family(
-        counters,
-        "requests",
-        "Requests the copy runs made to the owner",
-        lambda e: figures[e].requests,
-    )
-    yield family(
-        counters,
-        "received_bytes",
-        "Response body bytes the copy runs received from the owner",
-        lambda e: figures[e].bytes,
-    )
+    for name, attribute, doc in RUN_COUNTERS:
+        yield family(counters, name, doc, partial(_attribute_of, figures, attribute))
     yield family(
         counters,
         "retries",
@@ -325,24 +291,8 @@ def _edges(kernel: Kernel, session: Session) -> Iterator[Metric]:
         "Failed runs in a row with a retry still to come (0: the last run worked)",
         lambda e: in_a_row[e],
     )
-    yield family(
-        counters,
-        "lost_local_edits",
-        "Local edits to copies that the owner's next change overwrote (owner_wins)",
-        lambda e: cursors[e].lost_local_edits if e in cursors else 0,
-    )
-    yield family(
-        counters,
-        "withheld_owner_changes",
-        "Owner changes a local edit kept out of the copy (local_wins)",
-        lambda e: cursors[e].withheld_owner_changes if e in cursors else 0,
-    )
-    yield family(
-        counters,
-        "relists",
-        "Times the owner had pruned its log past the cursor, so everything was listed again",
-        lambda e: cursors[e].relists if e in cursors else 0,
-    )
+    for name, attribute, doc in CURSOR_COUNTERS:
+        yield family(counters, name, doc, partial(_attribute_of, cursors, attribute))
     yield family(
         GaugeMetricFamily,
         "last_sync_timestamp_seconds",
@@ -355,6 +305,54 @@ def _edges(kernel: Kernel, session: Session) -> Iterator[Metric]:
         "Copies the service holds",
         lambda e: _copies(kernel, session, e),
     )
+
+
+# (metric, figure of the edge's copy runs, help)
+RUN_COUNTERS = (
+    (
+        "empty_runs",
+        "empty",
+        "Finished copy runs that changed nothing in the copy (skipped polls among them)",
+    ),
+    (
+        "skipped_runs",
+        "skipped",
+        "Polls not made, as the simulation knew they would find nothing; each is counted in "
+        "the runs and costs what the last real one did",
+    ),
+    (
+        "full_runs",
+        "full",
+        "Copy runs that listed everything: a snapshot, a full sync, a first read or a relist",
+    ),
+    ("records_fetched", "fetched", "Records the copy runs read from the owner"),
+    ("requests", "requests", "Requests the copy runs made to the owner"),
+    ("received_bytes", "bytes", "Response body bytes the copy runs received from the owner"),
+)
+# (metric, counter of the edge's cursor, help)
+CURSOR_COUNTERS = (
+    (
+        "lost_local_edits",
+        "lost_local_edits",
+        "Local edits to copies that the owner's next change overwrote (owner_wins)",
+    ),
+    (
+        "withheld_owner_changes",
+        "withheld_owner_changes",
+        "Owner changes a local edit kept out of the copy (local_wins)",
+    ),
+    (
+        "relists",
+        "relists",
+        "Times the owner had pruned its log past the cursor, so everything was listed again",
+    ),
+)
+
+
+def _attribute_of(rows: Mapping[str, Any], attribute: str, edge: str) -> float:
+    """One figure of an edge's row, 0 where the edge has none yet."""
+    row = rows.get(edge)
+    return 0.0 if row is None else float(getattr(row, attribute))
 
 
 def _in_flight(kernel: Kernel, session: Session) -> set[int]:
