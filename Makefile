@@ -64,6 +64,8 @@ test-postgres: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python bench/bench_copy.py
 	$(BIN)/python bench/bench_drift_audit.py
+	$(BIN)/python bench/bench_follow.py
+	$(BIN)/python bench/bench_seed.py
 
 # docker-compose.yml and the PostgreSQL init script, written again from the topology
 compose: $(INSTALLED)

@@ -4,19 +4,28 @@ Bisection runs twice in one process, as a service serves audit after audit: firs
 never hashed, then after one row in a thousand a side was written again, as an audit repeated
 later finds them. reladiff cannot read SQLite, so it diffs the same rows written to two
 PostgreSQL databases. Each method runs in a process of its own, so its memory peak is its own.
+
+With --line SIZE, instead: a sample as a study takes it, of a seeded and settled line of real
+processes (every service) after a simulated day under the default workload, by a fresh auditor
+and by a remembering one that audited the line at the day's start, as a study's does; both
+reports must be the same.
 Run: .venv/bin/python bench/bench_drift_audit.py [--records N] [--every N] [--postgres URL]
+     .venv/bin/python bench/bench_drift_audit.py --line medium [--hours 24]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -32,10 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import DiffResult, HashedSide, RowHash, bisect, diff_rows
+from serviceline.control import LineControl
 from serviceline.copier import Copy, CopyTarget
 from serviceline.db import create_tables, make_engine, readonly, upsert
+from serviceline.drift import Auditor
 from serviceline.feed import Owned
-from serviceline.topology import Edge, Entity, Mechanism, Topology
+from serviceline.launcher import LineConfig, free_port_offset, start_line
+from serviceline.seed import Size, seed_line
+from serviceline.studies.runner import advance_and_fire
+from serviceline.topology import LINE, Edge, Entity, Mechanism, Topology
+from serviceline.workload import WorkloadDriver, load_workload
 
 
 class Record(Owned, table=True):
@@ -282,6 +297,91 @@ def timed(run: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
+ADMIN_TOKEN, API_TOKEN, AUDITOR_TOKEN = "bench-admin", "bench-api", "bench-audit"
+
+
+@dataclass(frozen=True)
+class Sampled:
+    auditor: str
+    seconds: float
+    requests: int
+    report: dict[str, Any]
+
+
+async def line_samples(folder: Path, size: Size, hours: float) -> tuple[int, list[Sampled]]:
+    """A sample of a seeded line after `hours` under the default workload, by each auditor: the
+    events performed, and each sample."""
+    config = LineConfig(
+        folder,
+        admin_token=ADMIN_TOKEN,
+        api_token=API_TOKEN,
+        auditor_token=AUDITOR_TOKEN,
+        port_offset=free_port_offset(),
+    )
+    running = start_line(config, [service.name for service in LINE.services], timeout=600)
+    asked: Counter[str] = Counter()
+
+    async def count(request: httpx.Request) -> None:
+        asked[request.url.host] += 1
+
+    clients = {
+        name: httpx.AsyncClient(base_url=url, timeout=3600, event_hooks={"request": [count]})
+        for name, url in running.urls().items()
+    }
+    try:
+        control = LineControl(clients, ADMIN_TOKEN)
+        await seed_line(clients, control, API_TOKEN, size)
+        # a first day settles what the seed left due (TRN requests, first full syncs), which
+        # writes to DQT as no later day of a study does
+        await control.advance(by="1d")
+        token, topology = AUDITOR_TOKEN, running.topology
+        remembering = Auditor(clients=clients, token=token, topology=topology, remember=True)
+        await remembering.audit()  # the study's sample at the day's start
+        start = await control.now()
+        end = start + timedelta(hours=hours)
+        events = WorkloadDriver(
+            load_workload("default"),
+            clients,
+            API_TOKEN,
+            seed=1,
+            start=start,
+            end=end,
+        )
+        await events.prepare()
+        moment = start
+        while moment < end:
+            moment = min(events.next_at() or end, end)
+            await advance_and_fire(control, events, moment, whole=moment >= end)
+        samples = []
+        fresh = Auditor(clients=clients, token=token, topology=topology)
+        for name, auditor in (("fresh", fresh), ("remembering", remembering)):
+            before = asked.total()
+            began = time.perf_counter()
+            report = (await auditor.audit()).to_json()
+            seconds = time.perf_counter() - began
+            samples.append(Sampled(name, seconds, asked.total() - before, report))
+        return events.counts.total(), samples
+    finally:
+        for client in clients.values():
+            await client.aclose()
+        running.stop()
+
+
+def line_main(size: Size, hours: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        events, samples = anyio.run(line_samples, Path(tmp), size, hours)
+    fresh = samples[0]
+    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
+    print(f"a {size.value} line after {hours:g} simulated hours, {events:,} events (load {load})")
+    print(f"{'auditor':<12} {'seconds':>9} {'requests':>9} {'ratio':>6}")
+    for sample in samples:
+        same = "" if sample.report == fresh.report else "  ANOTHER report than the fresh one"
+        ratio = fresh.seconds / sample.seconds
+        print(
+            f"{sample.auditor:<12} {sample.seconds:>9.2f} {sample.requests:>9,} {ratio:>6.2f}{same}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -296,7 +396,12 @@ def main() -> None:
         default=1000,
         help="between the two bisection audits, one row in this many is written again a side",
     )
+    parser.add_argument("--line", type=Size, help="time a study's sample of a line this size")
+    parser.add_argument("--hours", type=float, default=24, help="with --line: simulated hours")
     args = parser.parse_args()
+    if args.line is not None:
+        line_main(args.line, args.hours)
+        return
     rows, copies, drifted = drifted_rows(args.records)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -28,11 +28,14 @@ from serviceline.errors import add_error_handlers, document_errors
 from serviceline.fault_routes import FaultMiddleware, fault_router
 from serviceline.faults import Faults, FaultWindow, close_windows
 from serviceline.feed import ChangeLog, FeedNotifier, Owned, prune
+from serviceline.follow import Follower
+from serviceline.lineage import lineage_for
 from serviceline.metrics import ServiceCollector, install, kernel_of
 from serviceline.routes import admin_router, copies_router, feed_router, health_router
 from serviceline.scheduler import Job, RetryPolicy, Scheduler
 from serviceline.settings import ClockMode, ServiceSettings
 from serviceline.topology import LINE, Mechanism, Topology
+from serviceline.tracing import Tracing, add_context_column
 from serviceline.upstream import Upstream
 
 JobFactory = Callable[[Kernel], Job]
@@ -60,6 +63,8 @@ def create_app(
     # the line as this service runs it: its edges read as overridden, none for what it reads live
     topology = line.reading_through(name, read_through)
     copy_targets = {e: target for e, target in (copies or {}).items() if e not in read_through}
+    # this app's own: made here, since its instrumentation is middleware added before it starts
+    tracing = Tracing.start(name, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +74,7 @@ def create_app(
         models = [*kernel_tables, *tables]
         models += [target.model for target in copy_targets.values()]
         create_tables(engine, models)
+        add_context_column(engine)
         clock = SimulatedClock.from_settings(settings)
         faults = Faults(clock)
         faults.bind(engine)
@@ -88,6 +94,11 @@ def create_app(
             )
             for upstream in line.upstreams(name)
         }
+        if tracing is not None:
+            for upstream in upstreams.values():
+                tracing.instrument_client(upstream.client)
+        # each copy run's OpenLineage events, when the settings name an endpoint or a file
+        lineage = lineage_for(settings) if copy_targets else None
         copier = Copier(
             name,
             topology,
@@ -100,6 +111,8 @@ def create_app(
             notifier=notifier,
             faults=faults,
             skip_quiet_polls=settings.skip_quiet_polls,
+            tracing=tracing,
+            lineage=lineage,
         )
         scheduler = Scheduler(engine, clock, [], settings.clock_start)
         kernel = Kernel(
@@ -116,8 +129,14 @@ def create_app(
             faults,
             Credentials.derive(name, line, settings),
             writes,
+            tracing=tracing,
         )
-        scheduler.jobs.extend(_edge_jobs(kernel))
+        followers = {
+            edge.name: Follower(copier, scheduler, clock, edge)
+            for edge in copier.edges.values()
+            if edge.follow
+        }
+        scheduler.jobs.extend(_edge_jobs(kernel, followers))
         scheduler.jobs.extend(factory(kernel) for factory in jobs)
         if owned:
             scheduler.jobs.append(Job("feed.prune", "0 4 * * *", partial(_prune, kernel)))
@@ -126,19 +145,27 @@ def create_app(
             close_windows(session, clock.now())
             session.commit()
         app.state.kernel = kernel
-        ticking = None
+        running: list[asyncio.Task[None]] = []
         if settings.clock_mode is ClockMode.REALTIME:
-            ticking = asyncio.create_task(_run_realtime(kernel))
+            running.append(asyncio.create_task(_run_realtime(kernel)))
+            # each followed feed parks on its owner's long-poll; under a manual clock the
+            # clock's own moves run it instead (serviceline.follow)
+            running += [asyncio.create_task(f.follow_forever()) for f in followers.values()]
         try:
             yield
         finally:
-            if ticking is not None:
-                ticking.cancel()
+            for task in running:
+                task.cancel()
+            for task in running:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await ticking
+                    await task
             for upstream in upstreams.values():
                 await upstream.aclose()
+            if lineage is not None:  # what the runs sent and is still on its way
+                await asyncio.to_thread(lineage.close)
             engine.dispose()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)
 
     app = FastAPI(
         title=service.title,
@@ -162,6 +189,8 @@ def create_app(
         app.include_router(copies_router)
     for router in routers:
         app.include_router(router)
+    if tracing is not None:
+        tracing.instrument_app(app)
     add_error_handlers(app)
     document_errors(app)
     return app
@@ -182,17 +211,23 @@ def _serve_docs(app: FastAPI) -> None:
         )
 
 
-def _edge_jobs(kernel: Kernel) -> list[Job]:
+def _edge_jobs(kernel: Kernel, followers: Mapping[str, Follower]) -> list[Job]:
     jobs = []
     for edge in kernel.copier.edges.values():
         if edge.mechanism is Mechanism.EVENT:
             continue
+        follower = followers.get(edge.name)
+        if follower is not None:  # never on a cron: it follows its owner's feed
+            jobs.append(follower.job())
         for name, schedule, full in (
-            (edge.name, edge.schedule, False),
+            *([] if follower is not None else [(edge.name, edge.schedule, False)]),
             (f"{edge.name}:full", edge.full_sync_schedule, True),
         ):
             run = partial(_copy, kernel, edge.name, full)
             retry = RetryPolicy(edge.retries)
+            # invisible even where a follow-up writes what others copy (Apply's course copy
+            # touching applications): within one advance a reader may take such a write up at a
+            # run after its moment; a step at each of Apply's runs would cost every advance more
             jobs.append(Job(name, schedule, run, visible=False, retry=retry))
     return jobs
 

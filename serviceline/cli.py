@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
+from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -23,7 +24,6 @@ from serviceline.clock import ClockError, parse_duration
 from serviceline.control import ControlError, LineControl
 from serviceline.dashboard.process import RunningDashboard, start_dashboard
 from serviceline.drift import (
-    CLASSES,
     Auditor,
     DriftReport,
     EdgeDrift,
@@ -33,6 +33,7 @@ from serviceline.drift import (
     record_history,
     render_html,
 )
+from serviceline.findings import CLASSES
 from serviceline.lag import LagCollector
 from serviceline.launcher import (
     LaunchError,
@@ -214,8 +215,28 @@ def up(
             help="also start the universities' student record systems (SITS, Banner, ...)",
         ),
     ] = False,
+    otlp_endpoint: Annotated[
+        str,
+        typer.Option(
+            help="trace every service, exporting spans by OTLP/HTTP to this base URL, e.g. "
+            "http://localhost:4318 (Jaeger's)",
+        ),
+    ] = "",
+    lineage_url: Annotated[
+        str | None,
+        typer.Option(
+            help="send every copy run's OpenLineage events to this endpoint: Marquez's base URL "
+            "(e.g. http://localhost:5000) or a full endpoint URL"
+        ),
+    ] = None,
+    lineage_file: Annotated[
+        Path | None,
+        typer.Option(help="append every copy run's OpenLineage events to this file, one a line"),
+    ] = None,
 ) -> None:
     """Start every service as its own process, seed it if new, and wait for Ctrl-C."""
+    if lineage_url is not None:
+        lineage_url = _http_url(lineage_url, "--lineage-url")
     if fresh:
         for database in state_dir.glob("*.db*"):
             database.unlink()
@@ -229,6 +250,9 @@ def up(
         speed,
         port_offset=ctx.obj,
         auditor_token=auditor_token,
+        otlp_endpoint=otlp_endpoint,
+        lineage_url=lineage_url,
+        lineage_file=lineage_file,
     )
     names = [s.name for s in LINE.services if record_systems or s.kind is not Kind.RECORD_SYSTEM]
     try:
@@ -259,6 +283,13 @@ def up(
         if dashboard is not None:
             dashboard.stop()
         line.stop()
+
+
+def _http_url(value: str, option: str) -> str:
+    try:
+        return str(TypeAdapter(AnyHttpUrl).validate_python(value))
+    except ValidationError as error:
+        raise typer.BadParameter(error.errors()[0]["msg"], param_hint=option) from error
 
 
 def watch(line: RunningLine, every: float = 1.0) -> None:
@@ -477,7 +508,7 @@ def topology() -> None:
     for column in ("edge", "mechanism", "schedule (UTC, simulated)", "reads", "policy", "scope"):
         edges.add_column(column)
     for edge in LINE.edges:
-        schedule = edge.schedule or "on the consumer's events"
+        schedule = edge.cadence
         if edge.full_sync_schedule:
             schedule += f"; full {edge.full_sync_schedule}"
         edges.add_row(
@@ -645,7 +676,7 @@ def drift(
 
     async def work() -> DriftReport:
         async with connect(host, admin_token, ctx.obj) as (clients, control):
-            auditor = Auditor(clients, auditor_token, bisect=bisect)
+            auditor = Auditor(clients=clients, token=auditor_token, topology=LINE, bisect=bisect)
             report = await auditor.audit(chosen)
             record_history(report, state_dir)
             if step is not None:
@@ -677,6 +708,8 @@ def hop_table(hop: Hop) -> Table:
     """One copy of the record: each owner version, when it arrived, and why then."""
     edge = hop.edge
     how = f"{edge.mechanism.value}, cron {edge.schedule}" if edge.schedule else edge.mechanism.value
+    if edge.follow:
+        how = f"{edge.mechanism.value}, following"
     table = Table(title=f"{edge.name} ({how})", title_justify="left")
     for column in ("version", "written", "arrived", "lag", "what happened"):
         table.add_column(column)

@@ -39,6 +39,16 @@ PROMETHEUS_PORT = 9090
 GRAFANA = "grafana"
 GRAFANA_IMAGE = "grafana/grafana:11.2.0"
 GRAFANA_PORT = 3000
+# and Jaeger, receiving every service's spans by OTLP/HTTP and showing the traces
+JAEGER = "jaeger"
+JAEGER_IMAGE = "jaegertracing/all-in-one:1.62.0"
+JAEGER_UI_PORT = 16686
+JAEGER_OTLP_PORT = 4318
+# its admin port, answering its health check
+JAEGER_ADMIN_PORT = 14269
+# every service exports to it unless SERVICELINE_OTLP_ENDPOINT says otherwise ("" for nowhere);
+# without the profile the name resolves to nothing and each batch of spans is dropped
+OTLP_ENDPOINT = f"${{SERVICELINE_OTLP_ENDPOINT-http://{JAEGER}:{JAEGER_OTLP_PORT}}}"
 PROMETHEUS_URL = f"http://{PROMETHEUS}:{PROMETHEUS_PORT}"
 # Prometheus's own default; a test's Prometheus scrapes a native line far more often
 SCRAPE_INTERVAL = "15s"
@@ -72,7 +82,13 @@ def host_port_variable(service: Service) -> str:
 def stack_config(topology: Topology = LINE) -> LineConfig:
     """The line as compose runs it: every service listens on all interfaces of its container."""
     urls = {service.name: database_url(service.name) for service in topology.services}
-    return LineConfig(Path(".state"), host="0.0.0.0", service_hosts=True, database_urls=urls)
+    return LineConfig(
+        Path(".state"),
+        host="0.0.0.0",
+        service_hosts=True,
+        database_urls=urls,
+        otlp_endpoint=OTLP_ENDPOINT,
+    )
 
 
 def postgres_init(topology: Topology = LINE) -> str:
@@ -131,13 +147,15 @@ def compose_file(topology: Topology = LINE) -> str:
             },
             PROMETHEUS: _prometheus(),
             GRAFANA: _grafana(),
+            JAEGER: _jaeger(),
         },
         "volumes": {"postgres-data": {}, "prometheus-data": {}},
     }
     header = (
         "# The line in containers: `docker compose up --build`, then the dashboard on port 8100\n"
         "# and each service's /docs on its own port. `docker compose --profile observability up\n"
-        f"# --build` adds Prometheus (port {PROMETHEUS_PORT}) and Grafana (port {GRAFANA_PORT}).\n"
+        f"# --build` adds Prometheus (port {PROMETHEUS_PORT}), Grafana (port {GRAFANA_PORT}) and\n"
+        f"# Jaeger (port {JAEGER_UI_PORT}), which every service sends its spans to.\n"
         "# Written by `python -m serviceline.compose` from serviceline/topology.py; do not edit.\n"
     )
     return header + "\n".join(_yaml(document, 0)) + "\n"
@@ -209,6 +227,24 @@ def _grafana() -> dict[str, Any]:
         "ports": [f"127.0.0.1:${{GRAFANA_HOST_PORT:-{GRAFANA_PORT}}}:{GRAFANA_PORT}"],
         "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "/dev/null", health], **TIMING},
         "depends_on": {PROMETHEUS: HEALTHY},
+    }
+
+
+def _jaeger() -> dict[str, Any]:
+    """Jaeger all-in-one: OTLP/HTTP in from the services, its UI on loopback; its OTLP port
+    too, for a native line (`serviceline up --otlp-endpoint http://localhost:4318`)."""
+    health = f"http://127.0.0.1:{JAEGER_ADMIN_PORT}/"
+    otlp = JAEGER_OTLP_PORT
+    return {
+        "image": JAEGER_IMAGE,
+        "profiles": [OBSERVABILITY],
+        "environment": {"COLLECTOR_OTLP_ENABLED": "true"},
+        "ports": [
+            f"127.0.0.1:${{JAEGER_HOST_PORT:-{JAEGER_UI_PORT}}}:{JAEGER_UI_PORT}",
+            f"127.0.0.1:${{JAEGER_OTLP_HOST_PORT:-{otlp}}}:{otlp}",
+        ],
+        # the image is Alpine's: busybox's wget
+        "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "/dev/null", health], **TIMING},
     }
 
 

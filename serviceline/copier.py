@@ -13,9 +13,10 @@ versions: the others' rows say it all). docs/lag.md says how the lag is measured
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -32,6 +33,8 @@ from serviceline.clock import SimulatedClock
 from serviceline.db import json_field, readonly, stamp_field, upsert, utc_field
 from serviceline.faults import Faults
 from serviceline.feed import FeedNotifier, attach, head
+from serviceline.known_walks import KnownSubtrees
+from serviceline.lineage import Lineage
 from serviceline.readers import (
     CursorExpiredError,
     FeedPage,
@@ -42,7 +45,8 @@ from serviceline.readers import (
     reader_for,
 )
 from serviceline.topology import Edge, Mechanism, Policy, Reader, Topology
-from serviceline.upstream import Traffic, Upstream, metered
+from serviceline.tracing import Tracing
+from serviceline.upstream import Traffic, Upstream, charge, metered
 from serviceline.walks import Walks
 
 
@@ -155,7 +159,8 @@ class CopyRun(SQLModel, table=True):
 COPIER_TABLES: tuple[type[SQLModel], ...] = (CopyCursor, AppliedChange, CopyRun, LocalEdit)
 ReferencedKeys = Callable[[Session, Collection[str]], set[str]]
 WantedKeys = Callable[[Session], list[str]]
-AfterApply = Callable[[Session, list[dict[str, Any]]], None]
+# the rows a page wrote, and the copies they replaced as those stood before it, by key
+AfterApply = Callable[[Session, list[dict[str, Any]], Mapping[str, Copy]], None]
 AnyPage = TypeVar("AnyPage", Page, FeedPage)
 
 
@@ -206,10 +211,29 @@ class CopyStats:
 
     # not made: the owner had not moved since a run that found nothing (Copier.skip)
     skipped: bool = False
+    # a run told to take only the changes made by a moment: when the first one it left was made
+    next_change_at: datetime | None = None
 
     def found_nothing(self) -> bool:
         changed = self.upserted or self.deleted or self.flagged or self.rejected or self.relisted
         return not (changed or self.lost_local_edits or self.withheld_owner_changes)
+
+
+@dataclass(frozen=True)
+class FeedStart:
+    """What the caller of a feed run knows already: the run reads the rest itself."""
+
+    first: FeedPage | None = None  # the page a long-poll brought
+    until: datetime | None = None  # take only the changes made by then
+    position: str | None = None  # the cursor the page was read from (None: read it)
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What following a feed did: the run it made, and when the first change it left was made."""
+
+    stats: CopyStats | None  # None: nothing new, or nothing made by then, so no run
+    next_change_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -269,6 +293,8 @@ class Copier:
         notifier: FeedNotifier | None = None,
         faults: Faults | None = None,
         skip_quiet_polls: bool = True,
+        tracing: Tracing | None = None,
+        lineage: Lineage | None = None,
     ) -> None:
         self.service = service
         self.topology = topology
@@ -281,6 +307,8 @@ class Copier:
         self.notifier = notifier
         self.faults = faults
         self.skip_quiet_polls = skip_quiet_polls
+        self.tracing = tracing
+        self.lineage = lineage
         self.edges = {edge.name: edge for edge in topology.edges_into(service)}
         # owners' change-log heads the line's control knows to hold for the advance under way
         self.heads: Mapping[str, int] = {}
@@ -289,8 +317,16 @@ class Copier:
         self._edits: Counter[str] = Counter()
         # the walks the runs of one advance share: none for a run asked for on its own
         self.walks: Walks | None = None
+        # by walk group or edge: what tree walks read before, for the simulation to take again
+        self._known: dict[str, KnownSubtrees] = {}
         # a page of copies may change this service's own records, in a job no one else sees
         self.changes_own_records = any(t.after_apply is not None for t in targets.values())
+        # one run of an edge at a time, whoever starts it: the clock, a request, a follower
+        self._locks = {name: asyncio.Lock() for name in self.edges}
+        # the edges with a run under way, whose latest run may not have finished yet
+        self.running: set[str] = set()
+        # runs of each edge so far: a cursor read between two equal counts is still current
+        self._runs: Counter[str] = Counter()
         missing = {edge.entity for edge in self.edges.values()} - set(targets)
         if missing:
             raise ValueError(f"{service} copies {sorted(missing)} but declares no copy table")
@@ -310,18 +346,127 @@ class Copier:
         """A copy of the edge was edited here: its next snapshot may overwrite the edit."""
         self._edits[edge_name] += 1
 
-    async def run(self, edge_name: str, *, full: bool = False) -> CopyStats:
+    async def run(
+        self, edge_name: str, *, full: bool = False, until: datetime | None = None
+    ) -> CopyStats:
+        """Run the edge now; a feed followed `until` a moment takes only the changes made by then.
+
+        The changes after `until` wait for a later run, which `next_change_at` says when.
+        """
         edge = self.edges[edge_name]
         if edge.mechanism is Mechanism.EVENT:
             raise ValueError(f"{edge.name} is driven by {edge.consumer}'s own events, not run")
-        look = await to_thread.run_sync(self._look, edge, full)
-        if self._skippable(edge, full, look):
-            return await self.skip(edge_name, full=full)
-        self._quiet.pop((edge.name, full), None)
-        stats = await self._run(edge, full)
-        if look.owner_head is not None and stats.found_nothing():
-            self._quiet[(edge.name, full)] = QuietRun(look, stats)
+        return await self._observed(edge, full, partial(self._attempt, edge, full, until))
+
+    async def driven(
+        self, edge_name: str, work: Callable[[CopyStats], Awaitable[None]]
+    ) -> CopyStats:
+        """A run of an edge its consumer's own job makes (mechanism EVENT: Register's TRN polls).
+
+        Logged, metered, traced and told to OpenLineage as the copier's own runs are; `work`
+        copies, and counts in the stats what it fetched and wrote.
+        """
+        edge = self.edges[edge_name]
+        if edge.mechanism is not Mechanism.EVENT:
+            raise ValueError(f"{edge.name} is run by the copier, not by {edge.consumer}'s jobs")
+
+        async def run() -> CopyStats:
+            stats = CopyStats(edge.name, edge.mechanism.value, started_at=self.clock.now())
+            try:
+                with metered() as stats.traffic:
+                    await work(stats)
+            except Exception:
+                with contextlib.suppress(DBAPIError):
+                    await to_thread.run_sync(self._close, stats, False)
+                raise
+            await to_thread.run_sync(self._close, stats, True)
+            return stats
+
+        return await self._observed(edge, False, run)
+
+    async def _observed(
+        self, edge: Edge, full: bool, work: Callable[[], Awaitable[CopyStats]]
+    ) -> CopyStats:
+        """A run in its trace span, where tracing is asked for."""
+        if self.tracing is None:
+            return await self._told(edge, work)
+        with self.tracing.copy_run(edge, full=full) as span:
+            stats = await self._told(edge, work)
+            self.tracing.ran(span, stats)
+            return stats
+
+    async def _told(self, edge: Edge, work: Callable[[], Awaitable[CopyStats]]) -> CopyStats:
+        """A run told to OpenLineage, where asked for: START now, COMPLETE or FAIL as it ends.
+
+        A poll skipped because its answer is known tells the same, so the events do not depend
+        on skip_quiet_polls.
+        """
+        if self.lineage is None:
+            return await work()
+        lineage = self.lineage.start(edge, self.targets[edge.entity].model, self.clock.now())
+        try:
+            stats = await work()
+        except BaseException as error:
+            lineage.failed(self.clock.now(), error)
+            raise
+        lineage.completed(self.clock.now(), stats.upserted + stats.flagged)
         return stats
+
+    async def _attempt(self, edge: Edge, full: bool, until: datetime | None) -> CopyStats:
+        async with self._locks[edge.name]:
+            look = await to_thread.run_sync(self._look, edge, full)
+            # a run cut at a moment leaves changes behind: it is no poll that found nothing
+            if until is None and self._skippable(edge, full, look):
+                return await self.skip(edge.name, full=full)
+            self._quiet.pop((edge.name, full), None)
+            stats = await self._run(edge, full, FeedStart(until=until))
+            if look.owner_head is not None and stats.found_nothing() and until is None:
+                self._quiet[(edge.name, full)] = QuietRun(look, stats)
+            return stats
+
+    async def follow(
+        self, edge_name: str, *, wait: float = 0.0, until: datetime | None = None
+    ) -> Followed:
+        """Read the owner's feed from the cursor, waiting up to `wait` seconds for a change, and
+        apply the page it answers with; `until`: only the changes made by then.
+
+        The run begins when the owner answers, and applies its page as any run of the edge
+        does: the same batches, commits and applied log. Nothing new, or nothing made by
+        `until`, makes no run. A read that fails is logged as a failed run, and raised. An edge
+        never read by feed before lists everything first, as its first scheduled run would.
+        """
+        edge = self.edges[edge_name]
+        runs = self._runs[edge.name]
+        position = await to_thread.run_sync(self._position, edge)
+        if position is None or not position.isdigit():
+            return Followed(await self.run(edge_name), None)
+        since = int(position)
+        reader = self._reader(edge, None)
+        assert isinstance(reader, KernelReader), f"{edge.name} reads no change feed"
+        with metered() as spent:
+            try:
+                page = await reader.changes(since, wait)
+            except CursorExpiredError:  # pruned past the cursor: relist, as any run would
+                return Followed(await self.run(edge_name), None)
+            except Exception:
+                failed = CopyStats(edge.name, edge.mechanism.value, started_at=self.clock.now())
+                failed.traffic = spent
+                with contextlib.suppress(DBAPIError):
+                    await to_thread.run_sync(self._close, failed, False)
+                raise
+        if not page.changes and page.cursor == since:
+            return Followed(None, None)
+        taken, later = _cut(page, until)
+        if not taken.changes and later is not None:
+            return Followed(None, later)
+        async with self._locks[edge.name]:
+            self._quiet.pop((edge.name, False), None)
+            # no run since the cursor was read: it stands where the page was read from
+            known = position if self._runs[edge.name] == runs else None
+            start = FeedStart(first=page, until=until, position=known)
+            work = partial(self._run, edge, False, start, spent=spent)
+            stats = await self._observed(edge, False, work)
+            return Followed(stats, stats.next_change_at)
 
     def _skippable(self, edge: Edge, full: bool, look: Look) -> bool:
         quiet = self._quiet.get((edge.name, full))
@@ -351,6 +496,7 @@ class Copier:
             traffic=Traffic(quiet.stats.requests, quiet.stats.bytes),
             seen=set(),
         )
+        self._runs[edge.name] += 1
         # nothing new on the feed: the cursor stays where it is
         if quiet.look.path == "follow":
             await to_thread.run_sync(self._close, stats, True)
@@ -387,12 +533,8 @@ class Copier:
                 self._edits[edge.name],
             )
 
-    async def _run(self, edge: Edge, full: bool) -> CopyStats:
-        target = self.targets[edge.entity]
-        wanted = None
-        if target.wanted is not None:
-            wanted = await to_thread.run_sync(self._wanted, target.wanted)
-        reader = reader_for(
+    def _reader(self, edge: Edge, wanted: list[str] | None) -> Any:
+        return reader_for(
             edge,
             self.upstreams[edge.owner],
             edge.source_key or self.topology.entity(edge.entity).key,
@@ -400,24 +542,63 @@ class Copier:
             self.year,
             self.page_size,
             wanted,
+            known=self._known_walk(edge),
         )
+
+    async def _run(
+        self,
+        edge: Edge,
+        full: bool,
+        start: FeedStart = FeedStart(),
+        *,
+        spent: Traffic | None = None,
+    ) -> CopyStats:
+        target = self.targets[edge.entity]
+        wanted = None
+        if target.wanted is not None:
+            wanted = await to_thread.run_sync(self._wanted, target.wanted)
+        reader = self._reader(edge, wanted)
         if self.walks is not None and edge.walk is not None and isinstance(reader, Walker):
             reader = self.walks.share(edge, reader)
         stats = CopyStats(edge.name, edge.mechanism.value, started_at=self.clock.now())
-        with metered() as stats.traffic:
-            try:
-                await self._read(edge, reader, stats, full=full)
-            except Exception:
-                # a database refusing writes fails the run already: that error is the one to see
-                with contextlib.suppress(DBAPIError):
-                    await to_thread.run_sync(self._close, stats, False)
-                raise
-        await to_thread.run_sync(self._close, stats, True)
+        self.running.add(edge.name)
+        try:
+            with metered() as stats.traffic:
+                if spent is not None:  # the long-poll that brought the first page
+                    charge(spent)
+                try:
+                    await self._read(edge, reader, stats, full=full, start=start)
+                except Exception:
+                    # a database refusing writes fails the run already: that error is the one
+                    with contextlib.suppress(DBAPIError):
+                        await to_thread.run_sync(self._close, stats, False)
+                    raise
+            await to_thread.run_sync(self._close, stats, True)
+        finally:
+            self.running.discard(edge.name)
+            self._runs[edge.name] += 1
         return stats
 
-    async def _read(self, edge: Edge, reader: Any, stats: CopyStats, *, full: bool) -> None:
+    def _known_walk(self, edge: Edge) -> KnownSubtrees | None:
+        """The edge's remembered tree walk, told the owner's head when the control vouches it."""
+        if edge.reader is not Reader.PUBLISH_V1_PROVIDER_TREE or not self.skip_quiet_polls:
+            return None
+        known = self._known.setdefault(edge.walk or edge.name, KnownSubtrees())
+        faulted = self.faults is not None and self.faults.listed()
+        known.head = None if faulted else self.heads.get(edge.owner)
+        return known
+
+    async def _read(
+        self,
+        edge: Edge,
+        reader: Any,
+        stats: CopyStats,
+        *,
+        full: bool,
+        start: FeedStart,
+    ) -> None:
         if edge.mechanism is Mechanism.FEED and isinstance(reader, KernelReader) and not full:
-            await self._follow(edge, reader, stats)
+            await self._follow(edge, reader, stats, start)
         elif edge.mechanism is Mechanism.UPDATED_SINCE and not full:
             await self._updated_since(edge, reader, stats)
         else:
@@ -431,8 +612,16 @@ class Copier:
         """The pages as they reach this copier: through the faults set on it, if any."""
         return pages if self.faults is None else self.faults.deliver(edge.name, pages)
 
-    async def _follow(self, edge: Edge, reader: KernelReader, stats: CopyStats) -> None:
-        position = await to_thread.run_sync(self._position, edge)
+    async def _follow(
+        self,
+        edge: Edge,
+        reader: KernelReader,
+        stats: CopyStats,
+        start: FeedStart,
+    ) -> None:
+        position = start.position
+        if position is None:
+            position = await to_thread.run_sync(self._position, edge)
         if position is not None and not position.isdigit():
             # the edge was read another way before: no seq to resume from
             await self._snapshot(edge, reader, stats)
@@ -442,7 +631,7 @@ class Copier:
         # order, since a deleted copy leaves no version to refuse an older change arriving late
         early: dict[int, FeedPage] = {}
         try:
-            async for arrived in self._delivered(edge, reader.follow(since)):
+            async for arrived in self._delivered(edge, reader.follow(since, start.first)):
                 stats.pages += 1
                 stats.fetched += len(arrived.changes)
                 if arrived.since < since:  # delivered again: applied already
@@ -450,6 +639,7 @@ class Copier:
                     continue
                 early[arrived.since] = arrived
                 while (page := early.pop(since, None)) is not None:
+                    page, left = _cut(page, start.until)
                     since = max(since, page.cursor)
                     if page.changes or str(since) != position:
                         await to_thread.run_sync(
@@ -461,6 +651,9 @@ class Copier:
                             stats,
                         )
                         position = str(since)
+                    if left is not None:  # the owner's later changes wait for their moment
+                        stats.next_change_at = left
+                        return
         except CursorExpiredError:
             stats.relisted = True
             await self._snapshot(edge, reader, stats)
@@ -519,7 +712,10 @@ class Copier:
         key = edge.key_field
         key_column = getattr(model, key)
         # attached, so an after_apply that changes the consumer's own records logs them
-        with attach(Session(self.engine), self.clock, self.notifier) as session:
+        with (
+            attach(Session(self.engine), self.clock, self.notifier) as session,
+            contextlib.ExitStack() as traced,
+        ):
             latest: dict[str, SourceRecord] = {}
             for record in page.records:
                 if not _is_superseded(record, latest.get(record.key)):
@@ -557,9 +753,14 @@ class Copier:
                     for k in session.exec(select(key_column).where(getattr(model, column) == value))
                     if k not in latest
                 )
+            if self.tracing is not None:  # each write's changes applied in a span of its trace
+                applied = [row[key] for row in rows] + list(gone)
+                contexts = {str(k): latest[str(k)].traceparent for k in applied if str(k) in latest}
+                traced.enter_context(self.tracing.applying(edge, contexts))
+            # a Core upsert: the copies loaded before it keep the values they had
             upsert(session, model, rows, key)
             if target.after_apply is not None and rows:
-                target.after_apply(session, rows)
+                target.after_apply(session, rows, existing)
             applied_at = max(now, self.clock.now())
             _log_applied(
                 session,
@@ -732,6 +933,19 @@ class Copier:
 
 
 _NOTHING = object()
+
+
+def _cut(page: FeedPage, until: datetime | None) -> tuple[FeedPage, datetime | None]:
+    """The page's changes made by `until`, its cursor at the last of them, and when the first
+    change left was made (None: it leaves none)."""
+    if until is None:
+        return page, None
+    for index, change in enumerate(page.changes):
+        if change.changed_at is not None and change.changed_at > until:
+            taken = page.changes[:index]
+            cursor = taken[-1].seq if taken and taken[-1].seq is not None else page.since
+            return FeedPage(taken, cursor, False, page.since), change.changed_at
+    return page, None
 
 
 def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:

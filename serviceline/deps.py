@@ -23,6 +23,7 @@ from serviceline.feed import FeedNotifier, Owned, attach
 from serviceline.scheduler import Scheduler
 from serviceline.settings import ServiceSettings
 from serviceline.topology import LINE, Topology
+from serviceline.tracing import Tracing
 from serviceline.upstream import Upstream
 
 
@@ -45,6 +46,8 @@ class Kernel:
     writes: WriteMark
     # one write request at a time in this process: the database would serialise them anyway
     writers: anyio.Lock = field(default_factory=anyio.Lock)
+    # None while the service does not trace
+    tracing: Tracing | None = None
 
     def session(self, *, writes: bool = True) -> Session:
         """A session on this service's database; one that `writes` holds the write lock."""

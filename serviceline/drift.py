@@ -15,29 +15,18 @@ import httpx
 
 from serviceline import checksums
 from serviceline.clock import SimulatedClock
+from serviceline.comparisons import compare, listed
 from serviceline.control import settings_class
 from serviceline.credentials import AUDIT_FOR
+from serviceline.findings import CLASSES, Comparison, Difference, KeyDrift, alike
+from serviceline.known_walks import KnownRecords, KnownSubtrees
 from serviceline.readers import KernelReader, SourceRecord, reader_for
 from serviceline.settings import ClockMode, ServiceSettings
-from serviceline.topology import LINE, Edge, Mechanism, Reader, Topology
+from serviceline.topology import Edge, Listing, Lookup, Mechanism, Reader, RecordCheck, Topology
 from serviceline.upstream import Upstream, UpstreamError
 
-CLASSES = ("in_sync", "stale", "diverged", "orphaned", "missing", "conflicting")
 # where an owner's record says when it last changed, in the shapes its readers return
 CHANGED_AT = ("updated_at", "changed_at", "attributes.updated_at", "LastChangedDate")
-
-
-@dataclass(frozen=True)
-class Difference:
-    field: str
-    values: dict[str, Any]  # service name -> its value
-
-
-@dataclass(frozen=True)
-class KeyDrift:
-    key: str
-    drift: str
-    differences: list[Difference] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -89,17 +78,6 @@ class EdgeDrift:
 
 
 @dataclass
-class Comparison:
-    """Two services that each create the same relationship or co-owned entity."""
-
-    name: str
-    entity: str
-    services: list[str]
-    counts: dict[str, int]
-    keys: list[KeyDrift]
-
-
-@dataclass
 class DriftReport:
     at: datetime
     edges: list[EdgeDrift]
@@ -147,12 +125,17 @@ def _iso(value: Any) -> str:
 
 
 class ReadingUpstream(Upstream):
-    """An owner read as one consumer reads it, with the auditor's token, over a shared client."""
+    """An owner read as one consumer reads it (or as the auditor, given none), with the
+    auditor's token, over a shared client."""
 
-    def __init__(self, name: str, client: httpx.AsyncClient, token: str, consumer: str) -> None:
+    def __init__(
+        self, name: str, client: httpx.AsyncClient, token: str, consumer: str | None
+    ) -> None:
         super().__init__(name, client)
         # the owner grants and scopes the read as the consumer's; the auditor's token writes none
-        self.headers = {"Authorization": f"Bearer {token}", AUDIT_FOR: consumer}
+        self.headers = {"Authorization": f"Bearer {token}"}
+        if consumer is not None:
+            self.headers[AUDIT_FOR] = consumer
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         try:
@@ -162,27 +145,6 @@ class ReadingUpstream(Upstream):
         if response.status_code >= 400:
             raise UpstreamError(self.name, response.status_code, response.text[:500])
         return response
-
-
-def normal(value: Any) -> Any:
-    """One spelling per value, so `"11"` from a CSV equals `11` from JSON and a time its offset."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, list | tuple):
-        return [normal(item) for item in value]
-    if isinstance(value, dict):
-        return {name: normal(item) for name, item in value.items()}
-    text = str(value)
-    if len(text) >= 19 and text[10:11] == "T":
-        try:
-            return datetime.fromisoformat(text).astimezone(UTC).isoformat()
-        except ValueError:
-            return text
-    return text
 
 
 def changed_at(record: Mapping[str, Any]) -> datetime | None:
@@ -247,7 +209,7 @@ def classify(
             differences = [
                 Difference(c, {edge.owner: projected[c], edge.consumer: copy.get(c)})
                 for c in columns
-                if normal(projected[c]) != normal(copy.get(c))
+                if not alike(projected[c], copy.get(c))
             ]
             edited = set(copy.get("local_edits") or [])
             newer = (
@@ -286,14 +248,14 @@ class Audited:
     fallback: str | None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Auditor:
     """Reads owners as their consumers do and copies as their consumers serve them."""
 
     clients: Mapping[str, httpx.AsyncClient]
     # the auditor's read token: every service accepts it on reads, none on writes
     token: str
-    topology: Topology = LINE
+    topology: Topology
     page_size: int = 500
     fan_out: int = 10
     bisect: bool = False
@@ -301,6 +263,10 @@ class Auditor:
     # same simulated day (a daily file's reader reads another file the next day)
     remember: bool = False
     _remembered: dict[str, Audited] = field(default_factory=dict, init=False, repr=False)
+    # with `remember`, what tree walks of owners read, taken again while their logs allow
+    _known: dict[str, KnownSubtrees] = field(default_factory=dict, init=False, repr=False)
+    # with `remember`, what owners answered of one record at a time, likewise
+    _known_records: dict[str, KnownRecords] = field(default_factory=dict, init=False, repr=False)
 
     async def audit(self, edges: Sequence[Edge] | None = None) -> DriftReport:
         chosen = list(edges) if edges is not None else list(self.topology.edges)
@@ -467,11 +433,40 @@ class Auditor:
             settings.recruitment_cycle_year,
             self.page_size,
             copied,
+            known=await self._known_walk(edge),
+            known_records=await self._known_teachers(edge),
         )
         records: list[SourceRecord] = []
         async for page in reader.pages(None):
             records += page.records
         return records
+
+    async def _known_walk(self, edge: Edge) -> KnownSubtrees | None:
+        """A tree walk's remembered answers, told the owner's head now, where it vouches one."""
+        if not self.remember or edge.reader is not Reader.PUBLISH_V1_PROVIDER_TREE:
+            return None
+        known = self._known.setdefault(edge.walk or edge.name, KnownSubtrees())
+        known.head = await self._head(edge.owner)
+        return known
+
+    async def _known_teachers(self, edge: Edge) -> KnownRecords | None:
+        """What a TRN-at-a-time reader was answered, told the owner's head and log since."""
+        if not self.remember or edge.reader is not Reader.DQT_TEACHERS:
+            return None
+        return await self._caught_up(edge.name, edge.owner, edge.entity)
+
+    async def _caught_up(self, name: str, owner: str, entity: str) -> KnownRecords:
+        """What `name` read of `owner` as last answered, as far as its log lets that hold."""
+        known = self._known_records.setdefault(name, KnownRecords())
+        known.head = await self._head(owner)
+        # the log is the auditor's own to read: a consumer reading key by key is granted no feed
+        upstream = ReadingUpstream(owner, self.clients[owner], self.token, None)
+        await known.catch_up(upstream, [entity])
+        return known
+
+    async def _head(self, owner: str) -> int | None:
+        head: int | None = (await self._admin(owner, "/admin/clock")).get("head")
+        return head
 
     def _reading(self, edge: Edge) -> tuple[ReadingUpstream, ServiceSettings]:
         """The owner as the consumer reads it: the same API, grants and scope."""
@@ -483,147 +478,27 @@ class Auditor:
         return edge.source_key or self.topology.entity(edge.entity).key
 
     async def _copies(self, edge: Edge) -> dict[str, dict[str, Any]]:
-        copies: dict[str, dict[str, Any]] = {}
-        after: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": self.page_size}
-            if after is not None:
-                params["after"] = after
-            body = await self._get(edge.consumer, f"/copies/{edge.entity}", params)
-            copies.update({str(c[edge.key_field]): c for c in body["copies"]})
-            after = body["next_after"]
-            if after is None:
-                return copies
+        listing = Listing(edge.consumer, f"/copies/{edge.entity}", items="copies")
+        copies = await listed(self._get, listing, self.page_size)
+        return {str(copy[edge.key_field]): copy for copy in copies}
 
     async def comparisons(self) -> list[Comparison]:
-        found = []
-        if {"publish", "manage"} <= set(self.clients):
-            found.append(await self._partnerships())
-        if {"placements", "claims"} <= set(self.clients):
-            found.append(await self._mentors())
-        if {"register", "dqt"} <= set(self.clients):
-            found.append(await self._people())
-        if {"publish", "gias"} <= set(self.clients):
-            found.append(await self._sites())
-        return found
+        """The topology's declared comparisons whose services are both running."""
+        running = set(self.clients)
+        return [
+            await compare(
+                check, self._get, self.page_size, self.fan_out, await self._known_lookups(check)
+            )
+            for check in self.topology.comparisons
+            if set(check.services) <= running
+        ]
 
-    async def _partnerships(self) -> Comparison:
-        publish = await self._get("publish", "/partnerships")
-        manage = await self._get("manage", "/partnerships")
-        held: dict[str, dict[str, dict[str, Any]]] = {
-            "publish": {
-                f"{p['accredited_provider_code']}:{p['training_provider_code']}": {}
-                for p in publish
-            },
-            "manage": {
-                f"{p['accredited_provider_code']}:{p['lead_partner_code']}": {} for p in manage
-            },
-        }
-        return _compare("accredited provider to lead partner", "partnership", held, ())
-
-    async def _mentors(self) -> Comparison:
-        held: dict[str, dict[str, dict[str, Any]]] = {}
-        for service in ("placements", "claims"):
-            mentors = await self._listed(service, "/mentors", "trn")
-            held[service] = {
-                m["trn"]: {**m, "school_urns": sorted(m["school_urns"])} for m in mentors
-            }
-        return _compare(
-            "co-owned mentor", "mentor", held, ("first_name", "last_name", "school_urns")
-        )
-
-    async def _people(self) -> Comparison:
-        trainees = [t for t in await self._listed("register", "/trainees", "slug") if t.get("trn")]
-        register = {
-            t["trn"]: {
-                "first_name": (t.get("first_names") or "").split(" ")[0],
-                "last_name": t.get("last_name"),
-                "date_of_birth": t.get("date_of_birth"),
-            }
-            for t in trainees
-        }
-        dqt: dict[str, dict[str, Any]] = {}
-        trns = sorted(register)
-        for start in range(0, len(trns), self.fan_out):
-            batch = trns[start : start + self.fan_out]
-            for trn, person in zip(
-                batch, await asyncio.gather(*(self._person(trn) for trn in batch)), strict=True
-            ):
-                if person is not None:
-                    dqt[trn] = {
-                        "first_name": person["firstName"],
-                        "last_name": person["lastName"],
-                        "date_of_birth": person["dateOfBirth"],
-                    }
-        held = {"register": register, "dqt": dqt}
-        return _compare(
-            "trainee's TRN to DQT person",
-            "teacher",
-            held,
-            ("first_name", "last_name", "date_of_birth"),
-        )
-
-    async def _sites(self) -> Comparison:
-        """Sites Publish added from GIAS schools: their addresses are copied once, then Publish's.
-
-        A site Publish edited, or whose school GIAS has changed since, is diverged; a site whose
-        school GIAS no longer lists is orphaned.
-        """
-        sites = [site for site in await self._records("publish", "site") if site.get("urn")]
-        schools = {school["urn"]: school for school in await self._records("gias", "school")}
-        counts = dict.fromkeys(CLASSES, 0)
-        keys: list[KeyDrift] = []
-        for site in sites:
-            school = schools.get(site["urn"])
-            if school is None:
-                drift = KeyDrift(site["uuid"], "orphaned", [Difference("urn", {"gias": None})])
-            else:
-                differences = [
-                    Difference(ours, {"publish": site.get(ours), "gias": school.get(theirs)})
-                    for ours, theirs in SITE_ADDRESS.items()
-                    if normal(site.get(ours)) != normal(school.get(theirs))
-                ]
-                drift = KeyDrift(
-                    site["uuid"], "diverged" if differences else "in_sync", differences
-                )
-            counts[drift.drift] += 1
-            if drift.differences:
-                keys.append(drift)
-        return Comparison(
-            "site added from a GIAS school", "site", ["publish", "gias"], counts, keys
-        )
-
-    async def _records(self, service: str, entity: str) -> list[dict[str, Any]]:
-        """Every record an owner holds of `entity`, through its kernel records API."""
-        records: list[dict[str, Any]] = []
-        after = None
-        while True:
-            params = {"limit": self.page_size, **({"after": after} if after else {})}
-            page = await self._get(service, f"/records/{entity}", params)
-            records += page["records"]
-            after = page["next_after"]
-            if after is None:
-                return records
-
-    async def _person(self, trn: str) -> dict[str, Any] | None:
-        response = await self.clients["dqt"].get(f"/v3/persons/{trn}", headers=self._headers())
-        if response.status_code == 404:
+    async def _known_lookups(self, check: RecordCheck) -> KnownRecords | None:
+        """What the check's side looked up key by key was answered, where its log lets it hold."""
+        looked_up = [side.service for side in check.sides if isinstance(side.reading, Lookup)]
+        if not self.remember or not looked_up:
             return None
-        response.raise_for_status()
-        person: dict[str, Any] = response.json()
-        return person
-
-    async def _listed(self, service: str, path: str, key: str) -> list[dict[str, Any]]:
-        """A list endpoint paged by `after` (the last key) and `limit`."""
-        rows: list[dict[str, Any]] = []
-        while True:
-            params: dict[str, Any] = {"limit": self.page_size}
-            if rows:
-                params["after"] = rows[-1][key]
-            page = await self._get(service, path, params)
-            rows += page
-            if len(page) < self.page_size:
-                return rows
+        return await self._caught_up(check.name, looked_up[0], check.entity)
 
     async def _now(self) -> datetime:
         clocks = [await self._admin(name, "/admin/clock") for name in self.clients]
@@ -640,10 +515,6 @@ class Auditor:
         if response.status_code >= 400:
             raise UpstreamError(service, response.status_code, response.text[:500])
         return response.json()
-
-
-# a Publish site's address field -> the GIAS school's field it was copied from
-SITE_ADDRESS = {"street_address_1": "street", "city": "town", "postcode": "postcode"}
 
 
 def _said(error: UpstreamError) -> str:
@@ -667,33 +538,6 @@ def _just_before(key: str) -> str:
     if not key or key[-1] == "\x00":
         return key[:-1]
     return key[:-1] + chr(ord(key[-1]) - 1) + "\U0010ffff"
-
-
-def _compare(
-    name: str,
-    entity: str,
-    held: Mapping[str, Mapping[str, Mapping[str, Any]]],
-    fields: Sequence[str],
-) -> Comparison:
-    """Keys both services hold alike are in sync; held by one only, or differently, conflict."""
-    (left, lefts), (right, rights) = held.items()
-    counts = dict.fromkeys(CLASSES, 0)
-    keys: list[KeyDrift] = []
-    for key in sorted(set(lefts) | set(rights)):
-        one, other = lefts.get(key), rights.get(key)
-        if one is None or other is None:
-            differences = [Difference("held", {left: one is not None, right: other is not None})]
-        else:
-            differences = [
-                Difference(f, {left: one.get(f), right: other.get(f)})
-                for f in fields
-                if normal(one.get(f)) != normal(other.get(f))
-            ]
-        drift = KeyDrift(key, "conflicting" if differences else "in_sync", differences)
-        counts[drift.drift] += 1
-        if differences:
-            keys.append(drift)
-    return Comparison(name, entity, [left, right], counts, keys)
 
 
 def exceeded(report: DriftReport, limits: Mapping[str, int]) -> list[str]:

@@ -30,6 +30,9 @@ from serviceline.supervision import (
 from serviceline.topology import LINE, Service, Topology
 
 LINE_FILE = "line.json"
+# fourteen interpreters starting at once on a busy 2-core machine can take a minute; the wait
+# ends as soon as every service answers, so only a service that never does waits this long
+START_TIMEOUT = 180.0
 
 
 class LaunchError(RuntimeError):
@@ -58,6 +61,12 @@ class LineConfig:
     service_settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # every consumer leaves out the polls it knows would find nothing (ServiceSettings)
     skip_quiet_polls: bool = True
+    # every service traces and exports its spans by OTLP/HTTP here ("": none traces)
+    otlp_endpoint: str = ""
+    # where every service sends its copy runs' OpenLineage events: an endpoint such as
+    # Marquez's base URL, a file (one JSON event a line, all services' in one), or both
+    lineage_url: str | None = None
+    lineage_file: Path | None = None
 
     def port(self, service: Service) -> int:
         return service.port + self.port_offset
@@ -101,8 +110,14 @@ def service_env(
         values["SKIP_QUIET_POLLS"] = "false"
     if service.name in config.database_urls:
         values["DATABASE_URL"] = config.database_urls[service.name]
+    if config.otlp_endpoint:
+        values["OTLP_ENDPOINT"] = config.otlp_endpoint
     if config.edge_overrides:
         values["EDGE_OVERRIDES"] = json.dumps(dict(config.edge_overrides))
+    if config.lineage_url:
+        values["LINEAGE_URL"] = config.lineage_url
+    if config.lineage_file is not None:  # from where the line starts, not each service's folder
+        values["LINEAGE_FILE"] = config.lineage_file.resolve()
     for name, value in config.service_settings.get(service.name, {}).items():
         values[name.upper()] = value
     return {prefix + name: str(value) for name, value in values.items()}
@@ -220,7 +235,7 @@ class RunningLine:
         except SupervisionError as error:
             raise LaunchError(f"{name}: {error}") from error
 
-    def start_service(self, name: str, timeout: float = 60.0) -> None:
+    def start_service(self, name: str, timeout: float = START_TIMEOUT) -> None:
         """Start one service again, as the line started it, and return once it is healthy."""
         self._check(name)
         service = self.topology.service(name)
@@ -236,7 +251,7 @@ class RunningLine:
                 self.supervisor.stop(name)
             raise
 
-    def restart_service(self, name: str, timeout: float = 60.0) -> None:
+    def restart_service(self, name: str, timeout: float = START_TIMEOUT) -> None:
         if self.states()[name].up:
             self.stop_service(name)
         self.start_service(name, timeout)
@@ -288,11 +303,22 @@ def free_port_offset(
     wanted = list(ports)
     if preferred is not None and all(_port_free(host, port + preferred) for port in wanted):
         return preferred
+    # below the kernel's ephemeral range, so no outgoing connection takes a port between the
+    # probe and the service's bind
+    highest = ephemeral_port_start() - max(wanted) - 1
     for _ in range(200):
-        offset = random.randrange(1000, 50000, len(LINE_PORTS))
+        offset = random.randrange(1000, highest, len(LINE_PORTS))
         if all(_port_free(host, port + offset) for port in wanted):
             return offset
     raise LaunchError("no free range of ports for a line")
+
+
+def ephemeral_port_start(default: int = 32768) -> int:
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    try:
+        return int(ranges.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -309,7 +335,7 @@ def start_line(
     config: LineConfig,
     names: Iterable[str] | None = None,
     topology: Topology = LINE,
-    timeout: float = 60.0,
+    timeout: float = START_TIMEOUT,
     *,
     restart: bool = False,
 ) -> RunningLine:
@@ -356,9 +382,7 @@ def _wait_healthy(line: RunningLine, timeout: float, names: list[str]) -> None:
         while waiting:
             exited = {n: c for n, c in line.exited().items() if n in names}
             if exited:
-                failed = ", ".join(f"{n} ({c})" for n, c in exited.items())
-                log_dir = line.config.state_dir / "logs"
-                raise LaunchError(f"service exited during start-up: {failed}; see {log_dir}")
+                raise LaunchError(_exited_report(line.config.state_dir / "logs", exited))
             for name, url in list(waiting.items()):
                 try:
                     if client.get(f"{url}/health").status_code == 200:
@@ -368,6 +392,16 @@ def _wait_healthy(line: RunningLine, timeout: float, names: list[str]) -> None:
             if time.monotonic() > deadline:
                 raise LaunchError(f"not healthy after {timeout:.0f}s: {', '.join(waiting)}")
             time.sleep(0.1)
+
+
+def _exited_report(log_dir: Path, exited: dict[str, str], lines: int = 20) -> str:
+    failed = ", ".join(f"{name} ({how})" for name, how in exited.items())
+    report = [f"service exited during start-up: {failed}; see {log_dir}"]
+    for name in exited:
+        log = log_dir / f"{name}.log"
+        said = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+        report += [f"--- the end of {log.name}", *said]
+    return "\n".join(report)
 
 
 def stop_recorded(state_dir: Path, timeout: float = 30.0) -> list[str]:

@@ -357,7 +357,7 @@ def _attribute_of(rows: Mapping[str, Any], attribute: str, edge: str) -> float:
 
 def _in_flight(kernel: Kernel, session: Session) -> set[int]:
     """Runs that may still be going: each edge's latest unfinished one, while a job runs."""
-    if not kernel.scheduler.busy:
+    if not kernel.scheduler.busy and not kernel.copier.running:
         return set()
     latest = session.exec(select(func.max(CopyRun.id)).group_by(col(CopyRun.edge))).all()
     unfinished = session.exec(

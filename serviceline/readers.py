@@ -8,13 +8,17 @@ import io
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from xml.etree import ElementTree
 
 from serviceline.clock import SimulatedClock
 from serviceline.topology import Edge, Reader
 from serviceline.upstream import Traffic, Upstream, UpstreamError, charge, metered
+
+if TYPE_CHECKING:
+    from serviceline.known_walks import KnownRecords, KnownSubtrees
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,11 @@ class SourceRecord:
     version: int | None
     fields: dict[str, Any]
     deleted: bool = False
+    # the W3C trace context of the write the owner made it in, where the owner serves it
+    traceparent: str | None = None
+    # a change from the owner's feed: where it stands in the owner's log, and when it was made
+    seq: int | None = None
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -75,15 +84,24 @@ class KernelReader:
                 int(change["version"]),
                 change["record"] or {},
                 deleted=change["op"] == "delete",
+                traceparent=change.get("traceparent"),
+                seq=int(change["seq"]),
+                changed_at=_moment(change.get("changed_at")),
             )
             for change in body["changes"]
         ]
         return FeedPage(changes, int(body["next"]), bool(body["has_more"]), since)
 
-    async def follow(self, since: int) -> AsyncIterator[FeedPage]:
-        """Every change after `since`, each page read from the cursor the one before ended at."""
+    async def follow(self, since: int, first: FeedPage | None = None) -> AsyncIterator[FeedPage]:
+        """Every change after `since`, each page read from the cursor the one before ended at.
+
+        `first`, a page already read from `since` (a long-poll's answer), is not asked again.
+        """
         while True:
-            page = await self.changes(since)
+            page = (
+                first if first is not None and first.since == since else await self.changes(since)
+            )
+            first = None
             yield page
             if not page.has_more:
                 return
@@ -107,11 +125,18 @@ class KernelReader:
                 return
 
 
+def _moment(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
 def resource_record(resource: dict[str, Any], key_field: str, **extra: Any) -> SourceRecord:
     """A JSON:API resource of Publish's API v1 as a record: its attributes, its meta.version."""
     attributes = {**resource["attributes"], **extra}
-    version = resource.get("meta", {}).get("version")
-    return SourceRecord(str(attributes[key_field]), version, attributes)
+    meta = resource.get("meta", {})
+    version = meta.get("version")
+    return SourceRecord(
+        str(attributes[key_field]), version, attributes, traceparent=meta.get("traceparent")
+    )
 
 
 @dataclass
@@ -148,6 +173,14 @@ class Walked:
 
     entity: str
     page: Page
+    traffic: Traffic
+
+
+@dataclass(frozen=True)
+class Located:
+    """A course's locations: its sites, as the provider's, and the request that read them."""
+
+    records: list[SourceRecord]
     traffic: Traffic
 
 
@@ -188,6 +221,8 @@ class PublishV1ProviderTreeReader:
     # SyncCourses' API_COURSE_DRAFT_STATES: such courses are neither copied nor their sites read
     unsynced_states: frozenset[str] = frozenset({"draft", "rolled_over"})
     entities: tuple[str, ...] = ("provider", "course", "site")
+    # what earlier runs read of course lists and locations, where the simulation may take it again
+    known: KnownSubtrees | None = None
 
     async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
         # walking alone, it goes no deeper than its own entity: a site's, every level
@@ -200,6 +235,8 @@ class PublishV1ProviderTreeReader:
     async def walk(
         self, updated_since: datetime | None, entities: Collection[str]
     ) -> AsyncIterator[Walked]:
+        if self.known is not None:
+            await self.known.catch_up(self.upstream, self.entities)
         async for providers, traffic in self._providers(updated_since):
             yield Walked("provider", self._records(providers, "provider"), traffic)
             if "course" not in entities and "site" not in entities:
@@ -230,27 +267,54 @@ class PublishV1ProviderTreeReader:
 
     async def _provider(self, code: str, sites: bool) -> list[Walked]:
         """The provider's courses, and the sites its synced courses list: one page of each."""
-        base = f"/api/public/v1/recruitment_cycles/{self.year}/providers/{code}/courses"
-        with metered() as spent:
-            body = await self.upstream.get_json(base, {"page[per_page]": self.page_size})
-        courses = body["data"]
-        listed = Walked("course", self._records(courses, "course"), spent)
+        listed = await self._courses(code)
         if not sites:
             return [listed]
-        synced = [c for c in courses if c["attributes"]["state"] not in self.unsynced_states]
+        synced = [c for c in listed.page.records if c.fields["state"] not in self.unsynced_states]
         records: dict[str, SourceRecord] = {}
-        with metered() as located:
-            for course in synced:
-                locations = await self.upstream.get_json(
-                    f"{base}/{course['attributes']['code']}/locations",
-                    {"include": "location_status", "page[per_page]": self.page_size},
-                )
-                for site in locations["data"]:
-                    record = resource_record(site, self.keys["site"], provider_code=code)
-                    records[record.key] = record
+        spent = Traffic()
+        for course in synced:
+            located = await self._locations(code, course)
+            spent.requests += located.traffic.requests
+            spent.bytes += located.traffic.bytes
+            for record in located.records:
+                records[record.key] = record
         # the provider's sites its courses list: one it no longer lists leaves the copy
         page = Page(list(records.values()), partition=("provider_code", code))
-        return [listed, Walked("site", page, located)]
+        return [listed, Walked("site", page, spent)]
+
+    async def _courses(self, code: str) -> Walked:
+        known = None if self.known is None else self.known.listing(code)
+        if known is not None:
+            return known
+        with metered() as spent:
+            body = await self.upstream.get_json(
+                self._courses_path(code), {"page[per_page]": self.page_size}
+            )
+        listed = Walked("course", self._records(body["data"], "course"), spent)
+        if self.known is not None and body.get("links", {}).get("next") is None:
+            self.known.remember_listing(code, listed)
+        return listed
+
+    async def _locations(self, code: str, course: SourceRecord) -> Located:
+        known = None if self.known is None else self.known.locations(code, course.key)
+        if known is not None:
+            return known
+        with metered() as spent:
+            body = await self.upstream.get_json(
+                f"{self._courses_path(code)}/{course.fields['code']}/locations",
+                {"include": "location_status", "page[per_page]": self.page_size},
+            )
+        sites = [
+            resource_record(site, self.keys["site"], provider_code=code) for site in body["data"]
+        ]
+        located = Located(sites, spent)
+        if self.known is not None:
+            self.known.remember_locations(code, course.key, located)
+        return located
+
+    def _courses_path(self, code: str) -> str:
+        return f"/api/public/v1/recruitment_cycles/{self.year}/providers/{code}/courses"
 
     def _records(self, resources: list[Any], entity: str) -> Page:
         return Page([resource_record(r, self.keys[entity]) for r in resources])
@@ -349,6 +413,8 @@ class DqtTeacherReader:
     trns: list[str]
     per_minute: int = 300
     fan_out: int = 10
+    # each teacher's answer as last read, where the simulation may take it again
+    known: KnownRecords | None = None
 
     async def pages(self, updated_since: datetime | None) -> AsyncIterator[Page]:
         for minute, start in enumerate(range(0, len(self.trns), self.per_minute)):
@@ -362,6 +428,12 @@ class DqtTeacherReader:
             yield Page(records, delay=timedelta(minutes=minute))
 
     async def _teacher(self, trn: str) -> dict[str, Any] | None:
+        if self.known is None:
+            return await self._ask(trn)
+        teacher: dict[str, Any] | None = await self.known.asked(trn, partial(self._ask, trn))
+        return teacher
+
+    async def _ask(self, trn: str) -> dict[str, Any] | None:
         try:
             teacher: dict[str, Any] = await self.upstream.get_json(f"/v3/teachers/{trn}")
         except UpstreamError as error:
@@ -379,6 +451,8 @@ def reader_for(
     year: int,
     page_size: int,
     wanted: list[str] | None = None,
+    known: KnownSubtrees | None = None,
+    known_records: KnownRecords | None = None,
 ) -> SourceReader | KernelReader:
     # the start of the recruitment cycle: "everything" to an API that needs a since
     epoch = datetime(year - 1, 10, 1, tzinfo=UTC)
@@ -387,7 +461,9 @@ def reader_for(
             return PublishV1Reader(upstream, edge.entity, key_field, year, page_size)
         case Reader.PUBLISH_V1_PROVIDER_TREE:
             keys = {**PUBLISH_V1_KEYS, edge.entity: key_field}
-            return PublishV1ProviderTreeReader(upstream, edge.entity, keys, year, page_size)
+            return PublishV1ProviderTreeReader(
+                upstream, edge.entity, keys, year, page_size, known=known
+            )
         case Reader.EDUBASE_CSV:
             return EdubaseReader(upstream, clock, key_field, page_size)
         case Reader.APPLY_REGISTER_API:
@@ -397,7 +473,7 @@ def reader_for(
         case Reader.HESA_COLLECTION:
             return HesaCollectionReader(upstream, hesa_collection(year), epoch, page_size)
         case Reader.DQT_TEACHERS:
-            return DqtTeacherReader(upstream, wanted or [])
+            return DqtTeacherReader(upstream, wanted or [], known=known_records)
         case Reader.KERNEL:
             return KernelReader(upstream, edge.entity, key_field, page_size)
 

@@ -58,6 +58,13 @@ class Change(BaseModel):
     version: int
     changed_at: datetime | None
     record: dict[str, Any] | None
+    # left out while unknown: a line that does not trace serves its feed as it always did
+    traceparent: str | None = Field(
+        default=None,
+        exclude_if=lambda context: context is None,
+        description="the W3C trace context of the write that made the change, while the owner "
+        "traces",
+    )
 
 
 CHANGE_FIELDS = tuple(Change.model_fields)
@@ -132,6 +139,8 @@ async def read_feed(
     since: int = Query(0, ge=0, le=MAX_INT, description="the `next` of the previous page"),
     limit: int = Query(500, ge=1, le=5000),
     wait: float = Query(0, ge=0, le=60, description="long-poll: seconds to wait for a change"),
+    *,
+    request: Request,
 ) -> FeedPage:
     _owned(kernel, entity)
     deadline = anyio.current_time() + wait
@@ -141,7 +150,9 @@ async def read_feed(
         remaining = deadline - anyio.current_time()
         if page.changes or remaining <= 0:
             return page
-        await kernel.notifier.wait(changed, remaining)
+        # a reader that hangs up (a follower stopping) is waited for no longer
+        if not await kernel.notifier.wait_unless_gone(changed, remaining, request):
+            return page
 
 
 @feed_router.get("/records/{entity}", dependencies=[RecordsAuth])
@@ -513,7 +524,9 @@ class EdgeView(BaseModel):
     owner: str
     entity: str
     mechanism: str
-    schedule: str | None  # None: the consumer's own events drive the edge
+    schedule: str | None  # None: the consumer's own events drive the edge, or it follows
+    # the consumer follows its owner's change feed (long-poll) rather than polling it on a cron
+    follow: bool = False
     position: str | None
     last_sync_at: datetime | None
     last_full_sync_at: datetime | None
@@ -549,6 +562,7 @@ def list_edges(kernel: KernelDep, session: SessionDep) -> list[EdgeView]:
                 entity=edge.entity,
                 mechanism=edge.mechanism.value,
                 schedule=edge.schedule,
+                follow=edge.follow,
                 position=cursor.position if cursor else None,
                 last_sync_at=cursor.last_sync_at if cursor else None,
                 last_full_sync_at=cursor.last_full_sync_at if cursor else None,

@@ -9,7 +9,7 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,6 +67,13 @@ class Job:
     # whether a run at this moment would change nothing others see (a decision job with
     # nothing to decide); asked only when the job is next in line, so nothing runs before it
     idle: Callable[[datetime], bool] | None = None
+    # told at the start of every advance, unless a retry of the job waits: a followed feed
+    # learns there that its owner may have written since (serviceline.follow)
+    prepare: Callable[[], None] | None = None
+    # work `due` says is due at the moment the job last ran is new work (an owner's write after
+    # that run, at the same moment): it runs then, not a minute later; such a job's run never
+    # leaves work due at or before its own moment
+    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,8 @@ class Scheduler:
         self._lock = asyncio.Lock()
         # wall seconds spent inside jobs since the service started: the work the clock drives
         self.work_seconds = 0.0
+        # runs made beside the clock's jobs (Scheduler.beside), recorded with its next save
+        self._beside: list[JobResult] = []
 
     def load(self) -> None:
         """Pick up where the service left off: its clock and when each job last ran."""
@@ -136,7 +145,7 @@ class Scheduler:
         last = self.last_run.get(job.name)
         if job.due is not None:
             wanted = job.due()
-            if wanted is None or last is None:
+            if wanted is None or last is None or job.exact:
                 return wanted
             # work still due after a run (it failed, say) is tried again a minute later
             return max(wanted, last + RETRY)
@@ -187,6 +196,10 @@ class Scheduler:
         service may have to run its own jobs of that moment first.
         """
         async with self._lock:
+            for job in self.jobs:
+                waiting = self.retries.get(job.name)
+                if job.prepare is not None and (waiting is None or waiting.due is None):
+                    job.prepare()
             results: list[JobResult] = []
             while (upcoming := self.next_due()) is not None and (
                 upcoming[0] < moment or (upcoming[0] == moment and not stop_short)
@@ -200,7 +213,8 @@ class Scheduler:
                 self._note(job, outcome)
             if self.clock.mode is ClockMode.MANUAL and moment > self.clock.now() and not stop_short:
                 self.clock.set(moment)
-            await to_thread.run_sync(self._save, results, True)
+            beside, self._beside = self._beside, []
+            await to_thread.run_sync(self._save, [*beside, *results], True)
             return results
 
     async def run_now(self, name: str) -> JobResult:
@@ -213,10 +227,40 @@ class Scheduler:
             await to_thread.run_sync(self._save, [outcome], False)
             return outcome
 
-    async def run_realtime(self, tick: float = 0.2) -> None:
+    async def beside(self, name: str, run: Callable[[], Awaitable[Any]]) -> JobResult:
+        """Run `run` as a run of the job `name`, beside the clock's jobs rather than after them.
+
+        For a job its own task drives (a followed feed in realtime): recorded as a run on the
+        clock is, a failure as a failed run, in the clock's next save; it plans no retry, as
+        the task that runs it backs off itself.
+        """
+        job = self.job(name)
+        started = self.clock.now()
+        outcome = await self._execute(replace(job, run=run), started)
+        self.last_run[job.name] = started
+        self._beside.append(outcome)
+        return outcome
+
+    async def run_realtime(self, tick: float = 0.2, record_every: float = 2.0) -> None:
+        """Run what falls due as the clock moves; a tick that ran nothing records nothing, but
+        the clock's time is recorded at least every `record_every` seconds, for a restart.
+
+        A write each tick would hold the database's write lock five times a second, in the way
+        of every writer here: a follower's batch, an owner's write.
+        """
+        recorded = time.monotonic()
         while True:
+            quiet = not self._beside and not self._unsaved and not self._due_by(self.clock.now())
+            if quiet and time.monotonic() - recorded < record_every:
+                await asyncio.sleep(tick)
+                continue
             await self.advance(self.clock.now())
+            recorded = time.monotonic()
             await asyncio.sleep(tick)
+
+    def _due_by(self, moment: datetime) -> bool:
+        upcoming = self.next_due()
+        return upcoming is not None and upcoming[0] <= moment
 
     async def _execute(self, job: Job, due: datetime) -> JobResult:
         started = time.perf_counter()
@@ -283,7 +327,8 @@ class Scheduler:
     def history(self, session: Session) -> dict[str, JobRun]:
         """When each job last ran, worked and failed: the database's record and what it lacks."""
         runs = {run.name: JobRun.model_validate(run) for run in session.exec(select(JobRun))}
-        for outcome, scheduled in self._unsaved:
+        waiting = [*self._unsaved, *((outcome, True) for outcome in self._beside)]
+        for outcome, scheduled in waiting:
             _record(runs.setdefault(outcome.job, JobRun(name=outcome.job)), outcome, scheduled)
         return runs
 

@@ -725,20 +725,16 @@ async def seed_line(
 
     plan = publish(rng, volumes, school_rows)
     await batched("providers", "publish", "/providers/batch", plan.providers)
-    total_sites = sum(len(s) for s in plan.sites.values())
-    total_courses = sum(len(c) for c in plan.courses.values())
-    done_sites = done_courses = 0
-    for provider in plan.providers:
-        code = provider["code"]
-        await post("publish", f"/providers/{code}/sites/batch", plan.sites[code])
-        done_sites += len(plan.sites[code])
-        report("sites", done_sites, total_sites)
-        if plan.courses[code]:
-            await post("publish", f"/providers/{code}/courses/batch", plan.courses[code])
-        done_courses += len(plan.courses[code])
-        report("courses", done_courses, total_courses)
-    counts["sites"] = total_sites
-    counts["courses"] = total_courses
+    for task, path, rows in (
+        ("sites", "/sites/batch", plan.sites),
+        ("courses", "/courses/batch", plan.courses),
+    ):
+        of_providers = [
+            {**row, "provider_code": provider["code"]}
+            for provider in plan.providers
+            for row in rows[provider["code"]]
+        ]
+        await batched(task, "publish", path, of_providers, 1000)
     for partnership in plan.partnerships:
         await post("publish", "/partnerships", partnership)
     counts["partnerships"] = len(plan.partnerships)
@@ -804,7 +800,8 @@ async def _submit_for_trn(
     post: Callable[[str, str, Any], Awaitable[Any]],
     report: Progress,
 ) -> int:
-    """Providers submit most of their new trainees for a TRN; DQT answers in its own time."""
+    """Providers submit most of their new trainees for a TRN, a batch at a time; DQT answers in
+    its own time."""
     slugs: list[str] = []
     after: str | None = None
     while True:
@@ -817,15 +814,9 @@ async def _submit_for_trn(
         slugs += [trainee["slug"] for trainee in page]
         after = page[-1]["slug"]
     chosen = [slug for slug in slugs if rng.random() < 0.6]
-
-    async def submit(slug: str) -> None:
-        await post("register", f"/trainees/{slug}/submit-for-trn", {})
-
     done = 0
-    for batch in chunks(chosen, 8):
-        async with anyio.create_task_group() as group:
-            for slug in batch:
-                group.start_soon(submit, slug)
+    for batch in chunks(chosen, 500):
+        await post("register", "/trainees/submit-for-trn/batch", list(batch))
         done += len(batch)
         report("TRN requests", done, len(chosen))
     return len(slugs)

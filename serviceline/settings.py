@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CLOCK_START = datetime(2026, 10, 5, tzinfo=UTC)
@@ -51,6 +51,16 @@ class ServiceSettings(BaseSettings):
     skip_quiet_polls: bool = True
     # edges read another way than the line's own, as Topology.with_overrides takes them
     edge_overrides: dict[str, str] = Field(default_factory=dict)
+    # traces (serviceline.tracing): spans exported by OTLP/HTTP to this base URL, e.g.
+    # http://localhost:4318; `tracing` alone records them for an exporter of the caller's own
+    otlp_endpoint: str = ""
+    tracing: bool = False
+    # OpenLineage events of every copy run (serviceline.lineage): POSTed to an endpoint (a base
+    # URL such as Marquez's gets /api/v1/lineage), appended to a file, one JSON event a line, or
+    # both; neither set, none is made
+    lineage_url: AnyHttpUrl | None = None
+    lineage_file: Path | None = None
+    lineage_namespace: str = "serviceline"
 
     def reads_through(self) -> frozenset[str]:
         """The entities this service asks their owner for live instead of keeping a copy."""

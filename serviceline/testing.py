@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import os
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -13,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 from anyio import to_thread
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
@@ -21,6 +25,7 @@ from sqlalchemy.pool import NullPool
 from serviceline.control import LineControl, app_factory, settings_class
 from serviceline.credentials import credential
 from serviceline.dashboard.process import RunningDashboard, start_dashboard
+from serviceline.drift import Auditor
 from serviceline.launcher import LineConfig, RunningLine, alive, free_port_offset, start_line
 from serviceline.settings import ServiceSettings, sqlite_url
 from serviceline.topology import LINE
@@ -224,7 +229,12 @@ class Call:
 
 
 class WatchedTransport(httpx.AsyncBaseTransport):
-    """Passes a service's requests to a peer, noting each one."""
+    """Passes a service's requests to a peer, noting each one.
+
+    The peer answers in a context of its own, as over a socket: nothing of the caller's context
+    variables (its trace, the copy run metering its requests) reaches it but what the request
+    carries.
+    """
 
     def __init__(
         self, inner: httpx.AsyncBaseTransport, caller: str, target: str, calls: list[Call]
@@ -233,7 +243,8 @@ class WatchedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(Call(self.caller, self.target, request.method, request.url.path))
-        return await self.inner.handle_async_request(request)
+        answering = self.inner.handle_async_request(request)
+        return await asyncio.create_task(answering, context=contextvars.Context())
 
 
 @dataclass
@@ -263,6 +274,21 @@ class LineUnderTest:
             yield upstream
         finally:
             await upstream.aclose()
+
+    def spans(self) -> InMemorySpanExporter:
+        """One exporter of the test's own, given every span this in-process line's services
+        finish from now on; each must trace (the line started with `tracing=True`)."""
+        exporter = InMemorySpanExporter()
+        for name, transport in self.transports.items():
+            assert isinstance(transport, httpx.ASGITransport), "an in-process line's own"
+            tracing = transport.app.state.kernel.tracing  # type: ignore[attr-defined]
+            assert tracing is not None, f"{name} does not trace: start the line with tracing=True"
+            tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
+        return exporter
+
+    def auditor(self, **options: Any) -> Auditor:
+        """The drift auditor of these services, reading with the auditor's token."""
+        return Auditor(clients=self.clients, token=AUDITOR_TOKEN, topology=LINE, **options)
 
     async def copy_of(self, service: str, entity: str, key: str) -> dict[str, Any]:
         """`service`'s copy of one record, which must be there."""
@@ -304,6 +330,15 @@ def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSet
     return settings_class(name)(**values)
 
 
+def left_out(target: str) -> httpx.MockTransport:
+    """A service left out of the line: down, never whatever else listens at its usual port."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"{target} is not in this line", request=request)
+
+    return httpx.MockTransport(refuse)
+
+
 @contextlib.asynccontextmanager
 async def in_process_line(
     names: Iterable[str], state_dir: Path, **overrides: Any
@@ -317,7 +352,9 @@ async def in_process_line(
         for name in names
     }
     transports = {name: httpx.ASGITransport(app=app) for name, app in apps.items()}
+    absent = {service.name for service in LINE.services} - set(names)
     for caller, reachable in peers.items():
+        reachable.update({target: left_out(target) for target in absent})
         reachable.update(
             {
                 target: WatchedTransport(transport, caller, target, calls)
@@ -362,24 +399,26 @@ def line_and_dashboard(
 
 @contextlib.asynccontextmanager
 async def process_line(
-    names: Iterable[str], state_dir: Path, port_offset: int | None = None
+    names: Iterable[str], state_dir: Path, port_offset: int | None = None, **config: Any
 ) -> AsyncIterator[LineUnderTest]:
-    """Real service processes started by the launcher, talking real HTTP on loopback."""
+    """Real service processes started by the launcher, talking real HTTP on loopback; `config`:
+    more of the line's settings (LineConfig's fields, e.g. clock_mode, edge_overrides)."""
     chosen = list(names)
-    config = LineConfig(
+    line_config = LineConfig(
         state_dir,
         admin_token=ADMIN_TOKEN,
         api_token=API_TOKEN,
         auditor_token=AUDITOR_TOKEN,
         database_urls={name: database_url(state_dir, name) for name in chosen},
         port_offset=free_port_offset() if port_offset is None else port_offset,
+        **config,
     )
-    line = await to_thread.run_sync(start_line, config, chosen)
+    line = await to_thread.run_sync(start_line, line_config, chosen)
     try:
         async with contextlib.AsyncExitStack() as stack:
             clients = {
                 name: await stack.enter_async_context(
-                    httpx.AsyncClient(base_url=config.url(LINE.service(name)), timeout=60)
+                    httpx.AsyncClient(base_url=line_config.url(LINE.service(name)), timeout=60)
                 )
                 for name in chosen
             }

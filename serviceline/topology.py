@@ -149,6 +149,9 @@ class Edge:
     # edges into one consumer that name the same walk are read by one walk of their owner's API
     # at each moment of their schedule, as one real job reads several entities
     walk: str | None = None
+    # the consumer follows its owner's change feed continuously (long-poll) instead of polling
+    # it on a schedule: a what-if (`feed@follow`); such an edge has no schedule of its own
+    follow: bool = False
 
     def __post_init__(self) -> None:
         if any("." in part for part in (self.owner, self.entity, self.consumer)):
@@ -158,6 +161,17 @@ class Edge:
             raise ValueError(f"{self.name}: editable {sorted(strays)} are not copied columns")
         if self.key_field in self.editable:
             raise ValueError(f"{self.name}: the key {self.key_field!r} cannot be edited locally")
+        if self.follow and (
+            self.mechanism is not Mechanism.FEED or self.reader is not Reader.KERNEL
+        ):
+            raise ValueError(f"{self.name}: only the owner's change feed can be followed")
+
+    @property
+    def cadence(self) -> str:
+        """When the edge reads its owner, as people say it: its cron, or how else."""
+        if self.follow:
+            return "follows the feed"
+        return self.schedule or "on the consumer's events"
 
     @property
     def name(self) -> str:
@@ -214,14 +228,140 @@ class CommandPath:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """A service's list of records, read page by page with `after` and `limit`."""
+
+    service: str
+    path: str
+    # the record field whose value, from a page's last record, is the next page's `after`;
+    # None: the service answers every record at once
+    after: str | None = None
+    # the answer's field holding the page, the kernel's envelope with `next_after` beside it;
+    # None: the answer is the page, and a short page the last
+    items: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise ValueError(f"{self.service}: listing path {self.path!r} does not start with /")
+        if self.after is not None and self.items is not None:
+            raise ValueError(
+                f"{self.service} {self.path}: give `after` (a list paged by its last key) or "
+                "`items` (the kernel's envelope, which says `next_after`), not both"
+            )
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A service's records read one key at a time, for the keys the other side holds."""
+
+    service: str
+    path: str  # "{key}" stands for the key asked; a 404 says the service holds none
+
+    def __post_init__(self) -> None:
+        if "{key}" not in self.path:
+            raise ValueError(f"{self.service}: lookup path {self.path!r} names no {{key}}")
+
+
+class Normal(StrEnum):
+    """How a side's value is read before it is compared, so equal things compare equal."""
+
+    FIRST_WORD = "first_word"  # one service keeps every given name, the other the first
+    SORTED = "sorted"  # a list whose order says nothing
+
+
+@dataclass(frozen=True)
+class Side:
+    """One service's records in a check: where they are read, their key, the fields compared."""
+
+    reading: Listing | Lookup
+    # the record fields whose values, joined by ":", are the key the two sides are matched on;
+    # none for a lookup, whose records are keyed by the key asked
+    key: tuple[str, ...] = ()
+    # the check's field -> the record's field holding it (dotted for a nested one)
+    fields: Mapping[str, str] = field(default_factory=dict)
+    normalise: Mapping[str, Normal] = field(default_factory=dict)
+    # only records with this field set take part
+    where: str | None = None
+    # the record field that names a record in findings, when several may share the matched key
+    # (sites naming the same school): only on the side copied from the other
+    named_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reading, Listing) and not self.key:
+            raise ValueError(
+                f"{self.service} {self.reading.path}: a listed side's key names no field"
+            )
+        if isinstance(self.reading, Lookup) and self.key:
+            raise ValueError(
+                f"{self.service}: a lookup's records are keyed by the key asked; key {self.key} "
+                "would say otherwise"
+            )
+        strays = sorted(set(self.normalise) - set(self.fields))
+        if strays:
+            raise ValueError(f"{self.service}: normalise names {strays}, which are not its fields")
+
+    @property
+    def service(self) -> str:
+        return self.reading.service
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """Two services' records of one entity compared key by key: a drift report's comparison.
+
+    Without `copied_from` both services create them: a key one holds alone, or holds otherwise,
+    conflicts. With it, the other side's records were copied from that service once and are their
+    own since: one that differs has diverged, one whose key that service no longer holds is
+    orphaned, and keys only that service holds are none of the check's business.
+    """
+
+    name: str
+    entity: str
+    sides: tuple[Side, Side]
+    copied_from: str | None = None
+
+    def __post_init__(self) -> None:
+        first, second = self.sides
+        if first.service == second.service:
+            raise ValueError(f"{self.name}: both sides read {first.service}")
+        if first.fields.keys() != second.fields.keys():
+            strays = sorted(first.fields.keys() ^ second.fields.keys())
+            raise ValueError(f"{self.name}: fields {strays} are read on one side only")
+        if all(isinstance(side.reading, Lookup) for side in self.sides):
+            raise ValueError(f"{self.name}: both sides are lookups; one must list its keys")
+        if self.copied_from is not None and self.copied_from not in self.services:
+            raise ValueError(
+                f"{self.name}: copied_from {self.copied_from!r} is neither side's service"
+            )
+        for side in self.sides:
+            if side.named_by is not None and self.copied_from in (side.service, None):
+                raise ValueError(
+                    f"{self.name}: named_by on {side.service}, which is no copy of the other side"
+                )
+
+    @property
+    def services(self) -> tuple[str, str]:
+        first, second = self.sides
+        return first.service, second.service
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields compared, in the order findings list them."""
+        return tuple(self.sides[0].fields)
+
+
+@dataclass(frozen=True)
 class Topology:
     services: tuple[Service, ...]
     entities: tuple[Entity, ...]
     relationships: tuple[Relationship, ...]
     edges: tuple[Edge, ...]
     commands: tuple[CommandPath, ...]
+    # what two services hold of one entity, compared beside the copy edges
+    comparisons: tuple[RecordCheck, ...] = ()
 
     def __post_init__(self) -> None:
+        self._check_comparisons()
         walks: dict[tuple[str, str], set[tuple[str, Reader]]] = {}
         for edge in self.edges:
             if edge.walk is not None:
@@ -232,6 +372,20 @@ class Topology:
                     f"{consumer}'s walk {walk!r}: its edges read {len(read)} different APIs; "
                     "one walk reads one owner through one reader"
                 )
+
+    def _check_comparisons(self) -> None:
+        services = {service.name for service in self.services}
+        entities = {entity.name for entity in self.entities}
+        seen: set[str] = set()
+        for check in self.comparisons:
+            if check.name in seen:
+                raise ValueError(f"{check.name}: two comparisons have this name")
+            seen.add(check.name)
+            if check.entity not in entities:
+                raise ValueError(f"{check.name}: entity {check.entity!r} is not the line's")
+            strays = [name for name in check.services if name not in services]
+            if strays:
+                raise ValueError(f"{check.name}: service {strays[0]!r} is not the line's")
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -326,8 +480,12 @@ class Topology:
         return replace(self, edges=tuple(kept))
 
 
+# the schedule that reads an owner's change feed as it is written: `feed@follow`
+FOLLOW = "follow"
+
+
 def _override(name: str, value: str) -> tuple[Mechanism, str | None]:
-    """One override's mechanism and cron schedule (None: keep the edge's own)."""
+    """One override's mechanism and cron schedule (None: keep the edge's own; FOLLOW: follow)."""
     mechanism, _, schedule = value.strip().partition("@")
     try:
         chosen = Mechanism(mechanism.strip())
@@ -338,6 +496,13 @@ def _override(name: str, value: str) -> tuple[Mechanism, str | None]:
         if "@" in value:
             raise ValueError(f"{name}: give a schedule after '@', e.g. {chosen.value}@10m")
         return chosen, None
+    if schedule.strip() == FOLLOW:
+        if chosen is not Mechanism.FEED:
+            raise ValueError(
+                f"{name}: {chosen.value}@{FOLLOW}: only a change feed can be followed; "
+                f"give {Mechanism.FEED.value}@{FOLLOW}"
+            )
+        return chosen, FOLLOW
     return chosen, _cron(name, schedule.strip())
 
 
@@ -403,12 +568,27 @@ def _overridden(
 ) -> Edge:
     refused = _can_read(edge, mechanism, fed)
     if refused is not None:
+        if schedule == FOLLOW:
+            raise ValueError(
+                f"{edge.name}: {mechanism.value}@{FOLLOW}: {edge.owner} serves "
+                f"it no change feed to follow ({refused.removeprefix(edge.name + ': ')})"
+            )
         raise ValueError(refused)
     reader = Reader.KERNEL if _reads_feed_instead(edge, mechanism, fed) else edge.reader
     # an edge read through another API leaves its walk: the walk reads the old one
     walk = edge.walk if reader is edge.reader else None
+    if schedule == FOLLOW or (schedule is None and edge.follow):
+        # no schedule: the consumer parks on the owner's long-poll and applies what it brings
+        return replace(
+            edge, mechanism=mechanism, schedule=None, reader=reader, walk=walk, follow=True
+        )
     return replace(
-        edge, mechanism=mechanism, schedule=schedule or edge.schedule, reader=reader, walk=walk
+        edge,
+        mechanism=mechanism,
+        schedule=schedule or edge.schedule,
+        reader=reader,
+        walk=walk,
+        follow=False,
     )
 
 
@@ -981,4 +1161,81 @@ COMMANDS = (
     ),
 )
 
-LINE = Topology(SERVICES, ENTITIES, RELATIONSHIPS, EDGES, COMMANDS)
+MENTOR_FIELDS = _frozen({name: name for name in ("first_name", "last_name", "school_urns")})
+MENTOR_SERVICES = tuple(
+    Side(
+        Listing(service, "/mentors", after="trn"),
+        ("trn",),
+        MENTOR_FIELDS,
+        _frozen({"school_urns": Normal.SORTED}),
+    )
+    for service in ("placements", "claims")
+)
+# a Publish site's address field -> the GIAS school's field it was copied from
+SITE_ADDRESS = _frozen({"street_address_1": "street", "city": "town", "postcode": "postcode"})
+
+COMPARISONS = (
+    RecordCheck(
+        "accredited provider to lead partner",
+        "partnership",
+        (
+            Side(
+                Listing("publish", "/partnerships"),
+                ("accredited_provider_code", "training_provider_code"),
+            ),
+            Side(
+                Listing("manage", "/partnerships"),
+                ("accredited_provider_code", "lead_partner_code"),
+            ),
+        ),
+    ),
+    RecordCheck("co-owned mentor", "mentor", (MENTOR_SERVICES[0], MENTOR_SERVICES[1])),
+    RecordCheck(
+        "trainee's TRN to DQT person",
+        "teacher",
+        (
+            Side(
+                Listing("register", "/trainees", after="slug"),
+                ("trn",),
+                _frozen(
+                    {
+                        "first_name": "first_names",
+                        "last_name": "last_name",
+                        "date_of_birth": "date_of_birth",
+                    }
+                ),
+                _frozen({"first_name": Normal.FIRST_WORD}),
+                where="trn",
+            ),
+            Side(
+                Lookup("dqt", "/v3/persons/{key}"),
+                fields=_frozen(
+                    {
+                        "first_name": "firstName",
+                        "last_name": "lastName",
+                        "date_of_birth": "dateOfBirth",
+                    }
+                ),
+            ),
+        ),
+    ),
+    # a site Publish edited, or whose school GIAS has changed since, is diverged; a site whose
+    # school GIAS no longer lists is orphaned
+    RecordCheck(
+        "site added from a GIAS school",
+        "site",
+        (
+            Side(
+                Listing("publish", "/records/site", items="records"),
+                ("urn",),
+                _frozen({name: name for name in SITE_ADDRESS}),
+                where="urn",
+                named_by="uuid",
+            ),
+            Side(Listing("gias", "/records/school", items="records"), ("urn",), SITE_ADDRESS),
+        ),
+        copied_from="gias",
+    ),
+)
+
+LINE = Topology(SERVICES, ENTITIES, RELATIONSHIPS, EDGES, COMMANDS, COMPARISONS)

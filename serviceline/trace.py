@@ -135,9 +135,12 @@ class Wait:
     full: bool = False
     on_schedule: bool = True
     failed_runs: int = 0  # runs begun after the change that failed before that one
+    follow: bool = False  # the edge follows its owner's feed: no schedule to wait for
 
     def words(self) -> str:
         how = f"{self.mechanism}, cron {self.schedule}" if self.schedule else self.mechanism
+        if self.follow:
+            how = f"{self.mechanism}, following"
         if self.run_at is None:
             return f"waits for the run due {when(self.due_at)} ({how})" if self.due_at else how
         which = "full run" if self.full else "run"
@@ -232,6 +235,7 @@ class Hop:
             "consumer": self.edge.consumer,
             "mechanism": self.edge.mechanism.value,
             "schedule": self.edge.schedule,
+            "follow": self.edge.follow,
             "running": self.running,
             "versions": [
                 {
@@ -388,6 +392,7 @@ def _arrival(
         full=brought.full if brought else False,
         on_schedule=brought is None or _on_schedule(edge, brought),
         failed_runs=len(failed),
+        follow=edge.follow,
     )
     later = next(
         (

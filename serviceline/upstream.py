@@ -82,14 +82,15 @@ class Upstream:
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return (await self.get(path, params)).json()
 
-    async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+    async def post_json(self, path: str, body: Mapping[str, Any] | list[Any]) -> Any:
+        """POST `body`: one record, or a batch endpoint's list of them."""
         return await self._send("POST", path, body)
 
     async def put_json(self, path: str, body: Mapping[str, Any]) -> Any:
         """PUT `body`; the owner's answer, or None when it answers 204 No Content."""
         return await self._send("PUT", path, body)
 
-    async def _send(self, method: str, path: str, body: Mapping[str, Any]) -> Any:
+    async def _send(self, method: str, path: str, body: Mapping[str, Any] | list[Any]) -> Any:
         response = await self._request(method, path, json=body)
         return response.json() if response.content else None
 

@@ -177,7 +177,7 @@ async def test_one_walk_copies_providers_courses_and_sites_at_the_real_jobs_cost
     state_dir: Path,
 ) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
-        await seed_publish(line)
+        seeded = await seed_publish(line)
         await line.publish_course(
             builders.provider("1TZ", name="Bath Spa University"),
             builders.course("C101", site_codes=["M"]),
@@ -190,11 +190,16 @@ async def test_one_walk_copies_providers_courses_and_sites_at_the_real_jobs_cost
         )
         await line.control.sync()
         await line.control.advance(by="3h")  # past the overlap: no provider is read again
-        renamed = await line["publish"].patch("/providers/2FR", json={"name": "UCL"}, headers=API)
+        # a course's change moves its provider's changed_at: 2FR is listed, and what the change
+        # could alter, its course list and the course's locations, is asked again
+        path = f"/courses/{seeded['course']}"
+        renamed = await line["publish"].patch(path, json={"name": "Art"}, headers=API)
         assert renamed.status_code == 200, renamed.text
 
         def asked() -> list[str]:
-            return [call.path for call in line.calls if call.caller == "apply"]
+            # the job's requests; the simulation's own look at Publish's log is on the feed
+            calls = [call.path for call in line.calls if call.caller == "apply"]
+            return [path for path in calls if not path.startswith("/feed/")]
 
         before = len(asked())
         ran = await line.control.advance(by="10m")
@@ -204,18 +209,21 @@ async def test_one_walk_copies_providers_courses_and_sites_at_the_real_jobs_cost
         spent = {job["job"]: job["result"]["requests"] for job in ran if job["job"] in APPLY_SYNC}
         # each edge's run counts the requests that fetched its own entity
         assert spent == dict(zip(APPLY_SYNC, (1, 1, 1), strict=True))
-        copied = await line.copy_of("apply", "provider", "2FR")
-        assert copied["name"] == "UCL"
+        copied = await line.copy_of("apply", "course", seeded["course"])
+        assert copied["name"] == "Art"
 
+        before = len(asked())
         ran = await line.control.advance(to=datetime.fromisoformat("2026-10-10T00:59:00Z"))
         full = [job for job in ran if job["job"].endswith(":full")]
         assert [job["job"] for job in full] == [f"{edge}:full" for edge in APPLY_SYNC]
         spent = {job["job"]: job["result"]["requests"] for job in full}
         assert sum(spent.values()) == await real_sync_requests(line, ["2FR", "1TZ"]) == 5
         assert list(spent.values()) == [1, 2, 2]
-        # the week's last requests: the full walk, each once, the listing first
-        assert len(set(asked()[-5:])) == 5
-        assert asked()[-5].endswith("/recruitment_cycles/2027/providers")
+        # the full walk counts all the real job asks; what nothing touched since it was last
+        # read is taken again (serviceline.known_walks): the week asked only for listings
+        listings = asked()[before:]
+        assert listings
+        assert all(path.endswith("/recruitment_cycles/2027/providers") for path in listings)
 
 
 async def test_vanished_site_in_use_is_flagged_and_unused_one_deleted(state_dir: Path) -> None:
@@ -439,6 +447,27 @@ async def test_candidate_answers_offers(state_dir: Path) -> None:
         )
         assert declined["status"] == "declined"
         refused(await line["apply"].get("/applications/0000000000", headers=API), 404, "id")
+
+
+async def test_a_new_start_date_touches_the_applications_to_the_course_as_it_is_copied(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["publish", "apply", "manage"], state_dir) as line:
+        seeded = await seed_publish(line)
+        await line.control.sync()
+        id = (await submit(line, seeded["course"]))["id"]
+        course = f"/courses/{seeded['course']}"
+        for change in ({"name": "Art"}, {"start_date": "2027-10-01"}):
+            ok(await line["publish"].patch(course, json=change, headers=API))
+            await line.control.advance(by="10m")
+        # the rename left the application as it was; the new start date, copied at 00:20, made
+        # a version of it that Manage copied at its own run then
+        application = ok(await line["apply"].get(f"/applications/{id}", headers=API))
+        assert application["version"] == 2
+        assert application["updated_at"].startswith("2026-10-05T00:20:00")
+        copy = await line.copy_of("manage", "application", id)
+        assert copy["source_version"] == 2
+        assert copy["copied_at"] == application["updated_at"]
 
 
 async def test_vendor_api_serves_applications_in_the_spec_shape(state_dir: Path) -> None:

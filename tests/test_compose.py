@@ -20,6 +20,8 @@ from serviceline.compose import (
     GRAFANA_DATASOURCES,
     GRAFANA_PROVIDERS,
     IMAGE,
+    JAEGER,
+    JAEGER_OTLP_PORT,
     OBSERVABILITY,
     POSTGRES,
     POSTGRES_INIT,
@@ -35,7 +37,7 @@ from serviceline.topology import LINE, Topology
 
 JOBS = {SEED}  # one-shot containers: they run to the end, so they have no health to check
 # the observability profile's, from their official images, started only when asked for
-WATCHERS = {PROMETHEUS, GRAFANA}
+WATCHERS = {PROMETHEUS, GRAFANA, JAEGER}
 BESIDE_THE_LINE = {POSTGRES, DASHBOARD.name, *JOBS, *WATCHERS}
 
 
@@ -244,3 +246,18 @@ def test_the_compose_smoke_test_runs_only_when_asked_for(
     )
     assert run.returncode == exit_code, run.stdout + run.stderr
     assert reported in run.stdout
+
+
+def test_jaeger_receives_every_service_s_spans_when_the_profile_is_up() -> None:
+    services = stack()["services"]
+    jaeger = services[JAEGER]
+    assert re.fullmatch(r"jaegertracing/all-in-one:\d+\.\d+\.\d+", jaeger["image"])
+    assert jaeger["profiles"] == [OBSERVABILITY]
+    assert jaeger["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    assert jaeger["healthcheck"]["test"][0] == "CMD"
+    # loopback only: the UI, and OTLP for a native line started with --otlp-endpoint
+    assert all(port.startswith("127.0.0.1:") for port in jaeger["ports"])
+    endpoint = f"${{SERVICELINE_OTLP_ENDPOINT-http://{JAEGER}:{JAEGER_OTLP_PORT}}}"
+    for service in LINE.services:
+        environment = services[service.name]["environment"]
+        assert environment[f"{service.name.upper()}_OTLP_ENDPOINT"] == endpoint, service.name

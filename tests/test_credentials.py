@@ -114,10 +114,12 @@ ROUTES: dict[tuple[str, str, str], frozenset[str]] = {
             ("PATCH", "/providers/{code}"),
             ("POST", "/providers/{code}/sites"),
             ("POST", "/providers/{code}/sites/batch"),
+            ("POST", "/sites/batch"),
             ("PATCH", "/sites/{uuid}"),
             ("DELETE", "/sites/{uuid}"),
             ("POST", "/providers/{code}/courses"),
             ("POST", "/providers/{code}/courses/batch"),
+            ("POST", "/courses/batch"),
             ("PATCH", "/courses/{uuid}"),
             ("DELETE", "/courses/{uuid}"),
             ("POST", "/partnerships"),
@@ -188,6 +190,7 @@ ROUTES: dict[tuple[str, str, str], frozenset[str]] = {
             "/trainees",
             "/trainees/batch",
             "/trainees/{slug}/submit-for-trn",
+            "/trainees/submit-for-trn/batch",
             "/trainees/{slug}/defer",
             "/trainees/{slug}/reinstate",
             "/trainees/{slug}/withdraw",
@@ -209,6 +212,7 @@ ROUTES: dict[tuple[str, str, str], frozenset[str]] = {
     },
     # Register's DQT credential: TRN requests and route statuses, and the people it copies
     ("dqt", "POST", "/v3/trn-requests"): OWN_WRITE | {"register@dqt"},
+    ("dqt", "POST", "/v3/trn-requests/batch"): OWN_WRITE | {"register@dqt"},
     ("dqt", "GET", "/v3/trn-requests"): OWN | {"register@dqt"},
     ("dqt", "PUT", "/v3/persons/{trn}/routes-to-professional-statuses/{reference}"): (
         OWN_WRITE | {"register@dqt"}

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +32,8 @@ from serviceline.dashboard.views import (
     state_of,
     traced,
 )
-from serviceline.drift import CLASSES, EdgeDrift, Lag, read_history
+from serviceline.drift import EdgeDrift, Lag, read_history
+from serviceline.findings import CLASSES
 from serviceline.testing import ADMIN_TOKEN, API, AUDITOR_TOKEN, LineUnderTest, in_process_line
 from serviceline.topology import LINE, Kind
 from tests import builders
@@ -314,11 +316,17 @@ async def refuse(request: httpx.Request) -> httpx.Response:
 
 @contextlib.asynccontextmanager
 async def dashboard_of(
-    line: LineUnderTest, state_dir: Path
+    line: LineUnderTest, state_dir: Path, **chosen: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Board]]:
-    """The dashboard wired to the line's services; the others answer as services that are down."""
+    """The dashboard wired to the line's services; the others answer as services that are down.
+
+    `chosen`: settings of the dashboard's own."""
     settings = DashboardSettings(
-        state_dir=state_dir, admin_token=ADMIN_TOKEN, auditor_token=AUDITOR_TOKEN, poll_seconds=3600
+        state_dir=state_dir,
+        admin_token=ADMIN_TOKEN,
+        auditor_token=AUDITOR_TOKEN,
+        poll_seconds=3600,
+        **chosen,
     )
     down = httpx.MockTransport(refuse)
     transports = {s.name: line.transports.get(s.name, down) for s in LINE.services}

@@ -22,6 +22,7 @@ from serviceline.testing import (
     bearer,
     in_process_line,
     names_field,
+    refusal,
 )
 from serviceline.topology import LINE
 from tests import builders
@@ -235,6 +236,88 @@ async def test_a_bad_trn_request_is_refused_naming_the_field(
         assert field_named(refused, field), refused.text
         await line.control.advance(by="1d")
         assert await records(line) == {}
+
+
+BATCH = "/v3/trn-requests/batch"
+
+
+def three_requests() -> list[dict[str, Any]]:
+    return [
+        builders.trn_request("first"),
+        builders.trn_request("second", firstName="Ada", lastName="Lovelace", emailAddresses=[]),
+        builders.trn_request("third", middleName=None, nationalInsuranceNumber=None),
+    ]
+
+
+def runs(ran: list[dict[str, Any]], job: str) -> list[Any]:
+    return [run["result"] for run in ran if run["job"] == job]
+
+
+async def feed(line: LineUnderTest) -> list[dict[str, Any]]:
+    page = ok(await line["dqt"].get("/feed/teacher", headers=AUDITOR))
+    changes: list[dict[str, Any]] = page["changes"]
+    return changes
+
+
+async def test_a_batch_of_trn_requests_is_kept_as_that_many_single_requests(
+    state_dir: Path,
+) -> None:
+    for name in ("single", "batch"):
+        (state_dir / name).mkdir()
+    async with (
+        in_process_line(["dqt"], state_dir / "single") as single,
+        in_process_line(["dqt"], state_dir / "batch") as batch,
+    ):
+        for line in (single, batch):
+            await seed(line, builders.dqt_person())
+            await line.control.advance(by="10m")
+        answers = [
+            ok(await single["dqt"].post("/v3/trn-requests", json=body, headers=REGISTER))
+            for body in three_requests()
+        ]
+        assert ok(await batch["dqt"].post(BATCH, json=three_requests(), headers=REGISTER)) == (
+            answers
+        )
+        assert [answer["status"] for answer in answers] == ["Pending"] * 3
+        for line in (single, batch):
+            assert runs(await line.control.advance(by="2h"), "dqt.complete_trn_requests") == [
+                {"completed": 3}
+            ]
+        for request_id in ("first", "second", "third"):
+            assert await trn_request(batch, request_id) == await trn_request(single, request_id)
+        assert await records(batch) == await records(single)
+        assert await feed(batch) == await feed(single)
+        assert len(await feed(batch)) == 4
+
+
+async def test_a_batch_of_trn_requests_is_refused_whole_naming_the_request(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["dqt"], state_dir) as line:
+        dqt = line["dqt"]
+        await request_trn(line, "first")
+        made = builders.trn_request("first")
+        new = builders.trn_request("new")
+        for body in ([new, made], [new, new]):
+            again = await dqt.post(BATCH, json=body, headers=REGISTER)
+            assert again.status_code == 409, again.text
+            assert again.json()["detail"].startswith("[1] requestId:"), again.text
+        for bad, field in (
+            (builders.trn_request("x", dateOfBirth="2026-10-05"), "[1] person.dateOfBirth"),
+            (builders.trn_request("x", lastName=" "), "[1] person.lastName"),
+            ({**builders.trn_request(), "requestId": "has space"}, "[1] requestId"),
+        ):
+            refused = await dqt.post(BATCH, json=[new, bad], headers=REGISTER)
+            assert refused.status_code == 422, refused.text
+            assert refusal(refused).startswith(f"{field}:"), refused.text
+        unknown = await dqt.get("/v3/trn-requests", params={"requestId": "new"}, headers=API)
+        assert unknown.status_code == 404
+        assert (await dqt.post(BATCH, json=[new])).status_code == 401
+        assert ok(await dqt.post(BATCH, json=[], headers=REGISTER)) == []
+        await line.control.advance(by="1d")
+        assert [person["source_trn_request_id"] for person in (await records(line)).values()] == [
+            "first"
+        ]
 
 
 async def test_a_widow_with_a_trainees_name_and_birth_date_stays_a_separate_person(

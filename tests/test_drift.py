@@ -8,7 +8,6 @@ import pytest
 
 from serviceline.drift import (
     Auditor,
-    Comparison,
     DriftReport,
     EdgeDrift,
     exceeded,
@@ -16,10 +15,10 @@ from serviceline.drift import (
     read_history,
     record_history,
 )
+from serviceline.findings import Comparison
 from serviceline.testing import (
     ADMIN,
     API,
-    AUDITOR_TOKEN,
     LineUnderTest,
     in_process_line,
 )
@@ -34,7 +33,7 @@ FIND_COURSES = LINE.edge("publish.course.find")
 
 
 def auditor(line: LineUnderTest) -> Auditor:
-    return Auditor(line.clients, AUDITOR_TOKEN)
+    return line.auditor()
 
 
 async def test_missing_before_the_first_sync_then_in_sync(state_dir: Path) -> None:
@@ -237,7 +236,7 @@ async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path)
         assert new.status_code == 201, new.text
 
         full = await auditor(line).edge(FIND_COURSES)
-        bisected = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).edge(FIND_COURSES)
+        bisected = await line.auditor(bisect=True).edge(FIND_COURSES)
         assert (full.method, bisected.method, bisected.fallback) == ("full", "bisect", None)
         assert bisected.counts == full.counts
         assert full.counts == {
@@ -259,7 +258,7 @@ async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path)
 async def test_a_bisect_audit_lists_an_edge_its_owner_cannot_checksum(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         await line.publish_course(builders.provider(), builders.course(), builders.site())
-        report = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).audit([APPLY_COURSES])
+        report = await line.auditor(bisect=True).audit([APPLY_COURSES])
         [edge] = report.edges
         assert edge.method == "full"
         assert edge.fallback is not None
@@ -305,7 +304,7 @@ async def test_a_remembered_audit_answers_as_a_fresh_one_and_reads_only_after_a_
     edge = LINE.edge("gias.school.placements")
     async with in_process_line(["gias", "publish", "dqt", "placements"], state_dir) as line:
         await school_copied(line, edge)
-        remembering = Auditor(line.clients, AUDITOR_TOKEN, remember=True)
+        remembering = line.auditor(remember=True)
         read: list[str] = []
 
         async def note(request: httpx.Request) -> None:
@@ -352,6 +351,60 @@ async def test_a_remembered_audit_answers_as_a_fresh_one_and_reads_only_after_a_
         assert (await audited())[1], "a fault may change answers: nothing is kept"
 
 
+async def test_a_remembering_audit_asks_dqt_again_only_of_teachers_its_log_moved(
+    state_dir: Path,
+) -> None:
+    edge = LINE.edge("dqt.teacher.placements")
+    async with in_process_line(["gias", "publish", "dqt", "placements"], state_dir) as line:
+        await line["gias"].post("/schools", json=builders.school(), headers=API)
+        people = [builders.dqt_person(), builders.dqt_person("7654321", last_name="Hughes")]
+        assert (await line["dqt"].post("/v3/teachers/batch", json=people, headers=API)).is_success
+        await line.control.run_job("gias", "gias.daily_extract")
+        await line.control.run_edge("gias.school.placements")
+        for trn in ("1234567", "7654321"):
+            added = await line["placements"].post(
+                "/mentors", json=builders.mentor(trn), headers=API
+            )
+            assert added.status_code == 201, added.text
+        await line.control.run_edge(edge)
+        remembering = line.auditor(remember=True)
+        asked: list[str] = []
+
+        async def note(request: httpx.Request) -> None:
+            if request.url.path.startswith("/v3/teachers/"):
+                asked.append(request.url.path.rsplit("/", 1)[-1])
+
+        line["dqt"].event_hooks = {"request": [note], "response": []}
+
+        async def audited() -> tuple[EdgeDrift, list[str]]:
+            """The remembering audit, checked against a fresh one; the TRNs it asked DQT of."""
+            asked.clear()
+            found = await remembering.edge(edge)
+            its_own = sorted(asked)
+            assert found == await auditor(line).edge(edge)
+            return found, its_own
+
+        first, trns = await audited()
+        assert first.counts["in_sync"] == 2
+        assert trns == ["1234567", "7654321"]
+
+        change = {"trn": "1234567", "firstName": "Margaret", "lastName": "Evans"}
+        changed = await line["dqt"].post("/v3/teachers/name-changes", json=change, headers=API)
+        assert changed.status_code == 204, changed.text
+        stale, trns = await audited()
+        assert [(k.key, k.drift) for k in stale.keys] == [("1234567", "stale")]
+        assert trns == ["1234567"], "the other teacher's answer holds: the log left it alone"
+
+        await line.control.run_edge(edge)
+        healed, trns = await audited()
+        assert healed.counts["in_sync"] == 2
+        assert trns == [], "the copy moved, the owner did not: every answer holds"
+
+        fault = {"kind": "slow", "seconds": 0}
+        assert (await line["dqt"].post("/admin/faults", json=fault, headers=ADMIN)).is_success
+        assert (await audited())[1] == ["1234567", "7654321"], "a fault may change answers"
+
+
 async def test_gias_daily_file_and_register_copies_of_it_have_equal_checksums(
     state_dir: Path,
 ) -> None:
@@ -369,7 +422,7 @@ async def test_gias_daily_file_and_register_copies_of_it_have_equal_checksums(
         assert owned.json()["buckets"] == held.json()["buckets"]
         assert owned.json()["buckets"][0]["count"] == 2
 
-        bisected = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).edge(edge)
+        bisected = await line.auditor(bisect=True).edge(edge)
         assert (bisected.method, bisected.counts["in_sync"]) == ("bisect", 2)
 
 
@@ -452,7 +505,7 @@ async def test_a_bisect_audit_says_why_each_edge_it_listed_in_full_was_listed_so
     async with in_process_line(["publish", "find", "apply", "placements"], state_dir) as line:
         await line.publish_course(builders.provider(), builders.course(), builders.site())
         await line.control.sync()
-        report = await Auditor(line.clients, AUDITOR_TOKEN, bisect=True).audit()
+        report = await line.auditor(bisect=True).audit()
         listed = {e.edge: e.fallback for e in report.edges if e.method == "full"}
         assert listed, "every edge was bisected: the test would prove nothing"
         assert all(listed.values()), listed
@@ -475,9 +528,7 @@ async def test_sites_no_synced_course_lists_are_not_missing_from_apply(
         made = await line["publish"].post("/providers/2FR/courses", json=draft, headers=API)
         assert made.status_code == 201, made.text
         await line.control.advance(by="10m")
-        report = await Auditor(line.clients, AUDITOR_TOKEN, bisect=bisect).edge(
-            LINE.edge("publish.site.apply")
-        )
+        report = await line.auditor(bisect=bisect).edge(LINE.edge("publish.site.apply"))
         # Apply reads the sites of its synced courses only: B (no course) and C (a draft's)
         # are not Apply's to copy
         assert {name: count for name, count in report.counts.items() if count} == {"in_sync": 1}

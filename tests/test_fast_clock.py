@@ -18,7 +18,6 @@ from serviceline.testing import (
     ADMIN,
     API,
     AUDITOR,
-    AUDITOR_TOKEN,
     LineUnderTest,
     in_process_line,
 )
@@ -161,12 +160,14 @@ def anonymous(value: Any) -> Any:
     return value
 
 
-async def lived(state_dir: Path, *, skip: bool, steps: timedelta) -> tuple[Any, ...]:
+async def lived(
+    state_dir: Path, *, skip: bool, steps: timedelta, **settings: Any
+) -> tuple[Any, ...]:
     """Two days of the line with its changes, the clock moved in `steps` between them, drift
     audited before each change: the fast line's auditor gives again what nobody wrote since."""
-    async with in_process_line(SERVICES, state_dir, skip_quiet_polls=skip) as line:
+    async with in_process_line(SERVICES, state_dir, skip_quiet_polls=skip, **settings) as line:
         keys = await seeded(line)
-        auditor = Auditor(line.clients, AUDITOR_TOKEN, remember=skip)
+        auditor = line.auditor(remember=skip)
         drifts: list[dict[str, Any]] = []
         ran: list[dict[str, Any]] = []
         moment = START
@@ -206,6 +207,29 @@ async def test_skipping_quiet_polls_leaves_every_copy_cursor_job_and_drift_as_po
         assert fast_state[name] == value, name
 
 
+async def test_followed_feeds_run_the_same_whether_quiet_owners_are_asked_or_not(
+    tmp_path: Path,
+) -> None:
+    """Under a manual clock a followed feed is the clock's job: both lines run it alike, and
+    each change it carries reaches its copy at the moment it was made."""
+    follow = {"edge_overrides": {"*": "feed@follow"}}
+    steps = timedelta(hours=5)
+    slow = await lived(made(tmp_path / "slow"), skip=False, steps=steps, **follow)
+    fast = await lived(made(tmp_path / "fast"), skip=True, steps=steps, **follow)
+    (slow_runs, slow_state, _, _), (fast_runs, fast_state, _, _) = slow, fast
+    assert fast_runs == slow_runs
+    assert fast_state.keys() == slow_state.keys()
+    for name, value in slow_state.items():
+        assert fast_state[name] == value, name
+    followed = [e for e in LINE.with_overrides(follow["edge_overrides"]).edges if e.follow]
+    assert any(job == followed[0].name for job, *_ in fast_runs["find"])
+    lags = fast_state["lag"]["edges"]
+    measured = [lags[e.name]["lag_seconds"] for e in followed if e.name in lags]
+    delivered = [summary for summary in measured if summary is not None]
+    assert len(delivered) >= 3  # Find's courses, Apply's courses and sites at least
+    assert all(summary["max"] == 0 for summary in delivered)
+
+
 async def test_an_advance_for_some_services_runs_what_a_full_one_runs_before_their_writes(
     tmp_path: Path,
 ) -> None:
@@ -227,7 +251,7 @@ async def test_an_advance_for_some_services_runs_what_a_full_one_runs_before_the
             line.control.touched({"publish"})
             rest = await line.control.advance(to=START + timedelta(hours=14))
             calls = line.control.calls
-            found = await state(line, Auditor(line.clients, AUDITOR_TOKEN))
+            found = await state(line, line.auditor())
             outcomes.append((job_runs(first + rest), found, behind, keys, calls))
     (full_runs, full_state, none_behind, _, _), (runs, found, behind, _, _) = outcomes
     assert none_behind == set()

@@ -5,6 +5,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,13 @@ import anyio
 import anyio.lowlevel
 import httpx
 import pytest
+from fastapi.exceptions import RequestValidationError
 from sqlmodel import Session, col, select
 
 from serviceline.clock import SimulatedClock
 from serviceline.control import app_factory
 from serviceline.db import create_tables, make_engine
-from serviceline.feed import ChangeLog, FeedNotifier, attach, head
+from serviceline.feed import ChangeLog, FeedNotifier, add_new, attach, head, new_record
 from serviceline.settings import CLOCK_START, ClockMode
 from serviceline.testing import (
     ADMIN,
@@ -143,6 +145,95 @@ def test_an_exception_after_flush_leaves_neither_record_nor_entry(state_dir: Pat
             ]
     finally:
         engine.dispose()
+
+
+def stored_by(
+    state_dir: Path,
+    name: str,
+    store: Callable[[Session, list[School]], None],
+    make: Callable[[dict[str, Any]], School] = School.model_validate,
+) -> Any:
+    """Schools and log entries after a line of writes, the last batch made by `make` and
+    stored by `store`."""
+    engine = make_engine(database_url(state_dir, name))
+    create_tables(engine, [ChangeLog, School])
+    clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)
+    try:
+        with attach(Session(engine), clock, None) as session:
+            session.add(School.model_validate(builders.school("100001")))
+            session.add(School.model_validate(builders.school("100002")))
+            session.commit()
+            session.delete(session.get_one(School, "100002"))
+            session.commit()
+        clock.set(CLOCK_START + timedelta(hours=1))
+        with attach(Session(engine), clock, None) as session:
+            # a change pending in the session when the batch arrives, as touching a provider is
+            renamed = session.get_one(School, "100001")
+            renamed.name = "Renamed"
+            session.add(renamed)
+            batch = [make(builders.school(u)) for u in ("100003", "100002")]
+            store(session, batch)
+            session.commit()
+            returned = [(s.urn, s.version, s.updated_at) for s in batch]
+        with Session(engine) as session:
+            schools = [
+                s.model_dump(exclude={"stamp"})
+                for s in session.exec(select(School).order_by("urn"))
+            ]
+            log = [
+                (e.seq, e.entity, e.key, e.op, e.version, e.changed_at, e.record)
+                for e in session.exec(select(ChangeLog).order_by(col(ChangeLog.seq)))
+            ]
+            stamps = [s.stamp for s in session.exec(select(School))]
+        return returned, schools, log, stamps
+    finally:
+        engine.dispose()
+
+
+def flushed(session: Session, schools: list[School]) -> None:
+    session.add_all(schools)
+    session.flush()
+
+
+def test_a_batch_added_at_once_stores_and_logs_what_adding_and_flushing_would(
+    state_dir: Path,
+) -> None:
+    by_flush = stored_by(state_dir, "by_flush", flushed)
+    at_once = stored_by(state_dir, "at_once", add_new)
+    assert at_once[:3] == by_flush[:3]
+    returned, _, log, stamps = at_once
+    # a key deleted and created again carries on from its last logged version
+    assert returned == [
+        ("100003", 1, later := CLOCK_START + timedelta(hours=1)),
+        ("100002", 3, later),
+    ]
+    # the new records are logged first, then the change the session held
+    assert [(key, version) for _, _, key, _, version, _, _ in log[-3:]] == [
+        ("100003", 1),
+        ("100002", 3),
+        ("100001", 2),
+    ]
+    assert all(stamps)
+
+
+def test_a_new_record_is_what_model_validate_makes_of_the_body(state_dir: Path) -> None:
+    bodies = [builders.school(urn) for urn in ("100003", "100002")]
+    made = [new_record(School, body, {"name": "Aldgate"}, at=n) for n, body in enumerate(bodies)]
+    validated = [School.model_validate(body, update={"name": "Aldgate"}) for body in bodies]
+    assert [(s.model_dump(), s.model_fields_set) for s in made] == [
+        (s.model_dump(), s.model_fields_set) for s in validated
+    ]
+    by_flush = stored_by(state_dir, "by_flush", flushed)
+    for store in (flushed, add_new):
+        stored = stored_by(state_dir, store.__name__, store, lambda body: new_record(School, body))
+        assert stored[:3] == by_flush[:3]
+
+    with pytest.raises(RequestValidationError) as refused:
+        new_record(School, {**builders.school(), "urn": "12"}, {"name": ""}, at=3)
+    assert sorted(problem["loc"] for problem in refused.value.errors()) == [
+        ("body", 3, "name"),
+        ("body", 3, "urn"),
+    ]
 
 
 def test_writers_racing_in_the_database_take_turns_and_lose_no_version(state_dir: Path) -> None:

@@ -16,12 +16,10 @@ from fastapi import FastAPI
 from serviceline.app import create_app
 from serviceline.control import LineControl, app_factory
 from serviceline.copier import CopyTarget
-from serviceline.drift import Auditor
 from serviceline.testing import (
     ADMIN,
     ADMIN_TOKEN,
     API,
-    AUDITOR_TOKEN,
     LineUnderTest,
     in_process_line,
     names_field,
@@ -220,7 +218,7 @@ async def test_a_local_wins_copy_keeps_its_edit_and_counts_each_owner_change_wit
         assert (await line.control.run_edge(FIND_COURSES))["result"]["withheld_owner_changes"] == 0
         assert (await line.copy_of("find", "course", uuid))["name"] == "Art (Find)"
         # synced, and still apart: diverged, not stale, and it stays so
-        audit = Auditor(line.clients, AUDITOR_TOKEN)
+        audit = line.auditor()
         drift = await audit.edge(LOCAL_NAMES.edge(FIND_COURSES))
         assert (drift.counts["diverged"], drift.counts["stale"]) == (1, 0)
         (difference,) = drift.keys[0].differences

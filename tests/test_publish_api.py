@@ -229,6 +229,52 @@ async def test_pages_hold_up_to_500_and_links_next_walks_them(state_dir: Path) -
         assert spec_errors(past.json(), "400ErrorResponse") == []
 
 
+async def test_many_providers_sites_and_courses_go_in_one_batch_or_not_at_all(
+    line: LineUnderTest,
+) -> None:
+    publish = line["publish"]
+    sites = [
+        {**builders.site("C"), "provider_code": "2FR"},
+        {**builders.site("C", name="Other Site"), "provider_code": "1TZ"},
+    ]
+    assert await created(publish.post("/sites/batch", json=sites, headers=API)) == {"created": 2}
+    courses = [
+        {**builders.course("A100", site_codes=["A", "C"]), "provider_code": "2FR"},
+        {**builders.course("B200", site_codes=["B", "C"]), "provider_code": "1TZ"},
+    ]
+    assert await created(publish.post("/courses/batch", json=courses, headers=API)) == {
+        "created": 2
+    }
+    both = (await publish.get(f"{CYCLE}/courses", params={"page[per_page]": 10})).json()["data"]
+    assert {course["attributes"]["code"] for course in both} >= {"A100", "B200"}
+
+    # a site of the wrong provider, an unknown provider: refused by index, nothing stored
+    wrong_site = [
+        {**builders.course("A101"), "provider_code": "2FR"},
+        {**builders.course("B201", site_codes=["A"]), "provider_code": "1TZ"},
+    ]
+    refused = await publish.post("/courses/batch", json=wrong_site, headers=API)
+    assert refused.status_code == 422
+    assert [problem["loc"] for problem in refused.json()["detail"]] == [["body", 1, "site_codes"]]
+    unknown = [
+        {**builders.site("D"), "provider_code": "2FR"},
+        {**builders.site("D"), "provider_code": "9ZZ"},
+    ]
+    refused = await publish.post("/sites/batch", json=unknown, headers=API)
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == [
+        {
+            "loc": ["body", 1, "provider_code"],
+            "msg": "Publish has no provider '9ZZ'",
+            "type": "value_error",
+        }
+    ]
+    after = (await publish.get(f"{CYCLE}/courses", params={"page[per_page]": 10})).json()["data"]
+    assert "A101" not in {course["attributes"]["code"] for course in after}
+    locations = await publish.get(f"{CYCLE}/providers/2FR/locations")
+    assert "D" not in {site["attributes"]["code"] for site in locations.json()["data"]}
+
+
 async def test_links_next_keeps_the_filter_and_page_size(line: LineUnderTest) -> None:
     publish = line["publish"]
     await publish.post("/admin/clock/advance", json={"by": "1h"}, headers=ADMIN)

@@ -24,6 +24,7 @@ from serviceline.testing import (
     in_process_line,
     names_field,
     reference,
+    refusal,
 )
 from serviceline.topology import record_system_for
 from tests import builders
@@ -412,6 +413,85 @@ async def test_the_state_machine_refuses_moves_naming_the_state(state_dir: Path)
         ]
         drafts = ok(await line["register"].get("/trainees", params={"state": "draft"}, headers=API))
         assert len(drafts) == 3
+
+
+SUBMIT_ALL = "/trainees/submit-for-trn/batch"
+SURNAMES = ("Hill", "Dale", "Moss")
+
+
+def by_name(rows: list[dict[str, Any]], leave_out: set[str]) -> dict[str, dict[str, Any]]:
+    """Each trainee, or what DQT holds of them, by last name: without what differs per line."""
+    named = {row.get("last_name") or row["lastName"]: row for row in rows}
+    return {
+        name: {k: v for k, v in row.items() if k not in leave_out} for name, row in named.items()
+    }
+
+
+async def test_a_batch_submission_is_kept_as_that_many_single_submissions(
+    state_dir: Path,
+) -> None:
+    for name in ("single", "batch"):
+        (state_dir / name).mkdir()
+    async with (
+        in_process_line(["register", "dqt"], state_dir / "single") as single,
+        in_process_line(["register", "dqt"], state_dir / "batch") as batch,
+    ):
+        answers = [(await submitted(single, last_name=name)) for name in SURNAMES]
+        slugs = [(await draft(batch, last_name=name))["slug"] for name in SURNAMES]
+        batch.calls.clear()
+        submitted_all = ok(await batch["register"].post(SUBMIT_ALL, json=slugs, headers=API))
+        assert [trainee["slug"] for trainee in submitted_all] == slugs
+        assert [(call.method, call.path) for call in batch.calls] == [
+            ("POST", "/v3/trn-requests/batch")
+        ]
+        keys = {"slug", "trn", "request_id", "stamp"}
+        assert by_name(submitted_all, keys) == by_name(answers, keys)
+
+        async def kept(line: LineUnderTest) -> dict[str, Any]:
+            trainees = ok(await line["register"].get("/trainees", headers=API))
+            requests = ok(await line["register"].get("/trn-requests", headers=API))
+            names = {t["slug"]: t["last_name"] for t in trainees}
+            asked = [{**r, "last_name": names[r["slug"]]} for r in requests]
+            return {"trainees": by_name(trainees, keys), "requests": by_name(asked, keys)}
+
+        assert await kept(batch) == await kept(single)
+        for line in (single, batch):
+            await line.control.advance(by="2h1m")
+        received = await kept(batch)
+        assert received == await kept(single)
+        assert {t["state"] for t in received["trainees"].values()} == {"trn_received"}
+        # the same people, each with a TRN of DQT's own
+        people = [
+            ok(await line["dqt"].get("/records/teacher", headers=AUDITOR))["records"]
+            for line in (single, batch)
+        ]
+        assert by_name(people[1], {"trn", "source_trn_request_id"}) == by_name(
+            people[0], {"trn", "source_trn_request_id"}
+        )
+
+
+async def test_a_batch_submission_is_refused_whole_naming_the_trainee(state_dir: Path) -> None:
+    async with in_process_line(["register", "dqt"], state_dir) as line:
+        register = line["register"]
+        ready = (await draft(line))["slug"]
+        sent = (await submitted(line, last_name="Sent"))["slug"]
+        no_end = (await draft(line, itt_end_date=None))["slug"]
+        line.calls.clear()
+        for slugs, said in (
+            ([ready, "nobody"], "[1] slug: Register has no trainee 'nobody'"),
+            ([ready, sent], "[1] state: trainee"),
+            ([ready, ready], "[1] state: trainee"),
+            ([ready, no_end], "[1] itt_end_date: DQT needs it"),
+        ):
+            refused_whole = await register.post(SUBMIT_ALL, json=slugs, headers=API)
+            assert refused_whole.status_code == 422, refused_whole.text
+            assert refusal(refused_whole).startswith(said), refused_whole.text
+        assert line.calls == []  # DQT never heard of them
+        assert (await trainee(line, ready))["state"] == "draft"
+        (request,) = ok(await register.get("/trn-requests", headers=API))
+        assert request["slug"] == sent
+        refused(await register.post(SUBMIT_ALL, json=[ready]), 401)
+        assert ok(await register.post(SUBMIT_ALL, json=[], headers=API)) == []
 
 
 async def test_a_record_system_pushes_trainees_through_the_register_api(state_dir: Path) -> None:

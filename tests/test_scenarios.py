@@ -13,18 +13,12 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from serviceline.cli import app
-from serviceline.drift import Auditor
 from serviceline.launcher import free_port_offset
 from serviceline.scenarios.cli import on_free_ports
-from serviceline.scenarios.runner import (
-    AttachedStack,
-    Entry,
-    Options,
-    Result,
-    Runner,
-    summarise,
-    write_last,
-)
+from serviceline.scenarios.jobs import summarise
+from serviceline.scenarios.line import AttachedStack
+from serviceline.scenarios.recording import Entry, Result, write_last
+from serviceline.scenarios.runner import Options, Runner
 from serviceline.scenarios.spec import (
     COMPARISONS,
     Bound,
@@ -282,7 +276,8 @@ def test_a_summary_says_what_jobs_did_and_why_they_failed() -> None:
 def test_the_last_run_is_written_as_the_dashboard_reads_it(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from serviceline.scenarios.runner import Check, EdgeLag
+    from serviceline.scenarios.auditing import EdgeLag
+    from serviceline.scenarios.recording import Check
 
     entry = Entry(
         3,
@@ -463,7 +458,7 @@ async def test_a_story_stops_at_a_step_that_cannot_be_done(state_dir: Path) -> N
 async def test_the_comparisons_a_scenario_names_are_the_auditors(state_dir: Path) -> None:
     names = sorted({service for pair in COMPARISONS.values() for service in pair})
     async with in_process_line(names, state_dir) as line:
-        auditor = Auditor(line.clients, AUDITOR_TOKEN)
+        auditor = line.auditor()
         found = {c.name: tuple(c.services) for c in await auditor.comparisons()}
     assert found == COMPARISONS
 

@@ -22,6 +22,7 @@ from serviceline.clock import ClockError, parse_duration
 from serviceline.control import LineControl
 from serviceline.dashboard.board import Board
 from serviceline.dashboard.metrics import LineCollector
+from serviceline.dashboard.process import DASHBOARD
 from serviceline.dashboard.settings import DashboardSettings
 from serviceline.dashboard.trace_page import trace_router
 from serviceline.dashboard.views import (
@@ -49,12 +50,13 @@ from serviceline.dashboard.views import (
     state_of,
     supervision_words,
 )
-from serviceline.drift import KeyDrift
+from serviceline.findings import KeyDrift
 from serviceline.launcher import line_topology
 from serviceline.metrics import install
 from serviceline.scenarios.spec import format_duration
 from serviceline.topology import Edge, Mechanism, Service, Topology
 from serviceline.trace import when
+from serviceline.tracing import Tracing
 
 HERE = Path(__file__).parent
 # the most differing records an edge's panel lists; the CLI's --json gives them all
@@ -111,6 +113,9 @@ def create_app(
         supervision_words=supervision_words,
     )
 
+    # made here, as a service's: its instrumentation is middleware added before the app starts
+    tracing = Tracing.start(DASHBOARD.name, chosen)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
@@ -124,6 +129,9 @@ def create_app(
                 )
                 for service in topology.services
             }
+            if tracing is not None:  # what the dashboard reads goes on in the trace of its page
+                for client in clients.values():
+                    tracing.instrument_client(client)
             board = Board(chosen, topology, clients)
             app.state.board = board
             watching = asyncio.create_task(board.watch())
@@ -134,6 +142,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await watching
                 await board.close()
+                if tracing is not None:
+                    await asyncio.to_thread(tracing.shutdown)
 
     app = FastAPI(
         title="serviceline dashboard",
@@ -142,6 +152,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.state.tracing = tracing
+    if tracing is not None:
+        tracing.instrument_app(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(trace_router(templates))
 

@@ -126,9 +126,9 @@ class Board:
         kept = self._auditor
         if kept is None or kept.clients != self.running:
             kept = self._auditor = Auditor(
-                self.running,
-                self.settings.auditor_token,
-                self.topology,
+                clients=self.running,
+                token=self.settings.auditor_token,
+                topology=self.topology,
                 bisect=self.settings.bisect,
                 remember=True,
             )

@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from serviceline.dashboard.board import Board
-from serviceline.drift import CLASSES
+from serviceline.findings import CLASSES
 from serviceline.lag import VISIBILITY_GRID, Stats
 from serviceline.metrics import PREFIX
 

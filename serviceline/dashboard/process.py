@@ -33,6 +33,7 @@ def dashboard_env(config: LineConfig, **settings: Any) -> dict[str, str]:
         "STATE_DIR": config.state_dir,
         "EDGE_OVERRIDES": json.dumps(dict(config.edge_overrides)),
         "SERVICE_SETTINGS": json.dumps({k: dict(v) for k, v in config.service_settings.items()}),
+        **({"OTLP_ENDPOINT": config.otlp_endpoint} if config.otlp_endpoint else {}),
         **{name.upper(): value for name, value in settings.items()},
     }
     return {f"DASHBOARD_{name}": str(value) for name, value in values.items()}

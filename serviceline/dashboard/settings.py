@@ -32,6 +32,9 @@ class DashboardSettings(BaseSettings):
     fresh_seconds: float = Field(10.0, ge=0)
     # compare range checksums first: cheaper on a large line, dearer on a small one
     bisect: bool = False
+    # traced as the services are (serviceline.tracing), and off unless asked for, the same way
+    otlp_endpoint: str = ""
+    tracing: bool = False
 
     def line(self) -> LineConfig:
         return LineConfig(

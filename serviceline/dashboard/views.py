@@ -26,7 +26,8 @@ from serviceline.dashboard.layout import (
     wrap,
     wrap_parts,
 )
-from serviceline.drift import CLASSES, DriftReport, EdgeDrift
+from serviceline.drift import DriftReport, EdgeDrift
+from serviceline.findings import CLASSES
 from serviceline.scenarios.spec import format_duration
 from serviceline.studies.results import LAST_STUDY, headline_items
 from serviceline.supervision import ServiceState
@@ -62,6 +63,11 @@ def display_name(service: Service) -> str:
     if service.kind is Kind.THIRD_PARTY:
         return service.name.upper()
     return service.name.capitalize()
+
+
+def edge_schedule_words(edge: Edge) -> str:
+    """When an edge reads its owner, as people say it: a followed feed has no schedule."""
+    return "following" if edge.follow else schedule_words(edge.schedule)
 
 
 def schedule_words(cron: str | None) -> str:
@@ -189,7 +195,7 @@ class EdgeView:
 
     @property
     def how(self) -> str:
-        return f"{self.edge.mechanism.value} · {schedule_words(self.edge.schedule)}"
+        return f"{self.edge.mechanism.value} · {edge_schedule_words(self.edge)}"
 
 
 def edge_views(
@@ -289,7 +295,7 @@ def row_lines(view: EdgeView) -> list[Text]:
     edge = view.edge
     how = [
         *wrap(edge.mechanism.value, ROW_TEXT, 10),
-        *wrap(schedule_words(edge.schedule), ROW_TEXT, 10),
+        *wrap(edge_schedule_words(edge), ROW_TEXT, 10),
     ]
     said = wrap_parts(view.parts, ROW_TEXT, 10.5, bold=True)
     return [Text(0, 0, line, "how") for line in how] + [

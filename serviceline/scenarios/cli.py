@@ -20,15 +20,9 @@ from serviceline.control import ControlError
 from serviceline.dashboard.process import DASHBOARD
 from serviceline.launcher import LaunchError, free_port_offset
 from serviceline.output import console as terminal
-from serviceline.scenarios.runner import (
-    Entry,
-    LineOptions,
-    Options,
-    Result,
-    RunError,
-    run_scenario,
-    write_comparison,
-)
+from serviceline.scenarios.errors import RunError
+from serviceline.scenarios.recording import Entry, Result, write_comparison
+from serviceline.scenarios.runner import LineOptions, Options, run_scenario
 from serviceline.scenarios.spec import (
     Scenario,
     ScenarioError,

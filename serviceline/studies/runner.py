@@ -19,7 +19,7 @@ from anyio import to_thread
 from serviceline.clock import parse_duration
 from serviceline.control import LineControl
 from serviceline.drift import Auditor
-from serviceline.launcher import LineConfig, RunningLine, start_line
+from serviceline.launcher import START_TIMEOUT, LineConfig, RunningLine, start_line
 from serviceline.scenarios.runner import LineOptions
 from serviceline.seed import seed_line
 from serviceline.studies.spec import Arm, CalendarFault, Study
@@ -131,7 +131,7 @@ class Line(Protocol):
 
     def stop_service(self, name: str, *, kill: bool = False) -> None: ...
 
-    def start_service(self, name: str, timeout: float = 60.0) -> None: ...
+    def start_service(self, name: str, timeout: float = START_TIMEOUT) -> None: ...
 
 
 async def advance_and_fire(
@@ -339,7 +339,12 @@ async def study_line(
             clients,
             up,
             control,
-            Auditor(up, options.auditor_token, running.topology, remember=True),
+            Auditor(
+                clients=up,
+                token=options.auditor_token,
+                topology=running.topology,
+                remember=True,
+            ),
             options.api_token,
             start,
             start + (study.ends() - study.began()),

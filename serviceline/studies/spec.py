@@ -239,7 +239,11 @@ def resolve(
                 continue
             arm.refused.pop(edge.name, None)
             arm.applied[edge.name] = how
-            moved = (changed.mechanism, changed.schedule) != (edge.mechanism, edge.schedule)
+            moved = (changed.mechanism, changed.schedule, changed.follow) != (
+                edge.mechanism,
+                edge.schedule,
+                edge.follow,
+            )
             if moved and edge.name not in arm.changed:
                 arm.changed.append(edge.name)
             elif not moved and edge.name in arm.changed:

@@ -6,7 +6,14 @@ from fastapi import FastAPI
 from serviceline.app import create_app as create_service
 from serviceline.copier import CopyTarget
 from services.apply import register_api, routes, vendor_api
-from services.apply.models import TABLES, CourseCopy, ProviderCopy, SiteCopy, sites_in_use
+from services.apply.models import (
+    TABLES,
+    CourseCopy,
+    ProviderCopy,
+    SiteCopy,
+    sites_in_use,
+    touch_choices_of_moved_courses,
+)
 from services.apply.settings import ApplySettings
 
 
@@ -21,7 +28,7 @@ def create_app(
         tables=TABLES,
         copies={
             "provider": CopyTarget(ProviderCopy),
-            "course": CopyTarget(CourseCopy),
+            "course": CopyTarget(CourseCopy, after_apply=touch_choices_of_moved_courses),
             "site": CopyTarget(SiteCopy, referenced=sites_in_use),
         },
         transports=transports,

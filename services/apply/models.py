@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection, Mapping
 from datetime import date, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import StringConstraints, ValidationInfo, field_validator
 from sqlalchemy import Index, and_
+from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import JSON, AutoString, Field, Session, SQLModel, col, select
 
 from serviceline.copier import Copy
@@ -290,6 +291,30 @@ def valid_sites(session: Session, provider_codes: Collection[str]) -> set[tuple[
         )
     )
     return set(rows)
+
+
+def touch_choices_of_moved_courses(
+    session: Session, rows: list[dict[str, Any]], before: Mapping[str, Copy]
+) -> None:
+    """Course's `after_update`: a new start date touches the applications to the course.
+
+    Apply's vendor API and Manage show the course's start date with each application, so the
+    real Apply marks them updated; here each becomes a change of its own in Apply's feed.
+    """
+    moved = [
+        row["uuid"]
+        for row in rows
+        if (old := before.get(row["uuid"])) is not None
+        and isinstance(old, CourseCopy)
+        and old.start_date != row["start_date"]
+    ]
+    if not moved:
+        return
+    for application in session.exec(
+        select(Application).where(col(Application.course_uuid).in_(moved))
+    ):
+        flag_modified(application, "updated_at")
+    session.flush()
 
 
 TABLES = (Candidate, Application)

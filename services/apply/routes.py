@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from serviceline.crud import get_or_404, update_from
 from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
+from serviceline.feed import add_new, new_record
 from services.apply.models import (
     LIVE,
     Application,
@@ -110,15 +111,17 @@ def submit(
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
         assert course is not None  # choice_problem reports a missing course
         taken.add((choice.candidate_id, course.uuid))
-        application = Application.model_validate(
+        application = new_record(
+            Application,
             choice.model_dump(exclude={"history"}),
-            update={
+            {
                 "id": choice.id or new_application_id(),
                 "provider_code": course.provider_code,
                 "course_code": course.code,
                 "recruitment_cycle_year": year,
                 "submitted_at": now,
             },
+            at=index if numbered else None,
         )
         for event in choice.history:
             try:
@@ -129,8 +132,7 @@ def submit(
                     status.HTTP_422_UNPROCESSABLE_CONTENT, f"{where}history: {error}"
                 ) from error
         applications.append(application)
-    session.add_all(applications)
-    session.flush()
+    add_new(session, applications)
     return applications
 
 
@@ -156,11 +158,10 @@ def create_candidates(
 ) -> list[Candidate]:
     first = next_candidate_number(session)
     candidates = [
-        Candidate.model_validate(c, update={"id": f"C{first + n}", "created_at": clock.now()})
+        new_record(Candidate, c, {"id": f"C{first + n}", "created_at": clock.now()}, at=n)
         for n, c in enumerate(body)
     ]
-    session.add_all(candidates)
-    session.flush()
+    add_new(session, candidates)
     return candidates
 
 

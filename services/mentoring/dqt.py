@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from fastapi import HTTPException, status
 from sqlmodel import Session, col, select
 
-from serviceline.copier import AfterApply, ReferencedKeys, WantedKeys
+from serviceline.copier import AfterApply, Copy, ReferencedKeys, WantedKeys
 from serviceline.upstream import Upstream, UpstreamError
 from services.mentoring.models import MentorBase, MentorCreate, used_in
 
@@ -53,7 +53,7 @@ def mentor_trns(model: type[MentorBase]) -> WantedKeys:
 def overwrite_names(model: type[MentorBase]) -> AfterApply:
     """SyncMentorJob's `mentor.update!`, through the ORM: each renamed mentor reaches the feed."""
 
-    def rename(session: Session, rows: list[dict[str, Any]]) -> None:
+    def rename(session: Session, rows: list[dict[str, Any]], _: Mapping[str, Copy]) -> None:
         names = {row["trn"]: (row["first_name"], row["last_name"]) for row in rows}
         for mentor in session.exec(select(model).where(col(model.trn).in_(list(names)))):
             first_name, last_name = names[mentor.trn]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session, col, update
 
-from serviceline.copier import AfterApply
+from serviceline.copier import AfterApply, Copy
 from services.mentoring.models import FundingRegion, SchoolCopyBase
 
 INNER_LONDON = frozenset(
@@ -85,7 +86,7 @@ def hourly_rate(region: FundingRegion | None) -> Decimal:
 def assign_funding_regions(model: type[SchoolCopyBase]) -> AfterApply:
     """The importer's last step: every school it upserted gets the region of its local authority."""
 
-    def assign(session: Session, rows: list[dict[str, Any]]) -> None:
+    def assign(session: Session, rows: list[dict[str, Any]], _: Mapping[str, Copy]) -> None:
         regions: dict[FundingRegion, list[str]] = defaultdict(list)
         for row in rows:
             regions[funding_region(row["local_authority_name"])].append(row["urn"])

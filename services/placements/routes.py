@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from serviceline.crud import get_or_404, update_from
 from serviceline.deps import ApiAuth, ClockDep, SessionDep
+from serviceline.feed import add_new, new_record
 from serviceline.fields import ProviderCode, Urn
 from services.mentoring import records
 from services.mentoring.models import academic_year_name, academic_year_of
@@ -66,13 +67,15 @@ def new_placements(
             records.open_school(session, School, body.school_urn, "school_urn")
         except HTTPException as error:
             raise records.unprocessable(at + str(error.detail)) from error
-        placement = Placement.model_validate(
-            body, update={"academic_year": year, "created_at": now}
+        placement = new_record(
+            Placement,
+            body,
+            {"academic_year": year, "created_at": now},
+            at=index if numbered else None,
         )
         check_placement(session, placement, at)
         placements.append(placement)
-    session.add_all(placements)
-    session.flush()
+    add_new(session, placements)
     return placements
 
 
@@ -87,9 +90,10 @@ def new_partnerships(
         except HTTPException as error:
             at = f"[{index}] " if numbered else ""
             raise records.unprocessable(at + str(error.detail)) from error
-        partnerships.append(SchoolPartnership.model_validate(body, update={"created_at": now}))
-    session.add_all(partnerships)
-    session.flush()
+        partnerships.append(
+            new_record(SchoolPartnership, body, {"created_at": now}, at=index if numbered else None)
+        )
+    add_new(session, partnerships)
     return partnerships
 
 

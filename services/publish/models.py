@@ -174,6 +174,12 @@ class CourseCreate(CourseBase):
     uuid: UuidText | None = None
 
 
+class ProviderCourseCreate(CourseCreate):
+    """A course in a batch of many providers' courses, naming its provider."""
+
+    provider_code: ProviderCode
+
+
 class CourseUpdate(Changes):
     name: Name | None = None
     accredited_provider_code: ProviderCode | None = None
@@ -229,6 +235,12 @@ class Site(SiteBase, Owned, table=True):
 
 class SiteCreate(SiteBase):
     uuid: UuidText | None = None
+
+
+class ProviderSiteCreate(SiteCreate):
+    """A site in a batch of many providers' sites, naming its provider."""
+
+    provider_code: ProviderCode
 
 
 class SiteUpdate(Changes):

@@ -18,6 +18,7 @@ from serviceline.deps import KernelDep, SessionDep
 from serviceline.feed import Owned
 from serviceline.fields import most_pages
 from serviceline.positions import listing_order, positions_for
+from serviceline.tracing import serve_contexts
 from services.publish.models import Course, Provider, Site
 from services.publish.subjects import SUBJECTS
 
@@ -248,6 +249,8 @@ class Listing:
     page: int
     per_page: int
     engine: Engine
+    # each resource's meta names the trace its version was written in (serviceline.tracing)
+    traced: bool = False
 
     def answer(
         self,
@@ -283,7 +286,10 @@ class Listing:
             query["page[page]"] = str(self.page + 1)
             # absolute, as the real API gives it: real clients GET links.next as it stands
             links["next"] = str(self.request.url.replace(query=urlencode(query)))
-        return rows, document([render(row) for row in rows], links)
+        data = [render(row) for row in rows]
+        if self.traced:
+            serve_contexts(session, rows, data)
+        return rows, document(data, links)
 
     def _offset(
         self,
@@ -351,7 +357,7 @@ def cycle_listing(request: Request, year: CycleDep, kernel: KernelDep) -> Listin
     page = _number(request, "page[page]", 1)
     if page > most_pages(per_page):
         raise ApiV1Error(400, f"page[page]: {page} is past the last page")
-    return Listing(request, year, page, per_page, kernel.engine)
+    return Listing(request, year, page, per_page, kernel.engine, kernel.tracing is not None)
 
 
 ListingDep = Annotated[Listing, Depends(cycle_listing)]

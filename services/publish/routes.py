@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from serviceline.crud import get_or_404, update_from
 from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
+from serviceline.feed import add_new, new_record
 from serviceline.settings import ServiceSettings
 from services.publish.models import (
     Course,
@@ -20,7 +22,9 @@ from services.publish.models import (
     Partnership,
     PartnershipCreate,
     Provider,
+    ProviderCourseCreate,
     ProviderCreate,
+    ProviderSiteCreate,
     ProviderUpdate,
     Site,
     SiteCreate,
@@ -39,7 +43,35 @@ def touch(session: Session, provider_code: str) -> None:
     session.add(provider)
 
 
-def check_course(session: Session, provider_code: str, course: CourseCreate | Course) -> None:
+def touch_all(session: Session, provider_codes: Sequence[str]) -> None:
+    """Touch each provider of a batch once, an unknown one refused by the first index naming it."""
+    first: dict[str, int] = {}
+    for index, code in enumerate(provider_codes):
+        first.setdefault(code, index)
+    for code, index in first.items():
+        if session.get(Provider, code) is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"[{index}] provider_code: Publish has no provider {code!r}",
+            )
+        touch(session, code)
+
+
+def sites_of(session: Session, provider_codes: Sequence[str]) -> dict[str, set[str]]:
+    """The codes of each provider's sites, read once for a batch."""
+    known: dict[str, set[str]] = {code: set() for code in provider_codes}
+    query = select(Site.provider_code, Site.code).where(col(Site.provider_code).in_(known))
+    for provider_code, code in session.exec(query):
+        known[provider_code].add(code)
+    return known
+
+
+def check_course(
+    session: Session,
+    provider_code: str,
+    course: CourseCreate | Course,
+    known_sites: set[str] | None = None,
+) -> None:
     if course.age_minimum > course.age_maximum:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "age_minimum: must not exceed age_maximum"
@@ -59,7 +91,11 @@ def check_course(session: Session, provider_code: str, course: CourseCreate | Co
             f"subject_codes: Publish knows no subjects {unknown_subjects}",
         )
     if course.site_codes:
-        known = set(session.exec(select(Site.code).where(Site.provider_code == provider_code)))
+        known = (
+            sites_of(session, [provider_code])[provider_code]
+            if known_sites is None
+            else known_sites
+        )
         unknown = sorted(set(course.site_codes) - known)
         if unknown:
             raise HTTPException(
@@ -68,13 +104,14 @@ def check_course(session: Session, provider_code: str, course: CourseCreate | Co
             )
 
 
-def new_provider(body: ProviderCreate, settings: ServiceSettings, clock: ClockDep) -> Provider:
-    return Provider.model_validate(
+def new_provider(
+    body: ProviderCreate, settings: ServiceSettings, clock: ClockDep, at: int | None = None
+) -> Provider:
+    return new_record(
+        Provider,
         body,
-        update={
-            "recruitment_cycle_year": settings.recruitment_cycle_year,
-            "created_at": clock.now(),
-        },
+        {"recruitment_cycle_year": settings.recruitment_cycle_year, "created_at": clock.now()},
+        at=at,
     )
 
 
@@ -92,8 +129,13 @@ def create_provider(
 def create_providers(
     body: list[ProviderCreate], session: SessionDep, kernel: KernelDep, clock: ClockDep
 ) -> dict[str, int]:
-    session.add_all(new_provider(provider, kernel.settings, clock) for provider in body)
-    session.flush()
+    add_new(
+        session,
+        [
+            new_provider(provider, kernel.settings, clock, index)
+            for index, provider in enumerate(body)
+        ],
+    )
     return {"created": len(body)}
 
 
@@ -123,20 +165,33 @@ def address_from_gias(session: Session, site: SiteCreate) -> dict[str, str | Non
 @router.post("/providers/{code}/sites/batch", status_code=201)
 def create_sites(code: str, body: list[SiteCreate], session: SessionDep) -> list[Site]:
     touch(session, code)
-    sites = [
-        Site.model_validate(
+    return add_sites(session, [(code, site) for site in body])
+
+
+@router.post("/sites/batch", status_code=201)
+def create_providers_sites(body: list[ProviderSiteCreate], session: SessionDep) -> dict[str, int]:
+    """Many providers' sites at once: the seed's bulk write, not a real operation."""
+    touch_all(session, [site.provider_code for site in body])
+    add_sites(session, [(site.provider_code, site) for site in body])
+    return {"created": len(body)}
+
+
+def add_sites(session: Session, sites: Sequence[tuple[str, SiteCreate]]) -> list[Site]:
+    records = [
+        new_record(
+            Site,
             site,
-            update={
+            {
                 "provider_code": code,
                 "uuid": site.uuid or new_uuid(),
                 **address_from_gias(session, site),
             },
+            at=index,
         )
-        for site in body
+        for index, (code, site) in enumerate(sites)
     ]
-    session.add_all(sites)
-    session.flush()
-    return sites
+    add_new(session, records)
+    return records
 
 
 @router.patch("/sites/{uuid}")
@@ -165,22 +220,49 @@ def create_courses(
     code: str, body: list[CourseCreate], session: SessionDep, clock: ClockDep
 ) -> list[Course]:
     touch(session, code)
-    courses = []
-    for course in body:
-        check_course(session, code, course)
-        courses.append(
-            Course.model_validate(
+    return add_courses(session, clock, [(code, course) for course in body])
+
+
+@router.post("/courses/batch", status_code=201)
+def create_providers_courses(
+    body: list[ProviderCourseCreate], session: SessionDep, clock: ClockDep
+) -> dict[str, int]:
+    """Many providers' courses at once: the seed's bulk write, not a real operation."""
+    touch_all(session, [course.provider_code for course in body])
+    add_courses(session, clock, [(course.provider_code, course) for course in body], numbered=True)
+    return {"created": len(body)}
+
+
+def add_courses(
+    session: Session,
+    clock: ClockDep,
+    courses: Sequence[tuple[str, CourseCreate]],
+    *,
+    numbered: bool = False,
+) -> list[Course]:
+    known_sites = sites_of(session, [code for code, _ in courses])
+    records = []
+    for index, (code, course) in enumerate(courses):
+        try:
+            check_course(session, code, course, known_sites[code])
+        except HTTPException as error:
+            if not numbered:
+                raise
+            raise HTTPException(error.status_code, f"[{index}] {error.detail}") from error
+        records.append(
+            new_record(
+                Course,
                 course,
-                update={
+                {
                     "provider_code": code,
                     "uuid": course.uuid or new_uuid(),
                     "created_at": clock.now(),
                 },
+                at=index,
             )
         )
-    session.add_all(courses)
-    session.flush()
-    return courses
+    add_new(session, records)
+    return records
 
 
 @router.patch("/courses/{uuid}")

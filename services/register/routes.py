@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from serviceline.crud import get_or_404
 from serviceline.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep
+from serviceline.feed import new_record
 from serviceline.fields import ProviderCode
 from services.register.models import (
     CourseCopy,
@@ -22,7 +23,13 @@ from services.register.models import (
     TrnRequest,
     Withdrawal,
 )
-from services.register.trn import UnknownTrnError, change, standards_met, submit_for_trn
+from services.register.trn import (
+    UnknownTrnError,
+    change,
+    standards_met,
+    submit_all_for_trn,
+    submit_for_trn,
+)
 
 router = APIRouter(tags=["trainees"], dependencies=[ApiAuth])
 
@@ -70,8 +77,8 @@ def create_trainees(
     """Drafts a provider user starts by hand; each is submitted for its TRN on its own."""
     check_courses(session, body)
     trainees = [
-        Trainee.model_validate(draft, update={"record_source": "manual", "created_at": clock.now()})
-        for draft in body
+        new_record(Trainee, draft, {"record_source": "manual", "created_at": clock.now()}, at=index)
+        for index, draft in enumerate(body)
     ]
     session.add_all(trainees)
     session.flush()
@@ -115,6 +122,29 @@ def create_trn_submission(
     except ValueError as error:
         raise refused(error) from error
     return trainee
+
+
+@router.post("/trainees/submit-for-trn/batch")
+def create_trn_submissions(
+    body: list[str], session: SessionDep, upstreams: UpstreamsDep, clock: ClockDep
+) -> list[Trainee]:
+    """Submit many drafts by slug, as a seed does; none is submitted if one cannot be."""
+    found = {
+        trainee.slug: trainee
+        for trainee in session.exec(select(Trainee).where(col(Trainee.slug).in_(body)))
+    }
+    for index, slug in enumerate(body):
+        if slug not in found:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"[{index}] slug: Register has no trainee {slug!r}",
+            )
+    trainees = [found[slug] for slug in body]
+    try:
+        submit_all_for_trn(session, upstreams["dqt"], trainees, clock.now())
+    except ValueError as error:
+        raise refused(error) from error
+    return trainees
 
 
 def step(

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from anyio import from_thread, to_thread
 from sqlmodel import Session, col, func, select
 
+from serviceline.copier import CopyStats
 from serviceline.db import upsert
 from serviceline.deps import Kernel
 from serviceline.scheduler import Job
@@ -28,6 +29,7 @@ from services.register.models import (
     Trainee,
     TraineeEvent,
     TraineeState,
+    TransitionError,
     TrnRequest,
 )
 
@@ -36,6 +38,8 @@ FIRST_POLL = timedelta(minutes=1)
 POLL_EVERY = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(days=4)
 TEACHER_EDGE = LINE.edge("dqt.teacher.register")
+# TRN requests sent to DQT's batch endpoint at once: each request well within the client's timeout
+TRN_REQUESTS_AT_ONCE = 500
 
 # DQT's route to professional status type per training route (Register's CodeSets::Trs)
 ROUTE_TYPE_IDS: Mapping[TrainingRoute, str] = {
@@ -165,28 +169,64 @@ def change(
     return trainee
 
 
+def submit(
+    dqt: Upstream, trainees: Sequence[Trainee], now: datetime, *, numbered: bool
+) -> list[tuple[TrnRequest, dict[str, Any]]]:
+    """Submit trainees, each checked before DQT hears of any; a batch's refusal says which,
+    "[2] ...". One with a TRN already is reported straight away; the rest need a TRN request,
+    returned with the body DQT is to be sent."""
+    for index, trainee in enumerate(trainees):
+        at = f"[{index}] " if numbered else ""
+        for name in ("training_route", "itt_start_date", "itt_end_date"):
+            if getattr(trainee, name) is None:
+                raise ValueError(
+                    f"{at}{name}: DQT needs it before the trainee can be submitted for a TRN"
+                )
+        try:
+            trainee.move("submit_for_trn", now)
+        except TransitionError as error:
+            raise TransitionError(f"{at}{error}") from error
+    asks = []
+    for index, trainee in enumerate(trainees):
+        if trainee.trn is not None:
+            trainee.move("receive_trn", now)
+            try:
+                report_status(dqt, trainee, now)
+            except UnknownTrnError as error:
+                at = f"[{index}] " if numbered else ""
+                raise UnknownTrnError(f"{at}{error}") from error
+            continue
+        request = TrnRequest(
+            request_id=str(uuid.uuid4()),
+            slug=trainee.slug,
+            requested_at=now,
+            next_poll_at=now + FIRST_POLL,
+            give_up_at=now + GIVE_UP_AFTER,
+        )
+        asks.append((request, trn_request(request.request_id, trainee)))
+    return asks
+
+
 def submit_for_trn(session: Session, dqt: Upstream, trainee: Trainee, now: datetime) -> None:
-    """Submit the trainee and ask DQT for a TRN; one it already has is reported straight away."""
-    for name in ("training_route", "itt_start_date", "itt_end_date"):
-        if getattr(trainee, name) is None:
-            raise ValueError(f"{name}: DQT needs it before the trainee can be submitted for a TRN")
-    trainee.move("submit_for_trn", now)
-    if trainee.trn is not None:
-        trainee.move("receive_trn", now)
-        report_status(dqt, trainee, now)
-        session.add(trainee)
-        session.flush()
-        return
-    request_id = str(uuid.uuid4())
-    from_thread.run(dqt.post_json, "/v3/trn-requests", trn_request(request_id, trainee))
-    request = TrnRequest(
-        request_id=request_id,
-        slug=trainee.slug,
-        requested_at=now,
-        next_poll_at=now + FIRST_POLL,
-        give_up_at=now + GIVE_UP_AFTER,
-    )
-    session.add_all([trainee, request])
+    """Submit one trainee, as a provider does, and ask DQT for its TRN."""
+    asks = submit(dqt, [trainee], now, numbered=False)
+    for _request, body in asks:
+        from_thread.run(dqt.post_json, "/v3/trn-requests", body)
+    session.add_all([trainee, *(request for request, _body in asks)])
+    session.flush()
+
+
+def submit_all_for_trn(
+    session: Session, dqt: Upstream, trainees: Sequence[Trainee], now: datetime
+) -> None:
+    """Submit many trainees, as a seed does: DQT is asked for their TRNs in one request per
+    chunk, which it takes as that many single requests."""
+    asks = submit(dqt, trainees, now, numbered=True)
+    bodies = [body for _request, body in asks]
+    for start in range(0, len(bodies), TRN_REQUESTS_AT_ONCE):
+        chunk = bodies[start : start + TRN_REQUESTS_AT_ONCE]
+        from_thread.run(dqt.post_json, "/v3/trn-requests/batch", chunk)
+    session.add_all([*trainees, *(request for request, _body in asks)])
     session.flush()
 
 
@@ -275,7 +315,15 @@ def retrieve_due(kernel: Kernel) -> dict[str, int]:
 
 
 async def retrieve_trns(kernel: Kernel) -> dict[str, int]:
-    return await to_thread.run_sync(retrieve_due, kernel)
+    """One run of the `dqt.teacher.register` edge: each person copied is a TRN received."""
+    counts: dict[str, int] = {}
+
+    async def polls(stats: CopyStats) -> None:
+        counts.update(await to_thread.run_sync(retrieve_due, kernel))
+        stats.fetched = stats.upserted = counts["received"]
+
+    await kernel.copier.driven(TEACHER_EDGE.name, polls)
+    return counts
 
 
 def trn_retrieval(kernel: Kernel) -> Job:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from serviceline.credentials import Rule
 from serviceline.crud import get_or_404
 from serviceline.deps import ApiAuth, ClockDep, CommandAuth, KernelDep, SessionDep, guard, personal
+from serviceline.feed import add_new, new_record
 from serviceline.topology import Reader
 from stubs.dqt.models import (
     NameChange,
@@ -80,23 +81,54 @@ def create_trn_request(
     body: TrnRequestBody, session: SessionDep, clock: ClockDep, settings: SettingsDep
 ) -> TrnRequestInfo:
     """Accept a request; the person and their TRN follow once DQT's delay has passed."""
-    if session.get(TrnRequest, body.request_id) is not None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"requestId: a TRN request {body.request_id!r} has already been made",
-        )
-    now = clock.now()
-    if body.person.date_of_birth >= now.date():
-        raise unprocessable("person.dateOfBirth: must be in the past")
-    request = TrnRequest(
-        request_id=body.request_id,
-        **body.person.model_dump(),
-        created_at=now,
-        due_at=now + settings.trn_delay,
+    return accept_trn_requests(session, [body], clock.now(), settings, numbered=False)[0]
+
+
+@router.post("/trn-requests/batch", dependencies=[CommandAuth])
+def create_trn_requests(
+    body: list[TrnRequestBody], session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> list[TrnRequestInfo]:
+    """Many requests at once, as many single requests made at this moment would be: this
+    model's own, for seeding (TRS takes one request at a time). None is kept if one is refused."""
+    return accept_trn_requests(session, body, clock.now(), settings, numbered=True)
+
+
+def accept_trn_requests(
+    session: Session,
+    bodies: list[TrnRequestBody],
+    now: datetime,
+    settings: DqtSettings,
+    *,
+    numbered: bool,
+) -> list[TrnRequestInfo]:
+    """Check every request before keeping any; a batch's refusal says which one, "[2] ..."."""
+    ids = [body.request_id for body in bodies]
+    made = set(
+        session.exec(select(TrnRequest.request_id).where(col(TrnRequest.request_id).in_(ids)))
     )
-    session.add(request)
+    seen: set[str] = set()
+    for index, body in enumerate(bodies):
+        at = f"[{index}] " if numbered else ""
+        if body.request_id in made or body.request_id in seen:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"{at}requestId: a TRN request {body.request_id!r} has already been made",
+            )
+        seen.add(body.request_id)
+        if body.person.date_of_birth >= now.date():
+            raise unprocessable(f"{at}person.dateOfBirth: must be in the past")
+    requests = [
+        TrnRequest(
+            request_id=body.request_id,
+            **body.person.model_dump(),
+            created_at=now,
+            due_at=now + settings.trn_delay,
+        )
+        for body in bodies
+    ]
+    session.add_all(requests)
     session.flush()
-    return request_info(request)
+    return [request_info(request) for request in requests]
 
 
 @router.get("/trn-requests", dependencies=[CommandAuth])
@@ -175,8 +207,11 @@ def create_name_change(body: NameChange, session: SessionDep) -> None:
 def create_teachers(
     body: list[TeacherCreate], session: SessionDep, clock: ClockDep
 ) -> dict[str, int]:
-    session.add_all(
-        Teacher.model_validate(teacher, update={"created_at": clock.now()}) for teacher in body
+    add_new(
+        session,
+        [
+            new_record(Teacher, teacher, {"created_at": clock.now()}, at=index)
+            for index, teacher in enumerate(body)
+        ],
     )
-    session.flush()
     return {"created": len(body)}

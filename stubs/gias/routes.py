@@ -8,6 +8,7 @@ from sqlmodel import col, select
 
 from serviceline.crud import get_or_404, update_from
 from serviceline.deps import ApiAuth, SessionDep
+from serviceline.feed import add_new, new_record
 from stubs.gias.models import Extract, School, SchoolCreate, SchoolPublic, SchoolUpdate, StatusCode
 
 router = APIRouter(tags=["schools"])
@@ -44,8 +45,7 @@ def create_school(body: SchoolCreate, session: SessionDep) -> School:
 
 @router.post("/schools/batch", status_code=201, dependencies=[ApiAuth])
 def create_schools(body: list[SchoolCreate], session: SessionDep) -> dict[str, int]:
-    session.add_all(School.model_validate(school) for school in body)
-    session.flush()
+    add_new(session, [new_record(School, school, at=index) for index, school in enumerate(body)])
     return {"created": len(body)}
 
 

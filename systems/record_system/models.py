@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -65,7 +66,11 @@ class InstitutionCreate(InstitutionBase):
 
 
 def mark_arrivals(
-    model: type[ApplicationRecord], prefix: str, session: Session, rows: list[dict[str, Any]]
+    model: type[ApplicationRecord],
+    prefix: str,
+    session: Session,
+    rows: list[dict[str, Any]],
+    _: Mapping[str, Copy],
 ) -> None:
     """Enrol each application seen for the first time: when it arrived, its trainee's ids."""
     keys = [row["id"] for row in rows]

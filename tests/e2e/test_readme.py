@@ -43,10 +43,23 @@ SKIPPED = {
     ".venv/bin/serviceline up --fresh --size medium --seed 7": (
         "runs the line in the foreground until Ctrl-C, as `make up` does"
     ),
+    ".venv/bin/serviceline up --lineage-url http://localhost:5000": (
+        "runs the line in the foreground until Ctrl-C, and Marquez is not here "
+        "(tests/test_lineage.py posts to a local endpoint)"
+    ),
+    ".venv/bin/serviceline up --lineage-file .state/lineage.jsonl": (
+        "runs the line in the foreground until Ctrl-C (tests/e2e/test_lineage.py runs a line so)"
+    ),
     "docker compose up --build": "needs a Docker engine (make compose-smoke runs the stack)",
     "docker compose down -v": "needs a Docker engine (make compose-smoke runs the stack)",
     "docker compose --profile observability up --build": (
-        "needs a Docker engine and the Prometheus and Grafana images"
+        "needs a Docker engine and the Prometheus, Grafana and Jaeger images"
+    ),
+    "docker compose --profile observability up -d jaeger": (
+        "needs a Docker engine and the Jaeger image"
+    ),
+    ".venv/bin/serviceline up --otlp-endpoint http://localhost:4318": (
+        "runs the line in the foreground until Ctrl-C, as `make up` does"
     ),
     ".venv/bin/serviceline study run cycle": "a whole recruitment cycle on a medium line",
     ".venv/bin/serviceline study run my-study.yaml --span 4w --size small --out results/": (

@@ -26,32 +26,52 @@
   function swap(shown, region) {
     const focused = shown.contains(document.activeElement) ? document.activeElement.id : "";
     shown.innerHTML = region.innerHTML;
-    if (shown.id === "line") zoomable();
+    if (shown.id === "line") {
+      zoomable();
+      show(traced.shown);
+    }
     if (focused) document.getElementById(focused)?.focus();
   }
 
-  // a service's or an edge's path: itself and what its data-path names, the rest dimmed
-  function trace(event) {
-    const start = event.target.closest?.("[data-path]");
+  // a service's or an edge's path: itself and what its data-path names, the rest dimmed. What
+  // is under the pointer and what has focus are kept apart, by id, so that a refresh that swaps
+  // the picture (and the pointerover the browser then fires at the new copy) leaves the path
+  // the user last chose lit.
+  const traced = { pointer: "", focus: "", shown: "" };
+  const pathOf = (element) => element?.closest?.("[data-path]")?.id || "";
+
+  function show(id) {
+    traced.shown = id;
     const picture = document.querySelector("svg.picture");
     if (!picture) return;
     for (const lit of picture.querySelectorAll(".lit")) lit.classList.remove("lit");
+    const start = id ? document.getElementById(id) : null;
     picture.classList.toggle("tracing", Boolean(start));
     if (!start) return;
     start.classList.add("lit");
-    for (const id of start.dataset.path.split(" ")) document.getElementById(id)?.classList.add("lit");
+    for (const part of start.dataset.path.split(" ")) document.getElementById(part)?.classList.add("lit");
     // a label box stays lit while one of its rows is; a box of other edges is dimmed with them
     for (const label of picture.querySelectorAll(".label[data-edges]")) {
       const ids = label.dataset.edges.split(" ");
-      label.classList.toggle("lit", ids.some((id) => document.getElementById(id)?.classList.contains("lit")));
+      label.classList.toggle("lit", ids.some((part) => document.getElementById(part)?.classList.contains("lit")));
     }
   }
-  for (const kind of ["pointerover", "focusin"]) document.addEventListener(kind, trace);
+  function point(id) {
+    if (id === traced.pointer) return;
+    traced.pointer = id;
+    show(id || traced.focus);
+  }
+  function focus(id) {
+    traced.focus = id;
+    show(id || traced.pointer);
+  }
+  document.addEventListener("pointerover", (event) => point(pathOf(event.target)));
   document.addEventListener("pointerout", (event) => {
-    if (!event.relatedTarget?.closest?.("[data-path]")) trace({ target: document.body });
+    if (!event.relatedTarget && event.target.isConnected) point("");
   });
+  document.addEventListener("focusin", (event) => focus(pathOf(event.target)));
   document.addEventListener("focusout", (event) => {
-    if (!event.relatedTarget?.closest?.("[data-path]")) trace({ target: document.body });
+    if (!pathOf(event.relatedTarget)) focus("");
   });
 
   // zoom with the buttons (or Ctrl and the wheel), pan by dragging or scrolling the frame
