@@ -25,6 +25,8 @@ from serviceline.topology import LINE
 
 pytestmark = pytest.mark.e2e
 NAMES = ["publish", "find"]
+Change = tuple[str, str]
+GIVE_UP: Change = ("BACKOFF", "FATAL")
 
 
 @pytest.fixture
@@ -51,11 +53,24 @@ def until(line: RunningLine, name: str, wanted: str, timeout: float = 60.0) -> S
     raise AssertionError(f"{name} is {line.states()[name]}, not {wanted}")
 
 
+def changes_until_given_up(line: RunningLine, name: str, timeout: float = 30.0) -> list[Change]:
+    """The service's state changes as noted, once the give-up is among them.
+
+    supervisord tells its event listener of a change after it answers for the new state, so the
+    note of the give-up may land a moment after FATAL is seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = (line.config.state_dir / EVENTS).read_text().splitlines()
+        changes = [(e["from"], e["to"]) for e in map(json.loads, rows) if e["name"] == name]
+        if GIVE_UP in changes or time.monotonic() > deadline:
+            return changes
+        time.sleep(0.1)
+
+
 def quick_deaths_before_giving_up(line: RunningLine, name: str) -> int:
     """The restarts after a quick death (BACKOFF) in a row that ended in the give-up (FATAL)."""
-    events = [json.loads(row) for row in (line.config.state_dir / EVENTS).read_text().splitlines()]
-    changes = [(e["from"], e["to"]) for e in events if e["name"] == name]
-    given_up = changes.index(("BACKOFF", "FATAL"))
+    changes = changes_until_given_up(line, name)
+    given_up = changes.index(GIVE_UP)
     quick = 0
     for change in reversed(changes[:given_up]):
         if change == ("BACKOFF", "STARTING"):
@@ -149,6 +164,7 @@ def test_a_service_that_keeps_dying_as_it_starts_is_given_up_alone(line: Running
         # on a loaded machine a start may take longer than START_SECONDS to die: that death is
         # not a quick one, and the count of quick deaths in a row begins again after it
         assert quick_deaths_before_giving_up(line, "find") == START_RETRIES
+        given_up = line.states()["find"]
         assert given_up.restarts >= START_RETRIES
         assert line.states()["publish"].state == "RUNNING"
         assert healthy(line.config.url(LINE.service("publish")))
