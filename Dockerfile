@@ -22,6 +22,7 @@ RUN useradd --system --no-create-home serviceline \
 
 COPY README.md ./
 COPY serviceline serviceline
+COPY lines lines
 COPY services services
 COPY stubs stubs
 COPY systems systems

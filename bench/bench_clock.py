@@ -30,11 +30,11 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS
 from serviceline.control import LineControl
 from serviceline.launcher import LineConfig, free_port_offset, start_line
 from serviceline.seed import Size, seed_line
 from serviceline.studies.runner import advance_and_fire
-from serviceline.topology import LINE, RECORD_SYSTEMS
 from serviceline.workload import WorkloadDriver, load_workload
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"
@@ -131,13 +131,13 @@ async def measure(folder: Path, size: Size, names: list[str], skip: bool, days: 
         port_offset=free_port_offset(),
         skip_quiet_polls=skip,
     )
-    running = start_line(config, names, timeout=600)
+    running = start_line(config, names, timeout=600, topology=LINE)
     try:
         clients = {
             name: httpx.AsyncClient(base_url=url, timeout=3600)
             for name, url in running.urls().items()
         }
-        control = LineControl(clients, ADMIN_TOKEN)
+        control = LineControl(clients, ADMIN_TOKEN, LINE)
         await seed_line(clients, control, API_TOKEN, size)
         # a first day settles what the seed left due (TRN requests, first full syncs)
         await control.advance(by="1d")

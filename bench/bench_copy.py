@@ -28,6 +28,7 @@ from sqlalchemy import Column, MetaData, Table, create_engine, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.control import LineControl
 from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
 from tests import builders
@@ -69,14 +70,14 @@ def line(state_dir: Path, names: list[str], **settings: dict[str, str]) -> Runni
         port_offset=free_port_offset(),
         service_settings=settings,
     )
-    return start_line(config, names)
+    return start_line(config, names, topology=LINE)
 
 
 def control(running: RunningLine) -> tuple[dict[str, httpx.AsyncClient], LineControl]:
     clients = {
         name: httpx.AsyncClient(base_url=url, timeout=3600) for name, url in running.urls().items()
     }
-    return clients, LineControl(clients, ADMIN_TOKEN)
+    return clients, LineControl(clients, ADMIN_TOKEN, LINE)
 
 
 async def publish_courses(publish: httpx.AsyncClient, records: int, per_provider: int) -> float:

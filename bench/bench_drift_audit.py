@@ -39,6 +39,7 @@ from sqlmodel import Field, Session, col
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import DiffResult, HashedSide, RowHash, bisect, diff_rows
 from serviceline.control import LineControl
@@ -49,7 +50,7 @@ from serviceline.feed import Owned
 from serviceline.launcher import LineConfig, free_port_offset, start_line
 from serviceline.seed import Size, seed_line
 from serviceline.studies.runner import advance_and_fire
-from serviceline.topology import LINE, Edge, Entity, Mechanism, Topology
+from serviceline.topology import Edge, Entity, Mechanism, Topology
 from serviceline.workload import WorkloadDriver, load_workload
 
 
@@ -318,7 +319,9 @@ async def line_samples(folder: Path, size: Size, hours: float) -> tuple[int, lis
         auditor_token=AUDITOR_TOKEN,
         port_offset=free_port_offset(),
     )
-    running = start_line(config, [service.name for service in LINE.services], timeout=600)
+    running = start_line(
+        config, [service.name for service in LINE.services], timeout=600, topology=LINE
+    )
     asked: Counter[str] = Counter()
 
     async def count(request: httpx.Request) -> None:
@@ -329,7 +332,7 @@ async def line_samples(folder: Path, size: Size, hours: float) -> tuple[int, lis
         for name, url in running.urls().items()
     }
     try:
-        control = LineControl(clients, ADMIN_TOKEN)
+        control = LineControl(clients, ADMIN_TOKEN, LINE)
         await seed_line(clients, control, API_TOKEN, size)
         # a first day settles what the seed left due (TRN requests, first full syncs), which
         # writes to DQT as no later day of a study does

@@ -30,6 +30,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.db import make_engine
 from serviceline.launcher import LineConfig, free_port_offset, start_line
 from tests import builders
@@ -150,7 +151,7 @@ async def measure(
         clock_speed=1.0,
         edge_overrides=FOLLOWED,
     )
-    running = start_line(config, ["publish", "find"])
+    running = start_line(config, ["publish", "find"], topology=LINE)
     try:
         urls = running.urls()
         async with (

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.lag import Applied, LagLogs, OwnerChange, Run, measure
-from serviceline.topology import LINE
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CYCLE = timedelta(days=365)

@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_copy import raw_insert
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.control import LineControl
 from serviceline.launcher import LineConfig, free_port_offset, start_line
 from serviceline.seed import Size, seed_line
-from serviceline.topology import LINE, Kind
+from serviceline.topology import Kind
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"
 # each batch endpoint the seed writes through, and the table its records land in
@@ -123,7 +124,7 @@ async def seed(folder: Path, size: Size) -> tuple[float, dict[str, int], Timings
     config = LineConfig(
         folder, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=free_port_offset()
     )
-    running = start_line(config, names)
+    running = start_line(config, names, topology=LINE)
     timings = Timings()
     try:
         clients = {
@@ -133,7 +134,7 @@ async def seed(folder: Path, size: Size) -> tuple[float, dict[str, int], Timings
             for name, url in running.urls().items()
         }
         started = time.perf_counter()
-        counts = await seed_line(clients, LineControl(clients, ADMIN_TOKEN), API_TOKEN, size)
+        counts = await seed_line(clients, LineControl(clients, ADMIN_TOKEN, LINE), API_TOKEN, size)
         seconds = time.perf_counter() - started
         for client in clients.values():
             await client.aclose()

@@ -34,7 +34,7 @@ from serviceline.metrics import ServiceCollector, install, kernel_of
 from serviceline.routes import admin_router, copies_router, feed_router, health_router
 from serviceline.scheduler import Job, RetryPolicy, Scheduler
 from serviceline.settings import ClockMode, ServiceSettings
-from serviceline.topology import LINE, Mechanism, Topology
+from serviceline.topology import Mechanism, Topology
 from serviceline.tracing import Tracing, add_context_column
 from serviceline.upstream import Upstream
 
@@ -50,7 +50,7 @@ def create_app(
     copies: Mapping[str, CopyTarget] | None = None,
     jobs: Sequence[JobFactory] = (),
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-    topology: Topology = LINE,
+    topology: Topology,
 ) -> FastAPI:
     service = topology.service(name)
     owned = {

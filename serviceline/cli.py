@@ -44,6 +44,7 @@ from serviceline.launcher import (
     start_line,
     stop_recorded,
 )
+from serviceline.lines import UnknownLineError, current_line
 from serviceline.output import console as terminal
 from serviceline.scenarios.cli import scenario_app
 from serviceline.scenarios.spec import format_duration
@@ -51,7 +52,7 @@ from serviceline.seed import Size, already_seeded, seed_line
 from serviceline.settings import ClockMode
 from serviceline.studies.cli import study_app
 from serviceline.supervision import ServiceState, SupervisionError
-from serviceline.topology import LINE, Edge, Kind, Mechanism, edge_name
+from serviceline.topology import Edge, Kind, Mechanism, edge_name
 from serviceline.trace import Hop, Trace, collect_trace, when
 
 app = typer.Typer(
@@ -96,6 +97,10 @@ def main(
 ) -> None:
     # a line started with --port-offset is reached again without it, as its URLs were printed
     ctx.obj = port_offset if port_offset is not None else recorded_offset(state_dir) or 0
+    try:
+        current_line()
+    except UnknownLineError as error:
+        fail(str(error))
 
 
 def fail(message: str) -> None:
@@ -114,7 +119,7 @@ async def connect(
             s.name: await stack.enter_async_context(
                 httpx.AsyncClient(base_url=where.url(s), timeout=300)
             )
-            for s in LINE.services
+            for s in current_line().services
         }
         answers = await asyncio.gather(
             *(_healthy(client) for client in clients.values()), return_exceptions=False
@@ -122,7 +127,7 @@ async def connect(
         running = {name: c for (name, c), ok in zip(clients.items(), answers, strict=True) if ok}
         if not running:
             raise httpx.ConnectError(f"no service answers on {host}")
-        yield running, LineControl(running, admin_token)
+        yield running, LineControl(running, admin_token, current_line())
 
 
 async def _healthy(client: httpx.AsyncClient) -> bool:
@@ -189,7 +194,7 @@ def services_table(config: LineConfig, names: list[str]) -> Table:
     table = Table(title="serviceline: the 'Becoming a teacher' line")
     for column in ("service", "kind", "URL", "API docs"):
         table.add_column(column)
-    for service in (s for s in LINE.services if s.name in names):
+    for service in (s for s in current_line().services if s.name in names):
         url = config.url(service)
         table.add_row(f"{service.name} — {service.title}", service.kind.value, url, f"{url}/docs")
     return table
@@ -254,9 +259,13 @@ def up(
         lineage_url=lineage_url,
         lineage_file=lineage_file,
     )
-    names = [s.name for s in LINE.services if record_systems or s.kind is not Kind.RECORD_SYSTEM]
+    names = [
+        s.name
+        for s in current_line().services
+        if record_systems or s.kind is not Kind.RECORD_SYSTEM
+    ]
     try:
-        line = start_line(config, names, restart=True)
+        line = start_line(config, names, topology=current_line(), restart=True)
     except LaunchError as error:
         fail(str(error))
     signal.signal(signal.SIGTERM, _interrupt)
@@ -338,7 +347,7 @@ ServiceName = Annotated[str, typer.Argument(help="a service of the running line,
 
 def _drive(state_dir: Path, name: str, action: Callable[[RunningLine, str], None]) -> None:
     try:
-        action(attach(state_dir), name)
+        action(attach(state_dir, current_line()), name)
     except LaunchError as error:
         fail(str(error))
 
@@ -398,7 +407,7 @@ def seed(
 
 def named_edges(names: list[str] | None) -> list[Edge]:
     """The edges named, in either spelling (`publish.course.apply` or `publish.course->apply`)."""
-    known = {edge.name: edge for edge in LINE.edges}
+    known = {edge.name: edge for edge in current_line().edges}
     unknown = [name for name in names or [] if edge_name(name) not in known]
     if unknown:
         fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
@@ -416,7 +425,7 @@ def sync(
     admin_token: AdminToken = "admin-secret",
 ) -> None:
     """Run copy edges now, off schedule."""
-    chosen = named_edges(edges) or list(LINE.copy_order())
+    chosen = named_edges(edges) or list(current_line().copy_order())
     chosen = [edge for edge in chosen if edge.mechanism is not Mechanism.EVENT]
 
     async def work() -> list[dict[str, Any]]:
@@ -501,13 +510,13 @@ def topology() -> None:
     owners.add_column("entity")
     owners.add_column("owner")
     owners.add_column("key")
-    for entity in LINE.entities:
+    for entity in current_line().entities:
         owners.add_row(entity.name, " and ".join(entity.owners), entity.key)
     console.print(owners)
     edges = Table(title="copy edges (owner → consumer, never back)")
     for column in ("edge", "mechanism", "schedule (UTC, simulated)", "reads", "policy", "scope"):
         edges.add_column(column)
-    for edge in LINE.edges:
+    for edge in current_line().edges:
         schedule = edge.cadence
         if edge.full_sync_schedule:
             schedule += f"; full {edge.full_sync_schedule}"
@@ -523,7 +532,7 @@ def topology() -> None:
     commands = Table(title="command paths (writes to an owner's API)")
     for column in ("caller", "target", "API"):
         commands.add_column(column)
-    for command in LINE.commands:
+    for command in current_line().commands:
         commands.add_row(command.caller, command.target, command.api)
     console.print(commands)
 
@@ -676,7 +685,9 @@ def drift(
 
     async def work() -> DriftReport:
         async with connect(host, admin_token, ctx.obj) as (clients, control):
-            auditor = Auditor(clients=clients, token=auditor_token, topology=LINE, bisect=bisect)
+            auditor = Auditor(
+                clients=clients, token=auditor_token, topology=current_line(), bisect=bisect
+            )
             report = await auditor.audit(chosen)
             record_history(report, state_dir)
             if step is not None:
@@ -757,7 +768,7 @@ def trace_record(
     auditor_token: AuditorToken = "auditor-secret",
 ) -> None:
     """Follow one record: its versions at the owner, which each copy held when, and why then."""
-    entities = [e.name for e in LINE.entities]
+    entities = [e.name for e in current_line().entities]
     if entity not in entities:
         fail(f"entity: no entity {entity!r}; entities: {', '.join(entities)}")
     reading = {"Authorization": f"Bearer {auditor_token}"}
@@ -768,12 +779,12 @@ def trace_record(
 
     found = run(work)
     if not found.versions:
-        owners = " or ".join(LINE.entity(entity).owners)
+        owners = " or ".join(current_line().entity(entity).owners)
         fail(f"key: {owners} logged no change of {entity} {key!r}")
     if as_json:
         typer.echo(json.dumps(found.to_json(), indent=2))
         return
-    owner = " and ".join(LINE.entity(entity).owners)
+    owner = " and ".join(current_line().entity(entity).owners)
     console.print(f"{entity} {key}, traced at {when(found.at)} (simulated)", markup=False)
     for change in found.versions:
         console.print(

@@ -15,7 +15,8 @@ import yaml
 from serviceline import grafana
 from serviceline.dashboard.process import DASHBOARD, dashboard_env
 from serviceline.launcher import LineConfig, service_command, service_env
-from serviceline.topology import LINE, Service, Topology
+from serviceline.lines import current_line
+from serviceline.topology import Service, Topology
 
 COMPOSE_FILE = Path("docker-compose.yml")
 POSTGRES_INIT = Path("deploy/postgres/init.sql")
@@ -79,7 +80,7 @@ def host_port_variable(service: Service) -> str:
     return f"{service.name.upper()}_HOST_PORT"
 
 
-def stack_config(topology: Topology = LINE) -> LineConfig:
+def stack_config(topology: Topology) -> LineConfig:
     """The line as compose runs it: every service listens on all interfaces of its container."""
     urls = {service.name: database_url(service.name) for service in topology.services}
     return LineConfig(
@@ -91,7 +92,7 @@ def stack_config(topology: Topology = LINE) -> LineConfig:
     )
 
 
-def postgres_init(topology: Topology = LINE) -> str:
+def postgres_init(topology: Topology) -> str:
     """SQL run once on a new volume: each service's role may connect to its own database only."""
     lines = ["-- written by `python -m serviceline.compose` from the topology; do not edit", ""]
     for service in topology.services:
@@ -105,7 +106,7 @@ def postgres_init(topology: Topology = LINE) -> str:
     return "\n".join(lines)
 
 
-def compose_file(topology: Topology = LINE) -> str:
+def compose_file(topology: Topology) -> str:
     config = stack_config(topology)
     servers = {service.name: _server(config, service, topology) for service in topology.services}
     document = {
@@ -250,7 +251,7 @@ def _jaeger() -> dict[str, Any]:
 
 def scrape_config(
     config: LineConfig,
-    topology: Topology = LINE,
+    topology: Topology,
     services: Collection[str] | None = None,
     *,
     interval: str = SCRAPE_INTERVAL,
@@ -285,7 +286,7 @@ def _shorter(timeout: str, interval: str) -> str:
     return timeout if seconds[timeout] <= seconds[interval] else interval
 
 
-def scrape_yaml(config: LineConfig, topology: Topology = LINE, **options: Any) -> str:
+def scrape_yaml(config: LineConfig, topology: Topology, **options: Any) -> str:
     header = "# written by `python -m serviceline.compose` from the topology; do not edit\n"
     return header + yaml.safe_dump(scrape_config(config, topology, **options), sort_keys=False)
 
@@ -338,7 +339,7 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def stack_files(topology: Topology = LINE) -> dict[Path, str]:
+def stack_files(topology: Topology) -> dict[Path, str]:
     """Every file of the stack written from the topology, by its path in the repository."""
     return {
         COMPOSE_FILE: compose_file(topology),
@@ -350,7 +351,7 @@ def stack_files(topology: Topology = LINE) -> dict[Path, str]:
     }
 
 
-def write(root: Path, topology: Topology = LINE) -> list[Path]:
+def write(root: Path, topology: Topology) -> list[Path]:
     written = []
     for path, text in stack_files(topology).items():
         target = root / path
@@ -361,5 +362,5 @@ def write(root: Path, topology: Topology = LINE) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in write(Path(sys.argv[1] if len(sys.argv) > 1 else ".")):
+    for path in write(Path(sys.argv[1] if len(sys.argv) > 1 else "."), current_line()):
         print(f"wrote {path}")

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from serviceline.clock import parse_duration
 from serviceline.settings import ServiceSettings
-from serviceline.topology import LINE, Edge, Mechanism, Topology
+from serviceline.topology import Edge, Mechanism, Topology
 
 
 class AppFactory(Protocol):
@@ -25,12 +25,12 @@ class AppFactory(Protocol):
     ) -> FastAPI: ...
 
 
-def app_factory(name: str, topology: Topology = LINE) -> AppFactory:
+def app_factory(name: str, topology: Topology) -> AppFactory:
     factory: AppFactory = import_module(f"{topology.service(name).package}.main").create_app
     return factory
 
 
-def settings_class(name: str, topology: Topology = LINE) -> type[ServiceSettings]:
+def settings_class(name: str, topology: Topology) -> type[ServiceSettings]:
     module = import_module(f"{topology.service(name).package}.settings")
     for value in vars(module).values():
         is_settings = isinstance(value, type) and issubclass(value, ServiceSettings)
@@ -51,7 +51,7 @@ class LineControl:
 
     clients: Mapping[str, httpx.AsyncClient]
     admin_token: str
-    topology: Topology = LINE
+    topology: Topology
     # a first copy at the real line's scale can run for many minutes in one call
     timeout: float = 3600.0
     log: list[dict[str, Any]] = field(default_factory=list)

@@ -22,7 +22,7 @@ from serviceline.faults import Faults
 from serviceline.feed import FeedNotifier, Owned, attach
 from serviceline.scheduler import Scheduler
 from serviceline.settings import ServiceSettings
-from serviceline.topology import LINE, Topology
+from serviceline.topology import Topology
 from serviceline.tracing import Tracing
 from serviceline.upstream import Upstream
 
@@ -124,7 +124,7 @@ def guard(rule: Rule | None) -> Callable[..., Principal | None]:
     return check
 
 
-def personal(entity: str, rule: Rule, topology: Topology = LINE) -> Rule | None:
+def personal(entity: str, rule: Rule, topology: Topology) -> Rule | None:
     """`rule` for a route serving `entity`, if the topology declares it personal; else open."""
     return rule if topology.entity(entity).personal else None
 

@@ -27,7 +27,7 @@ from serviceline.supervision import (
     SupervisionError,
     Supervisor,
 )
-from serviceline.topology import LINE, Service, Topology
+from serviceline.topology import Service, Topology
 
 LINE_FILE = "line.json"
 # fourteen interpreters starting at once on a busy 2-core machine can take a minute; the wait
@@ -123,7 +123,7 @@ def service_env(
     return {prefix + name: str(value) for name, value in values.items()}
 
 
-def line_topology(config: LineConfig, topology: Topology = LINE) -> Topology:
+def line_topology(config: LineConfig, topology: Topology) -> Topology:
     """The line as these settings run it: edges overridden, and none for what is read live."""
     try:
         line = topology.with_overrides(config.edge_overrides)
@@ -184,7 +184,7 @@ class RunningLine:
     # the services supervisord runs for it
     names: list[str]
     # the line as its settings run it (see line_topology): what drives it should be given this
-    topology: Topology = LINE
+    topology: Topology
     # when the realtime clocks started, so a service started again reads the same time
     anchor: float | None = None
     # supervisord itself, when this process started it
@@ -272,14 +272,14 @@ class RunningLine:
         (self.config.state_dir / LINE_FILE).write_text(json.dumps(record))
 
 
-def attach(state_dir: Path) -> RunningLine:
+def attach(state_dir: Path, topology: Topology) -> RunningLine:
     """The line a `serviceline up` started in `state_dir`, to stop or start its services."""
     path = state_dir / LINE_FILE
     if not path.exists():
         raise LaunchError(f"no line is running from {state_dir}; start one with `make up`")
     record = json.loads(path.read_text())
     config = LineConfig(state_dir, record["host"], port_offset=record["port_offset"])
-    return RunningLine(config, Supervisor(state_dir), record["services"])
+    return RunningLine(config, Supervisor(state_dir), record["services"], topology)
 
 
 def recorded_offset(state_dir: Path) -> int | None:
@@ -334,9 +334,9 @@ def _port_free(host: str, port: int) -> bool:
 def start_line(
     config: LineConfig,
     names: Iterable[str] | None = None,
-    topology: Topology = LINE,
-    timeout: float = START_TIMEOUT,
     *,
+    topology: Topology,
+    timeout: float = START_TIMEOUT,
     restart: bool = False,
 ) -> RunningLine:
     """Start the services under supervisord and return once every one answers /health.

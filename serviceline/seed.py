@@ -14,9 +14,9 @@ from typing import Any
 import anyio
 import httpx
 
+from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS, record_system_for
 from serviceline.control import LineControl
 from serviceline.fields import husid
-from serviceline.topology import LINE, RECORD_SYSTEMS, record_system_for
 
 MENTORING = ("placements", "claims")
 

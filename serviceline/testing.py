@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import os
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -27,8 +28,8 @@ from serviceline.credentials import credential
 from serviceline.dashboard.process import RunningDashboard, start_dashboard
 from serviceline.drift import Auditor
 from serviceline.launcher import LineConfig, RunningLine, alive, free_port_offset, start_line
+from serviceline.lines import current_line
 from serviceline.settings import ServiceSettings, sqlite_url
-from serviceline.topology import LINE
 from serviceline.upstream import Upstream
 
 ADMIN_TOKEN = "test-admin"
@@ -288,7 +289,9 @@ class LineUnderTest:
 
     def auditor(self, **options: Any) -> Auditor:
         """The drift auditor of these services, reading with the auditor's token."""
-        return Auditor(clients=self.clients, token=AUDITOR_TOKEN, topology=LINE, **options)
+        return Auditor(
+            clients=self.clients, token=AUDITOR_TOKEN, topology=self.control.topology, **options
+        )
 
     async def copy_of(self, service: str, entity: str, key: str) -> dict[str, Any]:
         """`service`'s copy of one record, which must be there."""
@@ -327,7 +330,7 @@ def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSet
         "auditor_token": AUDITOR_TOKEN,
     }
     values.update(overrides)
-    return settings_class(name)(**values)
+    return settings_class(name, current_line())(**values)
 
 
 def left_out(target: str) -> httpx.MockTransport:
@@ -345,14 +348,17 @@ async def in_process_line(
 ) -> AsyncIterator[LineUnderTest]:
     """Real service apps wired to each other through ASGI transports: no sockets."""
     names = list(names)
+    topology = current_line()
     calls: list[Call] = []
     peers: dict[str, dict[str, httpx.AsyncBaseTransport]] = {name: {} for name in names}
     apps = {
-        name: app_factory(name)(service_settings(name, state_dir, **overrides), peers[name])
+        name: app_factory(name, topology)(
+            service_settings(name, state_dir, **overrides), peers[name]
+        )
         for name in names
     }
     transports = {name: httpx.ASGITransport(app=app) for name, app in apps.items()}
-    absent = {service.name for service in LINE.services} - set(names)
+    absent = {service.name for service in topology.services} - set(names)
     for caller, reachable in peers.items():
         reachable.update({target: left_out(target) for target in absent})
         reachable.update(
@@ -370,7 +376,8 @@ async def in_process_line(
             )
             for name in names
         }
-        yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN), calls, dict(transports))
+        control = LineControl(clients, ADMIN_TOKEN, topology)
+        yield LineUnderTest(clients, control, calls, dict(transports))
 
 
 @pytest.fixture
@@ -386,7 +393,7 @@ def line_and_dashboard(
     config = LineConfig(
         state_dir, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=port_offset
     )
-    running = start_line(config, list(names))
+    running = start_line(config, list(names), topology=current_line())
     try:
         dashboard = start_dashboard(config, settings={"poll_seconds": 0.5})
         try:
@@ -413,16 +420,19 @@ async def process_line(
         port_offset=free_port_offset() if port_offset is None else port_offset,
         **config,
     )
-    line = await to_thread.run_sync(start_line, line_config, chosen)
+    start = functools.partial(start_line, topology=current_line())
+    line = await to_thread.run_sync(start, line_config, chosen)
     try:
         async with contextlib.AsyncExitStack() as stack:
             clients = {
                 name: await stack.enter_async_context(
-                    httpx.AsyncClient(base_url=line_config.url(LINE.service(name)), timeout=60)
+                    httpx.AsyncClient(
+                        base_url=line_config.url(line.topology.service(name)), timeout=60
+                    )
                 )
                 for name in chosen
             }
-            yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN))
+            yield LineUnderTest(clients, LineControl(clients, ADMIN_TOKEN, line.topology))
     finally:
         await to_thread.run_sync(line.stop)
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from jsonschema import ValidationError
 
+from lines.becoming_a_teacher.topology import LINE, record_system_for
 from serviceline.launcher import LineConfig, service_env
 from serviceline.testing import API, LineUnderTest, bearer, in_process_line
-from serviceline.topology import LINE, record_system_for
 from services.apply.settings import ApplySettings
 from services.apply.vendor_api import PREFIX, VENDOR_STATUS
 from tests import builders, spec_schemas

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Field, Session, delete, update
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import (
     HashedSide,
@@ -33,7 +34,7 @@ from serviceline.copier import Copy, CopyTarget
 from serviceline.db import create_tables, make_engine, readonly, upsert
 from serviceline.feed import Owned
 from serviceline.testing import API, database_url, in_process_line
-from serviceline.topology import LINE, Edge, Entity, Mechanism, Topology
+from serviceline.topology import Edge, Entity, Mechanism, Topology
 from tests import builders
 
 pytestmark = pytest.mark.anyio

@@ -1,23 +1,18 @@
 """A declared check compares two services' records as the topology says, over their APIs."""
 
-import ast
 import re
-import subprocess
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Header, HTTPException
 
-import serviceline.topology as topology_module
 from serviceline.comparisons import Read, compare
 from serviceline.drift import Auditor
 from serviceline.findings import Difference, KeyDrift
 from serviceline.known_walks import KnownRecords
-from serviceline.testing import AUDITOR_TOKEN, ROOT
+from serviceline.testing import AUDITOR_TOKEN
 from serviceline.topology import (
     Entity,
     Kind,
@@ -312,38 +307,3 @@ async def test_records_copied_once_diverge_and_are_orphaned_but_the_source_alone
 def test_a_bad_declaration_is_refused_naming_what_is_wrong(declare: Any, named: str) -> None:
     with pytest.raises(ValueError, match=re.escape(named)):
         declare()
-
-
-KERNEL_AUDIT = ("drift.py", "comparisons.py", "findings.py")
-THE_LINE = ("services", "stubs", "systems")
-
-
-@pytest.mark.parametrize("module", KERNEL_AUDIT)
-def test_the_kernels_audit_imports_no_service_and_none_of_the_lines_data(module: str) -> None:
-    tree = ast.parse((ROOT / "serviceline" / module).read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module is not None:
-            names = [node.module]
-            if node.module == "serviceline.topology":
-                # the topology's model (its types and helpers), never the line declared in it
-                for alias in node.names:
-                    value = getattr(topology_module, alias.name)
-                    assert callable(value), f"{module} imports the line's {alias.name}"
-        else:
-            continue
-        assert not [n for n in names if n.split(".")[0] in THE_LINE], f"{module} imports {names}"
-
-
-def test_importing_the_kernels_audit_loads_no_service() -> None:
-    modules = ", ".join(f"serviceline.{name.removesuffix('.py')}" for name in KERNEL_AUDIT)
-    loaded = subprocess.run(
-        [sys.executable, "-c", f"import sys, {modules}; print(*sorted(sys.modules))"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(ROOT),
-    ).stdout.split()
-    assert "serviceline.comparisons" in loaded
-    assert [m for m in loaded if m.split(".")[0] in THE_LINE] == []

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from sqlalchemy import make_url
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline import grafana
 from serviceline.compose import (
     COMPOSE_FILE,
@@ -33,7 +34,7 @@ from serviceline.compose import (
 )
 from serviceline.dashboard.process import DASHBOARD
 from serviceline.testing import ROOT
-from serviceline.topology import LINE, Topology
+from serviceline.topology import Topology
 
 JOBS = {SEED}  # one-shot containers: they run to the end, so they have no health to check
 # the observability profile's, from their official images, started only when asked for
@@ -77,7 +78,7 @@ def mismatches(document: dict[str, Any], topology: Topology) -> list[str]:
 
 def test_the_committed_files_are_the_ones_the_topology_gives() -> None:
     hint = "run `make compose` to write them again from the topology"
-    for path, text in stack_files().items():
+    for path, text in stack_files(LINE).items():
         assert (ROOT / path).read_text(encoding="utf-8") == text, f"{path}: {hint}"
 
 
@@ -169,7 +170,7 @@ def test_postgres_gives_each_role_its_own_database_and_no_one_else_connects() ->
 
 
 def test_the_stack_is_written_where_compose_reads_it(tmp_path: Path) -> None:
-    written = write(tmp_path)
+    written = write(tmp_path, LINE)
     assert written == [
         tmp_path / path
         for path in (

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.clock import SimulatedClock
 from serviceline.copier import (
     COPIER_TABLES,
@@ -27,7 +28,7 @@ from serviceline.faults import Faults, FaultSpec
 from serviceline.readers import Page
 from serviceline.settings import CLOCK_START, ClockMode
 from serviceline.testing import ADMIN, API, LineUnderTest, database_url, in_process_line
-from serviceline.topology import LINE, Edge, Policy, Topology
+from serviceline.topology import Edge, Policy, Topology
 from serviceline.upstream import Upstream, UpstreamError
 from services.apply.models import CourseCopy as ApplyCourseCopy
 from services.find.models import CourseCopy, ProviderCopy

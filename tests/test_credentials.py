@@ -9,9 +9,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
+from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS
 from serviceline.credentials import clients_of, credential
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN, AUDITOR_TOKEN, in_process_line
-from serviceline.topology import LINE, RECORD_SYSTEMS
 
 pytestmark = pytest.mark.anyio
 

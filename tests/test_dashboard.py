@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.dashboard.app import create_app
 from serviceline.dashboard.board import Board
 from serviceline.dashboard.layout import ROW_LINES, Box, Layout, columns, layout, row_height
@@ -35,7 +36,7 @@ from serviceline.dashboard.views import (
 from serviceline.drift import EdgeDrift, Lag, read_history
 from serviceline.findings import CLASSES
 from serviceline.testing import ADMIN_TOKEN, API, AUDITOR_TOKEN, LineUnderTest, in_process_line
-from serviceline.topology import LINE, Kind
+from serviceline.topology import Kind
 from tests import builders
 
 APPLY_COURSES = "publish.course.apply"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.readers import DqtTeacherReader
 from serviceline.testing import (
     ADMIN,
@@ -24,7 +25,6 @@ from serviceline.testing import (
     names_field,
     refusal,
 )
-from serviceline.topology import LINE
 from tests import builders
 
 pytestmark = pytest.mark.anyio

@@ -6,6 +6,7 @@ import httpx
 import jsonschema
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.drift import (
     Auditor,
     DriftReport,
@@ -22,7 +23,7 @@ from serviceline.testing import (
     LineUnderTest,
     in_process_line,
 )
-from serviceline.topology import LINE, Edge
+from serviceline.topology import Edge
 from tests import builders
 
 pytestmark = pytest.mark.anyio

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from pydantic_core import to_jsonable_python
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.drift import Auditor
 from serviceline.lag import LagCollector
 from serviceline.testing import (
@@ -21,7 +22,6 @@ from serviceline.testing import (
     LineUnderTest,
     in_process_line,
 )
-from serviceline.topology import LINE
 from tests import builders
 
 pytestmark = pytest.mark.anyio

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.launcher import LaunchError, LineConfig, line_topology
 from serviceline.studies.spec import StudyError, arms, parse
 from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
-from serviceline.topology import LINE, Mechanism, Reader
+from serviceline.topology import Mechanism, Reader
 from tests.test_copier import FIND_COURSES, publish_courses
 
 pytestmark = pytest.mark.anyio
@@ -88,7 +89,7 @@ def test_following_what_is_no_feed_is_refused_naming_the_edge_and_mechanism(
 def test_the_launcher_refuses_to_follow_what_is_no_feed(tmp_path: Path) -> None:
     config = LineConfig(tmp_path, edge_overrides={"gias.school.register": "feed@follow"})
     with pytest.raises(LaunchError, match=r"^edge_overrides: gias\.school\.register: feed@follow"):
-        line_topology(config)
+        line_topology(config, LINE)
 
 
 def test_a_study_may_follow_feeds_and_says_where_it_cannot() -> None:

@@ -9,11 +9,11 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.clock import SimulatedClock
 from serviceline.readers import HesaCollectionReader, reader_for
 from serviceline.settings import CLOCK_START, ClockMode
 from serviceline.testing import API, AUDITOR, LineUnderTest, bearer, in_process_line
-from serviceline.topology import LINE
 from tests import builders
 
 pytestmark = pytest.mark.anyio

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.lag import (
     VISIBILITY_GRID,
     LagCollector,
@@ -19,7 +20,6 @@ from serviceline.lag import (
     run,
 )
 from serviceline.testing import API, in_process_line
-from serviceline.topology import LINE
 from tests import builders
 
 START = datetime(2026, 10, 5, tzinfo=UTC)

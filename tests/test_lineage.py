@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import inspect
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.clock import SimulatedClock
 from serviceline.copier import COPIER_TABLES, Copier, CopyTarget
 from serviceline.db import create_tables, make_engine
@@ -27,7 +28,6 @@ from serviceline.lineage import (
 )
 from serviceline.settings import CLOCK_START, ClockMode, ServiceSettings
 from serviceline.testing import database_url, in_process_line
-from serviceline.topology import LINE
 from serviceline.upstream import Upstream, UpstreamError
 from services.find.models import CourseCopy, ProviderCopy
 from tests import builders

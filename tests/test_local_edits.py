@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app
 from serviceline.control import LineControl, app_factory
 from serviceline.copier import CopyTarget
@@ -25,7 +26,7 @@ from serviceline.testing import (
     names_field,
     service_settings,
 )
-from serviceline.topology import LINE, Policy, Topology
+from serviceline.topology import Policy, Topology
 from services.find.models import CourseCopy, ProviderCopy
 from tests import builders
 
@@ -159,7 +160,7 @@ async def local_names_line(state_dir: Path) -> AsyncIterator[LineUnderTest]:
     """Publish, and a Find whose course names are its own once it edits them (LOCAL_NAMES)."""
     transports: dict[str, httpx.AsyncBaseTransport] = {}
     apps: dict[str, FastAPI] = {
-        "publish": app_factory("publish")(service_settings("publish", state_dir), transports),
+        "publish": app_factory("publish", LINE)(service_settings("publish", state_dir), transports),
         "find": create_app(
             "find",
             service_settings("find", state_dir),

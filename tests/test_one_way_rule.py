@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS
 from serviceline.control import settings_class
 from serviceline.credentials import ADMIN, AUDITOR, OPERATOR, Credentials, Principal, presented
 from serviceline.deps import COMMAND_API, OWN_API
 from serviceline.seed import Size, seed_line
 from serviceline.testing import API, API_TOKEN, in_process_line, names_field
-from serviceline.topology import LINE, RECORD_SYSTEMS
 
 COMMANDS = {(c.caller, c.target) for c in LINE.commands}
 RECORD_SYSTEM_WRITES = {(system, "apply") for system in RECORD_SYSTEMS}
@@ -20,12 +20,12 @@ SERVICES = [s.name for s in LINE.services]
 
 def accepted(service: str) -> Credentials:
     """The credentials `service` accepts, as its app derives them from its default settings."""
-    return Credentials.derive(service, LINE, settings_class(service)())
+    return Credentials.derive(service, LINE, settings_class(service, LINE)())
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_service_holds_credentials_only_for_its_command_paths(service: str) -> None:
-    tokens = settings_class(service)().upstream_tokens
+    tokens = settings_class(service, LINE)().upstream_tokens
     for target in (name for name in SERVICES if name != service):
         credentials = accepted(target)
         holder = credentials.identify(presented(service, target, tokens))

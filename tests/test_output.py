@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import services_table
 from serviceline.launcher import LineConfig
 from serviceline.output import console
-from serviceline.topology import LINE
 
 
 def test_every_url_make_up_prints_is_whole_when_its_output_goes_to_a_pipe(

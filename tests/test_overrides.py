@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.control import app_factory
 from serviceline.launcher import LaunchError, LineConfig, line_topology, service_env
 from serviceline.testing import (
@@ -17,7 +18,7 @@ from serviceline.testing import (
     in_process_line,
     service_settings,
 )
-from serviceline.topology import LINE, Mechanism, Reader
+from serviceline.topology import Mechanism, Reader
 from tests.test_copier import FIND_COURSES, owner_view, publish_courses
 
 pytestmark = pytest.mark.anyio
@@ -148,7 +149,7 @@ def test_a_service_refuses_to_start_with_an_impossible_override(state_dir: Path)
     overrides = {REGISTER_SUBJECTS.name: "feed@10m"}
     settings = service_settings("register", state_dir, edge_overrides=overrides)
     with pytest.raises(ValueError, match=f"^{REGISTER_SUBJECTS.name}: cannot be read by feed"):
-        app_factory("register")(settings)
+        app_factory("register", LINE)(settings)
 
 
 def test_the_launcher_passes_overrides_and_settings_to_each_service(tmp_path: Path) -> None:
@@ -165,7 +166,7 @@ def test_the_launcher_passes_overrides_and_settings_to_each_service(tmp_path: Pa
     assert json.loads(publish["PUBLISH_EDGE_OVERRIDES"]) == {FIND_COURSES.name: "snapshot@1d"}
 
     # what drives the line sees it as the services run it
-    line = line_topology(config)
+    line = line_topology(config, LINE)
     assert line.edge("publish.provider.find").mechanism is Mechanism.FEED
     with pytest.raises(KeyError):
         line.edge(FIND_COURSES.name)
@@ -173,7 +174,7 @@ def test_the_launcher_passes_overrides_and_settings_to_each_service(tmp_path: Pa
 
 def test_a_setting_the_environment_gives_as_json_is_read_as_json(tmp_path: Path) -> None:
     tokens = {"find": {"upstream_tokens": '{"publish": "secret"}', "read_through": "1"}}
-    line = line_topology(LineConfig(tmp_path, service_settings=tokens))
+    line = line_topology(LineConfig(tmp_path, service_settings=tokens), LINE)
     assert [edge.name for edge in line.edges_into("find")] == ["publish.provider.find"]
     find = service_env(LineConfig(tmp_path, service_settings=tokens), LINE.service("find"), LINE, 0)
     assert find["FIND_UPSTREAM_TOKENS"] == '{"publish": "secret"}'
@@ -196,7 +197,7 @@ def test_the_launcher_refuses_bad_overrides_before_starting_anything(
 ) -> None:
     config = LineConfig(tmp_path, **changes)
     with pytest.raises(LaunchError, match=f"^{message}"):
-        line_topology(config)
+        line_topology(config, LINE)
 
 
 async def test_apply_read_from_publishs_change_feed_hears_of_a_hard_delete(

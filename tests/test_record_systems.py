@@ -16,6 +16,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS, record_system_for
 from serviceline.control import LineControl, app_factory
 from serviceline.fields import husid
 from serviceline.testing import (
@@ -28,7 +29,6 @@ from serviceline.testing import (
     reference,
     service_settings,
 )
-from serviceline.topology import LINE, RECORD_SYSTEMS, record_system_for
 from systems.record_system.jobs import draw
 from systems.sits.settings import SitsSettings
 from tests import builders
@@ -120,7 +120,7 @@ async def record_line(
         for service in LINE.services
     }
     apps = {
-        name: app_factory(name)(
+        name: app_factory(name, LINE)(
             service_settings(name, state_dir, **(settings or {}).get(name, {})), transports
         )
         for name in names
@@ -140,7 +140,7 @@ async def record_line(
             )
             for name in names
         }
-        yield RecordLine(clients, LineControl(clients, ADMIN_TOKEN), gates=gates)
+        yield RecordLine(clients, LineControl(clients, ADMIN_TOKEN, LINE), gates=gates)
 
 
 async def course_at(line: LineUnderTest, code: str, **provider: Any) -> str:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator, ValidationError
 
+from lines.becoming_a_teacher.topology import LINE, record_system_for
 from serviceline.control import LineControl
 from serviceline.testing import (
     ADMIN_TOKEN,
@@ -26,13 +27,12 @@ from serviceline.testing import (
     reference,
     refusal,
 )
-from serviceline.topology import record_system_for
 from tests import builders
 
 pytestmark = pytest.mark.anyio
 
 # every service Register reads or commands: a line without one would reach for a real port
-LINE = ["gias", "publish", "apply", "register", "dqt", "hesa"]
+NAMES = ["gias", "publish", "apply", "register", "dqt", "hesa"]
 START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday: the clock's start
 VENDOR = bearer("manage", "apply")
 SITS = bearer("sits", "register")
@@ -167,7 +167,7 @@ async def application_copy(line: LineUnderTest, id: str) -> dict[str, Any] | Non
 async def test_recruits_are_imported_at_one_and_become_draft_trainees_at_four(
     state_dir: Path,
 ) -> None:
-    async with in_process_line(LINE, state_dir) as line:
+    async with in_process_line(NAMES, state_dir) as line:
         courses = await publish_courses(line)
         school_led = await recruit(line, courses["3GTY"], "amira.khan@example.com")
         university = await recruit(line, courses["U100"], "ben.jones@example.com")
@@ -257,7 +257,7 @@ async def test_recruits_are_imported_at_one_and_become_draft_trainees_at_four(
 async def test_a_trn_is_polled_for_a_minute_after_the_request_then_hourly(
     state_dir: Path,
 ) -> None:
-    async with in_process_line(LINE, state_dir) as line:
+    async with in_process_line(NAMES, state_dir) as line:
         submitting = await submitted(line, ni_number="QQ 12 34 56 C")
         slug = submitting["slug"]
         assert (submitting["state"], submitting["submitted_for_trn_at"]) == (
@@ -308,10 +308,10 @@ async def test_a_trn_is_polled_for_a_minute_after_the_request_then_hourly(
 
 
 async def test_register_gives_up_on_a_trn_after_four_days(state_dir: Path) -> None:
-    async with in_process_line(LINE, state_dir, trn_delay=timedelta(days=5)) as line:
+    async with in_process_line(NAMES, state_dir, trn_delay=timedelta(days=5)) as line:
         slug = (await submitted(line))["slug"]
         # only Register and DQT take part: the others' clocks may stay behind
-        both = LineControl({name: line[name] for name in ("register", "dqt")}, ADMIN_TOKEN)
+        both = LineControl({name: line[name] for name in ("register", "dqt")}, ADMIN_TOKEN, LINE)
         polls = runs(await both.advance(by="4d"), "register.retrieve_trns")
         assert len(polls) == 96
         assert (polls[0]["due_at"], polls[-1]["due_at"]) == (
@@ -340,7 +340,7 @@ async def test_register_gives_up_on_a_trn_after_four_days(state_dir: Path) -> No
 
 
 async def test_status_changes_reach_dqt_as_route_statuses(state_dir: Path) -> None:
-    async with in_process_line(LINE, state_dir) as line:
+    async with in_process_line(NAMES, state_dir) as line:
         deferring = (await submitted(line))["slug"]
         withdrawing = (await submitted(line, email="tom.reed@example.com"))["slug"]
         assessed = (await submitted(line, training_route="assessment_only"))["slug"]
@@ -660,7 +660,7 @@ def test_the_spec_check_can_fail() -> None:
 async def test_the_weekly_school_import_skips_universities_and_keeps_schools_in_use(
     state_dir: Path,
 ) -> None:
-    async with in_process_line(LINE, state_dir) as line:
+    async with in_process_line(NAMES, state_dir) as line:
         gias = line["gias"]
         schools = [
             builders.school("100000", open_date="2001-09-01"),
@@ -670,7 +670,7 @@ async def test_the_weekly_school_import_skips_universities_and_keeps_schools_in_
         ok(await gias.post("/schools/batch", json=schools, headers=API), 201)
         await draft(line, employing_school_urn="100002")
         # only GIAS and Register take part: the others' clocks may stay behind
-        both = LineControl({name: line[name] for name in ("gias", "register")}, ADMIN_TOKEN)
+        both = LineControl({name: line[name] for name in ("gias", "register")}, ADMIN_TOKEN, LINE)
 
         before = await both.advance(to=START + timedelta(days=6, hours=2, minutes=29))
         assert runs(before, "gias.school.register") == []
@@ -692,12 +692,12 @@ async def test_the_weekly_school_import_skips_universities_and_keeps_schools_in_
 
 
 async def test_hesa_records_become_trainees_daily_at_five(state_dir: Path) -> None:
-    async with in_process_line(LINE, state_dir) as line:
+    async with in_process_line(NAMES, state_dir) as line:
         students = "/apis/itt/1.1/students"
         ok(await line["hesa"].post(students, json=builders.itt_student(), headers=API), 201)
         holder = builders.itt_student("0310261553102", F_TRN="1234567", F_SBJCA1="100403")
         ok(await line["hesa"].post(students, json=holder, headers=API), 201)
-        both = LineControl({name: line[name] for name in ("hesa", "register")}, ADMIN_TOKEN)
+        both = LineControl({name: line[name] for name in ("hesa", "register")}, ADMIN_TOKEN, LINE)
 
         ran = await both.advance(to=START + timedelta(hours=8))
         (early,) = runs(ran, "register.sync_hesa_students")

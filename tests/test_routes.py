@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.testing import ADMIN, API, in_process_line, names_field
-from serviceline.topology import LINE
 from tests import builders
 
 pytestmark = pytest.mark.anyio

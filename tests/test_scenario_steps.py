@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.scenarios.errors import StepError
 from serviceline.scenarios.line import AttachedStack
 from serviceline.scenarios.recording import Check
@@ -51,7 +52,7 @@ def publish_only() -> Scenario:
 def runner(story: Scenario, line: LineUnderTest) -> Runner:
     return Runner(
         story,
-        AttachedStack(line.clients),
+        AttachedStack(line.clients, LINE),
         api_token=API_TOKEN,
         admin_token=ADMIN_TOKEN,
         auditor_token=AUDITOR_TOKEN,

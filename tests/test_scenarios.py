@@ -12,6 +12,7 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
 from serviceline.launcher import free_port_offset
 from serviceline.scenarios.cli import on_free_ports
@@ -20,7 +21,6 @@ from serviceline.scenarios.line import AttachedStack
 from serviceline.scenarios.recording import Entry, Result, write_last
 from serviceline.scenarios.runner import Options, Runner
 from serviceline.scenarios.spec import (
-    COMPARISONS,
     Bound,
     Request,
     Scenario,
@@ -36,7 +36,6 @@ from serviceline.scenarios.spec import (
 )
 from serviceline.seed import PROVIDER_CODE_LEADS
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, AUDITOR_TOKEN, in_process_line
-from serviceline.topology import LINE
 from tests import builders
 
 COURSE = "3f6c1a4e-7b2d-4c55-9a0e-5d8f2b1c0a01"
@@ -264,7 +263,7 @@ def test_a_summary_says_what_jobs_did_and_why_they_failed() -> None:
         },
         {"service": "publish", "job": "feed.prune", "ok": True, "result": {"pruned": 0}},
     ]
-    assert summarise(ran, {"publish", "apply", "find", "register"}) == (
+    assert summarise(ran, {"publish", "apply", "find", "register"}, LINE) == (
         "publish.course.apply: copied 2, deleted 1, relisted; "
         "register.create_trainees_from_apply: created 1; "
         "failed (publish answered 503): publish.site.apply, publish.course.find 2 times; "
@@ -358,7 +357,7 @@ async def test_a_story_runs_in_process_and_its_checks_hold(state_dir: Path) -> N
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
         runner = Runner(
             story,
-            AttachedStack(line.clients),
+            AttachedStack(line.clients, LINE),
             api_token=API_TOKEN,
             admin_token=ADMIN_TOKEN,
             auditor_token=AUDITOR_TOKEN,
@@ -403,7 +402,7 @@ async def test_a_failed_check_says_what_it_expected_and_found(state_dir: Path) -
     async with in_process_line(["publish", "apply"], state_dir) as line:
         runner = Runner(
             story,
-            AttachedStack(line.clients),
+            AttachedStack(line.clients, LINE),
             api_token=API_TOKEN,
             admin_token=ADMIN_TOKEN,
             auditor_token=AUDITOR_TOKEN,
@@ -439,7 +438,7 @@ async def test_a_story_stops_at_a_step_that_cannot_be_done(state_dir: Path) -> N
         ):
             runner = Runner(
                 story,
-                AttachedStack(line.clients),
+                AttachedStack(line.clients, LINE),
                 api_token=API_TOKEN,
                 admin_token=ADMIN_TOKEN,
                 auditor_token=AUDITOR_TOKEN,
@@ -456,11 +455,11 @@ async def test_a_story_stops_at_a_step_that_cannot_be_done(state_dir: Path) -> N
 
 @pytest.mark.anyio
 async def test_the_comparisons_a_scenario_names_are_the_auditors(state_dir: Path) -> None:
-    names = sorted({service for pair in COMPARISONS.values() for service in pair})
+    names = sorted({service for pair in LINE.conflicts().values() for service in pair})
     async with in_process_line(names, state_dir) as line:
         auditor = line.auditor()
         found = {c.name: tuple(c.services) for c in await auditor.comparisons()}
-    assert found == COMPARISONS
+    assert found == LINE.conflicts()
 
 
 def test_the_partnership_story_creates_no_provider_a_seed_could_hold() -> None:
@@ -496,7 +495,7 @@ async def test_the_partnership_story_runs_on_a_line_holding_partnerships_of_its_
         async def run() -> Runner:
             runner = Runner(
                 load("partnership-conflict"),
-                AttachedStack(line.clients),
+                AttachedStack(line.clients, LINE),
                 api_token=API_TOKEN,
                 admin_token=ADMIN_TOKEN,
                 auditor_token=AUDITOR_TOKEN,
@@ -571,7 +570,7 @@ async def test_took_counts_from_the_owners_commit_of_the_change_it_waited_for(
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
         runner = Runner(
             story,
-            AttachedStack(line.clients),
+            AttachedStack(line.clients, LINE),
             api_token=API_TOKEN,
             admin_token=ADMIN_TOKEN,
             auditor_token=AUDITOR_TOKEN,
@@ -607,7 +606,7 @@ async def test_a_provider_edited_mid_sync_is_missed_until_the_next_sync(state_di
     async with in_process_line(["publish", "apply"], state_dir, page_size=2) as line:
         runner = Runner(
             story,
-            AttachedStack(line.clients),
+            AttachedStack(line.clients, LINE),
             api_token=API_TOKEN,
             admin_token=ADMIN_TOKEN,
             auditor_token=AUDITOR_TOKEN,

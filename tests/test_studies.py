@@ -13,6 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
 from serviceline.dashboard.views import read_study
 from serviceline.studies.report import write_compare
@@ -104,7 +105,7 @@ def test_a_bad_field_is_refused_by_name(fields: dict[str, Any], named: str) -> N
 
 
 def test_an_override_is_resolved_edge_by_edge_naming_what_cannot_change() -> None:
-    arm = resolve("feed", "feed", {"publish.*.register": "feed@1h"}, [])
+    arm = resolve("feed", "feed", {"publish.*.register": "feed@1h"}, [], LINE)
     # Publish's courses are in its change feed; its fixed list of subjects is not
     assert arm.changed == ["publish.course.register"]
     assert arm.applied == {"publish.course.register": "feed@1h"}
@@ -113,14 +114,14 @@ def test_an_override_is_resolved_edge_by_edge_naming_what_cannot_change() -> Non
 
 
 def test_an_override_that_reads_an_edge_as_it_is_read_changes_nothing() -> None:
-    arm = resolve("same", "same", {"publish.*.apply": "updated_since@10m"}, [])
+    arm = resolve("same", "same", {"publish.*.apply": "updated_since@10m"}, [], LINE)
     assert arm.changed == []
     assert len(arm.applied) == 3
     assert arm.refused == {}
 
 
 def test_an_event_edge_is_named_as_unchangeable() -> None:
-    arm = resolve("all", "all", {"*": "snapshot@1d"}, [])
+    arm = resolve("all", "all", {"*": "snapshot@1d"}, [], LINE)
     assert "dqt.teacher.register" in arm.refused
     assert "publish.course.find" in arm.changed
 

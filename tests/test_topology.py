@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from serviceline.topology import LINE, Kind, Mechanism, Policy, Reader
+from lines.becoming_a_teacher.topology import LINE
+from serviceline.topology import Kind, Mechanism, Policy, Reader
 
 # ../shared/seed/service-line-data-flow.md, "Data entity ownership", as written there
 OWNERSHIP = """

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.lag import LagCollector, Outcome
 from serviceline.testing import ADMIN, API, AUDITOR, LineUnderTest, in_process_line
-from serviceline.topology import LINE
 from serviceline.trace import Hop, Trace, collect_trace, hop_edges
 from tests import builders
 

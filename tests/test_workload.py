@@ -13,9 +13,10 @@ import httpx
 import pytest
 import yaml
 
+from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS, record_system_for
 from serviceline.seed import VOLUMES, Size, seed_line
 from serviceline.testing import API, API_TOKEN, LineUnderTest, in_process_line
-from serviceline.topology import LINE, RECORD_SYSTEMS, Kind, record_system_for
+from serviceline.topology import Kind
 from serviceline.workload import Workload, WorkloadDriver, WorkloadError, load_workload
 from serviceline.workload.planner import Planned, plan
 from serviceline.workload.spec import KINDS, OWNERS, Seeded, default_text

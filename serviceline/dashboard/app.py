@@ -52,6 +52,7 @@ from serviceline.dashboard.views import (
 )
 from serviceline.findings import KeyDrift
 from serviceline.launcher import line_topology
+from serviceline.lines import current_line
 from serviceline.metrics import install
 from serviceline.scenarios.spec import format_duration
 from serviceline.topology import Edge, Mechanism, Service, Topology
@@ -102,7 +103,7 @@ def create_app(
 ) -> FastAPI:
     chosen = settings or DashboardSettings()
     config = chosen.line()
-    topology = line_topology(config)
+    topology = line_topology(config, current_line())
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(
         when=when,

@@ -10,9 +10,9 @@ import httpx
 
 from serviceline.drift import Auditor
 from serviceline.lag import LagCollector, latest_taken
+from serviceline.lines import current_line
 from serviceline.scenarios.line import Line
-from serviceline.scenarios.spec import COMPARISONS, Scenario
-from serviceline.topology import LINE
+from serviceline.scenarios.spec import Scenario
 from serviceline.upstream import UpstreamError
 
 
@@ -62,10 +62,10 @@ class Audits:
         succeeded: dict[str, dict[str, datetime]] = {}
         copied = {edge.name for edge in line.topology.edges}
         for name in self.watched:
-            if name in COMPARISONS:
+            if name in line.topology.conflicts():
                 continue
             if name not in copied:
-                gone = LINE.edge(name)
+                gone = current_line().edge(name)
                 audit.unaudited[name] = f"{gone.consumer} keeps no copy: it reads {gone.owner} live"
                 continue
             edge = line.topology.edge(name)
@@ -100,7 +100,7 @@ class Audits:
             audit.lag[name] = EdgeLag(
                 lag.changes if lag else None, lag.oldest_age_seconds if lag else None, since
             )
-        wanted = [name for name in self.watched if name in COMPARISONS]
+        wanted = [name for name in self.watched if name in line.topology.conflicts()]
         if wanted:
             try:
                 compared = {c.name: c for c in await self.auditor.comparisons()}

@@ -19,6 +19,7 @@ from rich.table import Table
 from serviceline.control import ControlError
 from serviceline.dashboard.process import DASHBOARD
 from serviceline.launcher import LaunchError, free_port_offset
+from serviceline.lines import current_line
 from serviceline.output import console as terminal
 from serviceline.scenarios.errors import RunError
 from serviceline.scenarios.recording import Entry, Result, write_comparison
@@ -30,7 +31,7 @@ from serviceline.scenarios.spec import (
     format_duration,
     load,
 )
-from serviceline.topology import LINE, edge_name
+from serviceline.topology import edge_name
 
 # the options of a run with a line of its own: a scenario's or a study's
 Chosen = TypeVar("Chosen", bound=LineOptions)
@@ -172,8 +173,8 @@ def compare_command(
     console.rule(f"{scenario.name}: {_what_if(overrides, settings)}")
     if "*" in overrides:
         running = set(scenario.needed())
-        for edge, reason in LINE.kept_by(overrides["*"]).items():
-            if {LINE.edge(edge).owner, LINE.edge(edge).consumer} <= running:
+        for edge, reason in current_line().kept_by(overrides["*"]).items():
+            if {current_line().edge(edge).owner, current_line().edge(edge).consumer} <= running:
                 console.print(f"kept as it is: {escape(reason)}")
     changed = _run(scenario, what_if, console)
     write_comparison(baseline, changed, _what_if(overrides, settings), state_dir)
@@ -206,7 +207,7 @@ def _overrides(override: Sequence[str] | None, all_edges: str | None) -> dict[st
     if all_edges is not None:
         chosen["*"] = all_edges
     try:
-        LINE.with_overrides(chosen)
+        current_line().with_overrides(chosen)
     except ValueError as error:
         refuse(f"--override/--all: {error}")
     return chosen
@@ -262,7 +263,7 @@ def _run(scenario: Scenario, options: Options, console: Console) -> Result:
 
 def on_free_ports(names: Sequence[str], options: Chosen, console: Console) -> Chosen:
     """The run's own line on its usual ports, or where they are free (a line already runs)."""
-    services = [LINE.service(name) for name in names]
+    services = [current_line().service(name) for name in names]
     ports = [service.port for service in services]
     offset = free_port_offset(options.host, ports, preferred=options.port_offset)
     if offset != options.port_offset:

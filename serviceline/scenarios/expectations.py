@@ -9,7 +9,7 @@ from typing import Any
 from serviceline.scenarios.auditing import Audit, Audits, EdgeLag
 from serviceline.scenarios.line import Line
 from serviceline.scenarios.recording import Check
-from serviceline.scenarios.spec import COMPARISONS, UNSETTLED, Bound, Expectations, Value, lookup
+from serviceline.scenarios.spec import UNSETTLED, Bound, Expectations, Value, lookup
 from serviceline.scenarios.variables import Variables
 
 
@@ -68,7 +68,7 @@ class Checker:
             if counts is None:
                 checks.append(Check(False, f"{name}: not audited ({why(audit, name)})"))
                 continue
-            unsettled = ("conflicting",) if name in COMPARISONS else UNSETTLED
+            unsettled = ("conflicting",) if name in self.line.topology.conflicts() else UNSETTLED
             left = {
                 drift: counts[drift] - own(name, drift)
                 for drift in unsettled

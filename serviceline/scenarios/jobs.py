@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from serviceline.topology import LINE, Topology
+from serviceline.topology import Topology
 
 
 def first_line(error: BaseException) -> str:
@@ -16,7 +16,7 @@ def first_line(error: BaseException) -> str:
 
 
 def summarise(
-    ran: Sequence[Mapping[str, Any]], present: Collection[str], topology: Topology = LINE
+    ran: Sequence[Mapping[str, Any]], present: Collection[str], topology: Topology
 ) -> str:
     """Jobs' effects, then their failures by cause, in the order the jobs first ran.
 
@@ -55,12 +55,12 @@ def summarise(
             shown = ", ".join(
                 what if what == "relisted" else f"{what} {n}" for what, n in done.items()
             )
-            parts.append(f"{_job_name(*key)}: {shown}")
+            parts.append(f"{_job_name(topology, *key)}: {shown}")
         elif key not in failed:
             quiet += count
     for cause, keys in failures.items():
         jobs = ", ".join(
-            _job_name(*key) + (f" {n} times" if n > 1 else "") for key, n in keys.items()
+            _job_name(topology, *key) + (f" {n} times" if n > 1 else "") for key, n in keys.items()
         )
         parts.append(f"failed ({cause}): {jobs}")
     if quiet:
@@ -68,8 +68,8 @@ def summarise(
     return "; ".join(parts)
 
 
-def _job_name(service: str, job: str) -> str:
-    edge_job = job.removesuffix(":full") in {edge.name for edge in LINE.edges}
+def _job_name(topology: Topology, service: str, job: str) -> str:
+    edge_job = job.removesuffix(":full") in {edge.name for edge in topology.edges}
     return job if job.startswith(f"{service}.") or edge_job else f"{service} {job}"
 
 

@@ -17,7 +17,7 @@ from serviceline.control import ControlError, LineControl
 from serviceline.launcher import LineConfig, RunningLine, start_line
 from serviceline.scenarios.errors import RunError, StepError
 from serviceline.scenarios.jobs import first_line, summarise
-from serviceline.topology import LINE, Topology
+from serviceline.topology import Topology
 
 # how long a process killed on purpose may take to be seen gone
 DEATH_WAIT = 10.0
@@ -79,7 +79,7 @@ class ProcessStack:
 class AttachedStack:
     """A line someone else started: driven and audited, never stopped or started from here."""
 
-    def __init__(self, clients: dict[str, httpx.AsyncClient], topology: Topology = LINE) -> None:
+    def __init__(self, clients: dict[str, httpx.AsyncClient], topology: Topology) -> None:
         self.clients = clients
         self.topology = topology
         self.elsewhere = True
@@ -95,9 +95,12 @@ class AttachedStack:
 
 
 @contextlib.asynccontextmanager
-async def own_stack(config: LineConfig, names: Sequence[str]) -> AsyncIterator[ProcessStack]:
+async def own_stack(
+    config: LineConfig, names: Sequence[str], topology: Topology
+) -> AsyncIterator[ProcessStack]:
     """A fresh line of just these services, stopped again when the scenario ends."""
-    line = await to_thread.run_sync(start_line, config, list(names))
+    start = partial(start_line, topology=topology)
+    line = await to_thread.run_sync(start, config, list(names))
     stack = ProcessStack(line)
     try:
         for name in names:
@@ -110,13 +113,13 @@ async def own_stack(config: LineConfig, names: Sequence[str]) -> AsyncIterator[P
 
 @contextlib.asynccontextmanager
 async def attached_stack(
-    host: str, port_offset: int, names: Sequence[str]
+    host: str, port_offset: int, names: Sequence[str], topology: Topology
 ) -> AsyncIterator[AttachedStack]:
     """Clients for a running line's services; every service the scenario needs must answer."""
     async with contextlib.AsyncExitStack() as exits:
         clients = {}
         for name in names:
-            url = f"http://{host}:{LINE.service(name).port + port_offset}"
+            url = f"http://{host}:{topology.service(name).port + port_offset}"
             client = await exits.enter_async_context(httpx.AsyncClient(base_url=url, timeout=300))
             try:
                 healthy = (await client.get("/health", timeout=2)).status_code == 200
@@ -125,7 +128,7 @@ async def attached_stack(
             if not healthy:
                 raise RunError(f"{name} does not answer at {url}; the scenario needs it")
             clients[name] = client
-        yield AttachedStack(clients)
+        yield AttachedStack(clients, topology)
 
 
 class Line:

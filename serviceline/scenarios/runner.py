@@ -13,6 +13,7 @@ import httpx
 
 from serviceline.control import ControlError
 from serviceline.launcher import LineConfig
+from serviceline.lines import current_line
 from serviceline.scenarios.auditing import Audits, watched
 from serviceline.scenarios.errors import RunError, StepError
 from serviceline.scenarios.expectations import Checker
@@ -179,7 +180,9 @@ async def run_scenario(
                 "a line started elsewhere runs with its own settings: edge overrides and service "
                 "settings need the scenario's own line (run it without --url)"
             )
-        async with attached_stack(options.host, options.port_offset, names) as stack:
+        async with attached_stack(
+            options.host, options.port_offset, names, current_line()
+        ) as stack:
             runner = Runner(scenario, stack, **runner_args)
             timeline = await runner.run()
     else:
@@ -195,7 +198,7 @@ async def run_scenario(
             edge_overrides=dict(options.overrides),
             service_settings=settings,
         )
-        async with own_stack(config, names) as process_stack:
+        async with own_stack(config, names, current_line()) as process_stack:
             runner = Runner(scenario, process_stack, **runner_args)
             timeline = await runner.run()
     result = Result(

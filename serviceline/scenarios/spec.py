@@ -24,8 +24,9 @@ from pydantic import (
 from serviceline.builtins import BuiltinFiles
 from serviceline.clock import ClockError, parse_duration
 from serviceline.findings import CLASSES
+from serviceline.lines import current_line
 from serviceline.seed import Size
-from serviceline.topology import LINE, Kind, edge_name
+from serviceline.topology import Kind, edge_name
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # what every step may use without saving it first
@@ -42,12 +43,6 @@ FaultKind = Literal[
     "read_only",
     "edit_mid_read",
 ]
-# the comparisons of two services that each create the same thing, which a story may watch: no
-# sync settles their conflicts. A check of records copied once (sites' addresses from GIAS) is in
-# every drift report but not among them.
-COMPARISONS = {
-    check.name: check.services for check in LINE.comparisons if check.copied_from is None
-}
 # the classes a sync heals: a converged copy holds none of them
 UNSETTLED = ("stale", "missing")
 
@@ -148,7 +143,7 @@ def _duration(text: str) -> str:
 
 
 def _service(name: str) -> str:
-    names = [s.name for s in LINE.services]
+    names = [s.name for s in current_line().services]
     if name not in names:
         raise ValueError(f"no service {name!r}; services: {', '.join(names)}")
     return name
@@ -156,19 +151,21 @@ def _service(name: str) -> str:
 
 def _edge(name: str) -> str:
     name = edge_name(name)
-    if name not in {edge.name for edge in LINE.edges}:
+    if name not in {edge.name for edge in current_line().edges}:
         raise ValueError(f"no edge {name!r}; see `serviceline topology`")
     return name
 
 
 def _audited(name: str) -> str:
     """An edge or a comparison of two services that create the same thing."""
-    if name in COMPARISONS:
+    if name in current_line().conflicts():
         return name
     try:
         return _edge(name)
     except ValueError as error:
-        raise ValueError(f"{error}; or a comparison: {', '.join(COMPARISONS)}") from None
+        raise ValueError(
+            f"{error}; or a comparison: {', '.join(current_line().conflicts())}"
+        ) from None
 
 
 def _utc(moment: datetime) -> datetime:
@@ -342,7 +339,7 @@ class Sync(Step):
         return f"sync {self.sync}" + (" (full)" if self.full else "")
 
     def services(self) -> set[str]:
-        edge = LINE.edge(self.sync)
+        edge = current_line().edge(self.sync)
         return super().services() | {edge.owner, edge.consumer}
 
     def audited(self) -> set[str]:
@@ -382,7 +379,7 @@ class Fault(Step):
     def on_its_own_edge(self) -> Fault:
         if self.lasting is not None and self.ends is not None:
             raise ValueError("for, ends: give one of them (or neither: until cleared)")
-        if self.edge is not None and LINE.edge(self.edge).consumer != self.service:
+        if self.edge is not None and current_line().edge(self.edge).consumer != self.service:
             raise ValueError(f"edge: {self.edge} is not one of {self.service}'s copies")
         return self
 
@@ -528,28 +525,30 @@ class Scenario(Strict):
         if self.services is not None:
             wanted = set(self.services)
         elif self.seed is not None:
-            wanted = {s.name for s in LINE.services if s.kind is not Kind.RECORD_SYSTEM}
+            wanted = {s.name for s in current_line().services if s.kind is not Kind.RECORD_SYSTEM}
         else:
             wanted = set(self.settings)
             for step in self.steps:
                 wanted |= step.services()
                 for name in step.audited() | set(self.watch or ()):
                     wanted |= set(_ends(name))
-        return [s.name for s in LINE.services if s.name in wanted]
+        return [s.name for s in current_line().services if s.name in wanted]
 
     def watched(self) -> list[str]:
         """The edges and comparisons audited after each step."""
         if self.watch is not None:
             return list(self.watch)
         running = set(self.needed())
-        named = [e.name for e in LINE.edges if {e.owner, e.consumer} <= running]
-        return named + [name for name, ends in COMPARISONS.items() if set(ends) <= running]
+        named = [e.name for e in current_line().edges if {e.owner, e.consumer} <= running]
+        return named + [
+            name for name, ends in current_line().conflicts().items() if set(ends) <= running
+        ]
 
 
 def _ends(name: str) -> tuple[str, ...]:
-    if name in COMPARISONS:
-        return COMPARISONS[name]
-    edge = LINE.edge(name)
+    if name in current_line().conflicts():
+        return current_line().conflicts()[name]
+    edge = current_line().edge(name)
     return (edge.owner, edge.consumer)
 
 

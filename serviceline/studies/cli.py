@@ -19,6 +19,7 @@ from rich.table import Table
 
 from serviceline.control import ControlError
 from serviceline.launcher import LaunchError
+from serviceline.lines import current_line
 from serviceline.output import console as terminal
 from serviceline.scenarios.cli import AdminToken, ApiToken, AuditorToken, on_free_ports
 from serviceline.scenarios.runner import LineOptions
@@ -184,7 +185,9 @@ def _arms(names: Sequence[str]) -> tuple[Study, list[Arm]]:
         elif study.variants and len(names) == 1:
             chosen += arms(study, list(study.variants))
         else:
-            chosen.append(resolve(study.name, study.title, study.overrides, study.faults))
+            chosen.append(
+                resolve(study.name, study.title, study.overrides, study.faults, current_line())
+            )
     assert first is not None
     if len(chosen) < 2:
         refuse("give two or more studies or variants to compare, or a study with variants")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from serviceline.clock import parse_duration
 from serviceline.control import LineControl
 from serviceline.drift import Auditor
 from serviceline.launcher import START_TIMEOUT, LineConfig, RunningLine, start_line
+from serviceline.lines import current_line
 from serviceline.scenarios.runner import LineOptions
 from serviceline.seed import seed_line
 from serviceline.studies.spec import Arm, CalendarFault, Study
@@ -323,7 +325,8 @@ async def study_line(
         edge_overrides=arm.applied,
         service_settings={name: {"clock_start": study.began().isoformat()} for name in names},
     )
-    running = await to_thread.run_sync(start_line, config, names)
+    starting = functools.partial(start_line, topology=current_line())
+    running = await to_thread.run_sync(starting, config, names)
     clients = {
         name: httpx.AsyncClient(base_url=config.url(running.topology.service(name)), timeout=300)
         for name in names

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_va
 from serviceline.builtins import BuiltinFiles
 from serviceline.clock import ClockError, parse_duration
 from serviceline.faults import FaultKind
+from serviceline.lines import current_line
 from serviceline.scenarios.spec import (
     Moment,
     ServiceName,
@@ -24,7 +25,7 @@ from serviceline.scenarios.spec import (
 )
 from serviceline.seed import Size
 from serviceline.settings import CLOCK_START
-from serviceline.topology import LINE, Topology, edge_name
+from serviceline.topology import Topology, edge_name
 from serviceline.workload import WorkloadError, load_workload
 
 # the owners the seed writes to: a study's line always runs them
@@ -97,7 +98,7 @@ def _workload(text: str) -> str:
 
 def _override(value: str) -> str:
     try:
-        LINE.with_overrides({"*": value})
+        current_line().with_overrides({"*": value})
     except ValueError as error:
         raise ValueError(str(error).removeprefix("*: ")) from None
     return value
@@ -197,7 +198,7 @@ class Study(Strict):
 
     def needed(self) -> list[str]:
         wanted = set(self.services) if self.services is not None else None
-        return [s.name for s in LINE.services if wanted is None or s.name in wanted]
+        return [s.name for s in current_line().services if wanted is None or s.name in wanted]
 
     def span_text(self) -> str:
         return format_duration((self.ends() - self.began()).total_seconds())
@@ -223,7 +224,7 @@ def resolve(
     title: str,
     overrides: Mapping[str, str],
     faults: list[CalendarFault],
-    topology: Topology = LINE,
+    topology: Topology,
 ) -> Arm:
     """Each edge an override's name or glob matches, read that way where it can be."""
     arm = Arm(name, title, dict(overrides), faults)
@@ -254,13 +255,13 @@ def resolve(
 def arms(study: Study, chosen: list[str] | None = None) -> list[Arm]:
     """The study as written, or each chosen variant of it, with its overrides resolved."""
     if not chosen:
-        return [resolve(study.name, study.title, study.overrides, study.faults)]
+        return [resolve(study.name, study.title, study.overrides, study.faults, current_line())]
     found = []
     for name in chosen:
         variant = study.variants[name]
         overrides = {**study.overrides, **variant.overrides}
         faults = study.faults if variant.faults is None else variant.faults
-        found.append(resolve(name, variant.title or name, overrides, faults))
+        found.append(resolve(name, variant.title or name, overrides, faults, current_line()))
     return found
 
 
@@ -279,7 +280,7 @@ def parse(raw: object, source: str, default_name: str | None = None) -> Study:
         f"{where}: {pattern!r} names no edge (see `serviceline topology`)"
         for where, overrides in _all_overrides(study)
         for pattern in overrides
-        if not any(fnmatch.fnmatchcase(edge.name, pattern) for edge in LINE.edges)
+        if not any(fnmatch.fnmatchcase(edge.name, pattern) for edge in current_line().edges)
     ]
     if unmatched:
         raise StudyError(source, unmatched)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from serviceline.topology import record_system_for
+from lines.becoming_a_teacher.topology import record_system_for
 from serviceline.workload.actions import (
     Decisions,
     Gias,

@@ -3,6 +3,7 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app as create_service
 from serviceline.copier import CopyTarget
 from services.apply import register_api, routes, vendor_api
@@ -32,6 +33,7 @@ def create_app(
             "site": CopyTarget(SiteCopy, referenced=sites_in_use),
         },
         transports=transports,
+        topology=LINE,
     )
     vendor_api.add_error_handlers(app)
     return app

@@ -2,8 +2,8 @@ from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.settings import ServiceSettings
-from serviceline.topology import LINE
 
 
 class ApplySettings(ServiceSettings):

@@ -3,6 +3,7 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app as create_service
 from services.claims.models import COPIES, TABLES
 from services.claims.routes import router
@@ -20,4 +21,5 @@ def create_app(
         tables=TABLES,
         copies=COPIES,
         transports=transports,
+        topology=LINE,
     )

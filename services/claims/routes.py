@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Query, status
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, delete, func, select
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.crud import get_or_404, update_from
 from serviceline.deps import OWN_API, ApiAuth, ClockDep, SessionDep, guard, personal
 from serviceline.fields import AcademicYear, ProviderCode, Urn
@@ -256,7 +257,7 @@ router = mentoring_router(
     held=claimed_training,
 )
 
-ClaimReads = Depends(guard(personal("claim", OWN_API)))
+ClaimReads = Depends(guard(personal("claim", OWN_API, LINE)))
 
 
 @router.get("/claims", dependencies=[ClaimReads])

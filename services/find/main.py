@@ -3,6 +3,7 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app as create_service
 from serviceline.copier import CopyTarget
 from services.find.models import CourseCopy, ProviderCopy
@@ -20,4 +21,5 @@ def create_app(
         routers=[router],
         copies={"provider": CopyTarget(ProviderCopy), "course": CopyTarget(CourseCopy)},
         transports=transports,
+        topology=LINE,
     )

@@ -11,10 +11,10 @@ from sqlalchemy import String, cast, func, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.deps import Kernel, KernelDep, SessionDep
 from serviceline.fields import most_pages
 from serviceline.readers import PublishV1Reader
-from serviceline.topology import LINE
 from serviceline.upstream import UpstreamError
 from services.find.models import CourseCopy, CourseResult, ProviderCopy, SearchResults, StudyMode
 

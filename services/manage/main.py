@@ -3,6 +3,7 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app as create_service
 from serviceline.copier import CopyTarget
 from services.manage.models import TABLES, ApplicationCopy
@@ -21,4 +22,5 @@ def create_app(
         tables=TABLES,
         copies={"application": CopyTarget(ApplicationCopy)},
         transports=transports,
+        topology=LINE,
     )

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlmodel import Session
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.crud import get_or_404
 from serviceline.deps import OWN_API, ApiAuth, SessionDep, UpstreamsDep, guard, personal
 from serviceline.fields import Urn
@@ -21,7 +22,7 @@ Limit = Annotated[int, Query(ge=1, le=5000)]
 Held = Callable[[Session, str, str], str | None]
 
 
-MentorReads = Depends(guard(personal("mentor", OWN_API)))
+MentorReads = Depends(guard(personal("mentor", OWN_API, LINE)))
 
 
 def mentoring_router(

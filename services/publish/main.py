@@ -3,6 +3,7 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app as create_service
 from serviceline.copier import CopyTarget
 from services.publish import public_v1, routes
@@ -21,6 +22,7 @@ def create_app(
         tables=TABLES,
         copies={"school": CopyTarget(GiasSchool)},
         transports=transports,
+        topology=LINE,
     )
     app.add_exception_handler(public_v1.ApiV1Error, public_v1.api_v1_error)
     return app

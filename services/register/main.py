@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app as create_service
 from serviceline.copier import CopyTarget
 from services.register import api, routes
@@ -44,6 +45,7 @@ def create_app(
         },
         jobs=[apply_import, hesa_sync, trn_retrieval],
         transports=transports,
+        topology=LINE,
     )
     api.add_error_handlers(app)
     return app

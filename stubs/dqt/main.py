@@ -4,6 +4,7 @@ from functools import partial
 import httpx
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app as create_service
 from serviceline.deps import Kernel
 from serviceline.scheduler import Job
@@ -33,4 +34,5 @@ def create_app(
         tables=TABLES,
         jobs=[trn_completions],
         transports=transports,
+        topology=LINE,
     )

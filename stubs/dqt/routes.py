@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlmodel import Session, col, select
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.credentials import Rule
 from serviceline.crud import get_or_404
 from serviceline.deps import ApiAuth, ClockDep, CommandAuth, KernelDep, SessionDep, guard, personal
@@ -30,7 +31,7 @@ from stubs.dqt.settings import DqtSettings
 router = APIRouter(prefix="/v3", tags=["dqt"])
 # the real API wants a key for every read: here the services copying teachers hold one
 TeacherReads = Depends(
-    guard(personal("teacher", Rule("DQT's teachers", reads=("teacher", Reader.DQT_TEACHERS))))
+    guard(personal("teacher", Rule("DQT's teachers", reads=("teacher", Reader.DQT_TEACHERS)), LINE))
 )
 
 # Register sends its trainee's slug as the route's reference

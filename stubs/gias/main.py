@@ -4,6 +4,7 @@ from functools import partial
 import httpx
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app as create_service
 from serviceline.deps import Kernel
 from serviceline.scheduler import Job
@@ -28,4 +29,5 @@ def create_app(
         tables=TABLES,
         jobs=[daily_extract],
         transports=transports,
+        topology=LINE,
     )

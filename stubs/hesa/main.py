@@ -3,6 +3,7 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app as create_service
 from stubs.hesa.models import TABLES
 from stubs.hesa.routes import router
@@ -19,4 +20,5 @@ def create_app(
         routers=[router],
         tables=TABLES,
         transports=transports,
+        topology=LINE,
     )

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from sqlmodel import Session, col, select
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.credentials import Rule
 from serviceline.crud import get_or_404
 from serviceline.deps import CommandAuth, Kernel, KernelDep, SessionDep, guard, personal
@@ -18,13 +19,14 @@ from stubs.hesa.census import render, student_public
 from stubs.hesa.models import ITTRecord, Student, StudentPublic
 
 router = APIRouter(prefix="/apis/itt/1.1", tags=["itt collection"])
-StudentReads = Depends(guard(personal("itt_record", Rule("HESA's students"))))
+StudentReads = Depends(guard(personal("itt_record", Rule("HESA's students"), LINE)))
 # the collection Register downloads: Register's credential reads it
 CollectionReads = Depends(
     guard(
         personal(
             "itt_record",
             Rule("HESA's ITT collection", reads=("itt_record", Reader.HESA_COLLECTION)),
+            LINE,
         )
     )
 )

@@ -8,6 +8,7 @@ from functools import partial
 import httpx
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app as create_service
 from serviceline.copier import CopyTarget
 from systems.record_system.jobs import decisions, submissions
@@ -33,4 +34,5 @@ def record_system_app(
         copies={"application": CopyTarget(application, after_apply=arrivals)},
         jobs=[decisions(application), submissions(application, institution)],
         transports=transports,
+        topology=LINE,
     )

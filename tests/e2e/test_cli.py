@@ -8,6 +8,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
 from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN
@@ -22,7 +23,7 @@ def line(tmp_path: Path) -> Iterator[RunningLine]:
     config = LineConfig(
         tmp_path, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=free_port_offset()
     )
-    running = start_line(config, NAMES)
+    running = start_line(config, NAMES, topology=LINE)
     try:
         yield running
     finally:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
 from serviceline.compose import (
     COMPOSE_FILE,
@@ -29,7 +30,7 @@ from serviceline.compose import (
 from serviceline.dashboard.process import DASHBOARD
 from serviceline.launcher import free_port_offset
 from serviceline.testing import ROOT
-from serviceline.topology import LINE, Service
+from serviceline.topology import Service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.compose, pytest.mark.timeout(1800)]
 
@@ -41,7 +42,7 @@ OFFSET = free_port_offset()
 SCENARIO = "site-removed"
 SERVERS = [service.name for service in LINE.services]
 DASHBOARD_URL = f"http://127.0.0.1:{DASHBOARD.port + OFFSET}"
-STACK = stack_config()
+STACK = stack_config(LINE)
 
 
 @dataclass

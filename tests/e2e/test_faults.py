@@ -1,5 +1,6 @@
 """Faults over real processes: a consumer killed mid-batch, an owner stopped and started again."""
 
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,7 @@ import httpx
 import pytest
 from anyio import to_thread
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.launcher import LineConfig, RunningLine, start_line
 from serviceline.testing import ADMIN, ADMIN_TOKEN, API, API_TOKEN
 from tests import builders
@@ -27,7 +29,9 @@ async def line(tmp_path: Path, port_offset: int) -> AsyncIterator[RunningLine]:
         port_offset=port_offset,
         service_settings={"find": {"read_through": "true", "page_size": "2"}},
     )
-    running = await to_thread.run_sync(start_line, config, ["publish", "find"])
+    running = await to_thread.run_sync(
+        functools.partial(start_line, topology=LINE), config, ["publish", "find"]
+    )
     try:
         yield running
     finally:

@@ -21,9 +21,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
 from serviceline.testing import ADMIN, ADMIN_TOKEN, API, API_TOKEN, ROOT
-from serviceline.topology import LINE
 
 pytestmark = pytest.mark.e2e
 SERVICES = [service.name for service in LINE.services]
@@ -48,7 +48,7 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLine]:
         api_token=API_TOKEN,
         port_offset=free_port_offset(),
     )
-    running = start_line(config, SERVICES)
+    running = start_line(config, SERVICES, topology=LINE)
     try:
         yield running
     finally:

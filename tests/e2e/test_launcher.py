@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.launcher import (
     LINE_PORTS,
     LaunchError,
@@ -32,7 +33,7 @@ def test_a_service_that_dies_at_start_up_is_named_with_the_end_of_its_log(tmp_pa
         port_offset=free_port_offset(),
     )
     with pytest.raises(LaunchError) as raised:
-        start_line(config, ["gias"], timeout=60)
+        start_line(config, ["gias"], timeout=60, topology=LINE)
     said = str(raised.value)
     assert said.startswith("service exited during start-up: gias")
     assert "--- the end of gias.log" in said

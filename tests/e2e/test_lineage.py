@@ -1,6 +1,7 @@
 """A simulated day of a native line's OpenLineage events, in a file, against its topology."""
 
 import contextlib
+import functools
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -13,12 +14,12 @@ from anyio import to_thread
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import SQLModel
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.control import LineControl
 from serviceline.launcher import LineConfig, RunningLine, start_line
 from serviceline.seed import seed_line
 from serviceline.settings import CLOCK_START
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, AUDITOR_TOKEN
-from serviceline.topology import LINE
 from services.apply import models as apply
 from services.find import models as find
 from services.publish.models import GiasSchool
@@ -51,7 +52,7 @@ async def line_with_lineage(
         port_offset=port_offset,
         lineage_file=lineage_file,
     )
-    line = await to_thread.run_sync(start_line, config, names)
+    line = await to_thread.run_sync(functools.partial(start_line, topology=LINE), config, names)
     try:
         async with contextlib.AsyncExitStack() as stack:
             clients = {
@@ -90,7 +91,7 @@ async def test_a_day_of_lineage_describes_exactly_the_edges_of_the_started_servi
         ):
             made = await clients["publish"].post(where, json=body, headers=API)
             assert made.is_success, made.text
-        control = LineControl(clients, ADMIN_TOKEN)
+        control = LineControl(clients, ADMIN_TOKEN, LINE)
         await control.advance(by="1d")
         runs = await logged_runs(clients)
         edges = {edge.name: edge for edge in line.topology.edges if edge.consumer in NAMES}
@@ -163,7 +164,7 @@ async def test_a_seeded_day_of_the_whole_line_tells_of_every_edge_of_its_topolog
     path = tmp_path / "lineage" / "events.jsonl"
     names = [service.name for service in LINE.services]
     async with line_with_lineage(tmp_path, port_offset, path, names) as (line, clients):
-        control = LineControl(clients, ADMIN_TOKEN)
+        control = LineControl(clients, ADMIN_TOKEN, LINE)
         counts = await seed_line(clients, control, API_TOKEN, seed=5)
         assert counts["trainees"] > 0  # each waiting for its TRN: Register polls DQT for it
         await control.advance(by="1d")

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline import grafana
 from serviceline.compose import PROMETHEUS_CONFIG, scrape_yaml
 from serviceline.dashboard.process import RunningDashboard
@@ -51,7 +52,9 @@ def prometheus(tmp_path: Path, port_offset: int) -> Iterator[httpx.Client]:
         tmp_path / "state", admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=port_offset
     )
     config_file = tmp_path / "prometheus.yml"
-    config_file.write_text(scrape_yaml(config, services=NAMES, interval="1s"), encoding="utf-8")
+    config_file.write_text(
+        scrape_yaml(config, LINE, services=NAMES, interval="1s"), encoding="utf-8"
+    )
     port = free_port()
     log = (tmp_path / "prometheus.log").open("wb")
     process = subprocess.Popen(

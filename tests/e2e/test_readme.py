@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.dashboard.process import start_dashboard
 from serviceline.launcher import LINE_PORTS, LineConfig, RunningLine, free_port_offset, start_line
-from serviceline.topology import LINE, Kind
+from serviceline.topology import Kind
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 README = Path(__file__).parents[2] / "README.md"
@@ -178,7 +179,7 @@ def readme_line(workdir: Path) -> Iterator[RunningLine]:
     state in `.state`."""
     names = [s.name for s in LINE.services if s.kind is not Kind.RECORD_SYSTEM]
     config = LineConfig(workdir / ".state", port_offset=free_port_offset())
-    line = start_line(config, names, restart=True)
+    line = start_line(config, names, restart=True, topology=LINE)
     try:
         dashboard = start_dashboard(config)
         try:

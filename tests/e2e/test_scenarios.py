@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
 from serviceline.dashboard.process import DASHBOARD
 from serviceline.launcher import LineConfig, free_port_offset, start_line
@@ -158,7 +159,7 @@ def test_a_scenario_runs_on_a_line_already_running(tmp_path: Path) -> None:
         api_token=API_TOKEN,
         port_offset=free_port_offset(),
     )
-    line = start_line(config, ["publish", "manage"])
+    line = start_line(config, ["publish", "manage"], topology=LINE)
     try:
         # the address `serviceline up` prints: its dashboard's, 8100 + the port offset
         url = f"http://127.0.0.1:{DASHBOARD.port + config.port_offset}"

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.seed import Size, seed_line
 from serviceline.testing import ADMIN, API, API_TOKEN, AUDITOR, process_line
-from serviceline.topology import LINE, Kind
+from serviceline.topology import Kind
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

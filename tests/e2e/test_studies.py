@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 from playwright.sync_api import Browser, expect
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.launcher import free_port_offset
 from serviceline.scenarios.runner import LineOptions
 from serviceline.studies.report import write_compare, write_report
@@ -20,7 +21,7 @@ from serviceline.studies.runner import EventSource, Sources, StudyLine, run_stud
 from serviceline.studies.sources import change_lag
 from serviceline.studies.spec import Study, arms, parse
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN, ROOT
-from serviceline.topology import LINE, Kind
+from serviceline.topology import Kind
 from tests.builders import CourseEdits
 
 pytestmark = pytest.mark.e2e

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
 from serviceline.dashboard.app import create_app
 from serviceline.dashboard.settings import DashboardSettings
 from serviceline.launcher import LineConfig, RunningLine, start_line
 from serviceline.supervision import EVENTS, START_RETRIES, ServiceState
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN
-from serviceline.topology import LINE
 
 pytestmark = pytest.mark.e2e
 NAMES = ["publish", "find"]
@@ -34,7 +34,7 @@ def line(tmp_path: Path, port_offset: int) -> Iterator[RunningLine]:
     config = LineConfig(
         tmp_path, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=port_offset
     )
-    running = start_line(config, NAMES, restart=True)
+    running = start_line(config, NAMES, restart=True, topology=LINE)
     try:
         yield running
     finally:

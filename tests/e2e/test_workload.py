@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.topology import LINE
 from serviceline.seed import Size, seed_line
 from serviceline.testing import API, API_TOKEN, process_line
-from serviceline.topology import LINE, Kind
+from serviceline.topology import Kind
 from serviceline.workload import WorkloadDriver, load_workload
 from serviceline.workload.state import records
 

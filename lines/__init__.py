@@ -1,0 +1,1 @@
+"""Lines the kernel runs, each a package registered under the `serviceline.lines` entry points."""

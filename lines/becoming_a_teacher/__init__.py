@@ -1,0 +1,1 @@
+"""The Department for Education's "Becoming a teacher" service line."""
