@@ -30,12 +30,13 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS
+from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
 from serviceline.control import LineControl
 from serviceline.launcher import LineConfig, free_port_offset, start_line
-from serviceline.seed import Size, seed_line
+from serviceline.lines import Size
 from serviceline.studies.runner import advance_and_fire
-from serviceline.workload import WorkloadDriver, load_workload
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"
 TEN = [s.name for s in LINE.services if s.name not in RECORD_SYSTEMS]

@@ -39,7 +39,9 @@ from sqlmodel import Field, Session, col
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE
+from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
 from serviceline.checksum_routes import checksum_router
 from serviceline.checksums import DiffResult, HashedSide, RowHash, bisect, diff_rows
 from serviceline.control import LineControl
@@ -48,10 +50,9 @@ from serviceline.db import create_tables, make_engine, readonly, upsert
 from serviceline.drift import Auditor
 from serviceline.feed import Owned
 from serviceline.launcher import LineConfig, free_port_offset, start_line
-from serviceline.seed import Size, seed_line
+from serviceline.lines import Size
 from serviceline.studies.runner import advance_and_fire
 from serviceline.topology import Edge, Entity, Mechanism, Topology
-from serviceline.workload import WorkloadDriver, load_workload
 
 
 class Record(Owned, table=True):

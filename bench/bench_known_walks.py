@@ -43,7 +43,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ENTITIES = ("provider", "course", "site")
 SITES = 5
 SHARES = (0.05, 0.2, 0.5, 1.0)
-# the default workload's Publish volumes a cycle (serviceline/workload/default.yaml)
+# the default workload's Publish volumes a cycle (lines/becoming_a_teacher/workload/default.yaml)
 EVENTS = {
     "course_edited": 60000,
     "course_withdrawn": 1500,

@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_copy import raw_insert
 
+from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.control import LineControl
 from serviceline.launcher import LineConfig, free_port_offset, start_line
-from serviceline.seed import Size, seed_line
+from serviceline.lines import Size
 from serviceline.topology import Kind
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"

@@ -17,10 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from serviceline.seed import VOLUMES, Size
-from serviceline.workload import load_workload
-from serviceline.workload.planner import plan
-from serviceline.workload.spec import Seeded
+from lines.becoming_a_teacher.seed import VOLUMES
+from lines.becoming_a_teacher.workload import load_workload
+from lines.becoming_a_teacher.workload.planner import plan
+from lines.becoming_a_teacher.workload.spec import Seeded
+from serviceline.lines import Size
 
 CYCLE = (datetime(2026, 10, 5, tzinfo=UTC), datetime(2027, 10, 4, tzinfo=UTC))
 

@@ -44,11 +44,10 @@ from serviceline.launcher import (
     start_line,
     stop_recorded,
 )
-from serviceline.lines import UnknownLineError, current_line
+from serviceline.lines import Size, UnknownLineError, current_line
 from serviceline.output import console as terminal
 from serviceline.scenarios.cli import scenario_app
 from serviceline.scenarios.spec import format_duration
-from serviceline.seed import Size, already_seeded, seed_line
 from serviceline.settings import ClockMode
 from serviceline.studies.cli import study_app
 from serviceline.supervision import ServiceState, SupervisionError
@@ -119,7 +118,7 @@ async def connect(
             s.name: await stack.enter_async_context(
                 httpx.AsyncClient(base_url=where.url(s), timeout=300)
             )
-            for s in current_line().services
+            for s in current_line().topology.services
         }
         answers = await asyncio.gather(
             *(_healthy(client) for client in clients.values()), return_exceptions=False
@@ -127,7 +126,7 @@ async def connect(
         running = {name: c for (name, c), ok in zip(clients.items(), answers, strict=True) if ok}
         if not running:
             raise httpx.ConnectError(f"no service answers on {host}")
-        yield running, LineControl(running, admin_token, current_line())
+        yield running, LineControl(running, admin_token, current_line().topology)
 
 
 async def _healthy(client: httpx.AsyncClient) -> bool:
@@ -177,7 +176,7 @@ def seed_with_progress(
         async def work() -> dict[str, int]:
             line = connect(host, admin_token, port_offset, service_hosts=service_hosts)
             async with line as (clients, control):
-                if await already_seeded(clients):
+                if await current_line().already_seeded(clients):
                     if if_new:
                         return {}
                     # a second seed's keys (URNs, provider codes) are the first one's
@@ -185,6 +184,7 @@ def seed_with_progress(
                         "the line already holds a seed; `serviceline up --fresh --size SIZE` "
                         "starts it again with another"
                     )
+                seed_line = current_line().seed
                 return await seed_line(clients, control, api_token, size, seed, report)
 
         return run(work)
@@ -194,7 +194,7 @@ def services_table(config: LineConfig, names: list[str]) -> Table:
     table = Table(title="serviceline: the 'Becoming a teacher' line")
     for column in ("service", "kind", "URL", "API docs"):
         table.add_column(column)
-    for service in (s for s in current_line().services if s.name in names):
+    for service in (s for s in current_line().topology.services if s.name in names):
         url = config.url(service)
         table.add_row(f"{service.name} — {service.title}", service.kind.value, url, f"{url}/docs")
     return table
@@ -261,11 +261,11 @@ def up(
     )
     names = [
         s.name
-        for s in current_line().services
+        for s in current_line().topology.services
         if record_systems or s.kind is not Kind.RECORD_SYSTEM
     ]
     try:
-        line = start_line(config, names, topology=current_line(), restart=True)
+        line = start_line(config, names, topology=current_line().topology, restart=True)
     except LaunchError as error:
         fail(str(error))
     signal.signal(signal.SIGTERM, _interrupt)
@@ -347,7 +347,7 @@ ServiceName = Annotated[str, typer.Argument(help="a service of the running line,
 
 def _drive(state_dir: Path, name: str, action: Callable[[RunningLine, str], None]) -> None:
     try:
-        action(attach(state_dir, current_line()), name)
+        action(attach(state_dir, current_line().topology), name)
     except LaunchError as error:
         fail(str(error))
 
@@ -407,7 +407,7 @@ def seed(
 
 def named_edges(names: list[str] | None) -> list[Edge]:
     """The edges named, in either spelling (`publish.course.apply` or `publish.course->apply`)."""
-    known = {edge.name: edge for edge in current_line().edges}
+    known = {edge.name: edge for edge in current_line().topology.edges}
     unknown = [name for name in names or [] if edge_name(name) not in known]
     if unknown:
         fail(f"unknown edge {', '.join(unknown)}; edges: {', '.join(known)}")
@@ -425,7 +425,7 @@ def sync(
     admin_token: AdminToken = "admin-secret",
 ) -> None:
     """Run copy edges now, off schedule."""
-    chosen = named_edges(edges) or list(current_line().copy_order())
+    chosen = named_edges(edges) or list(current_line().topology.copy_order())
     chosen = [edge for edge in chosen if edge.mechanism is not Mechanism.EVENT]
 
     async def work() -> list[dict[str, Any]]:
@@ -510,13 +510,13 @@ def topology() -> None:
     owners.add_column("entity")
     owners.add_column("owner")
     owners.add_column("key")
-    for entity in current_line().entities:
+    for entity in current_line().topology.entities:
         owners.add_row(entity.name, " and ".join(entity.owners), entity.key)
     console.print(owners)
     edges = Table(title="copy edges (owner → consumer, never back)")
     for column in ("edge", "mechanism", "schedule (UTC, simulated)", "reads", "policy", "scope"):
         edges.add_column(column)
-    for edge in current_line().edges:
+    for edge in current_line().topology.edges:
         schedule = edge.cadence
         if edge.full_sync_schedule:
             schedule += f"; full {edge.full_sync_schedule}"
@@ -532,7 +532,7 @@ def topology() -> None:
     commands = Table(title="command paths (writes to an owner's API)")
     for column in ("caller", "target", "API"):
         commands.add_column(column)
-    for command in current_line().commands:
+    for command in current_line().topology.commands:
         commands.add_row(command.caller, command.target, command.api)
     console.print(commands)
 
@@ -686,7 +686,10 @@ def drift(
     async def work() -> DriftReport:
         async with connect(host, admin_token, ctx.obj) as (clients, control):
             auditor = Auditor(
-                clients=clients, token=auditor_token, topology=current_line(), bisect=bisect
+                clients=clients,
+                token=auditor_token,
+                topology=current_line().topology,
+                bisect=bisect,
             )
             report = await auditor.audit(chosen)
             record_history(report, state_dir)
@@ -768,7 +771,7 @@ def trace_record(
     auditor_token: AuditorToken = "auditor-secret",
 ) -> None:
     """Follow one record: its versions at the owner, which each copy held when, and why then."""
-    entities = [e.name for e in current_line().entities]
+    entities = [e.name for e in current_line().topology.entities]
     if entity not in entities:
         fail(f"entity: no entity {entity!r}; entities: {', '.join(entities)}")
     reading = {"Authorization": f"Bearer {auditor_token}"}
@@ -779,12 +782,12 @@ def trace_record(
 
     found = run(work)
     if not found.versions:
-        owners = " or ".join(current_line().entity(entity).owners)
+        owners = " or ".join(current_line().topology.entity(entity).owners)
         fail(f"key: {owners} logged no change of {entity} {key!r}")
     if as_json:
         typer.echo(json.dumps(found.to_json(), indent=2))
         return
-    owner = " and ".join(current_line().entity(entity).owners)
+    owner = " and ".join(current_line().topology.entity(entity).owners)
     console.print(f"{entity} {key}, traced at {when(found.at)} (simulated)", markup=False)
     for change in found.versions:
         console.print(

@@ -362,5 +362,5 @@ def write(root: Path, topology: Topology) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in write(Path(sys.argv[1] if len(sys.argv) > 1 else "."), current_line()):
+    for path in write(Path(sys.argv[1] if len(sys.argv) > 1 else "."), current_line().topology):
         print(f"wrote {path}")

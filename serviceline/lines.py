@@ -1,16 +1,34 @@
-"""Which line the kernel runs: a topology a package registers under the `serviceline.lines`
-entry points, so that the kernel imports none by name."""
+"""Which line the kernel runs: one a package registers under the `serviceline.lines` entry points,
+so that the kernel imports none by name, with the seed and the workload that belong to it."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Protocol
 
+import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serviceline.topology import Topology
 
+if TYPE_CHECKING:
+    from serviceline.control import LineControl
+    from serviceline.studies.runner import EventSource
+
 ENTRY_POINTS = "serviceline.lines"
+# a seed's task, how much of it is done, and of how much
+Progress = Callable[[str, int, int], None]
+
+
+class Size(StrEnum):
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
 
 
 class LineSettings(BaseSettings):
@@ -18,6 +36,48 @@ class LineSettings(BaseSettings):
 
     # a registered line's name; empty: the one line installed
     line: str = ""
+
+
+class Seeder(Protocol):
+    """Writes a line's first data through its owners' APIs, then copies it once everywhere."""
+
+    async def __call__(
+        self,
+        clients: dict[str, httpx.AsyncClient],
+        control: LineControl,
+        api_token: str,
+        size: Size = Size.SMALL,
+        seed: int = 1,
+        progress: Progress | None = None,
+    ) -> dict[str, int]: ...
+
+
+class Workloads(Protocol):
+    """A line's workloads: a year of its owners' events, by name or file."""
+
+    def check(self, source: str) -> None:
+        """Refuses (ValueError, naming the field) a workload that cannot be run."""
+
+    def events(
+        self,
+        source: str,
+        clients: Mapping[str, httpx.AsyncClient],
+        api_token: str,
+        *,
+        seed: int,
+        start: datetime,
+        end: datetime,
+    ) -> EventSource: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Line:
+    """What a package registers: its topology, and how to seed it and keep it moving."""
+
+    topology: Topology
+    seed: Seeder
+    already_seeded: Callable[[Mapping[str, httpx.AsyncClient]], Awaitable[bool]]
+    workloads: Workloads
 
 
 class UnknownLineError(LookupError):
@@ -29,20 +89,20 @@ def registered() -> dict[str, EntryPoint]:
 
 
 @functools.cache
-def load_line(name: str) -> Topology:
-    """The topology of the line registered as `name`; "" names the only one registered."""
+def load_line(name: str) -> Line:
+    """The line registered as `name`; "" names the only one registered."""
     lines = registered()
     if not name and len(lines) == 1:
         [name] = lines
     if name not in lines:
         known = ", ".join(sorted(lines)) or "none"
         raise UnknownLineError(f"line: no line is registered as {name!r} (registered: {known})")
-    topology = lines[name].load()
-    if not isinstance(topology, Topology):
-        raise UnknownLineError(f"line: {lines[name].value} is not a Topology")
-    return topology
+    line = lines[name].load()
+    if not isinstance(line, Line):
+        raise UnknownLineError(f"line: {lines[name].value} is not a serviceline.lines.Line")
+    return line
 
 
-def current_line(settings: LineSettings | None = None) -> Topology:
+def current_line(settings: LineSettings | None = None) -> Line:
     """The line this process runs, as its settings name it."""
     return load_line((settings or LineSettings()).line)

@@ -330,7 +330,7 @@ def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSet
         "auditor_token": AUDITOR_TOKEN,
     }
     values.update(overrides)
-    return settings_class(name, current_line())(**values)
+    return settings_class(name, current_line().topology)(**values)
 
 
 def left_out(target: str) -> httpx.MockTransport:
@@ -348,7 +348,7 @@ async def in_process_line(
 ) -> AsyncIterator[LineUnderTest]:
     """Real service apps wired to each other through ASGI transports: no sockets."""
     names = list(names)
-    topology = current_line()
+    topology = current_line().topology
     calls: list[Call] = []
     peers: dict[str, dict[str, httpx.AsyncBaseTransport]] = {name: {} for name in names}
     apps = {
@@ -393,7 +393,7 @@ def line_and_dashboard(
     config = LineConfig(
         state_dir, admin_token=ADMIN_TOKEN, api_token=API_TOKEN, port_offset=port_offset
     )
-    running = start_line(config, list(names), topology=current_line())
+    running = start_line(config, list(names), topology=current_line().topology)
     try:
         dashboard = start_dashboard(config, settings={"poll_seconds": 0.5})
         try:
@@ -420,7 +420,7 @@ async def process_line(
         port_offset=free_port_offset() if port_offset is None else port_offset,
         **config,
     )
-    start = functools.partial(start_line, topology=current_line())
+    start = functools.partial(start_line, topology=current_line().topology)
     line = await to_thread.run_sync(start, line_config, chosen)
     try:
         async with contextlib.AsyncExitStack() as stack:

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import yaml
 
-from serviceline.seed import VOLUMES, Size
+from lines.becoming_a_teacher.seed import VOLUMES
+from lines.becoming_a_teacher.workload.spec import Workload, default_text, parse_workload
+from serviceline.lines import Size
 from serviceline.testing import API
-from serviceline.workload.spec import Workload, default_text, parse_workload
 from stubs.gias.extract import render
 from stubs.gias.models import School
 

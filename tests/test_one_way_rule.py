@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS
 from serviceline.control import settings_class
 from serviceline.credentials import ADMIN, AUDITOR, OPERATOR, Credentials, Principal, presented
 from serviceline.deps import COMMAND_API, OWN_API
-from serviceline.seed import Size, seed_line
+from serviceline.lines import Size
 from serviceline.testing import API, API_TOKEN, in_process_line, names_field
 
 COMMANDS = {(c.caller, c.target) for c in LINE.commands}

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline import seed
+from lines.becoming_a_teacher import seed
+from serviceline.lines import Size
 from serviceline.testing import ADMIN, API, in_process_line
 from tests.spec_schemas import conforms
 
@@ -158,7 +159,7 @@ async def records(publish: httpx.AsyncClient, entity: str) -> list[dict[str, Any
 @pytest.fixture
 async def publish(state_dir: Path) -> Any:
     rng = random.Random(7)
-    volumes = seed.VOLUMES[seed.Size.SMALL]
+    volumes = seed.VOLUMES[Size.SMALL]
     plan = seed.publish(rng, volumes, seed.schools(rng, volumes.schools))
     async with in_process_line(["publish"], state_dir) as line:
         client = line["publish"]

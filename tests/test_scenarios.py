@@ -12,6 +12,7 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
+from lines.becoming_a_teacher.seed import PROVIDER_CODE_LEADS
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
 from serviceline.launcher import free_port_offset
@@ -34,7 +35,6 @@ from serviceline.scenarios.spec import (
     references,
     substitute,
 )
-from serviceline.seed import PROVIDER_CODE_LEADS
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, AUDITOR_TOKEN, in_process_line
 from tests import builders
 

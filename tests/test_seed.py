@@ -2,18 +2,18 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from serviceline.seed import (
+from lines.becoming_a_teacher.seed import (
     VOLUMES,
     ApplySeed,
     MentoringSeed,
     PublishSeed,
-    Size,
     apply,
     dqt_people,
     mentoring,
     publish,
     schools,
 )
+from serviceline.lines import Size
 
 
 @dataclass

@@ -13,14 +13,15 @@ import httpx
 import pytest
 import yaml
 
+from lines.becoming_a_teacher.seed import VOLUMES, seed_line
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS, record_system_for
-from serviceline.seed import VOLUMES, Size, seed_line
+from lines.becoming_a_teacher.workload import Workload, WorkloadDriver, WorkloadError, load_workload
+from lines.becoming_a_teacher.workload.planner import Planned, plan
+from lines.becoming_a_teacher.workload.spec import KINDS, OWNERS, Seeded, default_text
+from lines.becoming_a_teacher.workload.state import records
+from serviceline.lines import Size
 from serviceline.testing import API, API_TOKEN, LineUnderTest, in_process_line
 from serviceline.topology import Kind
-from serviceline.workload import Workload, WorkloadDriver, WorkloadError, load_workload
-from serviceline.workload.planner import Planned, plan
-from serviceline.workload.spec import KINDS, OWNERS, Seeded, default_text
-from serviceline.workload.state import records
 from tests.builders import busy_workload
 
 CYCLE_START = datetime(2026, 10, 5, tzinfo=UTC)

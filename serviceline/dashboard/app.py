@@ -103,7 +103,7 @@ def create_app(
 ) -> FastAPI:
     chosen = settings or DashboardSettings()
     config = chosen.line()
-    topology = line_topology(config, current_line())
+    topology = line_topology(config, current_line().topology)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(
         when=when,

@@ -65,7 +65,7 @@ class Audits:
             if name in line.topology.conflicts():
                 continue
             if name not in copied:
-                gone = current_line().edge(name)
+                gone = current_line().topology.edge(name)
                 audit.unaudited[name] = f"{gone.consumer} keeps no copy: it reads {gone.owner} live"
                 continue
             edge = line.topology.edge(name)

@@ -173,8 +173,11 @@ def compare_command(
     console.rule(f"{scenario.name}: {_what_if(overrides, settings)}")
     if "*" in overrides:
         running = set(scenario.needed())
-        for edge, reason in current_line().kept_by(overrides["*"]).items():
-            if {current_line().edge(edge).owner, current_line().edge(edge).consumer} <= running:
+        for edge, reason in current_line().topology.kept_by(overrides["*"]).items():
+            if {
+                current_line().topology.edge(edge).owner,
+                current_line().topology.edge(edge).consumer,
+            } <= running:
                 console.print(f"kept as it is: {escape(reason)}")
     changed = _run(scenario, what_if, console)
     write_comparison(baseline, changed, _what_if(overrides, settings), state_dir)
@@ -207,7 +210,7 @@ def _overrides(override: Sequence[str] | None, all_edges: str | None) -> dict[st
     if all_edges is not None:
         chosen["*"] = all_edges
     try:
-        current_line().with_overrides(chosen)
+        current_line().topology.with_overrides(chosen)
     except ValueError as error:
         refuse(f"--override/--all: {error}")
     return chosen
@@ -263,7 +266,7 @@ def _run(scenario: Scenario, options: Options, console: Console) -> Result:
 
 def on_free_ports(names: Sequence[str], options: Chosen, console: Console) -> Chosen:
     """The run's own line on its usual ports, or where they are free (a line already runs)."""
-    services = [current_line().service(name) for name in names]
+    services = [current_line().topology.service(name) for name in names]
     ports = [service.port for service in services]
     offset = free_port_offset(options.host, ports, preferred=options.port_offset)
     if offset != options.port_offset:

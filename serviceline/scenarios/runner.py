@@ -22,7 +22,6 @@ from serviceline.scenarios.recording import Check, Entry, Recorder, Report, Resu
 from serviceline.scenarios.spec import Scenario, Step
 from serviceline.scenarios.steps import Run, handler_for
 from serviceline.scenarios.variables import Variables
-from serviceline.seed import seed_line
 from serviceline.upstream import UpstreamError
 
 
@@ -91,7 +90,9 @@ class Runner:
     async def _seed(self, seed: int) -> None:
         assert self.scenario.seed is not None
         line, size = self.context.line, self.scenario.seed.size
-        counts = await seed_line(line.running, line.control, line.tokens["api"], size, seed)
+        counts = await current_line().seed(
+            line.running, line.control, line.tokens["api"], size, seed
+        )
         line.changed()
         shown = ", ".join(f"{n:,} {what}" for what, n in counts.items())
         await self.recorder.record(0, f"seed {size.value} (seed {seed})", shown)
@@ -181,7 +182,7 @@ async def run_scenario(
                 "settings need the scenario's own line (run it without --url)"
             )
         async with attached_stack(
-            options.host, options.port_offset, names, current_line()
+            options.host, options.port_offset, names, current_line().topology
         ) as stack:
             runner = Runner(scenario, stack, **runner_args)
             timeline = await runner.run()
@@ -198,7 +199,7 @@ async def run_scenario(
             edge_overrides=dict(options.overrides),
             service_settings=settings,
         )
-        async with own_stack(config, names, current_line()) as process_stack:
+        async with own_stack(config, names, current_line().topology) as process_stack:
             runner = Runner(scenario, process_stack, **runner_args)
             timeline = await runner.run()
     result = Result(

@@ -24,8 +24,7 @@ from pydantic import (
 from serviceline.builtins import BuiltinFiles
 from serviceline.clock import ClockError, parse_duration
 from serviceline.findings import CLASSES
-from serviceline.lines import current_line
-from serviceline.seed import Size
+from serviceline.lines import Size, current_line
 from serviceline.topology import Kind, edge_name
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -143,7 +142,7 @@ def _duration(text: str) -> str:
 
 
 def _service(name: str) -> str:
-    names = [s.name for s in current_line().services]
+    names = [s.name for s in current_line().topology.services]
     if name not in names:
         raise ValueError(f"no service {name!r}; services: {', '.join(names)}")
     return name
@@ -151,20 +150,20 @@ def _service(name: str) -> str:
 
 def _edge(name: str) -> str:
     name = edge_name(name)
-    if name not in {edge.name for edge in current_line().edges}:
+    if name not in {edge.name for edge in current_line().topology.edges}:
         raise ValueError(f"no edge {name!r}; see `serviceline topology`")
     return name
 
 
 def _audited(name: str) -> str:
     """An edge or a comparison of two services that create the same thing."""
-    if name in current_line().conflicts():
+    if name in current_line().topology.conflicts():
         return name
     try:
         return _edge(name)
     except ValueError as error:
         raise ValueError(
-            f"{error}; or a comparison: {', '.join(current_line().conflicts())}"
+            f"{error}; or a comparison: {', '.join(current_line().topology.conflicts())}"
         ) from None
 
 
@@ -339,7 +338,7 @@ class Sync(Step):
         return f"sync {self.sync}" + (" (full)" if self.full else "")
 
     def services(self) -> set[str]:
-        edge = current_line().edge(self.sync)
+        edge = current_line().topology.edge(self.sync)
         return super().services() | {edge.owner, edge.consumer}
 
     def audited(self) -> set[str]:
@@ -379,7 +378,10 @@ class Fault(Step):
     def on_its_own_edge(self) -> Fault:
         if self.lasting is not None and self.ends is not None:
             raise ValueError("for, ends: give one of them (or neither: until cleared)")
-        if self.edge is not None and current_line().edge(self.edge).consumer != self.service:
+        if (
+            self.edge is not None
+            and current_line().topology.edge(self.edge).consumer != self.service
+        ):
             raise ValueError(f"edge: {self.edge} is not one of {self.service}'s copies")
         return self
 
@@ -525,30 +527,34 @@ class Scenario(Strict):
         if self.services is not None:
             wanted = set(self.services)
         elif self.seed is not None:
-            wanted = {s.name for s in current_line().services if s.kind is not Kind.RECORD_SYSTEM}
+            wanted = {
+                s.name for s in current_line().topology.services if s.kind is not Kind.RECORD_SYSTEM
+            }
         else:
             wanted = set(self.settings)
             for step in self.steps:
                 wanted |= step.services()
                 for name in step.audited() | set(self.watch or ()):
                     wanted |= set(_ends(name))
-        return [s.name for s in current_line().services if s.name in wanted]
+        return [s.name for s in current_line().topology.services if s.name in wanted]
 
     def watched(self) -> list[str]:
         """The edges and comparisons audited after each step."""
         if self.watch is not None:
             return list(self.watch)
         running = set(self.needed())
-        named = [e.name for e in current_line().edges if {e.owner, e.consumer} <= running]
+        named = [e.name for e in current_line().topology.edges if {e.owner, e.consumer} <= running]
         return named + [
-            name for name, ends in current_line().conflicts().items() if set(ends) <= running
+            name
+            for name, ends in current_line().topology.conflicts().items()
+            if set(ends) <= running
         ]
 
 
 def _ends(name: str) -> tuple[str, ...]:
-    if name in current_line().conflicts():
-        return current_line().conflicts()[name]
-    edge = current_line().edge(name)
+    if name in current_line().topology.conflicts():
+        return current_line().topology.conflicts()[name]
+    edge = current_line().topology.edge(name)
     return (edge.owner, edge.consumer)
 
 

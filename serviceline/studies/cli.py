@@ -186,7 +186,9 @@ def _arms(names: Sequence[str]) -> tuple[Study, list[Arm]]:
             chosen += arms(study, list(study.variants))
         else:
             chosen.append(
-                resolve(study.name, study.title, study.overrides, study.faults, current_line())
+                resolve(
+                    study.name, study.title, study.overrides, study.faults, current_line().topology
+                )
             )
     assert first is not None
     if len(chosen) < 2:

@@ -23,7 +23,6 @@ from serviceline.drift import Auditor
 from serviceline.launcher import START_TIMEOUT, LineConfig, RunningLine, start_line
 from serviceline.lines import current_line
 from serviceline.scenarios.runner import LineOptions
-from serviceline.seed import seed_line
 from serviceline.studies.spec import Arm, CalendarFault, Study
 from serviceline.topology import Topology
 from serviceline.upstream import UpstreamError
@@ -34,7 +33,7 @@ class StudyRunError(RuntimeError):
 
 
 class EventSource(Protocol):
-    """What drives changes through the owners' APIs (serviceline.workload's WorkloadDriver)."""
+    """What drives changes through the owners' APIs (a line's Workloads.events)."""
 
     @property
     def counts(self) -> Counter[str]: ...
@@ -325,7 +324,7 @@ async def study_line(
         edge_overrides=arm.applied,
         service_settings={name: {"clock_start": study.began().isoformat()} for name in names},
     )
-    starting = functools.partial(start_line, topology=current_line())
+    starting = functools.partial(start_line, topology=current_line().topology)
     running = await to_thread.run_sync(starting, config, names)
     clients = {
         name: httpx.AsyncClient(base_url=config.url(running.topology.service(name)), timeout=300)
@@ -334,6 +333,7 @@ async def study_line(
     up = dict(clients)
     try:
         control = LineControl(up, options.admin_token, running.topology)
+        seed_line = current_line().seed
         await seed_line(clients, control, options.api_token, study.size, study.seed)
         start = await control.now()
         line = StudyLine(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from serviceline.lag import LagCollector
+from serviceline.lines import current_line
 from serviceline.studies.runner import EventSource, LagSource, Sources, StudyLine
-from serviceline.workload import WorkloadDriver, load_workload
 
 
 def workload_events(line: StudyLine) -> EventSource:
     """The study's workload, fired through the owners' APIs over the study's span."""
-    return WorkloadDriver(
-        load_workload(line.study.workload),
+    return current_line().workloads.events(
+        line.study.workload,
         line.clients,
         line.api_token,
         seed=line.study.seed,

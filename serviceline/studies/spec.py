@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_va
 from serviceline.builtins import BuiltinFiles
 from serviceline.clock import ClockError, parse_duration
 from serviceline.faults import FaultKind
-from serviceline.lines import current_line
+from serviceline.lines import Size, current_line
 from serviceline.scenarios.spec import (
     Moment,
     ServiceName,
@@ -23,10 +23,8 @@ from serviceline.scenarios.spec import (
     format_duration,
     problem,
 )
-from serviceline.seed import Size
 from serviceline.settings import CLOCK_START
 from serviceline.topology import Topology, edge_name
-from serviceline.workload import WorkloadError, load_workload
 
 # the owners the seed writes to: a study's line always runs them
 SEEDED = ("gias", "publish", "apply", "manage", "dqt", "placements", "claims")
@@ -90,15 +88,15 @@ def _cron(text: str) -> str:
 
 def _workload(text: str) -> str:
     try:
-        load_workload(text)
-    except WorkloadError as error:
+        current_line().workloads.check(text)
+    except ValueError as error:
         raise ValueError(str(error)) from None
     return text.strip()
 
 
 def _override(value: str) -> str:
     try:
-        current_line().with_overrides({"*": value})
+        current_line().topology.with_overrides({"*": value})
     except ValueError as error:
         raise ValueError(str(error).removeprefix("*: ")) from None
     return value
@@ -198,7 +196,9 @@ class Study(Strict):
 
     def needed(self) -> list[str]:
         wanted = set(self.services) if self.services is not None else None
-        return [s.name for s in current_line().services if wanted is None or s.name in wanted]
+        return [
+            s.name for s in current_line().topology.services if wanted is None or s.name in wanted
+        ]
 
     def span_text(self) -> str:
         return format_duration((self.ends() - self.began()).total_seconds())
@@ -255,13 +255,17 @@ def resolve(
 def arms(study: Study, chosen: list[str] | None = None) -> list[Arm]:
     """The study as written, or each chosen variant of it, with its overrides resolved."""
     if not chosen:
-        return [resolve(study.name, study.title, study.overrides, study.faults, current_line())]
+        return [
+            resolve(study.name, study.title, study.overrides, study.faults, current_line().topology)
+        ]
     found = []
     for name in chosen:
         variant = study.variants[name]
         overrides = {**study.overrides, **variant.overrides}
         faults = study.faults if variant.faults is None else variant.faults
-        found.append(resolve(name, variant.title or name, overrides, faults, current_line()))
+        found.append(
+            resolve(name, variant.title or name, overrides, faults, current_line().topology)
+        )
     return found
 
 
@@ -280,7 +284,9 @@ def parse(raw: object, source: str, default_name: str | None = None) -> Study:
         f"{where}: {pattern!r} names no edge (see `serviceline topology`)"
         for where, overrides in _all_overrides(study)
         for pattern in overrides
-        if not any(fnmatch.fnmatchcase(edge.name, pattern) for edge in current_line().edges)
+        if not any(
+            fnmatch.fnmatchcase(edge.name, pattern) for edge in current_line().topology.edges
+        )
     ]
     if unmatched:
         raise StudyError(source, unmatched)

@@ -14,10 +14,10 @@ from anyio import to_thread
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import SQLModel
 
+from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.control import LineControl
 from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.seed import seed_line
 from serviceline.settings import CLOCK_START
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, AUDITOR_TOKEN
 from services.apply import models as apply

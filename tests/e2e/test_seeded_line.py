@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.seed import Size, seed_line
+from serviceline.lines import Size
 from serviceline.testing import ADMIN, API, API_TOKEN, AUDITOR, process_line
 from serviceline.topology import Kind
 

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.seed import Size, seed_line
+from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
+from lines.becoming_a_teacher.workload.state import records
+from serviceline.lines import Size
 from serviceline.testing import API, API_TOKEN, process_line
 from serviceline.topology import Kind
-from serviceline.workload import WorkloadDriver, load_workload
-from serviceline.workload.state import records
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import accumulate
 from typing import Any, NamedTuple
 
-from serviceline.workload.spec import MONTHS, Seeded, Workload
+from lines.becoming_a_teacher.workload.spec import MONTHS, Seeded, Workload
 
 MINUTES = 24 * 60
 

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from serviceline.workload.spec import Seeded
+from lines.becoming_a_teacher.workload.spec import Seeded
 
 T = TypeVar("T")
 PAGE = 5000

@@ -1,6 +1,6 @@
 """A living line: a declarative workload of the line's year, run through the owners' APIs."""
 
-from serviceline.workload.driver import WorkloadDriver
-from serviceline.workload.spec import Workload, WorkloadError, load_workload
+from lines.becoming_a_teacher.workload.driver import WorkloadDriver
+from lines.becoming_a_teacher.workload.spec import Workload, WorkloadError, load_workload
 
 __all__ = ["Workload", "WorkloadDriver", "WorkloadError", "load_workload"]

@@ -11,8 +11,15 @@ from typing import Any
 
 import httpx
 
-from serviceline.seed import COURSE_SUBJECTS, FIRST_NAMES, LAST_NAMES, PLACES, SEED_USER, schools
-from serviceline.workload.state import Course, LineState, Person, Pool
+from lines.becoming_a_teacher.seed import (
+    COURSE_SUBJECTS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    PLACES,
+    SEED_USER,
+    schools,
+)
+from lines.becoming_a_teacher.workload.state import Course, LineState, Person, Pool
 
 REGISTER_API = "/api/v2026.1"
 SITE_CODES = "-" + string.ascii_uppercase + string.digits

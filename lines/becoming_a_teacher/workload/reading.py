@@ -7,8 +7,8 @@ from datetime import datetime
 
 import httpx
 
-from serviceline.workload.spec import Seeded
-from serviceline.workload.state import Course, LineState, Person, Pool, pages, records
+from lines.becoming_a_teacher.workload.spec import Seeded
+from lines.becoming_a_teacher.workload.state import Course, LineState, Person, Pool, pages, records
 
 LIVE = ("awaiting_provider_decision",)
 MENTORING = ("placements", "claims")

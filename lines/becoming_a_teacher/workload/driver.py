@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from lines.becoming_a_teacher.topology import record_system_for
-from serviceline.workload.actions import (
+from lines.becoming_a_teacher.workload.actions import (
     Decisions,
     Gias,
     Handler,
@@ -20,10 +20,10 @@ from serviceline.workload.actions import (
     Publish,
     Sender,
 )
-from serviceline.workload.planner import Planned, plan
-from serviceline.workload.reading import read_line, read_trainees
-from serviceline.workload.spec import FOLLOW_UPS, MONTHS, OWNERS, Workload
-from serviceline.workload.state import LineState
+from lines.becoming_a_teacher.workload.planner import Planned, plan
+from lines.becoming_a_teacher.workload.reading import read_line, read_trainees
+from lines.becoming_a_teacher.workload.spec import FOLLOW_UPS, MONTHS, OWNERS, Workload
+from lines.becoming_a_teacher.workload.state import LineState
 
 WORK_STARTS, WORK_ENDS = 9, 17
 

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import StrEnum
 from typing import Any
 
 import anyio
@@ -17,14 +16,9 @@ import httpx
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS, record_system_for
 from serviceline.control import LineControl
 from serviceline.fields import husid
+from serviceline.lines import Progress, Size
 
 MENTORING = ("placements", "claims")
-
-
-class Size(StrEnum):
-    SMALL = "small"
-    MEDIUM = "medium"
-    LARGE = "large"
 
 
 @dataclass(frozen=True)
@@ -673,9 +667,6 @@ def hesa_returns(
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-Progress = Callable[[str, int, int], None]
 
 
 async def already_seeded(clients: Mapping[str, httpx.AsyncClient]) -> bool:
