@@ -178,7 +178,15 @@ def create_tables(engine: Engine, tables: Iterable[type[SQLModel]]) -> None:
     kernel = [KernelState, JobRun]
     wanted = [model.__table__ for model in [*kernel, *tables]]  # type: ignore[attr-defined]
     SQLModel.metadata.create_all(engine, tables=wanted)
+    _add_missing_indexes(engine, wanted)
     _rename_edges(engine, wanted)
+
+
+def _add_missing_indexes(engine: Engine, tables: Iterable[Table]) -> None:
+    """create_all leaves a table that exists alone: a state folder of before gets new indexes."""
+    for table in tables:
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
 
 
 def _rename_edges(engine: Engine, tables: Iterable[Table]) -> None:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypeVar
 import anyio
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import event, func, insert, text
+from sqlalchemy import Index, event, func, insert, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction
 from sqlalchemy.orm.instrumentation import manager_of_class
@@ -58,10 +58,14 @@ class ChangeLog(SQLModel, table=True):
 
     __tablename__ = "kernel_changelog"
     # without AUTOINCREMENT SQLite hands out the seqs of pruned rows again, behind every cursor
-    __table_args__ = {"sqlite_autoincrement": True}
+    # (entity, key, version): a batch's version lookup reads its own keys, not the entity's history
+    __table_args__ = (
+        Index("ix_kernel_changelog_entity_key_version", "entity", "key", "version"),
+        {"sqlite_autoincrement": True},
+    )
     seq: int | None = Field(default=None, primary_key=True)
     entity: str = Field(index=True)
-    key: str = Field(index=True)
+    key: str
     op: str
     version: int
     changed_at: datetime | None = utc_field()

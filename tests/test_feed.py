@@ -14,6 +14,7 @@ import anyio.lowlevel
 import httpx
 import pytest
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import inspect, text
 from sqlmodel import Session, col, select
 
 from lines.becoming_a_teacher.topology import LINE
@@ -144,6 +145,31 @@ def test_an_exception_after_flush_leaves_neither_record_nor_entry(state_dir: Pat
             assert [(e.key, e.op, e.version, e.changed_at) for e in entries] == [
                 ("100001", "upsert", 1, CLOCK_START)
             ]
+    finally:
+        engine.dispose()
+
+
+def test_a_change_log_of_before_gets_the_version_index_and_the_lookup_reads_it(
+    state_dir: Path,
+) -> None:
+    engine = make_engine(database_url(state_dir, "owner"))
+    create_tables(engine, [ChangeLog, School])
+    index = "ix_kernel_changelog_entity_key_version"
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP INDEX {index}"))
+        create_tables(engine, [ChangeLog, School])
+        assert index in {
+            found["name"] for found in inspect(engine).get_indexes(ChangeLog.__tablename__)
+        }
+        if engine.dialect.name == "sqlite":
+            lookup = (
+                "EXPLAIN QUERY PLAN SELECT key, max(version) FROM kernel_changelog"
+                " WHERE entity = 'school' AND key IN ('1', '2') GROUP BY key"
+            )
+            with engine.connect() as connection:
+                plan = " ".join(str(row[-1]) for row in connection.execute(text(lookup)))
+            assert index in plan, plan
     finally:
         engine.dispose()
 

@@ -95,13 +95,13 @@ def submit(
         for course in session.exec(select(CourseCopy).where(col(CourseCopy.uuid).in_(uuids)))
     }
     sites = valid_sites(session, {course.provider_code for course in courses.values()})
-    taken = set(
-        session.exec(
-            select(Application.candidate_id, Application.course_uuid).where(
-                col(Application.candidate_id).in_(candidates), col(Application.status).in_(LIVE)
-            )
-        )
+    # by candidate alone: a status index would be chosen, and it covers almost every application
+    mine = select(Application.candidate_id, Application.course_uuid, Application.status).where(
+        col(Application.candidate_id).in_(candidates)
     )
+    taken = {
+        (candidate, course) for candidate, course, state in session.exec(mine) if state in LIVE
+    }
     applications = []
     for index, choice in enumerate(choices):
         course = courses.get(choice.course_uuid)
