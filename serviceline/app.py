@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -194,6 +195,48 @@ def create_app(
     add_error_handlers(app)
     document_errors(app)
     return app
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceApp:
+    """A service of a line, declared once: what the app factory builds its process from."""
+
+    name: str
+    settings: type[ServiceSettings] = ServiceSettings
+    routers: Sequence[APIRouter] = ()
+    tables: Sequence[type[SQLModel]] = ()
+    copies: Mapping[str, CopyTarget] = field(default_factory=dict)
+    jobs: Sequence[JobFactory] = ()
+    # the service's own refusals in its real API's shapes, over the kernel's
+    error_handlers: Sequence[Callable[[FastAPI], None]] = ()
+
+    @property
+    def env_prefix(self) -> str:
+        return f"{self.name.upper().replace('-', '_')}_"
+
+    def settings_from_env(self) -> ServiceSettings:
+        return self.settings(_env_prefix=self.env_prefix)
+
+    def create_app(
+        self,
+        settings: ServiceSettings | None = None,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+        *,
+        topology: Topology,
+    ) -> FastAPI:
+        app = create_app(
+            self.name,
+            settings or self.settings_from_env(),
+            routers=self.routers,
+            tables=self.tables,
+            copies=self.copies,
+            jobs=self.jobs,
+            transports=transports,
+            topology=topology,
+        )
+        for add_handlers in self.error_handlers:
+            add_handlers(app)
+        return app
 
 
 def _serve_docs(app: FastAPI) -> None:

@@ -14,7 +14,7 @@ import yaml
 
 from serviceline import grafana
 from serviceline.dashboard.process import DASHBOARD, dashboard_env
-from serviceline.launcher import LineConfig, service_command, service_env
+from serviceline.launcher import LineConfig, service_command, service_env, service_identity
 from serviceline.lines import current_line
 from serviceline.topology import Service, Topology
 
@@ -157,7 +157,7 @@ def compose_file(topology: Topology) -> str:
         "# and each service's /docs on its own port. `docker compose --profile observability up\n"
         f"# --build` adds Prometheus (port {PROMETHEUS_PORT}), Grafana (port {GRAFANA_PORT}) and\n"
         f"# Jaeger (port {JAEGER_UI_PORT}), which every service sends its spans to.\n"
-        "# Written by `python -m serviceline.compose` from serviceline/topology.py; do not edit.\n"
+        "# Written by `python -m serviceline.compose` from the line's topology; do not edit.\n"
     )
     return header + "\n".join(_yaml(document, 0)) + "\n"
 
@@ -165,7 +165,8 @@ def compose_file(topology: Topology) -> str:
 def _server(config: LineConfig, service: Service, topology: Topology) -> dict[str, Any]:
     """A service of the line: after PostgreSQL and every service it reads from or commands."""
     needs = dict.fromkeys((POSTGRES, *topology.upstreams(service.name)), HEALTHY)
-    return _http_server(config, service, service_env(config, service, topology, None), needs)
+    environment = service_identity(service) | service_env(config, service, topology, None)
+    return _http_server(config, service, environment, needs)
 
 
 def _http_server(

@@ -6,39 +6,12 @@ import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import import_module
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from serviceline.clock import parse_duration
-from serviceline.settings import ServiceSettings
 from serviceline.topology import Edge, Mechanism, Topology
-
-
-class AppFactory(Protocol):
-    def __call__(
-        self,
-        settings: Any = None,
-        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-    ) -> FastAPI: ...
-
-
-def app_factory(name: str, topology: Topology) -> AppFactory:
-    factory: AppFactory = import_module(f"{topology.service(name).package}.main").create_app
-    return factory
-
-
-def settings_class(name: str, topology: Topology) -> type[ServiceSettings]:
-    module = import_module(f"{topology.service(name).package}.settings")
-    for value in vars(module).values():
-        is_settings = isinstance(value, type) and issubclass(value, ServiceSettings)
-        # the class the module defines, not a base it imports (a record system's, say)
-        if is_settings and value.__module__ == module.__name__:
-            found: type[ServiceSettings] = value
-            return found
-    raise LookupError(f"{name} has no settings class")
 
 
 class ControlError(RuntimeError):

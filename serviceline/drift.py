@@ -16,12 +16,11 @@ import httpx
 from serviceline import checksums
 from serviceline.clock import SimulatedClock
 from serviceline.comparisons import compare, listed
-from serviceline.control import settings_class
 from serviceline.credentials import AUDIT_FOR
 from serviceline.findings import CLASSES, Comparison, Difference, KeyDrift, alike
 from serviceline.known_walks import KnownRecords, KnownSubtrees
 from serviceline.readers import KernelReader, SourceRecord, reader_for
-from serviceline.settings import ClockMode, ServiceSettings
+from serviceline.settings import ClockMode
 from serviceline.topology import Edge, Listing, Lookup, Mechanism, Reader, RecordCheck, Topology
 from serviceline.upstream import Upstream, UpstreamError
 
@@ -400,7 +399,7 @@ class Auditor:
             # a whole-file owner (the GIAS extract) serves nothing narrower than its file
             records = await self._owner_records(edge, now, keys)
             return [r for r in records if str(edge.translate(r.fields)[edge.key_field]) in wanted]
-        upstream, _ = self._reading(edge)
+        upstream = self._reading(edge)
         reader = KernelReader(upstream, edge.entity, self._source_key(edge), 1)
         found: list[SourceRecord | None] = []
         for start in range(0, len(keys), self.fan_out):
@@ -424,13 +423,13 @@ class Auditor:
     async def _owner_records(
         self, edge: Edge, now: datetime, copied: list[str]
     ) -> list[SourceRecord]:
-        upstream, settings = self._reading(edge)
+        consumer = await self._admin(edge.consumer, "/admin/clock")
         reader = reader_for(
             edge,
-            upstream,
+            self._reading(edge),
             self._source_key(edge),
             SimulatedClock(ClockMode.MANUAL, now),
-            settings.recruitment_cycle_year,
+            int(consumer["recruitment_cycle_year"]),
             self.page_size,
             copied,
             known=await self._known_walk(edge),
@@ -468,11 +467,9 @@ class Auditor:
         head: int | None = (await self._admin(owner, "/admin/clock")).get("head")
         return head
 
-    def _reading(self, edge: Edge) -> tuple[ReadingUpstream, ServiceSettings]:
+    def _reading(self, edge: Edge) -> ReadingUpstream:
         """The owner as the consumer reads it: the same API, grants and scope."""
-        settings = settings_class(edge.consumer, self.topology)()
-        upstream = ReadingUpstream(edge.owner, self.clients[edge.owner], self.token, edge.consumer)
-        return upstream, settings
+        return ReadingUpstream(edge.owner, self.clients[edge.owner], self.token, edge.consumer)
 
     def _source_key(self, edge: Edge) -> str:
         return edge.source_key or self.topology.entity(edge.entity).key

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from serviceline.control import settings_class
+from serviceline.lines import current_line
 from serviceline.supervision import (
     DEAD,
     Program,
@@ -99,7 +99,7 @@ def service_env(
             {name: config.url(topology.service(name)) for name in topology.upstreams(service.name)}
         ),
     }
-    links = settings_class(service.name, topology).links
+    links = current_line().service(service.name).settings.links
     if links:
         urls = {name: config.public_url(topology.service(name)) for name in links}
         values["PUBLIC_URLS"] = json.dumps(urls)
@@ -123,6 +123,11 @@ def service_env(
     return {prefix + name: str(value) for name, value in values.items()}
 
 
+def service_identity(service: Service) -> dict[str, str]:
+    """What tells a service's process which of the line's services it is (serviceline.serve)."""
+    return {"SERVICELINE_SERVICE": service.name}
+
+
 def line_topology(config: LineConfig, topology: Topology) -> Topology:
     """The line as these settings run it: edges overridden, and none for what is read live."""
     try:
@@ -132,7 +137,7 @@ def line_topology(config: LineConfig, topology: Topology) -> Topology:
     for name, values in config.service_settings.items():
         if name not in {service.name for service in topology.services}:
             raise LaunchError(f"service_settings: no service named {name!r}")
-        settings = settings_class(name, topology)
+        settings = current_line().service(name).settings
         strays = sorted(set(values) - set(settings.model_fields))
         if strays:
             raise LaunchError(f"service_settings.{name}.{strays[0]}: {name} has no such setting")
@@ -162,7 +167,7 @@ def service_command(config: LineConfig, service: Service, python: str) -> list[s
         "-m",
         "uvicorn",
         "--factory",
-        f"{service.package}.main:create_app",
+        service.factory,
         "--host",
         config.host,
         "--port",
@@ -357,7 +362,10 @@ def start_line(
     config.state_dir.mkdir(parents=True, exist_ok=True)
     (config.state_dir / "logs").mkdir(exist_ok=True)
     anchor = time.time()
-    programs = [Program(s.name, service_command(config, s, sys.executable)) for s in services]
+    programs = [
+        Program(s.name, service_command(config, s, sys.executable), service_identity(s))
+        for s in services
+    ]
     # each service reads only the variables named after it, so one environment serves them all
     env = {k: v for s in services for k, v in service_env(config, s, topology, anchor).items()}
     try:

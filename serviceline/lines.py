@@ -4,7 +4,7 @@ so that the kernel imports none by name, with the seed and the workload that bel
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from serviceline.topology import Topology
 
 if TYPE_CHECKING:
+    from serviceline.app import ServiceApp
     from serviceline.control import LineControl
     from serviceline.studies.runner import EventSource
 
@@ -72,12 +73,29 @@ class Workloads(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class Line:
-    """What a package registers: its topology, and how to seed it and keep it moving."""
+    """What a package registers: its topology, each of its services declared once, and how to
+    seed the line and keep it moving."""
 
     topology: Topology
+    services: Sequence[ServiceApp]
     seed: Seeder
     already_seeded: Callable[[Mapping[str, httpx.AsyncClient]], Awaitable[bool]]
     workloads: Workloads
+
+    def __post_init__(self) -> None:
+        declared = [service.name for service in self.services]
+        named = [service.name for service in self.topology.services]
+        if sorted(declared) != sorted(named):
+            raise ValueError(
+                f"services: the line declares {sorted(declared)}, "
+                f"its topology names {sorted(named)}"
+            )
+
+    def service(self, name: str) -> ServiceApp:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(f"no service named {name!r}")
 
 
 class UnknownLineError(LookupError):

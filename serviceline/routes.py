@@ -344,6 +344,8 @@ class ClockView(BaseModel):
     now: datetime
     mode: str
     speed: float
+    # the cycle this service's reads of an owner ask for (Publish's API v1 is by cycle)
+    recruitment_cycle_year: int
     next_due: datetime | None
     next_job: str | None
     next_visible_due: datetime | None
@@ -396,6 +398,7 @@ def _clock_view(kernel: Kernel) -> ClockView:
         now=kernel.clock.now(),
         mode=kernel.clock.mode.value,
         speed=kernel.clock.speed,
+        recruitment_cycle_year=kernel.settings.recruitment_cycle_year,
         next_due=upcoming[0] if upcoming else None,
         next_job=upcoming[1].name if upcoming else None,
         next_visible_due=visible[0] if visible else None,

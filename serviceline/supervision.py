@@ -14,7 +14,7 @@ import tempfile
 import time
 import xmlrpc.client
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -65,6 +65,9 @@ class Program:
 
     name: str
     command: Sequence[str]
+    # its own variables, beside the environment every program shares (which holds the secrets,
+    # kept out of the configuration file)
+    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 def config_text(state_dir: Path, programs: Sequence[Program], *, restart: bool) -> str:
@@ -112,6 +115,10 @@ def config_text(state_dir: Path, programs: Sequence[Program], *, restart: bool) 
             "stdout_logfile": logs / f"{program.name}.log",
             "stdout_logfile_maxbytes": 0,
         }
+        if program.environment:
+            options["environment"] = ",".join(
+                f'{key}="{value}"' for key, value in program.environment.items()
+            )
         sections.append((f"program:{program.name}", options))
     sections.append((f"group:{GROUP}", {"programs": ",".join(p.name for p in programs)}))
     # supervisord expands %(name)s in every value: a literal % is written %%

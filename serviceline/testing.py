@@ -8,7 +8,7 @@ import contextvars
 import functools
 import os
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from anyio import to_thread
+from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from playwright.sync_api import Browser, sync_playwright
@@ -23,7 +24,7 @@ from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from serviceline.control import LineControl, app_factory, settings_class
+from serviceline.control import LineControl
 from serviceline.credentials import credential
 from serviceline.dashboard.process import RunningDashboard, start_dashboard
 from serviceline.drift import Auditor
@@ -330,7 +331,17 @@ def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSet
         "auditor_token": AUDITOR_TOKEN,
     }
     values.update(overrides)
-    return settings_class(name, current_line().topology)(**values)
+    return current_line().service(name).settings(**values)
+
+
+def service_app(
+    name: str,
+    settings: ServiceSettings,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    """One of the line's services as its process builds it, given its settings."""
+    line = current_line()
+    return line.service(name).create_app(settings, transports, topology=line.topology)
 
 
 def left_out(target: str) -> httpx.MockTransport:
@@ -348,12 +359,13 @@ async def in_process_line(
 ) -> AsyncIterator[LineUnderTest]:
     """Real service apps wired to each other through ASGI transports: no sockets."""
     names = list(names)
-    topology = current_line().topology
+    line = current_line()
+    topology = line.topology
     calls: list[Call] = []
     peers: dict[str, dict[str, httpx.AsyncBaseTransport]] = {name: {} for name in names}
     apps = {
-        name: app_factory(name, topology)(
-            service_settings(name, state_dir, **overrides), peers[name]
+        name: line.service(name).create_app(
+            service_settings(name, state_dir, **overrides), peers[name], topology=topology
         )
         for name in names
     }

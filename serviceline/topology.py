@@ -69,13 +69,17 @@ class Policy(StrEnum):
     LOCAL_WINS = "local_wins"
 
 
+# the uvicorn factory of a line's service process: it builds the service the environment names
+SERVICE_FACTORY = "serviceline.serve:create_app"
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
     title: str
     kind: Kind
     port: int
-    package: str
+    factory: str = SERVICE_FACTORY
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ PAYROLL_PEOPLE: list[dict[str, Any]] = [
 def line(*checks: RecordCheck) -> Topology:
     """A line of two services and one entity, with nothing copied: only the checks."""
     services = tuple(
-        Service(name, name.title(), Kind.SERVICE, 9000 + number, f"tests.{name}")
+        Service(name, name.title(), Kind.SERVICE, 9000 + number)
         for number, name in enumerate(("hr", "payroll", "ledger"))
     )
     return Topology(

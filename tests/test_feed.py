@@ -17,9 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import inspect, text
 from sqlmodel import Session, col, select
 
-from lines.becoming_a_teacher.topology import LINE
 from serviceline.clock import SimulatedClock
-from serviceline.control import app_factory
 from serviceline.db import create_tables, make_engine
 from serviceline.feed import ChangeLog, FeedNotifier, add_new, attach, head, new_record
 from serviceline.settings import CLOCK_START, ClockMode
@@ -29,6 +27,7 @@ from serviceline.testing import (
     database_url,
     in_process_line,
     refusal,
+    service_app,
     service_settings,
 )
 from stubs.gias.models import School
@@ -293,7 +292,7 @@ def test_writers_racing_in_the_database_take_turns_and_lose_no_version(state_dir
 
 
 async def test_the_response_is_sent_only_once_the_change_is_committed(state_dir: Path) -> None:
-    app = app_factory("gias", LINE)(service_settings("gias", state_dir))
+    app = service_app("gias", service_settings("gias", state_dir))
     request = json.dumps(builders.school("100009")).encode()
     committed_when_answered: list[bool] = []
 

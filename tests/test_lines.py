@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from lines.becoming_a_teacher.line import BECOMING_A_TEACHER
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
-from serviceline.lines import ENTRY_POINTS, UnknownLineError, load_line, registered
+from serviceline.lines import ENTRY_POINTS, UnknownLineError, current_line, load_line, registered
 from serviceline.testing import ROOT
 
 KERNEL = Path(ROOT) / "serviceline"
@@ -78,6 +79,7 @@ def test_a_package_registers_a_line_of_its_own(tmp_path: Path) -> None:
     (tmp_path / "shop_line.py").write_text(
         textwrap.dedent(
             """
+            from serviceline.app import ServiceApp
             from serviceline.lines import Line
             from serviceline.topology import Entity, Kind, Service, Topology
 
@@ -96,12 +98,13 @@ def test_a_package_registers_a_line_of_its_own(tmp_path: Path) -> None:
 
             LINE = Line(
                 topology=Topology(
-                    (Service("catalogue", "The catalogue", Kind.SERVICE, 9100, "shop.catalogue"),),
+                    (Service("catalogue", "The catalogue", Kind.SERVICE, 9100),),
                     (Entity("product", ("catalogue",), "sku"),),
                     (),
                     (),
                     (),
                 ),
+                services=[ServiceApp(name="catalogue")],
                 seed=seed,
                 already_seeded=already_seeded,
                 workloads=NoWorkloads(),
@@ -123,3 +126,11 @@ def test_a_package_registers_a_line_of_its_own(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "catalogue" in shown.stdout
     assert "publish" not in shown.stdout
+
+
+def test_a_line_declares_each_service_its_topology_names_and_no_other() -> None:
+    line = current_line()
+    with pytest.raises(ValueError, match=r"^services: the line declares \['gias'\]"):
+        replace(line, services=[line.service("gias")])
+    with pytest.raises(KeyError, match="no service named 'shop'"):
+        line.service("shop")

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.app import create_app
-from serviceline.control import LineControl, app_factory
+from serviceline.control import LineControl
 from serviceline.copier import CopyTarget
 from serviceline.testing import (
     ADMIN,
@@ -24,6 +24,7 @@ from serviceline.testing import (
     LineUnderTest,
     in_process_line,
     names_field,
+    service_app,
     service_settings,
 )
 from serviceline.topology import Policy, Topology
@@ -160,7 +161,7 @@ async def local_names_line(state_dir: Path) -> AsyncIterator[LineUnderTest]:
     """Publish, and a Find whose course names are its own once it edits them (LOCAL_NAMES)."""
     transports: dict[str, httpx.AsyncBaseTransport] = {}
     apps: dict[str, FastAPI] = {
-        "publish": app_factory("publish", LINE)(service_settings("publish", state_dir), transports),
+        "publish": service_app("publish", service_settings("publish", state_dir), transports),
         "find": create_app(
             "find",
             service_settings("find", state_dir),

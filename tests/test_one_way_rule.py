@@ -4,12 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.line import BECOMING_A_TEACHER
 from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS
-from serviceline.control import settings_class
 from serviceline.credentials import ADMIN, AUDITOR, OPERATOR, Credentials, Principal, presented
 from serviceline.deps import COMMAND_API, OWN_API
 from serviceline.lines import Size
+from serviceline.settings import ServiceSettings
 from serviceline.testing import API, API_TOKEN, in_process_line, names_field
 
 COMMANDS = {(c.caller, c.target) for c in LINE.commands}
@@ -19,14 +20,18 @@ RECORD_SYSTEM_WRITES = {(system, "apply") for system in RECORD_SYSTEMS}
 SERVICES = [s.name for s in LINE.services]
 
 
+def default_settings(service: str) -> ServiceSettings:
+    return BECOMING_A_TEACHER.service(service).settings()
+
+
 def accepted(service: str) -> Credentials:
     """The credentials `service` accepts, as its app derives them from its default settings."""
-    return Credentials.derive(service, LINE, settings_class(service, LINE)())
+    return Credentials.derive(service, LINE, default_settings(service))
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_service_holds_credentials_only_for_its_command_paths(service: str) -> None:
-    tokens = settings_class(service, LINE)().upstream_tokens
+    tokens = default_settings(service).upstream_tokens
     for target in (name for name in SERVICES if name != service):
         credentials = accepted(target)
         holder = credentials.identify(presented(service, target, tokens))

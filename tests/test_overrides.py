@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.control import app_factory
 from serviceline.launcher import LaunchError, LineConfig, line_topology, service_env
 from serviceline.testing import (
     ADMIN,
@@ -16,6 +15,7 @@ from serviceline.testing import (
     AUDITOR,
     LineUnderTest,
     in_process_line,
+    service_app,
     service_settings,
 )
 from serviceline.topology import Mechanism, Reader
@@ -149,7 +149,7 @@ def test_a_service_refuses_to_start_with_an_impossible_override(state_dir: Path)
     overrides = {REGISTER_SUBJECTS.name: "feed@10m"}
     settings = service_settings("register", state_dir, edge_overrides=overrides)
     with pytest.raises(ValueError, match=f"^{REGISTER_SUBJECTS.name}: cannot be read by feed"):
-        app_factory("register", LINE)(settings)
+        service_app("register", settings)
 
 
 def test_the_launcher_passes_overrides_and_settings_to_each_service(tmp_path: Path) -> None:

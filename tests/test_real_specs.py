@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lines.becoming_a_teacher.topology import LINE
-from serviceline.control import app_factory
-from serviceline.testing import service_settings
+from serviceline.testing import service_app, service_settings
 from tests import spec_schemas
 
 Operation = tuple[str, str]  # (METHOD, the spec's path)
@@ -171,7 +169,7 @@ SUPERSEDED = {
 
 def routes(service: str, state_dir: Path, namespace: str) -> set[Operation]:
     """What the service's own OpenAPI says it serves in the namespace."""
-    app = app_factory(service, LINE)(service_settings(service, state_dir))
+    app = service_app(service, service_settings(service, state_dir))
     return {
         (method.upper(), path)
         for path, item in app.openapi()["paths"].items()

@@ -17,7 +17,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS, record_system_for
-from serviceline.control import LineControl, app_factory
+from serviceline.control import LineControl
 from serviceline.fields import husid
 from serviceline.testing import (
     ADMIN,
@@ -27,6 +27,7 @@ from serviceline.testing import (
     LineUnderTest,
     names_field,
     reference,
+    service_app,
     service_settings,
 )
 from systems.record_system.jobs import draw
@@ -120,8 +121,8 @@ async def record_line(
         for service in LINE.services
     }
     apps = {
-        name: app_factory(name, LINE)(
-            service_settings(name, state_dir, **(settings or {}).get(name, {})), transports
+        name: service_app(
+            name, service_settings(name, state_dir, **(settings or {}).get(name, {})), transports
         )
         for name in names
     }

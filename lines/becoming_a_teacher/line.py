@@ -1,4 +1,5 @@
-"""The line as the kernel runs it: its topology, its seed and its recruitment cycle's workloads."""
+"""The line as the kernel runs it: its topology, its services, its seed and its recruitment
+cycle's workloads."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 import httpx
 
 from lines.becoming_a_teacher.seed import already_seeded, seed_line
+from lines.becoming_a_teacher.services import SERVICES
 from lines.becoming_a_teacher.topology import LINE
 from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
 from serviceline.lines import Line
@@ -35,5 +37,9 @@ class CycleWorkloads:
 
 
 BECOMING_A_TEACHER = Line(
-    topology=LINE, seed=seed_line, already_seeded=already_seeded, workloads=CycleWorkloads()
+    topology=LINE,
+    services=SERVICES,
+    seed=seed_line,
+    already_seeded=already_seeded,
+    workloads=CycleWorkloads(),
 )

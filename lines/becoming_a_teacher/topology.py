@@ -42,22 +42,20 @@ def _codes(*values: str) -> frozenset[str]:
 
 
 SERVICES = (
-    Service("gias", "Get information about schools", Kind.THIRD_PARTY, 8101, "stubs.gias"),
-    Service("publish", "Publish teacher training courses", Kind.SERVICE, 8102, "services.publish"),
-    Service("find", "Find postgraduate teacher training", Kind.SERVICE, 8103, "services.find"),
-    Service("apply", "Apply for teacher training", Kind.SERVICE, 8104, "services.apply"),
-    Service(
-        "manage", "Manage teacher training applications", Kind.SERVICE, 8105, "services.manage"
-    ),
-    Service("register", "Register trainee teachers", Kind.SERVICE, 8106, "services.register"),
-    Service("dqt", "Database of Qualified Teachers", Kind.THIRD_PARTY, 8107, "stubs.dqt"),
-    Service("hesa", "Higher Education Statistics Agency", Kind.THIRD_PARTY, 8108, "stubs.hesa"),
-    Service("placements", "Manage school placements", Kind.SERVICE, 8109, "services.placements"),
-    Service("claims", "Claim funding for mentor training", Kind.SERVICE, 8110, "services.claims"),
-    Service("sits", "Tribal SITS", Kind.RECORD_SYSTEM, 8111, "systems.sits"),
-    Service("banner", "Ellucian Banner", Kind.RECORD_SYSTEM, 8112, "systems.banner"),
-    Service("oracle", "Oracle", Kind.RECORD_SYSTEM, 8113, "systems.oracle"),
-    Service("thesis", "Thesis Cloud", Kind.RECORD_SYSTEM, 8114, "systems.thesis"),
+    Service("gias", "Get information about schools", Kind.THIRD_PARTY, 8101),
+    Service("publish", "Publish teacher training courses", Kind.SERVICE, 8102),
+    Service("find", "Find postgraduate teacher training", Kind.SERVICE, 8103),
+    Service("apply", "Apply for teacher training", Kind.SERVICE, 8104),
+    Service("manage", "Manage teacher training applications", Kind.SERVICE, 8105),
+    Service("register", "Register trainee teachers", Kind.SERVICE, 8106),
+    Service("dqt", "Database of Qualified Teachers", Kind.THIRD_PARTY, 8107),
+    Service("hesa", "Higher Education Statistics Agency", Kind.THIRD_PARTY, 8108),
+    Service("placements", "Manage school placements", Kind.SERVICE, 8109),
+    Service("claims", "Claim funding for mentor training", Kind.SERVICE, 8110),
+    Service("sits", "Tribal SITS", Kind.RECORD_SYSTEM, 8111),
+    Service("banner", "Ellucian Banner", Kind.RECORD_SYSTEM, 8112),
+    Service("oracle", "Oracle", Kind.RECORD_SYSTEM, 8113),
+    Service("thesis", "Thesis Cloud", Kind.RECORD_SYSTEM, 8114),
 )
 
 RECORD_SYSTEMS = tuple(s.name for s in SERVICES if s.kind is Kind.RECORD_SYSTEM)

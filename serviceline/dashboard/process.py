@@ -19,7 +19,9 @@ from serviceline.launcher import LaunchError, LineConfig, service_command
 from serviceline.topology import Kind, Service
 
 # run as the services are run, on the port below theirs
-DASHBOARD = Service("dashboard", "The line, live", Kind.SERVICE, 8100, "serviceline.dashboard")
+DASHBOARD = Service(
+    "dashboard", "The line, live", Kind.SERVICE, 8100, "serviceline.dashboard.main:create_app"
+)
 
 
 def dashboard_env(config: LineConfig, **settings: Any) -> dict[str, str]:

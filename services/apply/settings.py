@@ -1,14 +1,10 @@
 from typing import ClassVar
 
-from pydantic_settings import SettingsConfigDict
-
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.settings import ServiceSettings
 
 
 class ApplySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="APPLY_", extra="ignore")
-
     links: ClassVar[tuple[str, ...]] = ("manage",)
 
     def manage_url(self) -> str:

@@ -1,11 +1,7 @@
-from pydantic_settings import SettingsConfigDict
-
 from serviceline.settings import ServiceSettings
 
 
 class FindSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="FIND_", extra="ignore")
-
     # keep no copy of Publish's courses: ask Publish for them on every search, as Find did
     # until 2022, when it called the Teacher Training API live
     read_through: bool = False

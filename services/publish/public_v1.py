@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, or_, select
@@ -53,6 +53,11 @@ def api_v1_error(_: Request, error: Exception) -> JSONResponse:
     title = STATUS_TITLES.get(error.status, "ERROR")
     body = {"errors": [{"status": error.status, "title": title, "detail": error.detail}]}
     return JSONResponse(body, status_code=error.status)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """API v1 refusals in the spec's error objects; the rest of Publish keeps FastAPI's."""
+    app.add_exception_handler(ApiV1Error, api_v1_error)
 
 
 def parse_moment(text: str) -> datetime:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from anyio import to_thread
 from sqlmodel import Session, col, func, select
 
 from serviceline.deps import Kernel
+from serviceline.scheduler import Job
 from stubs.dqt.models import FIRST_TRN, Teacher, TrnRequest
 
 LAST_TRN = 9999999
@@ -78,3 +80,12 @@ async def complete_trn_requests(kernel: Kernel) -> dict[str, Any]:
             return {"completed": completed}
 
     return await to_thread.run_sync(run)
+
+
+def trn_completions(kernel: Kernel) -> Job:
+    return Job(
+        "dqt.complete_trn_requests",
+        None,
+        partial(complete_trn_requests, kernel),
+        due=partial(pending_due, kernel),
+    )

@@ -6,12 +6,14 @@ import csv
 import io
 from collections.abc import Iterable
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from anyio import to_thread
 from sqlmodel import Session, col, delete, select
 
 from serviceline.deps import Kernel
+from serviceline.scheduler import Job
 from stubs.gias.models import COLUMNS, Extract, School, edubase_row
 
 KEEP_DAYS = 7
@@ -45,3 +47,7 @@ async def publish_daily_extract(kernel: Kernel) -> dict[str, Any]:
             return {"day": day.isoformat(), "bytes": len(extract.content)}
 
     return await to_thread.run_sync(run)
+
+
+def daily_extract(kernel: Kernel) -> Job:
+    return Job("gias.daily_extract", "0 0 * * *", partial(publish_daily_extract, kernel))

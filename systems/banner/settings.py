@@ -2,14 +2,11 @@ from datetime import timedelta
 from typing import ClassVar
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from systems.record_system.settings import RecordSystemSettings, Share
 
 
 class BannerSettings(RecordSystemSettings):
-    model_config = SettingsConfigDict(env_prefix="BANNER_", extra="ignore")
-
     system: ClassVar[str] = "banner"
     office: str = "Banner admissions"
     # polls hourly and decides ten minutes later, a day after an application arrives;
@@ -20,7 +17,7 @@ class BannerSettings(RecordSystemSettings):
     offer_conditions: list[str] = Field(default_factory=lambda: ["Enhanced DBS check"])
     confirm_after: timedelta = timedelta(days=7)
     submit_schedule: str = "0 2 * * *"
-    student_id_prefix: str = "B"
+    student_id_prefix: ClassVar[str] = "B"
     study_mode_codes: dict[str, str] = Field(
         default_factory=lambda: {"full_time": "63", "part_time": "64"}
     )

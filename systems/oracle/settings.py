@@ -2,14 +2,11 @@ from datetime import timedelta
 from typing import ClassVar
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from systems.record_system.settings import RecordSystemSettings, Share
 
 
 class OracleSettings(RecordSystemSettings):
-    model_config = SettingsConfigDict(env_prefix="ORACLE_", extra="ignore")
-
     system: ClassVar[str] = "oracle"
     office: str = "Oracle Student Cloud admissions"
     # polls every 30 minutes but takes five days to decide; half get an offer, with three
@@ -26,7 +23,7 @@ class OracleSettings(RecordSystemSettings):
     )
     confirm_after: timedelta = timedelta(days=21)
     submit_schedule: str = "30 6 * * 1"
-    student_id_prefix: str = "O"
+    student_id_prefix: ClassVar[str] = "O"
     study_mode_codes: dict[str, str] = Field(
         default_factory=lambda: {"full_time": "02", "part_time": "31"}
     )

@@ -37,7 +37,7 @@ class RecordSystemSettings(ServiceSettings):
     # how far the record system talks to Apply, Register and HESA at once
     fan_out: Annotated[int, Field(ge=1, le=64)] = 8
     # the trainee record as the enrolment team codes it, HESA codes throughout
-    student_id_prefix: str = ""
+    student_id_prefix: ClassVar[str] = ""
     study_mode_codes: dict[str, str] = Field(
         default_factory=lambda: {"full_time": "01", "part_time": "31"}
     )

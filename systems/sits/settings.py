@@ -2,14 +2,11 @@ from datetime import timedelta
 from typing import ClassVar
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from systems.record_system.settings import RecordSystemSettings, Share
 
 
 class SitsSettings(RecordSystemSettings):
-    model_config = SettingsConfigDict(env_prefix="SITS_", extra="ignore")
-
     system: ClassVar[str] = "sits"
     office: str = "SITS:Vision admissions"
     # polls every 15 minutes, decides a few minutes after each poll, two days after an
@@ -22,7 +19,7 @@ class SitsSettings(RecordSystemSettings):
     )
     confirm_after: timedelta = timedelta(days=14)
     submit_schedule: str = "0 18 * * 5"
-    student_id_prefix: str = "S"
+    student_id_prefix: ClassVar[str] = "S"
     study_mode_codes: dict[str, str] = Field(
         default_factory=lambda: {"full_time": "01", "part_time": "31"}
     )

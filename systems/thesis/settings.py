@@ -2,14 +2,11 @@ from datetime import timedelta
 from typing import ClassVar
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from systems.record_system.settings import RecordSystemSettings, Share
 
 
 class ThesisSettings(RecordSystemSettings):
-    model_config = SettingsConfigDict(env_prefix="THESIS_", extra="ignore")
-
     system: ClassVar[str] = "thesis"
     office: str = "Thesis admissions"
     # polls every 4 hours and decides 20 minutes later, three days after an application
@@ -20,7 +17,7 @@ class ThesisSettings(RecordSystemSettings):
     offer_share: Share = 0.85
     offer_conditions: list[str] = Field(default_factory=list)
     submit_schedule: str = "30 22 * * *"
-    student_id_prefix: str = "T"
+    student_id_prefix: ClassVar[str] = "T"
     study_mode_codes: dict[str, str] = Field(
         default_factory=lambda: {"full_time": "01", "part_time": "64"}
     )
