@@ -170,7 +170,7 @@ def create_app(
 
     app = FastAPI(
         title=service.title,
-        summary=f"serviceline: the {name} service of the 'Becoming a teacher' line",
+        summary=f"serviceline: the {name} service of {topology.called}",
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,

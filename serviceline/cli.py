@@ -55,7 +55,7 @@ from serviceline.topology import Edge, Kind, Mechanism, edge_name
 from serviceline.trace import Hop, Trace, collect_trace, when
 
 app = typer.Typer(
-    help="serviceline: the 'Becoming a teacher' service line, copying data one way.",
+    help="serviceline: a service line whose services copy data one way, and the drift it causes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -191,10 +191,11 @@ def seed_with_progress(
 
 
 def services_table(config: LineConfig, names: list[str]) -> Table:
-    table = Table(title="serviceline: the 'Becoming a teacher' line")
+    topology = current_line().topology
+    table = Table(title=f"serviceline: {topology.called}")
     for column in ("service", "kind", "URL", "API docs"):
         table.add_column(column)
-    for service in (s for s in current_line().topology.services if s.name in names):
+    for service in (s for s in topology.services if s.name in names):
         url = config.url(service)
         table.add_row(f"{service.name} — {service.title}", service.kind.value, url, f"{url}/docs")
     return table

@@ -24,6 +24,14 @@ class Kind(StrEnum):
     RECORD_SYSTEM = "record_system"
 
 
+# the heading over each kind of service in a line's picture, unless the line names its own
+GROUP_TITLES = {
+    Kind.SERVICE: "Services",
+    Kind.THIRD_PARTY: "Third parties",
+    Kind.RECORD_SYSTEM: "Record systems",
+}
+
+
 class Mechanism(StrEnum):
     FEED = "feed"
     UPDATED_SINCE = "updated_since"
@@ -358,6 +366,10 @@ class Topology:
     commands: tuple[CommandPath, ...]
     # what two services hold of one entity, compared beside the copy edges
     comparisons: tuple[RecordCheck, ...] = ()
+    # what the line is called where its help and pages name it
+    title: str = ""
+    # the line's own headings over kinds of service in its picture
+    group_titles: Mapping[Kind, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._check_comparisons()
@@ -371,6 +383,14 @@ class Topology:
                     f"{consumer}'s walk {walk!r}: its edges read {len(read)} different APIs; "
                     "one walk reads one owner through one reader"
                 )
+
+    @property
+    def called(self) -> str:
+        """The line as a sentence names it."""
+        return f"the '{self.title}' line" if self.title else "the line"
+
+    def group_title(self, kind: Kind) -> str:
+        return self.group_titles.get(kind, GROUP_TITLES[kind])
 
     def _check_comparisons(self) -> None:
         services = {service.name for service in self.services}

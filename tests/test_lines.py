@@ -18,6 +18,7 @@ from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
 from serviceline.lines import ENTRY_POINTS, UnknownLineError, current_line, load_line, registered
 from serviceline.testing import ROOT
+from serviceline.topology import Kind
 
 KERNEL = Path(ROOT) / "serviceline"
 THE_LINE = ("lines", "services", "stubs", "systems")
@@ -55,6 +56,22 @@ def test_importing_the_whole_kernel_loads_no_line_module() -> None:
     ).stdout.split()
     assert "serviceline.copier" in loaded
     assert [m for m in loaded if m.split(".")[0] in THE_LINE] == []
+
+
+def test_no_kernel_text_names_the_line() -> None:
+    # its pages, help and API summaries take the line's name from its topology
+    texts = [p for p in KERNEL.rglob("*") if p.suffix in {".py", ".html", ".js", ".css"}]
+    assert [str(p) for p in texts if LINE.title in p.read_text(encoding="utf-8")] == []
+    assert LINE.title == "Becoming a teacher"
+
+
+def test_a_line_names_itself_and_its_groups_or_takes_the_kernels_words() -> None:
+    assert LINE.called == "the 'Becoming a teacher' line"
+    assert LINE.group_title(Kind.RECORD_SYSTEM) == "Student record systems"
+    assert LINE.group_title(Kind.THIRD_PARTY) == "Third parties"
+    untitled = replace(LINE, title="", group_titles={})
+    assert untitled.called == "the line"
+    assert untitled.group_title(Kind.SERVICE) == "Services"
 
 
 def test_the_installed_line_is_the_one_run_when_none_is_named() -> None:

@@ -677,4 +677,16 @@ COMPARISONS = (
     ),
 )
 
-LINE = Topology(SERVICES, ENTITIES, RELATIONSHIPS, EDGES, COMMANDS, COMPARISONS)
+LINE = Topology(
+    SERVICES,
+    ENTITIES,
+    RELATIONSHIPS,
+    EDGES,
+    COMMANDS,
+    COMPARISONS,
+    title="Becoming a teacher",
+    group_titles={
+        Kind.SERVICE: "Becoming a teacher services",
+        Kind.RECORD_SYSTEM: "Student record systems",
+    },
+)

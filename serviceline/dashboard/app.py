@@ -112,6 +112,8 @@ def create_app(
         moment=moment,
         schedule_words=schedule_words,
         supervision_words=supervision_words,
+        # capitalised by its first letter only: the line's own name keeps its case
+        line_heading=topology.called[:1].upper() + topology.called[1:],
     )
 
     # made here, as a service's: its instrumentation is middleware added before the app starts
@@ -148,7 +150,7 @@ def create_app(
 
     app = FastAPI(
         title="serviceline dashboard",
-        summary="the 'Becoming a teacher' line as a live picture, with its drift on it",
+        summary=f"{topology.called} as a live picture, with its drift on it",
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,

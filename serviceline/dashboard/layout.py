@@ -36,12 +36,6 @@ GROUP_LINE = 14.0
 CHAR_WIDTH = 0.5
 BOLD_WIDTH = 0.53
 
-GROUP_TITLES = {
-    Kind.THIRD_PARTY: "Third parties",
-    Kind.SERVICE: "Becoming a teacher services",
-    Kind.RECORD_SYSTEM: "Student record systems",
-}
-
 Point = tuple[float, float]
 
 
@@ -461,7 +455,7 @@ def layout(topology: Topology, lines: Mapping[str, int] | None = None) -> Layout
     }
     titles = {
         kind: wrap(
-            GROUP_TITLES[kind].upper(),
+            topology.group_title(kind).upper(),
             bands[span.stop - 1][1] - bands[span.start][0],
             GROUP_FONT,
             2,
