@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from rich.table import Table
 from serviceline.clock import ClockError, parse_duration
 from serviceline.control import ControlError, LineControl
 from serviceline.dashboard.process import RunningDashboard, start_dashboard
+from serviceline.declared.spec import schema
 from serviceline.drift import (
     Auditor,
     DriftReport,
@@ -44,7 +46,7 @@ from serviceline.launcher import (
     start_line,
     stop_recorded,
 )
-from serviceline.lines import Size, UnknownLineError, current_line
+from serviceline.lines import Size, UnknownLineError, current_line, is_line_file
 from serviceline.output import console as terminal
 from serviceline.scenarios.cli import scenario_app
 from serviceline.scenarios.spec import format_duration
@@ -90,12 +92,31 @@ PortOffset = Annotated[
 ]
 
 
+LineOption = Annotated[
+    str,
+    typer.Option(
+        "--line",
+        envvar="SERVICELINE_LINE",
+        help="the line to run: a registered line's name or a line file (.yaml); "
+        "by default the one line installed",
+        show_default=False,
+    ),
+]
+
+
 @app.callback()
 def main(
-    ctx: typer.Context, port_offset: PortOffset = None, state_dir: StateDir = Path(".state")
+    ctx: typer.Context,
+    port_offset: PortOffset = None,
+    state_dir: StateDir = Path(".state"),
+    line: LineOption = "",
 ) -> None:
     # a line started with --port-offset is reached again without it, as its URLs were printed
     ctx.obj = port_offset if port_offset is not None else recorded_offset(state_dir) or 0
+    if line:
+        # --line is the SERVICELINE_LINE setting: for this process's LineSettings, and for
+        # every process it starts (a line file by its absolute path)
+        os.environ["SERVICELINE_LINE"] = str(Path(line).resolve()) if is_line_file(line) else line
     try:
         current_line()
     except UnknownLineError as error:
@@ -176,7 +197,7 @@ def seed_with_progress(
         async def work() -> dict[str, int]:
             line = connect(host, admin_token, port_offset, service_hosts=service_hosts)
             async with line as (clients, control):
-                if await current_line().already_seeded(clients):
+                if await current_line().already_seeded(clients, api_token):
                     if if_new:
                         return {}
                     # a second seed's keys (URNs, provider codes) are the first one's
@@ -502,6 +523,12 @@ def clock_advance(
     for (service, job), count in sorted(runs.items()):
         table.add_row(service, job, str(count), str(failures[(service, job)] or ""))
     console.print(table)
+
+
+@app.command("line-schema")
+def line_schema() -> None:
+    """The JSON schema of a line file, for editors that check YAML as it is written."""
+    print(json.dumps(schema(), indent=2))
 
 
 @app.command()

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from serviceline.lines import current_line
+from serviceline.lines import current_line, line_name
 from serviceline.supervision import (
     DEAD,
     Program,
@@ -124,8 +124,10 @@ def service_env(
 
 
 def service_identity(service: Service) -> dict[str, str]:
-    """What tells a service's process which of the line's services it is (serviceline.serve)."""
-    return {"SERVICELINE_SERVICE": service.name}
+    """What tells a service's process which line it is part of, and which of its services it is
+    (serviceline.serve)."""
+    line = line_name()
+    return {"SERVICELINE_SERVICE": service.name} | ({"SERVICELINE_LINE": line} if line else {})
 
 
 def line_topology(config: LineConfig, topology: Topology) -> Topology:

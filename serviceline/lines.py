@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
@@ -35,7 +36,7 @@ class Size(StrEnum):
 class LineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SERVICELINE_", extra="ignore")
 
-    # a registered line's name; empty: the one line installed
+    # a registered line's name, or a line file (`.yaml`); empty: the one line installed
     line: str = ""
 
 
@@ -79,8 +80,11 @@ class Line:
     topology: Topology
     services: Sequence[ServiceApp]
     seed: Seeder
-    already_seeded: Callable[[Mapping[str, httpx.AsyncClient]], Awaitable[bool]]
+    # whether the line holds a seed, asked with the write API's token
+    already_seeded: Callable[[Mapping[str, httpx.AsyncClient], str], Awaitable[bool]]
     workloads: Workloads
+    # the services the seed writes to: a study's line always runs them
+    seeded: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         declared = [service.name for service in self.services]
@@ -106,9 +110,19 @@ def registered() -> dict[str, EntryPoint]:
     return {point.name: point for point in entry_points(group=ENTRY_POINTS)}
 
 
+LINE_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+def is_line_file(name: str) -> bool:
+    return name.endswith(LINE_FILE_SUFFIXES)
+
+
 @functools.cache
 def load_line(name: str) -> Line:
-    """The line registered as `name`; "" names the only one registered."""
+    """The line registered as `name`, or written in the file `name`; "" names the only one
+    registered."""
+    if is_line_file(name):
+        return _declared(Path(name))
     lines = registered()
     if not name and len(lines) == 1:
         [name] = lines
@@ -121,6 +135,24 @@ def load_line(name: str) -> Line:
     return line
 
 
+def _declared(path: Path) -> Line:
+    # the kernel's own generic services, imported once a file asks for them: they build on the
+    # app factory, which itself reads which line runs
+    from serviceline.declared.line import declared_line
+    from serviceline.declared.spec import LineFileError
+
+    try:
+        return declared_line(path)
+    except LineFileError as error:
+        raise UnknownLineError(f"line: {error}") from error
+
+
 def current_line(settings: LineSettings | None = None) -> Line:
     """The line this process runs, as its settings name it."""
-    return load_line((settings or LineSettings()).line)
+    return load_line(line_name(settings))
+
+
+def line_name(settings: LineSettings | None = None) -> str:
+    """The line as another process is told it: a line file by its absolute path."""
+    name = (settings or LineSettings()).line
+    return str(Path(name).resolve()) if is_line_file(name) else name

@@ -29,7 +29,7 @@ from serviceline.credentials import credential
 from serviceline.dashboard.process import RunningDashboard, start_dashboard
 from serviceline.drift import Auditor
 from serviceline.launcher import LineConfig, RunningLine, alive, free_port_offset, start_line
-from serviceline.lines import current_line
+from serviceline.lines import Line, current_line
 from serviceline.settings import ServiceSettings, sqlite_url
 from serviceline.upstream import Upstream
 
@@ -321,7 +321,9 @@ class LineUnderTest:
         return uuid
 
 
-def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSettings:
+def service_settings(
+    name: str, state_dir: Path, *, line: Line | None = None, **overrides: Any
+) -> ServiceSettings:
     """Settings for one service in a test: its own database under `state_dir`."""
     values: dict[str, Any] = {
         "state_dir": state_dir,
@@ -331,7 +333,7 @@ def service_settings(name: str, state_dir: Path, **overrides: Any) -> ServiceSet
         "auditor_token": AUDITOR_TOKEN,
     }
     values.update(overrides)
-    return current_line().service(name).settings(**values)
+    return (line or current_line()).service(name).settings(**values)
 
 
 def service_app(
@@ -355,17 +357,20 @@ def left_out(target: str) -> httpx.MockTransport:
 
 @contextlib.asynccontextmanager
 async def in_process_line(
-    names: Iterable[str], state_dir: Path, **overrides: Any
+    names: Iterable[str], state_dir: Path, *, line: Line | None = None, **overrides: Any
 ) -> AsyncIterator[LineUnderTest]:
-    """Real service apps wired to each other through ASGI transports: no sockets."""
+    """Real service apps wired to each other through ASGI transports: no sockets; the line
+    installed unless another is given."""
     names = list(names)
-    line = current_line()
+    line = line or current_line()
     topology = line.topology
     calls: list[Call] = []
     peers: dict[str, dict[str, httpx.AsyncBaseTransport]] = {name: {} for name in names}
     apps = {
         name: line.service(name).create_app(
-            service_settings(name, state_dir, **overrides), peers[name], topology=topology
+            service_settings(name, state_dir, line=line, **overrides),
+            peers[name],
+            topology=topology,
         )
         for name in names
     }

@@ -110,7 +110,7 @@ def test_a_package_registers_a_line_of_its_own(tmp_path: Path) -> None:
             async def seed(clients, control, api_token, size="small", seed=1, progress=None):
                 return {}
 
-            async def already_seeded(clients):
+            async def already_seeded(clients, api_token):
                 return False
 
             LINE = Line(

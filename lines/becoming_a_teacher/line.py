@@ -42,4 +42,5 @@ BECOMING_A_TEACHER = Line(
     seed=seed_line,
     already_seeded=already_seeded,
     workloads=CycleWorkloads(),
+    seeded=("gias", "publish", "apply", "manage", "dqt", "placements", "claims"),
 )

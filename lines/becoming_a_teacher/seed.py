@@ -669,7 +669,7 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-async def already_seeded(clients: Mapping[str, httpx.AsyncClient]) -> bool:
+async def already_seeded(clients: Mapping[str, httpx.AsyncClient], api_token: str) -> bool:
     """Whether a seed ran before: the first thing it writes is GIAS's schools."""
     response = await clients["gias"].get("/records/school", params={"limit": 1})
     response.raise_for_status()

@@ -26,8 +26,6 @@ from serviceline.scenarios.spec import (
 from serviceline.settings import CLOCK_START
 from serviceline.topology import Topology, edge_name
 
-# the owners the seed writes to: a study's line always runs them
-SEEDED = ("gias", "publish", "apply", "manage", "dqt", "placements", "claims")
 # a recruitment cycle: October to October
 CYCLE = timedelta(days=365)
 # "down" stops the service's process for the window; the others are /admin/faults kinds
@@ -181,7 +179,7 @@ class Study(Strict):
         absent = sorted({f.service for c in calendars for f in c} - set(self.needed()))
         if absent:
             raise ValueError(f"faults: {', '.join(absent)} is not among the study's services")
-        unseeded = [name for name in SEEDED if name not in self.needed()]
+        unseeded = [name for name in current_line().seeded if name not in self.needed()]
         if unseeded:
             raise ValueError(f"services: the seed writes to {', '.join(unseeded)}: run them too")
         return self
