@@ -3,7 +3,8 @@
 The test gives bash what a user's shell has after `make up`: a working directory holding
 `.venv` (the project's own) and `.state` (the state folder of a line this test starts, seeded,
 with the default tokens), the variables earlier commands assigned (`A`, `W`, `UUID`), and the
-user's own files the README names (`my-story.yaml`, a built-in story). The line runs on a free
+user's own files the README names (`my-story.yaml`, a built-in story, and the example lines in
+`examples/`). The line runs on a free
 range of ports: `serviceline` finds it through `.state` by itself, and in every other command
 only a port of the line (`localhost:8104`, `127.0.0.1:8100`) is rewritten, by adding the test
 line's port offset. Nothing else in a command is changed.
@@ -169,6 +170,7 @@ def workdir(tmp_path: Path) -> Path:
     """A user's checkout as bash sees it after `make install`: `.venv` and their own files."""
     (tmp_path / ".venv").symlink_to(sys.prefix)
     shutil.copy(BUILTIN / "course-renamed.yaml", tmp_path / "my-story.yaml")
+    shutil.copytree(README.parent / "examples", tmp_path / "examples")
     (tmp_path / VARIABLES).touch()
     return tmp_path
 
