@@ -190,6 +190,8 @@ def new_claims(
 ) -> list[Claim]:
     """Draft claims in the current claim window or an earlier one, submitted if asked."""
     current = academic_year_of(now.date())
+    schools = records.by_key(session, School, [body.school_urn for body in bodies])
+    providers = records.by_key(session, Provider, [body.provider_code for body in bodies])
     claims = []
     references = new_references(session, len(bodies))
     for index, (body, reference) in enumerate(zip(bodies, references, strict=True)):
@@ -201,8 +203,8 @@ def new_claims(
                 f"has not opened; this is {academic_year_name(current)}"
             )
         try:
-            records.open_school(session, School, body.school_urn, "school_urn")
-            records.listed_provider(session, Provider, body.provider_code, "provider_code")
+            records.open_school(schools, body.school_urn, "school_urn")
+            records.listed_provider(providers, body.provider_code, "provider_code")
         except HTTPException as error:
             raise records.unprocessable(at + str(error.detail)) from error
         claim = Claim(
