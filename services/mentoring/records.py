@@ -11,6 +11,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from serviceline.copies import ProviderCopyBase
 from serviceline.crud import get_or_404
+from serviceline.feed import add_new, new_record
 from serviceline.upstream import Upstream
 from services.mentoring.dqt import not_found, teacher_names
 from services.mentoring.models import MentorBase, MentorCreate, SchoolCopyBase, mentors_at
@@ -121,9 +122,12 @@ async def add_mentors(
             raise unprocessable(at(index) + str(error.detail)) from error
     names = await named_by_dqt(dqt, bodies, at)
     held = by_key(session, model, [body.trn for body in bodies])
+    known = set(held)
     added: dict[str, Mentor] = {}
     for index, (body, name) in enumerate(zip(bodies, names, strict=True)):
-        mentor = held.get(body.trn) or model(trn=body.trn, first_name=name[0], last_name=name[1])
+        mentor = held.get(body.trn) or new_record(
+            model, {"trn": body.trn, "first_name": name[0], "last_name": name[1]}
+        )
         if body.school_urn in mentor.school_urns:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
@@ -132,8 +136,8 @@ async def add_mentors(
         mentor.first_name, mentor.last_name = name
         mentor.school_urns = sorted([*mentor.school_urns, body.school_urn])
         held[body.trn] = added[body.trn] = mentor
-    session.add_all(added.values())
-    session.flush()
+    # the mentors already held are in the session, changed: add_new's flush stores them too
+    add_new(session, [mentor for trn, mentor in added.items() if trn not in known])
     return list(added.values())
 
 
