@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Column, MetaData, Table, create_engine, insert, select
+from sqlalchemy import Column, MetaData, Table, create_engine, insert, inspect, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -152,12 +152,16 @@ def raw_insert(database: Path, table: str, into: Path, tries: int = 3) -> float:
     """
     source = create_engine(f"sqlite:///{database}")
     with source.connect() as connection:
-        stored = Table(table, MetaData(), autoload_with=connection)
-        rows = [dict(row._mapping) for row in connection.execute(select(stored))]
+        # the same columns and key, no foreign keys (their tables are not there) nor indexes
+        stored = inspect(connection)
+        key = set(stored.get_pk_constraint(table)["constrained_columns"])
+        columns = [
+            Column(c["name"], c["type"], primary_key=c["name"] in key)
+            for c in stored.get_columns(table)
+        ]
+        fresh = Table(table, MetaData(), *columns)
+        rows = [dict(row._mapping) for row in connection.execute(select(fresh))]
     source.dispose()
-    # the same columns and key, no foreign keys: their tables are not there
-    columns = [Column(c.name, c.type, primary_key=c.primary_key) for c in stored.columns]
-    fresh = Table(table, MetaData(), *columns)
     fastest = float("inf")
     for attempt in range(tries):
         target = create_engine(f"sqlite:///{into.with_suffix(f'.{attempt}.db')}")

@@ -9,17 +9,23 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, text
+from sqlmodel import Session, select
 
+from serviceline.db import make_engine
 from serviceline.testing import (
     ADMIN,
     API,
     AUDITOR,
     LineUnderTest,
     bearer,
+    database_url,
     in_process_line,
     names_field,
     refusal,
 )
+from services.apply.models import CANDIDATE_NUMBER
+from services.apply.routes import next_candidate_number
 from tests import builders, spec_schemas
 from tests.spec_schemas import ok
 
@@ -638,3 +644,29 @@ async def test_an_implausible_application_is_refused_naming_the_field(
         assert (await line["apply"].get("/records/application", headers=AUDITOR)).json()[
             "records"
         ] == []
+
+
+async def test_candidates_are_numbered_on_from_the_highest_number_read_from_its_index(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["apply"], state_dir) as line:
+        apply = line["apply"]
+        many = [builders.candidate(f"c{n}@example.com") for n in range(9000)]
+        numbered = created(await apply.post("/candidates/batch", json=many, headers=API))
+        assert (numbered[0]["id"], numbered[-1]["id"]) == ("C1000", "C9999")
+        # C9999 sorts after C10000 as text: the number is what is compared
+        more = created(await apply.post("/candidates/batch", json=many[:2], headers=API))
+        assert [c["id"] for c in more] == ["C10000", "C10001"]
+        one = created(await apply.post("/candidates", json=many[0], headers=API))
+        assert one["id"] == "C10002"
+    engine = make_engine(database_url(state_dir, "apply"))
+    try:
+        with Session(engine) as session:
+            assert next_candidate_number(session) == 10003
+        if engine.dialect.name == "sqlite":
+            query = select(func.max(CANDIDATE_NUMBER)).compile(engine)
+            with engine.connect() as connection:
+                plan = connection.execute(text(f"EXPLAIN QUERY PLAN {query}")).all()
+            assert "ix_apply_candidate_number" in str(plan), plan
+    finally:
+        engine.dispose()

@@ -328,3 +328,91 @@ async def test_a_mentors_two_owners_disagree_until_the_nightly_sync(state_dir: P
         assert placed["last_name"] == claiming["last_name"] == "Okafor"
         assert (placed["school_urns"], claiming["school_urns"]) == (["100000"], ["100001"])
         assert (placed["version"], claiming["version"]) == (2, 1)
+
+
+def season() -> list[dict[str, Any]]:
+    """Claims whose allowances hang on the claims before them: earlier years, drafts, providers."""
+    signed = {"submitted_by": "Jane Smith"}
+    one, two, three = TRAINED[:3]
+    return [
+        builders.claim(builders.mentor_training(one, 20), academic_year=2024, **signed),
+        builders.claim(builders.mentor_training(one, 6), academic_year=2025, **signed),
+        builders.claim(builders.mentor_training(two, 10), academic_year=2025, **signed),
+        builders.claim(builders.mentor_training(two, 6), academic_year=2025, **signed),
+        builders.claim(builders.mentor_training(three, 10), academic_year=2025),
+        builders.claim(builders.mentor_training(three, 16), academic_year=2025, **signed),
+        builders.claim(builders.mentor_training(one, 16), provider_code="1UR", **signed),
+        builders.claim(builders.mentor_training(two, 6), builders.mentor_training(three, 6)),
+        builders.claim(builders.mentor_training(two, 4), builders.mentor_training(three, 2)),
+    ]
+
+
+async def claims_as_made(line: LineUnderTest) -> list[dict[str, Any]]:
+    """Every claim with its mentors' allowances, without what differs by chance (id, number)."""
+    claims = line["claims"]
+    listed = answered(await claims.get("/claims", headers=AUDITOR))
+    made = [answered(await claims.get(f"/claims/{c['id']}", headers=AUDITOR)) for c in listed]
+    return sorted(
+        ({k: v for k, v in claim.items() if k not in ("id", "reference")} for claim in made),
+        key=lambda claim: (claim["academic_year"], str(claim["mentor_trainings"])),
+    )
+
+
+async def test_a_batch_of_claims_is_allowed_the_hours_its_claims_made_one_by_one_are(
+    state_dir: Path,
+) -> None:
+    for name in ("single", "batch"):
+        (state_dir / name).mkdir()
+    async with (
+        in_process_line(LINE, state_dir / "single") as single,
+        in_process_line(LINE, state_dir / "batch") as batch,
+    ):
+        for line in (single, batch):
+            await copied(line, builders.school("100000"))
+            await mentors(line, "100000", *TRAINED)
+        one_by_one = [await claimed(single, body) for body in season()]
+        at_once = answered(
+            await batch["claims"].post("/claims/batch", json=season(), headers=API), 201
+        )
+        drop = ("id", "reference", "mentor_trainings")
+        assert [{k: v for k, v in c.items() if k not in drop} for c in at_once] == [
+            {k: v for k, v in c.items() if k not in drop} for c in one_by_one
+        ]
+        assert await claims_as_made(batch) == await claims_as_made(single)
+        kinds = [[t["training_type"] for t in c["mentor_trainings"]] for c in one_by_one]
+        once, twice = ["initial"], ["refresher", "refresher"]
+        assert kinds == [once, ["refresher"], once, once, once, once, once, twice, twice]
+        # a claim submitted as it is made is a draft first: two versions either way
+        assert await versions(batch) == await versions(single) == [1] * 9 + [2] * 6
+
+
+async def versions(line: LineUnderTest) -> list[int]:
+    feed = answered(await line["claims"].get("/feed/claim", headers=AUDITOR))
+    return sorted(change["version"] for change in feed["changes"])
+
+
+async def test_a_claim_over_its_allowance_refuses_its_batch_naming_its_index(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(LINE, state_dir) as line:
+        await copied(line, builders.school("100000"))
+        await mentors(line, "100000", *TRAINED)
+        signed = {"submitted_by": "Jane Smith"}
+        trn = TRAINED[3]
+        batch = [
+            builders.claim(builders.mentor_training(TRAINED[4], 3)),
+            builders.claim(builders.mentor_training(trn, 12), **signed),
+            builders.claim(builders.mentor_training(trn, 4)),
+            builders.claim(builders.mentor_training(trn, 5), **signed),
+        ]
+        answer = await line["claims"].post("/claims/batch", json=batch, headers=API)
+        assert answer.status_code == 422, answer.text
+        assert refusal(answer) == (
+            f"[3] mentor_trainings[0].hours_completed: {trn} has 4 of 16 hours of initial "
+            "training left with provider 2FR in 2026 to 2027"
+        )
+        assert answered(await line["claims"].get("/claims", headers=AUDITOR)) == []
+        empty = [builders.claim(builders.mentor_training(trn, 4)), builders.claim(**signed)]
+        answer = await line["claims"].post("/claims/batch", json=empty, headers=API)
+        assert refusal(answer) == "[1] mentor_trainings: a claim needs a mentor's training"
+        assert answered(await line["claims"].get("/claims", headers=AUDITOR)) == []

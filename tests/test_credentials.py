@@ -219,6 +219,10 @@ ROUTES: dict[tuple[str, str, str], frozenset[str]] = {
     ),
     ("dqt", "GET", "/v3/teachers/{trn}"): OWN | {"register@dqt", "placements@dqt", "claims@dqt"},
     ("dqt", "GET", "/v3/persons/{trn}"): OWN | {"register@dqt", "placements@dqt", "claims@dqt"},
+    # a read sent as a POST: the auditor reads one TRN at a time above
+    ("dqt", "POST", "/v3/persons/find"): (
+        OWN_WRITE | {"register@dqt", "placements@dqt", "claims@dqt"}
+    ),
     ("dqt", "POST", "/v3/teachers/name-changes"): OWN_WRITE,
     ("dqt", "POST", "/v3/teachers/batch"): OWN_WRITE,
     ("hesa", "POST", "/apis/itt/1.1/students"): OWN_WRITE | SYSTEMS_TO["hesa"],

@@ -528,6 +528,71 @@ async def test_mentors_are_read_one_trn_at_a_time_as_placements_reads_them(
         ]
 
 
+FIND = "/v3/persons/find"
+
+
+def asked(*persons: tuple[str, str]) -> dict[str, Any]:
+    return {"persons": [{"trn": trn, "dateOfBirth": born} for trn, born in persons]}
+
+
+async def test_persons_are_found_only_by_their_trn_and_date_of_birth_together(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["dqt"], state_dir) as line:
+        await seed(
+            line,
+            builders.dqt_person(),
+            builders.dqt_person("7654321", first_name="Ann", middle_name="Jane"),
+            builders.dqt_person("1111111", status="Deactivated"),
+        )
+        query = asked(
+            ("7654321", "1962-04-09"),
+            ("1234567", "1962-04-10"),
+            ("9999999", "1962-04-09"),
+            ("1111111", "1962-04-09"),
+            ("7654321", "1962-04-09"),
+        )
+        async with line.upstream("placements", "dqt") as dqt:
+            found = await dqt.post_json(FIND, query)
+        assert found == {
+            "total": 1,
+            "query": query,
+            "results": [
+                {
+                    "trn": "7654321",
+                    "firstName": "Ann",
+                    "middleName": "Jane",
+                    "lastName": "Thompson",
+                    "dateOfBirth": "1962-04-09",
+                }
+            ],
+        }
+        both = ok(await line["dqt"].post(FIND, json=asked(("1234567", "1962-04-09")), headers=API))
+        assert [person["trn"] for person in both["results"]] == ["1234567"]
+
+
+async def test_a_find_of_too_many_persons_or_a_bad_one_is_refused_naming_the_field(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(["dqt"], state_dir) as line:
+        dqt = line["dqt"]
+        await seed(line, builders.dqt_person())
+        most = asked(*[(f"{n:07}", "1962-04-09") for n in range(1_000_000, 1_000_500)])
+        assert ok(await dqt.post(FIND, json=most, headers=API))["total"] == 0
+        too_many = {"persons": [*most["persons"], most["persons"][0]]}
+        for body, field in (
+            (too_many, "persons"),
+            ({}, "persons"),
+            (asked(("12345", "1962-04-09")), "trn"),
+            (asked(("1234567", "09/04/1962")), "dateOfBirth"),
+        ):
+            refused = await dqt.post(FIND, json=body, headers=API)
+            assert refused.status_code == 422, refused.text
+            assert field_named(refused, field), refused.text
+        assert (await dqt.post(FIND, json=asked())).status_code == 401
+        assert (await dqt.post(FIND, json=asked(), headers=AUDITOR)).status_code == 403
+
+
 async def test_the_seed_batch_checks_each_person(state_dir: Path) -> None:
     async with in_process_line(["dqt"], state_dir) as line:
         dqt = line["dqt"]

@@ -196,6 +196,38 @@ async def test_a_mentor_is_added_by_trn_and_date_of_birth_as_dqt_holds_them(
         )
 
 
+async def test_a_batch_of_mentors_is_checked_against_dqt_whole_and_kept_only_whole(
+    state_dir: Path,
+) -> None:
+    async with in_process_line(LINE, state_dir) as line:
+        await copied(line, builders.school("100000"))
+        # more than one find's worth: DQT is asked 500 persons at a time
+        people = [builders.dqt_person(f"{2000000 + n}", first_name=f"M{n}") for n in range(600)]
+        answered(await line["dqt"].post("/v3/teachers/batch", json=people, headers=API), 201)
+        mentors = [builders.mentor(person["trn"]) for person in people]
+        placements = line["placements"]
+        for index, wrong, field in (
+            (550, {"date_of_birth": "1962-04-10"}, "date_of_birth"),
+            (3, {"trn": "7654321"}, "trn"),
+        ):
+            bad = [*mentors[:index], {**mentors[index], **wrong}, *mentors[index + 1 :]]
+            answer = await placements.post("/mentors/batch", json=bad, headers=API)
+            assert answer.status_code == 422, answer.text
+            trn = bad[index]["trn"]
+            assert refusal(answer) == (
+                f"[{index}] date_of_birth: is not the date of birth DQT holds for TRN {trn}"
+                if field == "date_of_birth"
+                else f"[{index}] trn: DQT has no teacher with TRN {trn}"
+            )
+            assert answered(await placements.get("/mentors", headers=AUDITOR)) == []
+        added = answered(await placements.post("/mentors/batch", json=mentors, headers=API), 201)
+        assert [(m["trn"], m["first_name"]) for m in added] == [
+            (person["trn"], person["first_name"]) for person in people
+        ]
+        held = answered(await placements.get("/mentors", params={"limit": 5000}, headers=AUDITOR))
+        assert len(held) == 600
+
+
 async def test_mentors_take_dqt_names_at_0005_reading_300_trns_a_minute(state_dir: Path) -> None:
     async with in_process_line(LINE, state_dir) as line:
         await copied(line, builders.school("100000"))

@@ -149,6 +149,7 @@ SPECS = [
         },
         {
             ("GET", "/v3/persons/{trn}"): "the TRS API that replaced it after May 2023",
+            ("POST", "/v3/persons/find"): "TRS's find by TRN and date of birth, a mentor batch",
             ("POST", "/v3/teachers/batch"): "the seed's bulk write, not a real operation",
             ("POST", "/v3/trn-requests"): "TRS's TRN request, as Register sends it today",
             ("POST", "/v3/trn-requests/batch"): "the seed's TRN requests at once, not a real one",

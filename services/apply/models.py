@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import StringConstraints, ValidationInfo, field_validator
-from sqlalchemy import Index, and_
+from sqlalchemy import Index, Integer, and_, cast, func, literal_column
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import JSON, AutoString, Field, Session, SQLModel, col, select
 
@@ -133,6 +133,12 @@ class Candidate(CandidateBase, Owned, table=True):
     key_field: ClassVar[str] = "id"
     id: str = Field(primary_key=True)
     created_at: datetime | None = utc_field()
+
+
+# a candidate's number, C1000 onwards: indexed, the highest is one step down the index (the
+# literal 2 is part of the indexed expression, where a bound parameter would not match it)
+CANDIDATE_NUMBER = cast(func.substr(col(Candidate.id), literal_column("2")), Integer)
+Index("ix_apply_candidate_number", CANDIDATE_NUMBER)
 
 
 class CandidateCreate(CandidateBase):

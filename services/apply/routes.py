@@ -6,13 +6,14 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, status
-from sqlalchemy import Integer, cast, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from serviceline.crud import get_or_404, update_from
 from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
 from serviceline.feed import add_new, new_record
 from services.apply.models import (
+    CANDIDATE_NUMBER,
     LIVE,
     Application,
     ApplicationCreate,
@@ -45,7 +46,7 @@ def public(session: Session, applications: Sequence[Application]) -> list[Applic
 
 
 def next_candidate_number(session: Session) -> int:
-    top = session.exec(select(func.max(cast(func.substr(col(Candidate.id), 2), Integer)))).one()
+    top = session.exec(select(func.max(CANDIDATE_NUMBER))).one()
     return int(top or 999) + 1
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar, Literal
@@ -222,30 +222,80 @@ def hours_allowed(academic_year: int, training_type: TrainingType) -> int:
     return INITIAL_HOURS_BEFORE_2025 if academic_year < 2025 else INITIAL_HOURS
 
 
+@dataclass
+class Ledger:
+    """The hours claims not in draft hold, by provider and mentor, then by academic year: read
+    once for a batch of claims, then kept as each claim of the batch is submitted."""
+
+    held: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def read(
+        cls,
+        session: Session,
+        providers: Collection[str],
+        trns: Collection[str],
+        up_to: int,
+        leaving_out: str | None = None,
+    ) -> Ledger:
+        """The hours of these providers' claims for these mentors, up to academic year `up_to`;
+        the claim `leaving_out` left out, as a claim's own hours never limit it."""
+        ledger = cls()
+        wanted = list(set(trns))
+        for start in range(0, len(wanted), 500):
+            query = (
+                select(
+                    Claim.provider_code,
+                    MentorTraining.mentor_trn,
+                    Claim.academic_year,
+                    func.sum(MentorTraining.hours_completed),
+                )
+                .join(Claim)
+                .where(
+                    col(Claim.provider_code).in_(list(set(providers))),
+                    col(MentorTraining.mentor_trn).in_(wanted[start : start + 500]),
+                    col(Claim.status).not_in(DRAFT_STATUSES),
+                    Claim.academic_year <= up_to,
+                )
+                .group_by(
+                    col(Claim.provider_code),
+                    col(MentorTraining.mentor_trn),
+                    col(Claim.academic_year),
+                )
+            )
+            if leaving_out is not None:
+                query = query.where(Claim.id != leaving_out)
+            for code, trn, year, hours in session.exec(query):
+                ledger.held.setdefault((code, trn), {})[year] = int(hours)
+        return ledger
+
+    def allowances(self, claim: Claim, trns: Iterable[str]) -> dict[str, Allowance]:
+        """Each mentor's allowance with the claim's provider in the claim's academic year."""
+        found = {}
+        for trn in trns:
+            years = self.held.get((claim.provider_code, trn), {})
+            # refresher once a claim not in draft trained them with this provider in an earlier year
+            earlier = any(year < claim.academic_year for year in years)
+            kind: TrainingType = "refresher" if earlier else "initial"
+            used = years.get(claim.academic_year, 0)
+            found[trn] = Allowance(kind, hours_allowed(claim.academic_year, kind), used)
+        return found
+
+    def submitted(self, claim: Claim, trainings: Iterable[MentorTraining]) -> None:
+        """A claim submitted: its hours count against its mentors' allowances from now on."""
+        for training in trainings:
+            years = self.held.setdefault((claim.provider_code, training.mentor_trn), {})
+            years[claim.academic_year] = (
+                years.get(claim.academic_year, 0) + training.hours_completed
+            )
+
+
 def allowances(session: Session, claim: Claim, trns: Collection[str]) -> dict[str, Allowance]:
     """Each mentor's allowance with the claim's provider in the claim's academic year."""
-    wanted = list(trns)
-    theirs = (
-        Claim.provider_code == claim.provider_code,
-        col(Claim.status).not_in(DRAFT_STATUSES),
-        col(MentorTraining.mentor_trn).in_(wanted),
+    ledger = Ledger.read(
+        session, [claim.provider_code], trns, claim.academic_year, leaving_out=claim.id
     )
-    # refresher once a claim not in draft trained them with this provider in an earlier year
-    earlier = select(MentorTraining.mentor_trn).join(Claim)
-    trained = set(session.exec(earlier.where(*theirs, Claim.academic_year < claim.academic_year)))
-    # the hours this provider's other claims not in draft have used this year
-    used = (
-        select(MentorTraining.mentor_trn, func.sum(MentorTraining.hours_completed))
-        .join(Claim)
-        .where(*theirs, Claim.academic_year == claim.academic_year, Claim.id != claim.id)
-        .group_by(col(MentorTraining.mentor_trn))
-    )
-    hours = {trn: int(total) for trn, total in session.exec(used)}
-    found = {}
-    for trn in wanted:
-        kind: TrainingType = "refresher" if trn in trained else "initial"
-        found[trn] = Allowance(kind, hours_allowed(claim.academic_year, kind), hours.get(trn, 0))
-    return found
+    return ledger.allowances(claim, trns)
 
 
 def schools_in_use(session: Session, urns: Collection[str]) -> set[str]:

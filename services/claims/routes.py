@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Annotated
 
@@ -16,11 +16,13 @@ from serviceline.deps import OWN_API, ApiAuth, ClockDep, SessionDep, guard, pers
 from serviceline.fields import AcademicYear, ProviderCode, Urn
 from services.claims.models import (
     DRAFT_STATUSES,
+    Allowance,
     Claim,
     ClaimCreate,
     ClaimPublic,
     ClaimStatus,
     ClaimSummary,
+    Ledger,
     Mentor,
     MentorTraining,
     MentorTrainingCreate,
@@ -124,8 +126,20 @@ def new_trainings(
 ) -> list[MentorTraining]:
     """Line items for the school's mentors, each within the mentor's allowance of hours."""
     trns = [item.mentor_trn for item in items]
-    mentors = {m.trn: m for m in session.exec(select(Mentor).where(col(Mentor.trn).in_(trns)))}
+    mentors = records.by_key(session, Mentor, trns)
     limits = allowances(session, claim, trns)
+    return checked_trainings(claim, items, mentors, limits, today, path)
+
+
+def checked_trainings(
+    claim: Claim,
+    items: Sequence[MentorTrainingCreate],
+    mentors: Mapping[str, Mentor],
+    limits: Mapping[str, Allowance],
+    today: date,
+    path: str | None,
+) -> list[MentorTraining]:
+    """The line items, if each is one of the school's mentors' and within their allowance."""
     seen: set[str] = set()
     trainings = []
     for index, item in enumerate(items):
@@ -165,12 +179,20 @@ def new_trainings(
     return trainings
 
 
+def needs_training(trainings: Sequence[MentorTraining], at: str) -> None:
+    if not trainings:
+        raise records.unprocessable(f"{at}mentor_trainings: a claim needs a mentor's training")
+
+
+def settle(claim: Claim, by: str, now: datetime) -> None:
+    claim.sqlmodel_update({"status": "submitted", "submitted_at": now, "submitted_by": by})
+
+
 def submit(session: Session, claim: Claim, by: str, now: datetime, at: str = "") -> None:
     """Submit a draft, checking every mentor's hours again against claims submitted since."""
     draft(claim)
     trainings = trainings_of(session, claim)
-    if not trainings:
-        raise records.unprocessable(f"{at}mentor_trainings: a claim needs a mentor's training")
+    needs_training(trainings, at)
     # the training type is decided afresh: a claim of an earlier year may have been submitted
     items = [
         MentorTrainingCreate.model_validate(t.model_dump(exclude={"training_type"}))
@@ -180,49 +202,76 @@ def submit(session: Session, claim: Claim, by: str, now: datetime, at: str = "")
     for training, check in zip(trainings, checked, strict=True):
         training.training_type = check.training_type
         session.add(training)
-    claim.sqlmodel_update({"status": "submitted", "submitted_at": now, "submitted_by": by})
+    settle(claim, by, now)
     session.add(claim)
     session.flush()
+
+
+def drafted(
+    body: ClaimCreate,
+    reference: str,
+    current: int,
+    schools: Mapping[str, School],
+    providers: Mapping[str, Provider],
+    now: datetime,
+    at: str,
+) -> Claim:
+    """A new draft claim, in a claim window open now, for a school and provider in the copies."""
+    year = current if body.academic_year is None else body.academic_year
+    if year > current:
+        raise records.unprocessable(
+            f"{at}academic_year: the claim window for {academic_year_name(year)} "
+            f"has not opened; this is {academic_year_name(current)}"
+        )
+    try:
+        records.open_school(schools, body.school_urn, "school_urn")
+        records.listed_provider(providers, body.provider_code, "provider_code")
+    except HTTPException as error:
+        raise records.unprocessable(at + str(error.detail)) from error
+    return Claim(
+        id=new_uuid(),
+        reference=reference,
+        school_urn=body.school_urn,
+        provider_code=body.provider_code,
+        academic_year=year,
+        created_at=now,
+    )
 
 
 def new_claims(
     session: Session, bodies: Sequence[ClaimCreate], now: datetime, *, numbered: bool
 ) -> list[Claim]:
-    """Draft claims in the current claim window or an earlier one, submitted if asked."""
+    """Draft claims in the current claim window or an earlier one, submitted if asked: each
+    within the hours left by the claims submitted before it, this batch's own among them."""
     current = academic_year_of(now.date())
-    claims = []
+    codes = [body.provider_code for body in bodies]
+    trns = {item.mentor_trn for body in bodies for item in body.mentor_trainings}
+    schools = records.by_key(session, School, [body.school_urn for body in bodies])
+    providers = records.by_key(session, Provider, codes)
+    mentors = records.by_key(session, Mentor, trns)
+    ledger = Ledger.read(session, codes, trns, current)
+    claims, trainings, submitted = [], [], []
     references = new_references(session, len(bodies))
     for index, (body, reference) in enumerate(zip(bodies, references, strict=True)):
         at = f"[{index}] " if numbered else ""
-        year = current if body.academic_year is None else body.academic_year
-        if year > current:
-            raise records.unprocessable(
-                f"{at}academic_year: the claim window for {academic_year_name(year)} "
-                f"has not opened; this is {academic_year_name(current)}"
-            )
-        try:
-            records.open_school(session, School, body.school_urn, "school_urn")
-            records.listed_provider(session, Provider, body.provider_code, "provider_code")
-        except HTTPException as error:
-            raise records.unprocessable(at + str(error.detail)) from error
-        claim = Claim(
-            id=new_uuid(),
-            reference=reference,
-            school_urn=body.school_urn,
-            provider_code=body.provider_code,
-            academic_year=year,
-            created_at=now,
+        claim = drafted(body, reference, current, schools, providers, now, at)
+        items = body.mentor_trainings
+        limits = ledger.allowances(claim, [item.mentor_trn for item in items])
+        lines = checked_trainings(
+            claim, items, mentors, limits, now.date(), f"{at}mentor_trainings"
         )
-        session.add(claim)
-        session.add_all(
-            new_trainings(
-                session, claim, body.mentor_trainings, now.date(), f"{at}mentor_trainings"
-            )
-        )
-        session.flush()
         if body.submitted_by is not None:
-            submit(session, claim, body.submitted_by, now, at)
+            needs_training(lines, at)
+            ledger.submitted(claim, lines)
+            submitted.append((claim, body.submitted_by))
         claims.append(claim)
+        trainings += lines
+    session.add_all([*claims, *trainings])
+    session.flush()
+    # made a draft, then submitted: a second version, as a claim submitted later has
+    for claim, by in submitted:
+        settle(claim, by, now)
+    session.flush()
     return claims
 
 

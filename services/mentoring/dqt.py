@@ -2,43 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from fastapi import HTTPException, status
+from fastapi import status
 from sqlmodel import Session, col, select
 
 from serviceline.copier import AfterApply, Copy, ReferencedKeys, WantedKeys
 from serviceline.upstream import Upstream, UpstreamError
 from services.mentoring.models import MentorBase, MentorCreate, used_in
 
+# persons asked for in one request to TRS's find: DQT's stub answers up to 500
+FIND_PERSONS_LIMIT = 500
 
-async def teacher_names(dqt: Upstream, mentor: MentorCreate, at: str = "") -> tuple[str, str]:
-    """The names DQT holds for the TRN, if the date of birth is theirs (MentorBuilder's check)."""
+
+async def teacher_names(
+    dqt: Upstream, mentors: Sequence[MentorCreate]
+) -> list[tuple[str, str] | None]:
+    """The names DQT holds for each mentor's TRN, if the date of birth is theirs (MentorBuilder's
+    check), or None: one request to TRS's find for each 500 mentors."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for start in range(0, len(mentors), FIND_PERSONS_LIMIT):
+        chunk = mentors[start : start + FIND_PERSONS_LIMIT]
+        persons = [{"trn": m.trn, "dateOfBirth": m.date_of_birth.isoformat()} for m in chunk]
+        answer = await dqt.post_json("/v3/persons/find", {"persons": persons})
+        for person in answer["results"]:
+            names = (str(person["firstName"]), str(person["lastName"]))
+            found[str(person["trn"]), str(person["dateOfBirth"])] = names
+    return [found.get((m.trn, m.date_of_birth.isoformat())) for m in mentors]
+
+
+async def not_found(dqt: Upstream, mentor: MentorCreate) -> str:
+    """Why DQT found no one: the find leaves both mistakes out, asking by TRN alone tells which."""
     try:
-        teacher = await dqt.get_json(
-            f"/v3/teachers/{mentor.trn}", {"dateOfBirth": mentor.date_of_birth.isoformat()}
-        )
-    except UpstreamError as error:
-        if error.status != status.HTTP_404_NOT_FOUND:
-            raise
-        # DQT answers 404 to both mistakes; asking without the date tells the user which it was
-        if await _known(dqt, mentor.trn):
-            detail = f"date_of_birth: is not the date of birth DQT holds for TRN {mentor.trn}"
-        else:
-            detail = f"trn: DQT has no teacher with TRN {mentor.trn}"
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, at + detail) from error
-    return str(teacher["firstName"]), str(teacher["lastName"])
-
-
-async def _known(dqt: Upstream, trn: str) -> bool:
-    try:
-        await dqt.get(f"/v3/teachers/{trn}")
+        await dqt.get(f"/v3/teachers/{mentor.trn}")
     except UpstreamError as error:
         if error.status == status.HTTP_404_NOT_FOUND:
-            return False
+            return f"trn: DQT has no teacher with TRN {mentor.trn}"
         raise
-    return True
+    return f"date_of_birth: is not the date of birth DQT holds for TRN {mentor.trn}"
 
 
 def mentor_trns(model: type[MentorBase]) -> WantedKeys:

@@ -2,34 +2,44 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TypeVar
 
 from fastapi import HTTPException, status
-from sqlmodel import Session, col, select
+from sqlalchemy import inspect
+from sqlmodel import Session, SQLModel, col, select
 
 from serviceline.copies import ProviderCopyBase
 from serviceline.crud import get_or_404
+from serviceline.feed import add_new, new_record
 from serviceline.upstream import Upstream
-from services.mentoring.dqt import teacher_names
+from services.mentoring.dqt import not_found, teacher_names
 from services.mentoring.models import MentorBase, MentorCreate, SchoolCopyBase, mentors_at
 
 School = TypeVar("School", bound=SchoolCopyBase)
 Provider = TypeVar("Provider", bound=ProviderCopyBase)
 Mentor = TypeVar("Mentor", bound=MentorBase)
-
-# DQT lookups in flight at once while a batch of mentors is checked
-FAN_OUT = 10
+Row = TypeVar("Row", bound=SQLModel)
 
 
 def unprocessable(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
 
 
-def open_school(session: Session, model: type[School], urn: str, field: str) -> School:
+def by_key(session: Session, model: type[Row], keys: Collection[str]) -> dict[str, Row]:
+    """The rows of `model` with these primary keys: one query for each 500 keys."""
+    key = inspect(model).primary_key[0]
+    wanted = list(set(keys))
+    found: dict[str, Row] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(session.exec(select(key, model).where(key.in_(chunk))).all())
+    return found
+
+
+def open_school(schools: Mapping[str, School], urn: str, field: str) -> School:
     """A school a request names: in the copy of GIAS, and still in GIAS's open English schools."""
-    school = session.get(model, urn)
+    school = schools.get(urn)
     if school is None:
         raise unprocessable(
             f"{field}: {urn} is not an open English school in this service's copy of GIAS "
@@ -40,9 +50,9 @@ def open_school(session: Session, model: type[School], urn: str, field: str) -> 
     return school
 
 
-def listed_provider(session: Session, model: type[Provider], code: str, field: str) -> Provider:
+def listed_provider(providers: Mapping[str, Provider], code: str, field: str) -> Provider:
     """A provider a request names: in the copy of Publish's providers, and still listed there."""
-    provider = session.get(model, code)
+    provider = providers.get(code)
     if provider is None or provider.source_deleted_at is not None:
         raise unprocessable(
             f"{field}: {code} is not a provider in this service's copy of Publish "
@@ -77,6 +87,19 @@ def list_mentors(
     return list(session.exec(query))
 
 
+async def named_by_dqt(
+    dqt: Upstream, bodies: Sequence[MentorCreate], at: Callable[[int], str]
+) -> list[tuple[str, str]]:
+    """Each mentor's names in DQT; the first mentor DQT does not find refuses them all."""
+    found = await teacher_names(dqt, bodies)
+    names = []
+    for index, (body, name) in enumerate(zip(bodies, found, strict=True)):
+        if name is None:
+            raise unprocessable(at(index) + await not_found(dqt, body))
+        names.append(name)
+    return names
+
+
 async def add_mentors(
     session: Session,
     dqt: Upstream,
@@ -91,34 +114,30 @@ async def add_mentors(
     def at(index: int) -> str:
         return f"[{index}] " if numbered else ""
 
+    copied = by_key(session, schools, [body.school_urn for body in bodies])
     for index, body in enumerate(bodies):
         try:
-            open_school(session, schools, body.school_urn, "school_urn")
+            open_school(copied, body.school_urn, "school_urn")
         except HTTPException as error:
             raise unprocessable(at(index) + str(error.detail)) from error
-    names: list[tuple[str, str]] = []
-    for start in range(0, len(bodies), FAN_OUT):
-        chunk = bodies[start : start + FAN_OUT]
-        names += await asyncio.gather(
-            *(teacher_names(dqt, body, at(start + n)) for n, body in enumerate(chunk))
-        )
-    trns = list({body.trn for body in bodies})
-    held = {m.trn: m for m in session.exec(select(model).where(col(model.trn).in_(trns)))}
+    names = await named_by_dqt(dqt, bodies, at)
+    held = by_key(session, model, [body.trn for body in bodies])
+    known = set(held)
     added: dict[str, Mentor] = {}
-    for index, (body, (first_name, last_name)) in enumerate(zip(bodies, names, strict=True)):
-        mentor = held.get(body.trn) or model(
-            trn=body.trn, first_name=first_name, last_name=last_name
+    for index, (body, name) in enumerate(zip(bodies, names, strict=True)):
+        mentor = held.get(body.trn) or new_record(
+            model, {"trn": body.trn, "first_name": name[0], "last_name": name[1]}
         )
         if body.school_urn in mentor.school_urns:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 f"{at(index)}school_urn: {body.trn} already mentors at school {body.school_urn}",
             )
-        mentor.first_name, mentor.last_name = first_name, last_name
+        mentor.first_name, mentor.last_name = name
         mentor.school_urns = sorted([*mentor.school_urns, body.school_urn])
         held[body.trn] = added[body.trn] = mentor
-        session.add(mentor)
-    session.flush()
+    # the mentors already held are in the session, changed: add_new's flush stores them too
+    add_new(session, [mentor for trn, mentor in added.items() if trn not in known])
     return list(added.values())
 
 

@@ -35,8 +35,11 @@ Limit = Annotated[int, Query(ge=1, le=5000)]
 def check_placement(session: Session, placement: Placement, at: str = "") -> None:
     """A placement's provider and mentors as Placements knows them: its copy, its own mentors."""
     if placement.provider_code is not None:
+        code = placement.provider_code
         try:
-            records.listed_provider(session, Provider, placement.provider_code, "provider_code")
+            records.listed_provider(
+                records.by_key(session, Provider, [code]), code, "provider_code"
+            )
         except HTTPException as error:
             raise records.unprocessable(at + str(error.detail)) from error
     placement.mentor_trns = sorted(set(placement.mentor_trns))
@@ -54,6 +57,7 @@ def new_placements(
 ) -> list[Placement]:
     """Schools offer placements for this academic year or the next."""
     current = academic_year_of(now.date())
+    schools = records.by_key(session, School, [body.school_urn for body in bodies])
     placements = []
     for index, body in enumerate(bodies):
         at = f"[{index}] " if numbered else ""
@@ -64,7 +68,7 @@ def new_placements(
                 f"or {academic_year_name(current + 1)}, not {academic_year_name(year)}"
             )
         try:
-            records.open_school(session, School, body.school_urn, "school_urn")
+            records.open_school(schools, body.school_urn, "school_urn")
         except HTTPException as error:
             raise records.unprocessable(at + str(error.detail)) from error
         placement = new_record(
@@ -82,11 +86,13 @@ def new_placements(
 def new_partnerships(
     session: Session, bodies: Sequence[SchoolPartnershipCreate], now: datetime, *, numbered: bool
 ) -> list[SchoolPartnership]:
+    schools = records.by_key(session, School, [body.school_urn for body in bodies])
+    providers = records.by_key(session, Provider, [body.provider_code for body in bodies])
     partnerships = []
     for index, body in enumerate(bodies):
         try:
-            records.open_school(session, School, body.school_urn, "school_urn")
-            records.listed_provider(session, Provider, body.provider_code, "provider_code")
+            records.open_school(schools, body.school_urn, "school_urn")
+            records.listed_provider(providers, body.provider_code, "provider_code")
         except HTTPException as error:
             at = f"[{index}] " if numbered else ""
             raise records.unprocessable(at + str(error.detail)) from error

@@ -55,6 +55,7 @@ Nino = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}\d{6}[A-Da-d]$", t
 SubjectReference = Annotated[str, StringConstraints(min_length=1, max_length=10)]
 CountryReference = Annotated[str, StringConstraints(min_length=2, max_length=10)]
 FIRST_TRN = 3000000
+FIND_PERSONS_LIMIT = 500
 
 
 class CamelModel(BaseModel):
@@ -207,18 +208,41 @@ class Induction(CamelModel):
     status: InductionStatus
 
 
-class TeacherResponse(CamelModel):
-    """GetTeacherResponse of the TRS API v3, with today's induction statuses."""
+class PersonFound(CamelModel):
+    """FindPersonsResponseResult: a person whose TRN and date of birth were asked for together."""
 
     trn: str
     first_name: str
     middle_name: str
     last_name: str
     date_of_birth: date
+
+
+class TeacherResponse(PersonFound):
+    """GetTeacherResponse of the TRS API v3, with today's induction statuses."""
+
     national_insurance_number: str | None
     qts: Qts | None
     eyts: Eyts | None
     induction: Induction
+
+
+class PersonQuery(CamelModel):
+    trn: Trn
+    date_of_birth: date
+
+
+class FindPersonsBody(CamelModel):
+    """FindPersonsRequest (TRS API v3 from 20240606): persons by TRN and date of birth."""
+
+    # the stub's own bound, so that one request is one query of a few hundred keys
+    persons: list[PersonQuery] = Field(max_length=FIND_PERSONS_LIMIT)
+
+
+class FindPersonsResponse(CamelModel):
+    total: int
+    query: FindPersonsBody
+    results: list[PersonFound]
 
 
 def teacher_response(teacher: Teacher) -> TeacherResponse:

@@ -15,7 +15,10 @@ from serviceline.deps import ApiAuth, ClockDep, CommandAuth, KernelDep, SessionD
 from serviceline.feed import add_new, new_record
 from serviceline.topology import Reader
 from stubs.dqt.models import (
+    FindPersonsBody,
+    FindPersonsResponse,
     NameChange,
+    PersonFound,
     Route,
     RouteBody,
     Teacher,
@@ -55,9 +58,14 @@ def unprocessable(detail: str) -> HTTPException:
 
 def get_person(session: Session, trn: str) -> Teacher:
     teacher = get_or_404(session, Teacher, trn, field="trn", what="person with TRN")
-    if teacher.status == "Deactivated":
+    if not answered_for(teacher):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"trn: person {trn!r} is deactivated")
     return teacher
+
+
+def answered_for(teacher: Teacher, date_of_birth: date | None = None) -> bool:
+    """TRS answers for an active person; asked with a date of birth, only if it is theirs."""
+    return teacher.status != "Deactivated" and date_of_birth in (None, teacher.date_of_birth)
 
 
 def request_info(request: TrnRequest) -> TrnRequestInfo:
@@ -141,7 +149,7 @@ def read_trn_request(request_id: RequestIdQuery, session: SessionDep) -> TrnRequ
 def born_on(session: Session, trn: str, date_of_birth: date | None) -> TeacherResponse:
     """The person with this TRN; with a date of birth, only if it is theirs (TRS's extra check)."""
     teacher = get_person(session, trn)
-    if date_of_birth is not None and date_of_birth != teacher.date_of_birth:
+    if not answered_for(teacher, date_of_birth):
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"dateOfBirth: no person {trn!r} born on {date_of_birth}"
         )
@@ -162,6 +170,22 @@ def read_person(
 ) -> TeacherResponse:
     """As Register reads a trainee's record."""
     return born_on(session, trn, date_of_birth)
+
+
+@router.post("/persons/find", dependencies=[TeacherReads])
+def find_persons(body: FindPersonsBody, session: SessionDep) -> FindPersonsResponse:
+    """As Claims and Placements check a batch of mentors: only the persons whose TRN and date of
+    birth both match are in the results, once each."""
+    trns = {person.trn for person in body.persons}
+    held = session.exec(select(Teacher).where(col(Teacher.trn).in_(trns)))
+    teachers = {teacher.trn: teacher for teacher in held}
+    found: dict[str, PersonFound] = {
+        person.trn: teacher_response(teacher)
+        for person in body.persons
+        if (teacher := teachers.get(person.trn)) and answered_for(teacher, person.date_of_birth)
+    }
+    results = list(found.values())
+    return FindPersonsResponse(total=len(results), query=body, results=results)
 
 
 @router.put(
