@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from serviceline.credentials import Rule
-from serviceline.crud import get_or_404, update_from
+from serviceline.crud import by_key, get_or_404, update_from
 from serviceline.declared.spec import EntitySpec
 from serviceline.declared.tables import write_bodies
 from serviceline.deps import ApiAuth, SessionDep, guard
@@ -71,11 +71,10 @@ def entity_router(entity: EntitySpec, table: type[Owned], *, personal: bool) -> 
             if key in seen:
                 raise_conflict(entity, key, f"[{index}] ")
             seen.add(key)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            taken = session.exec(select(table).where(col(getattr(table, entity.key)).in_(chunk)))
-            for record in taken:
-                raise_conflict(entity, record.key, f"[{keys.index(record.key)}] ")
+        taken = by_key(session, table, keys)
+        for index, key in enumerate(keys):
+            if key in taken:
+                raise_conflict(entity, key, f"[{index}] ")
         add_new(session, records)
         return {"created": len(records)}
 

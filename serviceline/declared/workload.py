@@ -66,6 +66,7 @@ class Changes:
         self.keys: dict[str, list[str]] = {}
         self.numbers: dict[str, int] = {}
         self.due: list[Planned] = []
+        self.done = 0  # how many of `due` have been performed
         self.counts: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
 
@@ -110,18 +111,21 @@ class Changes:
             after = page[-1]
 
     def next_at(self) -> datetime | None:
-        return self.due[0].at if self.due else None
+        return self.due[self.done].at if self.done < len(self.due) else None
+
+    def _ready(self, moment: datetime) -> list[Planned]:
+        end = bisect.bisect_right(self.due, moment, lo=self.done, key=lambda p: p.at)
+        return self.due[self.done : end]
 
     def targets_at(self, moment: datetime) -> set[str]:
-        due = self.due[: bisect.bisect_right(self.due, moment, key=lambda p: p.at)]
-        return {self.spec.entity(planned.entity).owner for planned in due}
+        return {self.spec.entity(planned.entity).owner for planned in self._ready(moment)}
 
     async def fire(self, moment: datetime) -> int:
         """Perform every write due by `moment`: how many were made or refused."""
-        ready = bisect.bisect_right(self.due, moment, key=lambda p: p.at)
-        due, self.due = self.due[:ready], self.due[ready:]
+        due = self._ready(moment)
         for planned in due:
             await self._perform(self.spec.entity(planned.entity), planned.op)
+            self.done += 1
         return len(due)
 
     async def _perform(self, entity: EntitySpec, op: str) -> None:

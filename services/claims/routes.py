@@ -11,7 +11,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, delete, func, select
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.crud import get_or_404, update_from
+from serviceline.crud import by_key, get_or_404, update_from
 from serviceline.deps import OWN_API, ApiAuth, ClockDep, SessionDep, guard, personal
 from serviceline.fields import AcademicYear, ProviderCode, Urn
 from services.claims.models import (
@@ -126,7 +126,7 @@ def new_trainings(
 ) -> list[MentorTraining]:
     """Line items for the school's mentors, each within the mentor's allowance of hours."""
     trns = [item.mentor_trn for item in items]
-    mentors = records.by_key(session, Mentor, trns)
+    mentors = by_key(session, Mentor, trns)
     limits = allowances(session, claim, trns)
     return checked_trainings(claim, items, mentors, limits, today, path)
 
@@ -246,9 +246,9 @@ def new_claims(
     current = academic_year_of(now.date())
     codes = [body.provider_code for body in bodies]
     trns = {item.mentor_trn for body in bodies for item in body.mentor_trainings}
-    schools = records.by_key(session, School, [body.school_urn for body in bodies])
-    providers = records.by_key(session, Provider, codes)
-    mentors = records.by_key(session, Mentor, trns)
+    schools = by_key(session, School, [body.school_urn for body in bodies])
+    providers = by_key(session, Provider, codes)
+    mentors = by_key(session, Mentor, trns)
     ledger = Ledger.read(session, codes, trns, current)
     claims, trainings, submitted = [], [], []
     references = new_references(session, len(bodies))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from fastapi import HTTPException, status
-from sqlalchemy import inspect
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from serviceline.copies import ProviderCopyBase
-from serviceline.crud import get_or_404
+from serviceline.crud import by_key, get_or_404
 from serviceline.feed import add_new, new_record
 from serviceline.upstream import Upstream
 from services.mentoring.dqt import not_found, teacher_names
@@ -19,22 +18,10 @@ from services.mentoring.models import MentorBase, MentorCreate, SchoolCopyBase, 
 School = TypeVar("School", bound=SchoolCopyBase)
 Provider = TypeVar("Provider", bound=ProviderCopyBase)
 Mentor = TypeVar("Mentor", bound=MentorBase)
-Row = TypeVar("Row", bound=SQLModel)
 
 
 def unprocessable(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
-
-
-def by_key(session: Session, model: type[Row], keys: Collection[str]) -> dict[str, Row]:
-    """The rows of `model` with these primary keys: one query for each 500 keys."""
-    key = inspect(model).primary_key[0]
-    wanted = list(set(keys))
-    found: dict[str, Row] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        found.update(session.exec(select(key, model).where(key.in_(chunk))).all())
-    return found
 
 
 def open_school(schools: Mapping[str, School], urn: str, field: str) -> School:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import HTTPException, Query
 from sqlmodel import Session, col, select
 
-from serviceline.crud import get_or_404, update_from
+from serviceline.crud import by_key, get_or_404, update_from
 from serviceline.deps import ApiAuth, ClockDep, SessionDep
 from serviceline.feed import add_new, new_record
 from serviceline.fields import ProviderCode, Urn
@@ -37,9 +37,7 @@ def check_placement(session: Session, placement: Placement, at: str = "") -> Non
     if placement.provider_code is not None:
         code = placement.provider_code
         try:
-            records.listed_provider(
-                records.by_key(session, Provider, [code]), code, "provider_code"
-            )
+            records.listed_provider(by_key(session, Provider, [code]), code, "provider_code")
         except HTTPException as error:
             raise records.unprocessable(at + str(error.detail)) from error
     placement.mentor_trns = sorted(set(placement.mentor_trns))
@@ -57,7 +55,7 @@ def new_placements(
 ) -> list[Placement]:
     """Schools offer placements for this academic year or the next."""
     current = academic_year_of(now.date())
-    schools = records.by_key(session, School, [body.school_urn for body in bodies])
+    schools = by_key(session, School, [body.school_urn for body in bodies])
     placements = []
     for index, body in enumerate(bodies):
         at = f"[{index}] " if numbered else ""
@@ -86,8 +84,8 @@ def new_placements(
 def new_partnerships(
     session: Session, bodies: Sequence[SchoolPartnershipCreate], now: datetime, *, numbered: bool
 ) -> list[SchoolPartnership]:
-    schools = records.by_key(session, School, [body.school_urn for body in bodies])
-    providers = records.by_key(session, Provider, [body.provider_code for body in bodies])
+    schools = by_key(session, School, [body.school_urn for body in bodies])
+    providers = by_key(session, Provider, [body.provider_code for body in bodies])
     partnerships = []
     for index, body in enumerate(bodies):
         try:
