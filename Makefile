@@ -8,8 +8,8 @@ SIZE ?= small
 # what also runs on PostgreSQL: every kernel path (feed, copier, its logs and the lag measured
 # from them, checksums, drift auditor), the test plugin's database backend, one end-to-end chain
 # and concurrent writers over real HTTP; one fresh database per service
-POSTGRES_TESTS := tests/test_postgres.py tests/test_feed.py tests/test_copier.py \
-	tests/test_routes.py tests/test_lag.py tests/test_checksums.py tests/test_drift.py \
+POSTGRES_TESTS := tests/runtime/test_postgres.py tests/owner/test_feed.py tests/consumer/test_copier.py \
+	tests/runtime/test_routes.py tests/audit/test_lag.py tests/audit/test_checksums.py tests/audit/test_drift.py \
 	tests/e2e/test_copy_chain.py tests/e2e/test_concurrency.py
 # prepares the Docker engine and the base images where no registry is reachable (root only)
 STANDIN_IMAGES ?= ../shared/tools/standin-images
@@ -69,7 +69,7 @@ bench: $(INSTALLED)
 
 # docker-compose.yml and the PostgreSQL init script, written again from the topology
 compose: $(INSTALLED)
-	$(BIN)/python -m serviceline.compose
+	$(BIN)/python -m serviceline.stack.compose
 
 compose-smoke: $(INSTALLED)
 	if [ -e $(STANDIN_IMAGES) ]; then $(STANDIN_IMAGES); fi

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS
 from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
-from serviceline.control import LineControl
-from serviceline.launcher import LineConfig, free_port_offset, start_line
-from serviceline.lines import Size
+from serviceline.model.lines import Size
+from serviceline.stack.control import LineControl
+from serviceline.stack.launcher import LineConfig, free_port_offset, start_line
 from serviceline.studies.runner import advance_and_fire
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"

@@ -29,8 +29,8 @@ from sqlalchemy import Column, MetaData, Table, create_engine, insert, inspect, 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.control import LineControl
-from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
+from serviceline.stack.control import LineControl
+from serviceline.stack.launcher import LineConfig, RunningLine, free_port_offset, start_line
 from tests import builders
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"

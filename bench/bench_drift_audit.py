@@ -42,17 +42,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE
 from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
-from serviceline.checksum_routes import checksum_router
-from serviceline.checksums import DiffResult, HashedSide, RowHash, bisect, diff_rows
-from serviceline.control import LineControl
-from serviceline.copier import Copy, CopyTarget
-from serviceline.db import create_tables, make_engine, readonly, upsert
-from serviceline.drift import Auditor
-from serviceline.feed import Owned
-from serviceline.launcher import LineConfig, free_port_offset, start_line
-from serviceline.lines import Size
+from serviceline.audit.checksum_routes import checksum_router
+from serviceline.audit.checksums import DiffResult, HashedSide, RowHash, bisect, diff_rows
+from serviceline.audit.drift import Auditor
+from serviceline.consumer.copier import Copy, CopyTarget
+from serviceline.model.lines import Size
+from serviceline.model.topology import Edge, Entity, Mechanism, Topology
+from serviceline.owner.feed import Owned
+from serviceline.runtime.db import create_tables, make_engine, readonly, upsert
+from serviceline.stack.control import LineControl
+from serviceline.stack.launcher import LineConfig, free_port_offset, start_line
 from serviceline.studies.runner import advance_and_fire
-from serviceline.topology import Edge, Entity, Mechanism, Topology
 
 
 class Record(Owned, table=True):

@@ -31,8 +31,8 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.db import make_engine
-from serviceline.launcher import LineConfig, free_port_offset, start_line
+from serviceline.runtime.db import make_engine
+from serviceline.stack.launcher import LineConfig, free_port_offset, start_line
 from tests import builders
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"

@@ -7,9 +7,9 @@ of them changed in the window. Before each round a share of the providers change
 each drawn by the default workload's volumes (mostly course edits), and the walk runs three
 ways: asking everything; taking a provider's answers while nothing of it changed (the provider
 grain); taking a course list while none of its courses changed and a course's locations while
-neither it nor its provider's sites did (serviceline.known_walks, the course grain). Each row
-gives the requests really made and taken as known, per walk, and the wall time of a walk set
-beside asking everything; the log column is the simulation's own reads of Publish's change log,
+neither it nor its provider's sites did (serviceline.consumer.known_walks, the course grain).
+Each row gives the requests really made and taken as known, per walk, and the wall time of a walk
+set beside asking everything; the log column is the simulation's own reads of Publish's change log,
 no request of the run. Every way counts the same requests and bytes to its run.
 Run: .venv/bin/python bench/bench_known_walks.py [--providers N] [--courses N] [--rounds N]
 """
@@ -34,9 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_copy import ADMIN_TOKEN, API, code, line
 
-from serviceline.known_walks import KnownSubtrees
-from serviceline.readers import PUBLISH_V1_KEYS, Located, PublishV1ProviderTreeReader, Walked
-from serviceline.upstream import Upstream
+from serviceline.consumer.known_walks import KnownSubtrees
+from serviceline.consumer.readers import (
+    PUBLISH_V1_KEYS,
+    Located,
+    PublishV1ProviderTreeReader,
+    Walked,
+)
+from serviceline.runtime.upstream import Upstream
 from tests import builders
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

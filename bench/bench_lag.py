@@ -1,4 +1,4 @@
-"""How long measuring a cycle's lag takes: `serviceline.lag.measure` over synthetic logs.
+"""How long measuring a cycle's lag takes: `serviceline.audit.lag.measure` over synthetic logs.
 
 Publish's courses change through a cycle, and three edges copy them: Find by feed every
 5 minutes, Apply by `updated_since` every 10 minutes with a weekly full sync, and Register by a
@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.lag import Applied, LagLogs, OwnerChange, Run, measure
+from serviceline.audit.lag import Applied, LagLogs, OwnerChange, Run, measure
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CYCLE = timedelta(days=365)

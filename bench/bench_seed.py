@@ -32,10 +32,10 @@ from bench_copy import raw_insert
 
 from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.control import LineControl
-from serviceline.launcher import LineConfig, free_port_offset, start_line
-from serviceline.lines import Size
-from serviceline.topology import Kind
+from serviceline.model.lines import Size
+from serviceline.model.topology import Kind
+from serviceline.stack.control import LineControl
+from serviceline.stack.launcher import LineConfig, free_port_offset, start_line
 
 ADMIN_TOKEN, API_TOKEN = "bench-admin", "bench-api"
 # each batch endpoint the seed writes through, and the table its records land in

@@ -21,7 +21,7 @@ from lines.becoming_a_teacher.seed import VOLUMES
 from lines.becoming_a_teacher.workload import load_workload
 from lines.becoming_a_teacher.workload.planner import plan
 from lines.becoming_a_teacher.workload.spec import Seeded
-from serviceline.lines import Size
+from serviceline.model.lines import Size
 
 CYCLE = (datetime(2026, 10, 5, tzinfo=UTC), datetime(2027, 10, 4, tzinfo=UTC))
 

@@ -21,11 +21,7 @@ from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from serviceline.clock import ClockError, parse_duration
-from serviceline.control import ControlError, LineControl
-from serviceline.dashboard.process import RunningDashboard, start_dashboard
-from serviceline.declared.spec import schema
-from serviceline.drift import (
+from serviceline.audit.drift import (
     Auditor,
     DriftReport,
     EdgeDrift,
@@ -35,9 +31,20 @@ from serviceline.drift import (
     record_history,
     render_html,
 )
-from serviceline.findings import CLASSES
-from serviceline.lag import LagCollector
-from serviceline.launcher import (
+from serviceline.audit.findings import CLASSES
+from serviceline.audit.lag import LagCollector
+from serviceline.audit.trace import Hop, Trace, collect_trace, when
+from serviceline.dashboard.process import RunningDashboard, start_dashboard
+from serviceline.declared.spec import schema
+from serviceline.model.lines import Size, UnknownLineError, current_line, is_line_file
+from serviceline.model.topology import Edge, Kind, Mechanism, edge_name
+from serviceline.output import console as terminal
+from serviceline.runtime.clock import ClockError, parse_duration
+from serviceline.runtime.settings import ClockMode
+from serviceline.scenarios.cli import scenario_app
+from serviceline.scenarios.spec import format_duration
+from serviceline.stack.control import ControlError, LineControl
+from serviceline.stack.launcher import (
     LaunchError,
     LineConfig,
     RunningLine,
@@ -46,15 +53,8 @@ from serviceline.launcher import (
     start_line,
     stop_recorded,
 )
-from serviceline.lines import Size, UnknownLineError, current_line, is_line_file
-from serviceline.output import console as terminal
-from serviceline.scenarios.cli import scenario_app
-from serviceline.scenarios.spec import format_duration
-from serviceline.settings import ClockMode
+from serviceline.stack.supervision import ServiceState, SupervisionError
 from serviceline.studies.cli import study_app
-from serviceline.supervision import ServiceState, SupervisionError
-from serviceline.topology import Edge, Kind, Mechanism, edge_name
-from serviceline.trace import Hop, Trace, collect_trace, when
 
 app = typer.Typer(
     help="serviceline: a service line whose services copy data one way, and the drift it causes.",

@@ -24,14 +24,14 @@ from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from serviceline.control import LineControl
-from serviceline.credentials import credential
+from serviceline.audit.drift import Auditor
 from serviceline.dashboard.process import RunningDashboard, start_dashboard
-from serviceline.drift import Auditor
-from serviceline.launcher import LineConfig, RunningLine, alive, free_port_offset, start_line
-from serviceline.lines import Line, current_line
-from serviceline.settings import ServiceSettings, sqlite_url
-from serviceline.upstream import Upstream
+from serviceline.model.credentials import credential
+from serviceline.model.lines import Line, current_line
+from serviceline.runtime.settings import ServiceSettings, sqlite_url
+from serviceline.runtime.upstream import Upstream
+from serviceline.stack.control import LineControl
+from serviceline.stack.launcher import LineConfig, RunningLine, alive, free_port_offset, start_line
 
 ADMIN_TOKEN = "test-admin"
 API_TOKEN = "test-api"

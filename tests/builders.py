@@ -12,7 +12,7 @@ import yaml
 
 from lines.becoming_a_teacher.seed import VOLUMES
 from lines.becoming_a_teacher.workload.spec import Workload, default_text, parse_workload
-from serviceline.lines import Size
+from serviceline.model.lines import Size
 from serviceline.testing import API
 from stubs.gias.extract import render
 from stubs.gias.models import School

@@ -12,7 +12,7 @@ from lines.becoming_a_teacher.seed import already_seeded, seed_line
 from lines.becoming_a_teacher.services import SERVICES
 from lines.becoming_a_teacher.topology import LINE
 from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
-from serviceline.lines import Line
+from serviceline.model.lines import Line
 
 
 class CycleWorkloads:

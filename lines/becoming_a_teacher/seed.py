@@ -14,9 +14,9 @@ import anyio
 import httpx
 
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS, record_system_for
-from serviceline.control import LineControl
-from serviceline.fields import husid
-from serviceline.lines import Progress, Size
+from serviceline.model.fields import husid
+from serviceline.model.lines import Progress, Size
+from serviceline.stack.control import LineControl
 
 MENTORING = ("placements", "claims")
 

@@ -1,7 +1,7 @@
 """Every service of the line, each declared once: its settings, routers, tables, copies and jobs."""
 
-from serviceline.app import ServiceApp
-from serviceline.copier import CopyTarget
+from serviceline.consumer.copier import CopyTarget
+from serviceline.runtime.app import ServiceApp
 from services.apply import register_api, vendor_api
 from services.apply import routes as apply_routes
 from services.apply.models import TABLES as APPLY_TABLES

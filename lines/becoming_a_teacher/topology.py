@@ -8,7 +8,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from serviceline.topology import (
+from serviceline.model.topology import (
     CommandPath,
     Edge,
     Entity,

@@ -18,8 +18,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from serviceline.clock import ClockError, parse_duration
-from serviceline.control import LineControl
+from serviceline.audit.findings import KeyDrift
+from serviceline.audit.trace import when
 from serviceline.dashboard.board import Board
 from serviceline.dashboard.metrics import LineCollector
 from serviceline.dashboard.process import DASHBOARD
@@ -50,14 +50,14 @@ from serviceline.dashboard.views import (
     state_of,
     supervision_words,
 )
-from serviceline.findings import KeyDrift
-from serviceline.launcher import line_topology
-from serviceline.lines import current_line
-from serviceline.metrics import install
+from serviceline.model.lines import current_line
+from serviceline.model.topology import Edge, Mechanism, Service, Topology
+from serviceline.runtime.clock import ClockError, parse_duration
 from serviceline.scenarios.spec import format_duration
-from serviceline.topology import Edge, Mechanism, Service, Topology
-from serviceline.trace import when
-from serviceline.tracing import Tracing
+from serviceline.stack.control import LineControl
+from serviceline.stack.launcher import line_topology
+from serviceline.telemetry.metrics import install
+from serviceline.telemetry.tracing import Tracing
 
 HERE = Path(__file__).parent
 # the most differing records an edge's panel lists; the CLI's --json gives them all

@@ -22,15 +22,21 @@ from typing import Any
 import httpx
 from anyio import to_thread
 
-from serviceline.clock import ClockError
-from serviceline.control import ControlError, LineControl
+from serviceline.audit.drift import (
+    Auditor,
+    DriftReport,
+    history_sample,
+    read_history,
+    record_history,
+)
+from serviceline.audit.lag import LagCollector, LagReport
 from serviceline.dashboard.layout import Layout, layout
 from serviceline.dashboard.settings import DashboardSettings
-from serviceline.drift import Auditor, DriftReport, history_sample, read_history, record_history
-from serviceline.lag import LagCollector, LagReport
-from serviceline.supervision import ServiceState, SupervisionError, Supervisor
-from serviceline.topology import Topology
-from serviceline.upstream import UpstreamError
+from serviceline.model.topology import Topology
+from serviceline.runtime.clock import ClockError
+from serviceline.runtime.upstream import UpstreamError
+from serviceline.stack.control import ControlError, LineControl
+from serviceline.stack.supervision import ServiceState, SupervisionError, Supervisor
 
 # how long after a page last asked the dashboard keeps looking at the line
 WATCH_SECONDS = 30.0

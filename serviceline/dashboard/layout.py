@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from serviceline.topology import CommandPath, Edge, Kind, Topology
+from serviceline.model.topology import CommandPath, Edge, Kind, Topology
 
 NODE_WIDTH = 104.0
 NODE_HEIGHT = 62.0

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator, Sequence
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from serviceline.audit.findings import CLASSES
+from serviceline.audit.lag import VISIBILITY_GRID, Stats
 from serviceline.dashboard.board import Board
-from serviceline.findings import CLASSES
-from serviceline.lag import VISIBILITY_GRID, Stats
-from serviceline.metrics import PREFIX
+from serviceline.telemetry.metrics import PREFIX
 
 # the lag histograms' bounds, in simulated seconds: the grid the lag report's visibility uses
 LAG_BUCKETS = VISIBILITY_GRID

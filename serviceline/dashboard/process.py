@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from serviceline.launcher import LaunchError, LineConfig, service_command
-from serviceline.topology import Kind, Service
+from serviceline.model.topology import Kind, Service
+from serviceline.stack.launcher import LaunchError, LineConfig, service_command
 
 # run as the services are run, on the port below theirs
 DASHBOARD = Service(

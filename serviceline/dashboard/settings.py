@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from serviceline.launcher import LineConfig
+from serviceline.stack.launcher import LineConfig
 
 
 class DashboardSettings(BaseSettings):
@@ -32,7 +32,8 @@ class DashboardSettings(BaseSettings):
     fresh_seconds: float = Field(10.0, ge=0)
     # compare range checksums first: cheaper on a large line, dearer on a small one
     bisect: bool = False
-    # traced as the services are (serviceline.tracing), and off unless asked for, the same way
+    # traced as the services are (serviceline.telemetry.tracing), and off unless asked for,
+    # the same way
     otlp_endpoint: str = ""
     tracing: bool = False
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from serviceline.audit.lag import LagCollector, Outcome
+from serviceline.audit.trace import Hop, Trace, collect_trace
 from serviceline.dashboard.board import FAILURES, Board
-from serviceline.lag import LagCollector, Outcome
-from serviceline.trace import Hop, Trace, collect_trace
 
 
 @dataclass(frozen=True)

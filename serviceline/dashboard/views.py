@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from serviceline.clock import parse_duration
+from serviceline.audit.drift import DriftReport, EdgeDrift
+from serviceline.audit.findings import CLASSES
 from serviceline.dashboard.layout import (
     LABEL_WIDTH,
     ROW_LINE,
@@ -26,12 +27,11 @@ from serviceline.dashboard.layout import (
     wrap,
     wrap_parts,
 )
-from serviceline.drift import DriftReport, EdgeDrift
-from serviceline.findings import CLASSES
+from serviceline.model.topology import Edge, Kind, Service, Topology
+from serviceline.runtime.clock import parse_duration
 from serviceline.scenarios.spec import format_duration
+from serviceline.stack.supervision import ServiceState
 from serviceline.studies.results import LAST_STUDY, headline_items
-from serviceline.supervision import ServiceState
-from serviceline.topology import Edge, Kind, Service, Topology
 
 # the worst class an edge has decides its state
 SEVERITY = ("diverged", "conflicting", "orphaned", "missing", "stale")

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import httpx
 
-from serviceline.app import ServiceApp
-from serviceline.control import LineControl
-from serviceline.copier import CopyTarget
+from serviceline.consumer.copier import CopyTarget
 from serviceline.declared.records import new_record
 from serviceline.declared.routes import entity_router
 from serviceline.declared.spec import LineFileError, LineSpec, read_spec
 from serviceline.declared.tables import TableTakenError, copy_table, owned_table
 from serviceline.declared.workload import Changes, ChangeWorkload
-from serviceline.lines import Line, Progress, Size
-from serviceline.topology import Edge, Entity, Scope, Service, Topology
+from serviceline.model.lines import Line, Progress, Size
+from serviceline.model.topology import Edge, Entity, Scope, Service, Topology
+from serviceline.runtime.app import ServiceApp
+from serviceline.stack.control import LineControl
 
 # how many records a seed writes at each size, per record an entity declares for `small`
 SCALES = {Size.SMALL: 1, Size.MEDIUM: 10, Size.LARGE: 100}

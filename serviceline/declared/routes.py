@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from serviceline.credentials import Rule
-from serviceline.crud import by_key, get_or_404, update_from
 from serviceline.declared.spec import EntitySpec
 from serviceline.declared.tables import write_bodies
-from serviceline.deps import ApiAuth, SessionDep, guard
-from serviceline.feed import Owned, add_new, new_record
+from serviceline.model.credentials import Rule
+from serviceline.owner.feed import Owned, add_new, new_record
+from serviceline.runtime.crud import by_key, get_or_404, update_from
+from serviceline.runtime.deps import ApiAuth, SessionDep, guard
 
 
 def _taking(body: type[BaseModel] | type[list[Any]]) -> Callable[[Callable[..., Any]], Any]:

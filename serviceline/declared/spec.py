@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from serviceline.topology import Kind, Mechanism, Policy
+from serviceline.model.topology import Kind, Mechanism, Policy
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 # a field's type, `?` after it when a record may leave it out

@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, create_model
 from sqlmodel import Field, SQLModel
 
-from serviceline.copier import Copy
-from serviceline.db import UTCDateTime
+from serviceline.consumer.copier import Copy
 from serviceline.declared.spec import EdgeSpec, EntitySpec, LineSpec
-from serviceline.feed import Owned
+from serviceline.owner.feed import Owned
+from serviceline.runtime.db import UTCDateTime
 
 
 def _column(kind: type, optional: bool, *, key: bool = False) -> tuple[Any, Any]:

@@ -8,12 +8,12 @@ from datetime import datetime
 
 import httpx
 
-from serviceline.drift import Auditor
-from serviceline.lag import LagCollector, latest_taken
-from serviceline.lines import current_line
+from serviceline.audit.drift import Auditor
+from serviceline.audit.lag import LagCollector, latest_taken
+from serviceline.model.lines import current_line
+from serviceline.runtime.upstream import UpstreamError
 from serviceline.scenarios.line import Line
 from serviceline.scenarios.spec import Scenario
-from serviceline.upstream import UpstreamError
 
 
 @dataclass(frozen=True)

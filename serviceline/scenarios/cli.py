@@ -16,10 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from serviceline.control import ControlError
 from serviceline.dashboard.process import DASHBOARD
-from serviceline.launcher import LaunchError, free_port_offset
-from serviceline.lines import current_line
+from serviceline.model.lines import current_line
+from serviceline.model.topology import edge_name
 from serviceline.output import console as terminal
 from serviceline.scenarios.errors import RunError
 from serviceline.scenarios.recording import Entry, Result, write_comparison
@@ -31,7 +30,8 @@ from serviceline.scenarios.spec import (
     format_duration,
     load,
 )
-from serviceline.topology import edge_name
+from serviceline.stack.control import ControlError
+from serviceline.stack.launcher import LaunchError, free_port_offset
 
 # the options of a run with a line of its own: a scenario's or a study's
 Chosen = TypeVar("Chosen", bound=LineOptions)

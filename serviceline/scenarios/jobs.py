@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from serviceline.topology import Topology
+from serviceline.model.topology import Topology
 
 
 def first_line(error: BaseException) -> str:

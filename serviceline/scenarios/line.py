@@ -13,11 +13,11 @@ import anyio
 import httpx
 from anyio import to_thread
 
-from serviceline.control import ControlError, LineControl
-from serviceline.launcher import LineConfig, RunningLine, start_line
+from serviceline.model.topology import Topology
 from serviceline.scenarios.errors import RunError, StepError
 from serviceline.scenarios.jobs import first_line, summarise
-from serviceline.topology import Topology
+from serviceline.stack.control import ControlError, LineControl
+from serviceline.stack.launcher import LineConfig, RunningLine, start_line
 
 # how long a process killed on purpose may take to be seen gone
 DEATH_WAIT = 10.0

@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 
-from serviceline.control import ControlError
+from serviceline.runtime.upstream import UpstreamError
 from serviceline.scenarios.auditing import Audit, Audits, EdgeLag
 from serviceline.scenarios.line import Line
 from serviceline.scenarios.variables import Variables
-from serviceline.upstream import UpstreamError
+from serviceline.stack.control import ControlError
 
 LAST_RUN = "last.json"
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import httpx
 
-from serviceline.control import ControlError
-from serviceline.launcher import LineConfig
-from serviceline.lines import current_line
+from serviceline.model.lines import current_line
+from serviceline.runtime.upstream import UpstreamError
 from serviceline.scenarios.auditing import Audits, watched
 from serviceline.scenarios.errors import RunError, StepError
 from serviceline.scenarios.expectations import Checker
@@ -22,7 +21,8 @@ from serviceline.scenarios.recording import Check, Entry, Recorder, Report, Resu
 from serviceline.scenarios.spec import Scenario, Step
 from serviceline.scenarios.steps import Run, handler_for
 from serviceline.scenarios.variables import Variables
-from serviceline.upstream import UpstreamError
+from serviceline.stack.control import ControlError
+from serviceline.stack.launcher import LineConfig
 
 
 class Runner:

@@ -21,11 +21,11 @@ from pydantic import (
     model_validator,
 )
 
+from serviceline.audit.findings import CLASSES
 from serviceline.builtins import BuiltinFiles
-from serviceline.clock import ClockError, parse_duration
-from serviceline.findings import CLASSES
-from serviceline.lines import Size, current_line
-from serviceline.topology import Kind, edge_name
+from serviceline.model.lines import Size, current_line
+from serviceline.model.topology import Kind, edge_name
+from serviceline.runtime.clock import ClockError, parse_duration
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # what every step may use without saving it first

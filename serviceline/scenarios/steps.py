@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from serviceline.clock import parse_duration
-from serviceline.control import ControlError
+from serviceline.runtime.clock import parse_duration
 from serviceline.scenarios.auditing import Audits
 from serviceline.scenarios.errors import StepError
 from serviceline.scenarios.expectations import Checker, bounded
@@ -33,6 +32,7 @@ from serviceline.scenarios.spec import (
     format_duration,
 )
 from serviceline.scenarios.variables import Variables
+from serviceline.stack.control import ControlError
 
 
 @dataclass(frozen=True)

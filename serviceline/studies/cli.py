@@ -17,13 +17,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from serviceline.control import ControlError
-from serviceline.launcher import LaunchError
-from serviceline.lines import current_line
+from serviceline.model.lines import current_line
 from serviceline.output import console as terminal
+from serviceline.runtime.upstream import UpstreamError
 from serviceline.scenarios.cli import AdminToken, ApiToken, AuditorToken, on_free_ports
 from serviceline.scenarios.runner import LineOptions
 from serviceline.scenarios.spec import problem
+from serviceline.stack.control import ControlError
+from serviceline.stack.launcher import LaunchError
 from serviceline.studies.results import (
     compare_json,
     headline_items,
@@ -42,7 +43,6 @@ from serviceline.studies.spec import (
     load,
     resolve,
 )
-from serviceline.upstream import UpstreamError
 
 study_app = typer.Typer(
     help="A workload run through a span of the line, measured: lag, drift, lost edits, cost.",

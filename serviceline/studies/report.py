@@ -14,7 +14,7 @@ import matplotlib as mpl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from serviceline.findings import CLASSES
+from serviceline.audit.findings import CLASSES
 from serviceline.scenarios.spec import format_duration
 from serviceline.studies.results import headline_items
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from serviceline.findings import CLASSES
+from serviceline.audit.findings import CLASSES
 from serviceline.scenarios.spec import format_duration
 from serviceline.studies.runner import StudyRun
 

@@ -17,15 +17,15 @@ from typing import Any, Protocol
 import httpx
 from anyio import to_thread
 
-from serviceline.clock import parse_duration
-from serviceline.control import LineControl
-from serviceline.drift import Auditor
-from serviceline.launcher import START_TIMEOUT, LineConfig, RunningLine, start_line
-from serviceline.lines import current_line
+from serviceline.audit.drift import Auditor
+from serviceline.model.lines import current_line
+from serviceline.model.topology import Topology
+from serviceline.runtime.clock import parse_duration
+from serviceline.runtime.upstream import UpstreamError
 from serviceline.scenarios.runner import LineOptions
+from serviceline.stack.control import LineControl
+from serviceline.stack.launcher import START_TIMEOUT, LineConfig, RunningLine, start_line
 from serviceline.studies.spec import Arm, CalendarFault, Study
-from serviceline.topology import Topology
-from serviceline.upstream import UpstreamError
 
 
 class StudyRunError(RuntimeError):
@@ -55,7 +55,7 @@ class LagFigures(Protocol):
 
 
 class LagSource(Protocol):
-    """What measures each change's way along each edge (serviceline.lag's LagCollector)."""
+    """What measures each change's way along each edge (serviceline.audit.lag's LagCollector)."""
 
     async def collect(self) -> None: ...
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from serviceline.lag import LagCollector
-from serviceline.lines import current_line
+from serviceline.audit.lag import LagCollector
+from serviceline.model.lines import current_line
 from serviceline.studies.runner import EventSource, LagSource, Sources, StudyLine
 
 

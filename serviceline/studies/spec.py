@@ -13,9 +13,11 @@ from croniter import croniter
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from serviceline.builtins import BuiltinFiles
-from serviceline.clock import ClockError, parse_duration
-from serviceline.faults import FaultKind
-from serviceline.lines import Size, current_line
+from serviceline.model.lines import Size, current_line
+from serviceline.model.topology import Topology, edge_name
+from serviceline.runtime.clock import ClockError, parse_duration
+from serviceline.runtime.faults import FaultKind
+from serviceline.runtime.settings import CLOCK_START
 from serviceline.scenarios.spec import (
     Moment,
     ServiceName,
@@ -23,8 +25,6 @@ from serviceline.scenarios.spec import (
     format_duration,
     problem,
 )
-from serviceline.settings import CLOCK_START
-from serviceline.topology import Topology, edge_name
 
 # a recruitment cycle: October to October
 CYCLE = timedelta(days=365)

@@ -12,12 +12,12 @@ from sqlalchemy import Index, Integer, and_, cast, func, literal_column
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import JSON, AutoString, Field, Session, SQLModel, col, select
 
-from serviceline.copier import Copy
-from serviceline.copies import CourseCopyBase, ProviderCopyBase
-from serviceline.crud import Changes
-from serviceline.db import json_field, utc_field
-from serviceline.feed import Owned
-from serviceline.fields import SiteCode
+from serviceline.consumer.copier import Copy
+from serviceline.model.fields import SiteCode
+from serviceline.owner.feed import Owned
+from serviceline.runtime.crud import Changes
+from serviceline.runtime.db import json_field, utc_field
+from services.publish.copies import CourseCopyBase, ProviderCopyBase
 
 # the internal state machine (apply: app/services/application_state_change.rb)
 ApplicationStatus = Literal[

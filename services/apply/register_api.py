@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel
 from sqlmodel import col, func, select
 
-from serviceline.credentials import CredentialError, Rule
-from serviceline.deps import BearerDep, KernelDep, SessionDep, authorize
-from serviceline.fields import most_pages
-from serviceline.topology import Reader
+from serviceline.model.credentials import CredentialError, Rule
+from serviceline.model.fields import most_pages
+from serviceline.model.topology import Reader
+from serviceline.runtime.deps import BearerDep, KernelDep, SessionDep, authorize
 from services.apply.models import Application, Candidate
 from services.apply.vendor_api import (
     NEEDS_PERMISSION,

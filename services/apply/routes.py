@@ -9,9 +9,9 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from serviceline.crud import get_or_404, update_from
-from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
-from serviceline.feed import add_new, new_record
+from serviceline.owner.feed import add_new, new_record
+from serviceline.runtime.crud import get_or_404, update_from
+from serviceline.runtime.deps import ApiAuth, ClockDep, KernelDep, SessionDep
 from services.apply.models import (
     CANDIDATE_NUMBER,
     LIVE,

@@ -1,7 +1,7 @@
 from typing import ClassVar
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.settings import ServiceSettings
+from serviceline.runtime.settings import ServiceSettings
 
 
 class ApplySettings(ServiceSettings):

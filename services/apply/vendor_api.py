@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import Session, col, select
 
 from lines.becoming_a_teacher.topology import RECORD_SYSTEMS, record_system_for
-from serviceline.credentials import CredentialError, Rule
-from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep, authorize
-from serviceline.topology import Reader
+from serviceline.model.credentials import CredentialError, Rule
+from serviceline.model.topology import Reader
+from serviceline.runtime.deps import BearerDep, ClockDep, KernelDep, SessionDep, authorize
 from services.apply import reference_data
 from services.apply.models import (
     Application,

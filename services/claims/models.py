@@ -14,11 +14,10 @@ from pydantic import BaseModel, field_validator
 from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, Session, SQLModel, col, func, select
 
-from serviceline.copies import ProviderCopyBase, SubjectCopyBase
-from serviceline.crud import Changes
-from serviceline.db import utc_field
-from serviceline.feed import Owned
-from serviceline.fields import AcademicYear, Name, ProviderCode, Trn, Urn
+from serviceline.model.fields import AcademicYear, Name, ProviderCode, Trn, Urn
+from serviceline.owner.feed import Owned
+from serviceline.runtime.crud import Changes
+from serviceline.runtime.db import utc_field
 from services.mentoring.copies import copy_targets
 from services.mentoring.models import (
     FundingRegion,
@@ -28,6 +27,7 @@ from services.mentoring.models import (
     member_schools,
     used_in,
 )
+from services.publish.copies import ProviderCopyBase, SubjectCopyBase
 
 # Claims::Claim's status enum
 ClaimStatus = Literal[

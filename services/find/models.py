@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from serviceline.copies import CourseCopyBase, ProviderCopyBase
+from services.publish.copies import CourseCopyBase, ProviderCopyBase
 
 
 class ProviderCopy(ProviderCopyBase, table=True):

@@ -12,10 +12,10 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.deps import Kernel, KernelDep, SessionDep
-from serviceline.fields import most_pages
-from serviceline.readers import PublishV1Reader
-from serviceline.upstream import UpstreamError
+from serviceline.consumer.readers import PublishV1Reader
+from serviceline.model.fields import most_pages
+from serviceline.runtime.deps import Kernel, KernelDep, SessionDep
+from serviceline.runtime.upstream import UpstreamError
 from services.find.models import CourseCopy, CourseResult, ProviderCopy, SearchResults, StudyMode
 
 router = APIRouter(tags=["search"])

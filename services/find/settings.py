@@ -1,4 +1,4 @@
-from serviceline.settings import ServiceSettings
+from serviceline.runtime.settings import ServiceSettings
 
 
 class FindSettings(ServiceSettings):

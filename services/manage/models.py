@@ -9,9 +9,9 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from serviceline.copier import Copy
-from serviceline.db import utc_field
-from serviceline.fields import Name, ProviderCode
+from serviceline.consumer.copier import Copy
+from serviceline.model.fields import Name, ProviderCode
+from serviceline.runtime.db import utc_field
 
 Condition = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 NoteText = Annotated[str, StringConstraints(min_length=1, max_length=10240, strip_whitespace=True)]

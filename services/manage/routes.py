@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlmodel import Session, col, select
 
-from serviceline.clock import SimulatedClock
-from serviceline.crud import get_or_404
-from serviceline.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep
-from serviceline.fields import ProviderCode
-from serviceline.upstream import UpstreamError
+from serviceline.model.fields import ProviderCode
+from serviceline.runtime.clock import SimulatedClock
+from serviceline.runtime.crud import get_or_404
+from serviceline.runtime.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep
+from serviceline.runtime.upstream import UpstreamError
 from services.manage.models import (
     ApplicationCopy,
     ApplicationView,

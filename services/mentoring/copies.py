@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from serviceline.copier import CopyTarget, ReferencedKeys
-from serviceline.copies import ProviderCopyBase, SubjectCopyBase
+from serviceline.consumer.copier import CopyTarget, ReferencedKeys
 from services.mentoring.dqt import held_trns, mentor_trns, overwrite_names
 from services.mentoring.funding import assign_funding_regions
 from services.mentoring.models import MentorBase, SchoolCopyBase, TeacherCopyBase
+from services.publish.copies import ProviderCopyBase, SubjectCopyBase
 
 
 def copy_targets(

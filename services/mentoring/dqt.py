@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import status
 from sqlmodel import Session, col, select
 
-from serviceline.copier import AfterApply, Copy, ReferencedKeys, WantedKeys
-from serviceline.upstream import Upstream, UpstreamError
+from serviceline.consumer.copier import AfterApply, Copy, ReferencedKeys, WantedKeys
+from serviceline.runtime.upstream import Upstream, UpstreamError
 from services.mentoring.models import MentorBase, MentorCreate, used_in
 
 # persons asked for in one request to TRS's find: DQT's stub answers up to 500

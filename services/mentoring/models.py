@@ -10,9 +10,9 @@ from pydantic import BaseModel
 from sqlalchemy import String, cast
 from sqlmodel import AutoString, Field, Session, SQLModel, col, select
 
-from serviceline.copier import Copy
-from serviceline.db import json_field
-from serviceline.fields import Trn, Urn
+from serviceline.consumer.copier import Copy
+from serviceline.model.fields import Trn, Urn
+from serviceline.runtime.db import json_field
 
 FundingRegion = Literal["Inner London", "Outer London", "Fringe", "Rest of England"]
 

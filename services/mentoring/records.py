@@ -8,12 +8,12 @@ from typing import TypeVar
 from fastapi import HTTPException, status
 from sqlmodel import Session, col, select
 
-from serviceline.copies import ProviderCopyBase
-from serviceline.crud import by_key, get_or_404
-from serviceline.feed import add_new, new_record
-from serviceline.upstream import Upstream
+from serviceline.owner.feed import add_new, new_record
+from serviceline.runtime.crud import by_key, get_or_404
+from serviceline.runtime.upstream import Upstream
 from services.mentoring.dqt import not_found, teacher_names
 from services.mentoring.models import MentorBase, MentorCreate, SchoolCopyBase, mentors_at
+from services.publish.copies import ProviderCopyBase
 
 School = TypeVar("School", bound=SchoolCopyBase)
 Provider = TypeVar("Provider", bound=ProviderCopyBase)

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlmodel import Session
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.crud import get_or_404
-from serviceline.deps import OWN_API, ApiAuth, SessionDep, UpstreamsDep, guard, personal
-from serviceline.fields import Urn
+from serviceline.model.fields import Urn
+from serviceline.runtime.crud import get_or_404
+from serviceline.runtime.deps import OWN_API, ApiAuth, SessionDep, UpstreamsDep, guard, personal
 from services.mentoring import records
 from services.mentoring.models import MentorCreate
 from services.mentoring.records import Mentor, School

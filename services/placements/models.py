@@ -11,11 +11,10 @@ from pydantic import StringConstraints, field_validator
 from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, Session, SQLModel, col, select
 
-from serviceline.copies import ProviderCopyBase, SubjectCopyBase
-from serviceline.crud import Changes
-from serviceline.db import json_field, utc_field
-from serviceline.feed import Owned
-from serviceline.fields import AcademicYear, ProviderCode, Trn, Urn
+from serviceline.model.fields import AcademicYear, ProviderCode, Trn, Urn
+from serviceline.owner.feed import Owned
+from serviceline.runtime.crud import Changes
+from serviceline.runtime.db import json_field, utc_field
 from services.mentoring.copies import copy_targets
 from services.mentoring.models import (
     MentorBase,
@@ -24,6 +23,7 @@ from services.mentoring.models import (
     member_schools,
     used_in,
 )
+from services.publish.copies import ProviderCopyBase, SubjectCopyBase
 
 Appetite = Literal["actively_looking", "interested", "not_open", "already_organised"]
 YearGroup = Literal[

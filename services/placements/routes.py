@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import HTTPException, Query
 from sqlmodel import Session, col, select
 
-from serviceline.crud import by_key, get_or_404, update_from
-from serviceline.deps import ApiAuth, ClockDep, SessionDep
-from serviceline.feed import add_new, new_record
-from serviceline.fields import ProviderCode, Urn
+from serviceline.model.fields import ProviderCode, Urn
+from serviceline.owner.feed import add_new, new_record
+from serviceline.runtime.crud import by_key, get_or_404, update_from
+from serviceline.runtime.deps import ApiAuth, ClockDep, SessionDep
 from services.mentoring import records
 from services.mentoring.models import academic_year_name, academic_year_of
 from services.mentoring.routes import mentoring_router

@@ -11,11 +11,19 @@ from pydantic import AfterValidator, StrictBool, StringConstraints
 from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
-from serviceline.copier import Copy
-from serviceline.crud import Changes
-from serviceline.db import json_field
-from serviceline.feed import Owned
-from serviceline.fields import CourseCode, Name, ProviderCode, SiteCode, Ukprn, Urn, UtcDateTime
+from serviceline.consumer.copier import Copy
+from serviceline.model.fields import (
+    CourseCode,
+    Name,
+    ProviderCode,
+    SiteCode,
+    Ukprn,
+    Urn,
+    UtcDateTime,
+)
+from serviceline.owner.feed import Owned
+from serviceline.runtime.crud import Changes
+from serviceline.runtime.db import json_field
 
 ProviderType = Literal["scitt", "lead_school", "university"]
 RegionCode = Literal[

@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, or_, select
 
-from serviceline.deps import KernelDep, SessionDep
-from serviceline.feed import Owned
-from serviceline.fields import most_pages
-from serviceline.positions import listing_order, positions_for
-from serviceline.tracing import serve_contexts
+from serviceline.model.fields import most_pages
+from serviceline.owner.feed import Owned
+from serviceline.owner.positions import listing_order, positions_for
+from serviceline.runtime.deps import KernelDep, SessionDep
+from serviceline.telemetry.tracing import serve_contexts
 from services.publish.models import Course, Provider, Site
 from services.publish.subjects import SUBJECTS
 
@@ -254,7 +254,8 @@ class Listing:
     page: int
     per_page: int
     engine: Engine
-    # each resource's meta names the trace its version was written in (serviceline.tracing)
+    # each resource's meta names the trace its version was written in
+    # (serviceline.telemetry.tracing)
     traced: bool = False
 
     def answer(

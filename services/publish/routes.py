@@ -10,10 +10,10 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
 
-from serviceline.crud import get_or_404, update_from
-from serviceline.deps import ApiAuth, ClockDep, KernelDep, SessionDep
-from serviceline.feed import add_new, new_record
-from serviceline.settings import ServiceSettings
+from serviceline.owner.feed import add_new, new_record
+from serviceline.runtime.crud import get_or_404, update_from
+from serviceline.runtime.deps import ApiAuth, ClockDep, KernelDep, SessionDep
+from serviceline.runtime.settings import ServiceSettings
 from services.publish.models import (
     Course,
     CourseCreate,

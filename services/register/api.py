@@ -19,9 +19,16 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, func, select
 
 from lines.becoming_a_teacher.topology import RECORD_SYSTEMS, record_system_for
-from serviceline.credentials import CredentialError, Principal, Rule
-from serviceline.deps import BearerDep, ClockDep, KernelDep, SessionDep, UpstreamsDep, authorize
-from serviceline.fields import most_pages
+from serviceline.model.credentials import CredentialError, Principal, Rule
+from serviceline.model.fields import most_pages
+from serviceline.runtime.deps import (
+    BearerDep,
+    ClockDep,
+    KernelDep,
+    SessionDep,
+    UpstreamsDep,
+    authorize,
+)
 from services.register.codes import (
     AGE_RANGE_CODES,
     COURSE_AGE_RANGES,

@@ -10,8 +10,8 @@ from typing import Any
 from anyio import to_thread
 from sqlmodel import Session, col, select
 
-from serviceline.deps import Kernel
-from serviceline.scheduler import Job
+from serviceline.runtime.deps import Kernel
+from serviceline.runtime.scheduler import Job
 from services.register.codes import (
     COURSE_SUBJECTS,
     ITT_AIMS,

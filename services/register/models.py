@@ -11,11 +11,11 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validator
 from sqlmodel import AutoString, Field, Session, SQLModel, col, or_, select
 
-from serviceline.copier import Copy
-from serviceline.copies import SubjectCopyBase
-from serviceline.db import json_field, utc_field
-from serviceline.feed import Owned
-from serviceline.fields import Name, ProviderCode, Trn, Ukprn, Urn
+from serviceline.consumer.copier import Copy
+from serviceline.model.fields import Name, ProviderCode, Trn, Ukprn, Urn
+from serviceline.owner.feed import Owned
+from serviceline.runtime.db import json_field, utc_field
+from services.publish.copies import SubjectCopyBase
 from services.register.codes import Sex, StudyMode, TrainingRoute
 
 TraineeState = Literal[

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import Session, col, select
 
-from serviceline.crud import get_or_404
-from serviceline.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep
-from serviceline.feed import new_record
-from serviceline.fields import ProviderCode
+from serviceline.model.fields import ProviderCode
+from serviceline.owner.feed import new_record
+from serviceline.runtime.crud import get_or_404
+from serviceline.runtime.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep
 from services.register.models import (
     CourseCopy,
     Deferral,

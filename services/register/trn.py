@@ -18,11 +18,11 @@ from anyio import from_thread, to_thread
 from sqlmodel import Session, col, func, select
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.copier import CopyStats
-from serviceline.db import upsert
-from serviceline.deps import Kernel
-from serviceline.scheduler import Job
-from serviceline.upstream import Upstream, UpstreamError
+from serviceline.consumer.copier import CopyStats
+from serviceline.runtime.db import upsert
+from serviceline.runtime.deps import Kernel
+from serviceline.runtime.scheduler import Job
+from serviceline.runtime.upstream import Upstream, UpstreamError
 from services.register.codes import AGE_RANGE_CODES, SUBJECT_CODES, TrainingRoute
 from services.register.models import (
     DqtTeacher,

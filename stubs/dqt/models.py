@@ -11,9 +11,9 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import JSON
 from sqlmodel import AutoString, Field, SQLModel
 
-from serviceline.db import json_field, utc_field
-from serviceline.feed import Owned
-from serviceline.fields import Trn, Ukprn
+from serviceline.model.fields import Trn, Ukprn
+from serviceline.owner.feed import Owned
+from serviceline.runtime.db import json_field, utc_field
 
 PersonStatus = Literal["Active", "Deactivated"]
 InductionStatus = Literal[

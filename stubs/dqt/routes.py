@@ -9,11 +9,19 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlmodel import Session, col, select
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.credentials import Rule
-from serviceline.crud import get_or_404
-from serviceline.deps import ApiAuth, ClockDep, CommandAuth, KernelDep, SessionDep, guard, personal
-from serviceline.feed import add_new, new_record
-from serviceline.topology import Reader
+from serviceline.model.credentials import Rule
+from serviceline.model.topology import Reader
+from serviceline.owner.feed import add_new, new_record
+from serviceline.runtime.crud import get_or_404
+from serviceline.runtime.deps import (
+    ApiAuth,
+    ClockDep,
+    CommandAuth,
+    KernelDep,
+    SessionDep,
+    guard,
+    personal,
+)
 from stubs.dqt.models import (
     FindPersonsBody,
     FindPersonsResponse,

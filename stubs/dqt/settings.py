@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from serviceline.settings import ServiceSettings
+from serviceline.runtime.settings import ServiceSettings
 
 
 class DqtSettings(ServiceSettings):

@@ -9,8 +9,8 @@ from typing import Any
 from anyio import to_thread
 from sqlmodel import Session, col, func, select
 
-from serviceline.deps import Kernel
-from serviceline.scheduler import Job
+from serviceline.runtime.deps import Kernel
+from serviceline.runtime.scheduler import Job
 from stubs.dqt.models import FIRST_TRN, Teacher, TrnRequest
 
 LAST_TRN = 9999999

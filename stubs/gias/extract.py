@@ -12,8 +12,8 @@ from typing import Any
 from anyio import to_thread
 from sqlmodel import Session, col, delete, select
 
-from serviceline.deps import Kernel
-from serviceline.scheduler import Job
+from serviceline.runtime.deps import Kernel
+from serviceline.runtime.scheduler import Job
 from stubs.gias.models import COLUMNS, Extract, School, edubase_row
 
 KEEP_DAYS = 7

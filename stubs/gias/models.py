@@ -8,10 +8,10 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import StringConstraints
 from sqlmodel import AutoString, Field, SQLModel
 
-from serviceline.crud import Changes
-from serviceline.feed import Owned
-from serviceline.fields import Name, Ukprn, Urn
-from serviceline.topology import Reader
+from serviceline.model.fields import Name, Ukprn, Urn
+from serviceline.model.topology import Reader
+from serviceline.owner.feed import Owned
+from serviceline.runtime.crud import Changes
 
 StatusCode = Literal["1", "2", "3", "4"]
 PhaseCode = Literal["0", "1", "2", "3", "4", "5", "6", "7"]

@@ -6,9 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlmodel import col, select
 
-from serviceline.crud import get_or_404, update_from
-from serviceline.deps import ApiAuth, SessionDep
-from serviceline.feed import add_new, new_record
+from serviceline.owner.feed import add_new, new_record
+from serviceline.runtime.crud import get_or_404, update_from
+from serviceline.runtime.deps import ApiAuth, SessionDep
 from stubs.gias.models import Extract, School, SchoolCreate, SchoolPublic, SchoolUpdate, StatusCode
 
 router = APIRouter(tags=["schools"])

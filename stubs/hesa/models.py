@@ -8,9 +8,9 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlmodel import AutoString, Field, SQLModel
 
-from serviceline.db import json_field
-from serviceline.feed import Owned
-from serviceline.fields import Name, Trn, Ukprn, Urn
+from serviceline.model.fields import Name, Trn, Ukprn, Urn
+from serviceline.owner.feed import Owned
+from serviceline.runtime.db import json_field
 
 
 def hesa_name(field: str) -> str:

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from sqlmodel import Session, col, select
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.credentials import Rule
-from serviceline.crud import get_or_404
-from serviceline.deps import CommandAuth, Kernel, KernelDep, SessionDep, guard, personal
-from serviceline.readers import hesa_collection
-from serviceline.topology import Reader
+from serviceline.consumer.readers import hesa_collection
+from serviceline.model.credentials import Rule
+from serviceline.model.topology import Reader
+from serviceline.runtime.crud import get_or_404
+from serviceline.runtime.deps import CommandAuth, Kernel, KernelDep, SessionDep, guard, personal
 from stubs.hesa.census import render, student_public
 from stubs.hesa.models import ITTRecord, Student, StudentPublic
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from serviceline.app import ServiceApp
-from serviceline.copier import CopyTarget
+from serviceline.consumer.copier import CopyTarget
+from serviceline.runtime.app import ServiceApp
 from systems.record_system.jobs import decisions, submissions
 from systems.record_system.models import ApplicationRecord, InstitutionRecord, mark_arrivals
 from systems.record_system.routes import institutions_router

@@ -15,10 +15,10 @@ import httpx
 from anyio import to_thread
 from sqlmodel import col, or_, select, update
 
-from serviceline.app import JobFactory
-from serviceline.deps import Kernel
-from serviceline.scheduler import Job
-from serviceline.upstream import Upstream
+from serviceline.runtime.app import JobFactory
+from serviceline.runtime.deps import Kernel
+from serviceline.runtime.scheduler import Job
+from serviceline.runtime.upstream import Upstream
 from systems.record_system.models import ApplicationRecord, InstitutionRecord
 from systems.record_system.settings import RecordSystemSettings
 

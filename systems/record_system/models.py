@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import StringConstraints
 from sqlmodel import AutoString, Field, Session, SQLModel, col, select, update
 
-from serviceline.copier import Copy
-from serviceline.db import utc_field
-from serviceline.fields import Name, ProviderCode, Ukprn, husid
+from serviceline.consumer.copier import Copy
+from serviceline.model.fields import Name, ProviderCode, Ukprn, husid
+from serviceline.runtime.db import utc_field
 
 # Apply's application ids: ten hex digits (services/apply/models.py)
 ApplicationId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{10}$")]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlmodel import col, select
 
-from serviceline.crud import get_or_404
-from serviceline.db import upsert
-from serviceline.deps import ApiAuth, ClockDep, SessionDep
+from serviceline.runtime.crud import get_or_404
+from serviceline.runtime.db import upsert
+from serviceline.runtime.deps import ApiAuth, ClockDep, SessionDep
 from systems.record_system.models import InstitutionCreate, InstitutionRecord
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from serviceline.settings import ServiceSettings
+from serviceline.runtime.settings import ServiceSettings
 
 Share = Annotated[float, Field(ge=0, le=1)]
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
-from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
+from serviceline.stack.launcher import LineConfig, RunningLine, free_port_offset, start_line
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN
 from tests import builders
 

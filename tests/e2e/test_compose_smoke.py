@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
-from serviceline.compose import (
+from serviceline.dashboard.process import DASHBOARD
+from serviceline.model.topology import Service
+from serviceline.stack.compose import (
     COMPOSE_FILE,
     OBSERVABILITY,
     POSTGRES,
@@ -27,10 +29,8 @@ from serviceline.compose import (
     role_password,
     stack_config,
 )
-from serviceline.dashboard.process import DASHBOARD
-from serviceline.launcher import free_port_offset
+from serviceline.stack.launcher import free_port_offset
 from serviceline.testing import ROOT
-from serviceline.topology import Service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.compose, pytest.mark.timeout(1800)]
 

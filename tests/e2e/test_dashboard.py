@@ -11,9 +11,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.dashboard.process import RunningDashboard
-from serviceline.launcher import RunningLine
+from serviceline.model.topology import Kind
+from serviceline.stack.launcher import RunningLine
 from serviceline.testing import ADMIN_TOKEN, API, ROOT, line_and_dashboard
-from serviceline.topology import Kind
 from tests import builders
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ import pytest
 
 from serviceline.dashboard.process import DASHBOARD
 from serviceline.declared.spec import read_spec
-from serviceline.launcher import free_port_offset
+from serviceline.stack.launcher import free_port_offset
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, ROOT
 
 pytestmark = pytest.mark.e2e

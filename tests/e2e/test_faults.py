@@ -10,7 +10,7 @@ import pytest
 from anyio import to_thread
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.launcher import LineConfig, RunningLine, start_line
+from serviceline.stack.launcher import LineConfig, RunningLine, start_line
 from serviceline.testing import ADMIN, ADMIN_TOKEN, API, API_TOKEN
 from tests import builders
 

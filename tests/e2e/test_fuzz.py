@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.launcher import LineConfig, RunningLine, free_port_offset, start_line
+from serviceline.stack.launcher import LineConfig, RunningLine, free_port_offset, start_line
 from serviceline.testing import ADMIN, ADMIN_TOKEN, API, API_TOKEN, ROOT
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.launcher import (
+from serviceline.stack.launcher import (
     LINE_PORTS,
     LaunchError,
     LineConfig,

@@ -16,9 +16,9 @@ from sqlmodel import SQLModel
 
 from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.control import LineControl
-from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.settings import CLOCK_START
+from serviceline.runtime.settings import CLOCK_START
+from serviceline.stack.control import LineControl
+from serviceline.stack.launcher import LineConfig, RunningLine, start_line
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, AUDITOR_TOKEN
 from services.apply import models as apply
 from services.find import models as find

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline import grafana
-from serviceline.compose import PROMETHEUS_CONFIG, scrape_yaml
 from serviceline.dashboard.process import RunningDashboard
-from serviceline.launcher import LineConfig, RunningLine
+from serviceline.stack.compose import PROMETHEUS_CONFIG, scrape_yaml
+from serviceline.stack.launcher import LineConfig, RunningLine
+from serviceline.telemetry import grafana
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, ROOT, line_and_dashboard
 from tests import builders
 

@@ -30,8 +30,14 @@ import pytest
 
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.dashboard.process import start_dashboard
-from serviceline.launcher import LINE_PORTS, LineConfig, RunningLine, free_port_offset, start_line
-from serviceline.topology import Kind
+from serviceline.model.topology import Kind
+from serviceline.stack.launcher import (
+    LINE_PORTS,
+    LineConfig,
+    RunningLine,
+    free_port_offset,
+    start_line,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 README = Path(__file__).parents[2] / "README.md"
@@ -47,7 +53,7 @@ SKIPPED = {
     ),
     ".venv/bin/serviceline up --lineage-url http://localhost:5000": (
         "runs the line in the foreground until Ctrl-C, and Marquez is not here "
-        "(tests/test_lineage.py posts to a local endpoint)"
+        "(tests/telemetry/test_lineage.py posts to a local endpoint)"
     ),
     ".venv/bin/serviceline up --lineage-file .state/lineage.jsonl": (
         "runs the line in the foreground until Ctrl-C (tests/e2e/test_lineage.py runs a line so)"
@@ -73,7 +79,7 @@ SKIPPED = {
     ".venv/bin/serviceline study compare a.yaml b.yaml:feed": (
         "two studies of the user's own, a whole span each"
     ),
-    ".venv/bin/pytest tests/test_copier.py --database postgresql": (
+    ".venv/bin/pytest tests/consumer/test_copier.py --database postgresql": (
         "needs a PostgreSQL server (make test-postgres runs it)"
     ),
     ".venv/bin/pytest --database postgresql --postgres-server "

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
 from serviceline.dashboard.process import DASHBOARD
-from serviceline.launcher import LineConfig, free_port_offset, start_line
 from serviceline.scenarios.recording import Result
 from serviceline.scenarios.runner import Options, run_scenario
 from serviceline.scenarios.spec import builtin_names, load, load_file
+from serviceline.stack.launcher import LineConfig, free_port_offset, start_line
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN
 
 pytestmark = pytest.mark.e2e

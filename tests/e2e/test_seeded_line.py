@@ -6,9 +6,9 @@ import pytest
 
 from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.lines import Size
+from serviceline.model.lines import Size
+from serviceline.model.topology import Kind
 from serviceline.testing import ADMIN, API, API_TOKEN, AUDITOR, process_line
-from serviceline.topology import Kind
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

@@ -13,15 +13,15 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.launcher import free_port_offset
+from serviceline.model.topology import Kind
 from serviceline.scenarios.runner import LineOptions
+from serviceline.stack.launcher import free_port_offset
 from serviceline.studies.report import write_compare, write_report
 from serviceline.studies.results import compare_json, to_json, write_results
 from serviceline.studies.runner import EventSource, Sources, StudyLine, run_study
 from serviceline.studies.sources import change_lag
 from serviceline.studies.spec import Study, arms, parse
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN, ROOT
-from serviceline.topology import Kind
 from tests.builders import CourseEdits
 
 pytestmark = pytest.mark.e2e

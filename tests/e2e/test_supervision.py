@@ -19,8 +19,8 @@ from lines.becoming_a_teacher.topology import LINE
 from serviceline.cli import app
 from serviceline.dashboard.app import create_app
 from serviceline.dashboard.settings import DashboardSettings
-from serviceline.launcher import LineConfig, RunningLine, start_line
-from serviceline.supervision import EVENTS, START_RETRIES, ServiceState
+from serviceline.stack.launcher import LineConfig, RunningLine, start_line
+from serviceline.stack.supervision import EVENTS, START_RETRIES, ServiceState
 from serviceline.testing import ADMIN_TOKEN, API_TOKEN
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from serviceline.dashboard.process import RunningDashboard
-from serviceline.launcher import RunningLine
+from serviceline.stack.launcher import RunningLine
 from serviceline.testing import API, line_and_dashboard
 from tests import builders
 from tests.e2e.test_dashboard import SLOW, shoot

@@ -9,9 +9,9 @@ from lines.becoming_a_teacher.seed import seed_line
 from lines.becoming_a_teacher.topology import LINE
 from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
 from lines.becoming_a_teacher.workload.state import records
-from serviceline.lines import Size
+from serviceline.model.lines import Size
+from serviceline.model.topology import Kind
 from serviceline.testing import API, API_TOKEN, process_line
-from serviceline.topology import Kind
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

@@ -1,0 +1,1 @@
+"""Audits of a running line: drift, checksums, declared comparisons, lag and traces."""

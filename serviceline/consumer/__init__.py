@@ -1,0 +1,1 @@
+"""The consumer side: reading an owner and keeping a copy of its records."""

@@ -1,0 +1,1 @@
+"""What a line tells the outside: metrics, traces, lineage events and Grafana."""
