@@ -69,11 +69,11 @@ bench: $(INSTALLED)
 
 # docker-compose.yml and the PostgreSQL init script, written again from the topology
 compose: $(INSTALLED)
-	$(BIN)/python -m serviceline.stack.compose
+	$(BIN)/serviceline compose
 
 compose-smoke: $(INSTALLED)
 	if [ -e $(STANDIN_IMAGES) ]; then $(STANDIN_IMAGES); fi
-	$(BIN)/python -m pytest --compose tests/e2e/test_compose_smoke.py
+	$(BIN)/python -m pytest --compose tests/e2e/test_compose_smoke.py tests/e2e/test_compose_declared.py
 
 format: $(INSTALLED)
 	$(BIN)/ruff format .

@@ -36,13 +36,15 @@ from serviceline.audit.lag import LagCollector
 from serviceline.audit.trace import Hop, Trace, collect_trace, when
 from serviceline.dashboard.process import RunningDashboard, start_dashboard
 from serviceline.declared.spec import schema
-from serviceline.model.lines import Size, UnknownLineError, current_line, is_line_file
+from serviceline.model.lines import Size, UnknownLineError, current_line, is_line_file, line_name
 from serviceline.model.topology import Edge, Kind, Mechanism, edge_name
 from serviceline.output import console as terminal
 from serviceline.runtime.clock import ClockError, parse_duration
 from serviceline.runtime.settings import ClockMode
 from serviceline.scenarios.cli import scenario_app
 from serviceline.scenarios.spec import format_duration
+from serviceline.stack.compose import COMPOSE_FILE, StackSource
+from serviceline.stack.compose import write as write_stack
 from serviceline.stack.control import ControlError, LineControl
 from serviceline.stack.launcher import (
     LaunchError,
@@ -523,6 +525,30 @@ def clock_advance(
     for (service, job), count in sorted(runs.items()):
         table.add_row(service, job, str(count), str(failures[(service, job)] or ""))
     console.print(table)
+
+
+@app.command("compose")
+def compose_stack(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="the folder to write the stack to: by default the repository's root, or for a "
+            "line file the file's own folder",
+            show_default=False,
+        ),
+    ] = None,
+    context: Annotated[
+        Path, typer.Option(help="the folder holding the Dockerfile the image is built from")
+    ] = Path("."),
+) -> None:
+    """Write the line's docker compose stack: docker-compose.yml and the files in deploy/."""
+    if not (context / "Dockerfile").is_file():
+        fail(f"--context: no Dockerfile in {context.resolve()}")
+    line = line_name()
+    folder = out or (Path(line).parent if is_line_file(line) else Path("."))
+    for path in write_stack(folder, current_line(), StackSource.of(line, folder, context)):
+        console.print(f"wrote {path}")
+    console.print(f"run it: docker compose --file {folder / COMPOSE_FILE} up --build")
 
 
 @app.command("line-schema")

@@ -1,4 +1,4 @@
--- written by `python -m serviceline.stack.compose` from the topology; do not edit
+-- written by `serviceline compose` from the topology; do not edit
 
 CREATE ROLE gias LOGIN PASSWORD 'gias-secret';
 CREATE DATABASE gias OWNER gias;

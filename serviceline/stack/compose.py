@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-import sys
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
 from serviceline.dashboard.process import DASHBOARD, dashboard_env
-from serviceline.model.lines import current_line
+from serviceline.model.lines import Line, is_line_file
 from serviceline.model.topology import Service, Topology
 from serviceline.stack.launcher import LineConfig, service_command, service_env, service_identity
 from serviceline.telemetry import grafana
@@ -56,6 +56,8 @@ SCRAPE_INTERVAL = "15s"
 # a scrape of the dashboard may wait for a drift check; the job's timeout must not be shorter
 SCRAPE_TIMEOUT = "10s"
 ANCHOR = "serviceline"
+# where a line written as a file is mounted, read-only, in every container of its stack
+LINE_MOUNT = PurePosixPath("/etc/serviceline")
 HEALTHY = {"condition": "service_healthy"}
 # failures while a server starts do not count; after that, five in a row make it unhealthy
 TIMING = {"interval": "2s", "timeout": "5s", "retries": 5, "start_period": "120s"}
@@ -63,6 +65,42 @@ TIMING = {"interval": "2s", "timeout": "5s", "retries": 5, "start_period": "120s
 PLAIN = re.compile(r"\.|[A-Za-z_][A-Za-z0-9_.-]*|[0-9]+[a-z]+")
 # words YAML 1.1 (docker-compose 1.x) would read as booleans or null
 RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+@dataclass(frozen=True)
+class StackSource:
+    """What a stack is built from, as seen from the folder its files are written to: the folder
+    holding the Dockerfile, and the line each container is told it runs."""
+
+    context: str = "."
+    # the line's name, or its file (relative to the stack's folder); empty: the one installed
+    line: str = ""
+
+    @classmethod
+    def of(cls, line: str, folder: Path, repository: Path) -> StackSource:
+        """The stack of `line` written to `folder`, its image built from `repository`."""
+        context = _relative(repository, folder)
+        return cls(context, _relative(Path(line), folder) if is_line_file(line) else line)
+
+    @property
+    def mounts(self) -> list[str]:
+        return [f"{self.line}:{self._mounted}:ro"] if is_line_file(self.line) else []
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """What tells a container which line it runs: a line file by where it is mounted."""
+        line = self._mounted if is_line_file(self.line) else self.line
+        return {"SERVICELINE_LINE": line} if line else {}
+
+    @property
+    def _mounted(self) -> str:
+        return str(LINE_MOUNT / PurePosixPath(self.line).name)
+
+
+def _relative(path: Path, folder: Path) -> str:
+    """`path` as compose reads it from a file in `folder`: a bind mount's source starts `.`."""
+    relative = Path(os.path.relpath(path.resolve(), folder.resolve())).as_posix()
+    return relative if relative.startswith(".") else f"./{relative}"
 
 
 def role_password(service: str) -> str:
@@ -95,7 +133,7 @@ def stack_config(topology: Topology) -> LineConfig:
 def postgres_init(topology: Topology) -> str:
     """SQL run once on a new volume: each service's role may connect to its own database only."""
     lines = [
-        "-- written by `python -m serviceline.stack.compose` from the topology; do not edit",
+        "-- written by `serviceline compose` from the topology; do not edit",
         "",
     ]
     for service in topology.services:
@@ -109,11 +147,12 @@ def postgres_init(topology: Topology) -> str:
     return "\n".join(lines)
 
 
-def compose_file(topology: Topology) -> str:
-    config = stack_config(topology)
-    servers = {service.name: _server(config, service, topology) for service in topology.services}
+def compose_file(line: Line, source: StackSource) -> str:
+    config = stack_config(line.topology)
+    servers = {s.name: _server(config, s, line, source) for s in line.topology.services}
+    shared = {"image": IMAGE, "build": source.context}
     document = {
-        f"x-{ANCHOR}": Anchored(ANCHOR, {"image": IMAGE, "build": "."}),
+        f"x-{ANCHOR}": Anchored(ANCHOR, shared | _volumes(source.mounts)),
         "services": {
             POSTGRES: {
                 "image": POSTGRES_IMAGE,
@@ -133,7 +172,7 @@ def compose_file(topology: Topology) -> str:
             DASHBOARD.name: _http_server(
                 config,
                 DASHBOARD,
-                dashboard_env(config),
+                source.identity | dashboard_env(config),
                 # it draws the whole line, so it waits for every service
                 dict.fromkeys(servers, HEALTHY),
             ),
@@ -147,6 +186,7 @@ def compose_file(topology: Topology) -> str:
                     "--size",
                     "${SERVICELINE_SIZE:-small}",
                 ],
+                **({"environment": source.identity} if source.identity else {}),
                 "depends_on": dict.fromkeys(servers, HEALTHY),
             },
             PROMETHEUS: _prometheus(),
@@ -160,17 +200,25 @@ def compose_file(topology: Topology) -> str:
         "# and each service's /docs on its own port. `docker compose --profile observability up\n"
         f"# --build` adds Prometheus (port {PROMETHEUS_PORT}), Grafana (port {GRAFANA_PORT}) and\n"
         f"# Jaeger (port {JAEGER_UI_PORT}), which every service sends its spans to.\n"
-        "# Written by `python -m serviceline.stack.compose` from the line's topology;"
-        " do not edit.\n"
+        "# Written by `serviceline compose` from the line's topology; do not edit.\n"
     )
     return header + "\n".join(_yaml(document, 0)) + "\n"
 
 
-def _server(config: LineConfig, service: Service, topology: Topology) -> dict[str, Any]:
+def _server(
+    config: LineConfig, service: Service, line: Line, source: StackSource
+) -> dict[str, Any]:
     """A service of the line: after PostgreSQL and every service it reads from or commands."""
+    topology = line.topology
     needs = dict.fromkeys((POSTGRES, *topology.upstreams(service.name)), HEALTHY)
-    environment = service_identity(service) | service_env(config, service, topology, None)
+    identity = service_identity(service, line=source.identity.get("SERVICELINE_LINE", ""))
+    links = line.service(service.name).settings.links
+    environment = identity | service_env(config, service, topology, None, links=links)
     return _http_server(config, service, environment, needs)
+
+
+def _volumes(mounts: list[str]) -> dict[str, Any]:
+    return {"volumes": mounts} if mounts else {}
 
 
 def _http_server(
@@ -292,12 +340,12 @@ def _shorter(timeout: str, interval: str) -> str:
 
 
 def scrape_yaml(config: LineConfig, topology: Topology, **options: Any) -> str:
-    header = "# written by `python -m serviceline.stack.compose` from the topology; do not edit\n"
+    header = "# written by `serviceline compose` from the topology; do not edit\n"
     return header + yaml.safe_dump(scrape_config(config, topology, **options), sort_keys=False)
 
 
 def _provisioned(document: Mapping[str, Any]) -> str:
-    header = "# written by `python -m serviceline.stack.compose`; do not edit\n"
+    header = "# written by `serviceline compose`; do not edit\n"
     return header + yaml.safe_dump(dict(document), sort_keys=False)
 
 
@@ -344,10 +392,11 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def stack_files(topology: Topology) -> dict[Path, str]:
-    """Every file of the stack written from the topology, by its path in the repository."""
+def stack_files(line: Line, source: StackSource) -> dict[Path, str]:
+    """Every file of the stack written from the line, by its path in the stack's folder."""
+    topology = line.topology
     return {
-        COMPOSE_FILE: compose_file(topology),
+        COMPOSE_FILE: compose_file(line, source),
         POSTGRES_INIT: postgres_init(topology),
         PROMETHEUS_CONFIG: scrape_yaml(stack_config(topology), topology),
         GRAFANA_DATASOURCES: _provisioned(grafana.datasources(PROMETHEUS_URL)),
@@ -356,16 +405,11 @@ def stack_files(topology: Topology) -> dict[Path, str]:
     }
 
 
-def write(root: Path, topology: Topology) -> list[Path]:
+def write(folder: Path, line: Line, source: StackSource) -> list[Path]:
     written = []
-    for path, text in stack_files(topology).items():
-        target = root / path
+    for path, text in stack_files(line, source).items():
+        target = folder / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         written.append(target)
     return written
-
-
-if __name__ == "__main__":
-    for path in write(Path(sys.argv[1] if len(sys.argv) > 1 else "."), current_line().topology):
-        print(f"wrote {path}")

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,9 +82,15 @@ class LineConfig:
 
 
 def service_env(
-    config: LineConfig, service: Service, topology: Topology, anchor: float | None
+    config: LineConfig,
+    service: Service,
+    topology: Topology,
+    anchor: float | None,
+    *,
+    links: Collection[str] | None = None,
 ) -> dict[str, str]:
-    """The environment one service process reads its settings from."""
+    """The environment one service process reads its settings from; `links`, the services whose
+    public URLs it gives out, are its own settings' unless named."""
     prefix = f"{service.name.upper()}_"
     values: dict[str, Any] = {
         "HOST": config.host,
@@ -99,7 +105,8 @@ def service_env(
             {name: config.url(topology.service(name)) for name in topology.upstreams(service.name)}
         ),
     }
-    links = current_line().service(service.name).settings.links
+    if links is None:
+        links = current_line().service(service.name).settings.links
     if links:
         urls = {name: config.public_url(topology.service(name)) for name in links}
         values["PUBLIC_URLS"] = json.dumps(urls)
@@ -123,10 +130,10 @@ def service_env(
     return {prefix + name: str(value) for name, value in values.items()}
 
 
-def service_identity(service: Service) -> dict[str, str]:
-    """What tells a service's process which line it is part of, and which of its services it is
-    (serviceline.runtime.serve)."""
-    line = line_name()
+def service_identity(service: Service, line: str | None = None) -> dict[str, str]:
+    """What tells a service's process which line it is part of (this process's, unless `line`
+    says otherwise), and which of its services it is (serviceline.runtime.serve)."""
+    line = line_name() if line is None else line
     return {"SERVICELINE_SERVICE": service.name} | ({"SERVICELINE_LINE": line} if line else {})
 
 

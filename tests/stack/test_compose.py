@@ -12,8 +12,10 @@ import pytest
 import yaml
 from sqlalchemy import make_url
 
+from lines.becoming_a_teacher.line import BECOMING_A_TEACHER
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.dashboard.process import DASHBOARD
+from serviceline.model.lines import load_line
 from serviceline.model.topology import Topology
 from serviceline.stack.compose import (
     COMPOSE_FILE,
@@ -24,12 +26,14 @@ from serviceline.stack.compose import (
     IMAGE,
     JAEGER,
     JAEGER_OTLP_PORT,
+    LINE_MOUNT,
     OBSERVABILITY,
     POSTGRES,
     POSTGRES_INIT,
     PROMETHEUS,
     PROMETHEUS_CONFIG,
     SEED,
+    StackSource,
     stack_files,
     write,
 )
@@ -78,7 +82,7 @@ def mismatches(document: dict[str, Any], topology: Topology) -> list[str]:
 
 def test_the_committed_files_are_the_ones_the_topology_gives() -> None:
     hint = "run `make compose` to write them again from the topology"
-    for path, text in stack_files(LINE).items():
+    for path, text in stack_files(BECOMING_A_TEACHER, StackSource()).items():
         assert (ROOT / path).read_text(encoding="utf-8") == text, f"{path}: {hint}"
 
 
@@ -170,7 +174,7 @@ def test_postgres_gives_each_role_its_own_database_and_no_one_else_connects() ->
 
 
 def test_the_stack_is_written_where_compose_reads_it(tmp_path: Path) -> None:
-    written = write(tmp_path, LINE)
+    written = write(tmp_path, BECOMING_A_TEACHER, StackSource())
     assert written == [
         tmp_path / path
         for path in (
@@ -262,3 +266,69 @@ def test_jaeger_receives_every_service_s_spans_when_the_profile_is_up() -> None:
     for service in LINE.services:
         environment = services[service.name]["environment"]
         assert environment[f"{service.name.upper()}_OTLP_ENDPOINT"] == endpoint, service.name
+
+
+SHOP = ROOT / "examples" / "shop" / "line.yaml"
+
+
+def file_line_stack(folder: Path) -> dict[str, Any]:
+    source = StackSource.of(str(SHOP), folder, ROOT)
+    write(folder, load_line(str(SHOP)), source)
+    loaded: dict[str, Any] = yaml.safe_load((folder / COMPOSE_FILE).read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_a_line_file_s_stack_mounts_the_file_and_tells_every_container_where(
+    tmp_path: Path,
+) -> None:
+    document = file_line_stack(tmp_path / "stack")
+    assert mismatches(document, load_line(str(SHOP)).topology) == []
+    [shared] = [v for k, v in document.items() if k.startswith("x-")]
+    assert (tmp_path / "stack" / shared["build"]).resolve() == ROOT
+    [volume] = shared["volumes"]
+    source, inside, mode = volume.split(":")
+    assert ((tmp_path / "stack" / source).resolve(), mode) == (SHOP, "ro")
+    assert inside == f"{LINE_MOUNT}/line.yaml"
+    told = {
+        name: body.get("environment", {}).get("SERVICELINE_LINE")
+        for name, body in document["services"].items()
+        if name not in {POSTGRES, *WATCHERS}
+    }
+    assert told == dict.fromkeys(told, inside)
+    assert set(told) == {
+        *(s.name for s in load_line(str(SHOP)).topology.services),
+        SEED,
+        "dashboard",
+    }
+
+
+def test_a_stack_written_by_the_command_lies_beside_its_line_file(tmp_path: Path) -> None:
+    line = tmp_path / "shop.yaml"
+    line.write_text(SHOP.read_text(encoding="utf-8"), encoding="utf-8")
+    serviceline = str(Path(sys.executable).parent / "serviceline")
+    run = subprocess.run(
+        [serviceline, "--line", str(line), "compose"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    document = yaml.safe_load((tmp_path / COMPOSE_FILE).read_text(encoding="utf-8"))
+    [shared] = [v for k, v in document.items() if k.startswith("x-")]
+    assert shared["volumes"] == [f"./shop.yaml:{LINE_MOUNT}/shop.yaml:ro"]
+    assert (tmp_path / "deploy" / "postgres" / "init.sql").is_file()
+
+
+def test_a_stack_without_a_dockerfile_to_build_from_is_refused(tmp_path: Path) -> None:
+    serviceline = str(Path(sys.executable).parent / "serviceline")
+    run = subprocess.run(
+        [serviceline, "compose", "--out", str(tmp_path), "--context", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert "--context: no Dockerfile" in run.stdout
+    assert not (tmp_path / COMPOSE_FILE).exists()
