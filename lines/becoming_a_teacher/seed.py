@@ -13,8 +13,8 @@ from typing import Any
 import anyio
 import httpx
 
+from lines.becoming_a_teacher.identifiers import husid
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS, record_system_for
-from serviceline.model.fields import husid
 from serviceline.model.lines import Progress, Size
 from serviceline.stack.control import LineControl
 

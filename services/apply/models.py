@@ -12,8 +12,8 @@ from sqlalchemy import Index, Integer, and_, cast, func, literal_column
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import JSON, AutoString, Field, Session, SQLModel, col, select
 
+from lines.becoming_a_teacher.identifiers import SiteCode
 from serviceline.consumer.copier import Copy
-from serviceline.model.fields import SiteCode
 from serviceline.owner.feed import Owned
 from serviceline.runtime.crud import Changes
 from serviceline.runtime.db import json_field, utc_field

@@ -14,7 +14,8 @@ from pydantic import BaseModel, field_validator
 from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, Session, SQLModel, col, func, select
 
-from serviceline.model.fields import AcademicYear, Name, ProviderCode, Trn, Urn
+from lines.becoming_a_teacher.identifiers import AcademicYear, ProviderCode, Trn, Urn
+from serviceline.model.fields import Name
 from serviceline.owner.feed import Owned
 from serviceline.runtime.crud import Changes
 from serviceline.runtime.db import utc_field

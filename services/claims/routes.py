@@ -10,8 +10,8 @@ from fastapi import Depends, HTTPException, Query, status
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, delete, func, select
 
+from lines.becoming_a_teacher.identifiers import AcademicYear, ProviderCode, Urn
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.model.fields import AcademicYear, ProviderCode, Urn
 from serviceline.runtime.crud import by_key, get_or_404, update_from
 from serviceline.runtime.deps import OWN_API, ApiAuth, ClockDep, SessionDep, guard, personal
 from services.claims.models import (

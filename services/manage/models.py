@@ -9,8 +9,9 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from lines.becoming_a_teacher.identifiers import ProviderCode
 from serviceline.consumer.copier import Copy
-from serviceline.model.fields import Name, ProviderCode
+from serviceline.model.fields import Name
 from serviceline.runtime.db import utc_field
 
 Condition = Annotated[str, StringConstraints(min_length=1, max_length=256)]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlmodel import Session, col, select
 
-from serviceline.model.fields import ProviderCode
+from lines.becoming_a_teacher.identifiers import ProviderCode
 from serviceline.runtime.clock import SimulatedClock
 from serviceline.runtime.crud import get_or_404
 from serviceline.runtime.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep

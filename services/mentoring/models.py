@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from sqlalchemy import String, cast
 from sqlmodel import AutoString, Field, Session, SQLModel, col, select
 
+from lines.becoming_a_teacher.identifiers import Trn, Urn
 from serviceline.consumer.copier import Copy
-from serviceline.model.fields import Trn, Urn
 from serviceline.runtime.db import json_field
 
 FundingRegion = Literal["Inner London", "Outer London", "Fringe", "Rest of England"]

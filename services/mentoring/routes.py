@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlmodel import Session
 
+from lines.becoming_a_teacher.identifiers import Urn
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.model.fields import Urn
 from serviceline.runtime.crud import get_or_404
 from serviceline.runtime.deps import OWN_API, ApiAuth, SessionDep, UpstreamsDep, guard, personal
 from services.mentoring import records

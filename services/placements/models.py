@@ -11,7 +11,7 @@ from pydantic import StringConstraints, field_validator
 from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, Session, SQLModel, col, select
 
-from serviceline.model.fields import AcademicYear, ProviderCode, Trn, Urn
+from lines.becoming_a_teacher.identifiers import AcademicYear, ProviderCode, Trn, Urn
 from serviceline.owner.feed import Owned
 from serviceline.runtime.crud import Changes
 from serviceline.runtime.db import json_field, utc_field

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import HTTPException, Query
 from sqlmodel import Session, col, select
 
-from serviceline.model.fields import ProviderCode, Urn
+from lines.becoming_a_teacher.identifiers import ProviderCode, Urn
 from serviceline.owner.feed import add_new, new_record
 from serviceline.runtime.crud import by_key, get_or_404, update_from
 from serviceline.runtime.deps import ApiAuth, ClockDep, SessionDep

@@ -11,16 +11,9 @@ from pydantic import AfterValidator, StrictBool, StringConstraints
 from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
+from lines.becoming_a_teacher.identifiers import CourseCode, ProviderCode, SiteCode, Ukprn, Urn
 from serviceline.consumer.copier import Copy
-from serviceline.model.fields import (
-    CourseCode,
-    Name,
-    ProviderCode,
-    SiteCode,
-    Ukprn,
-    Urn,
-    UtcDateTime,
-)
+from serviceline.model.fields import Name, UtcDateTime
 from serviceline.owner.feed import Owned
 from serviceline.runtime.crud import Changes
 from serviceline.runtime.db import json_field

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import Session, col, select
 
-from serviceline.model.fields import ProviderCode
+from lines.becoming_a_teacher.identifiers import ProviderCode
 from serviceline.owner.feed import new_record
 from serviceline.runtime.crud import get_or_404
 from serviceline.runtime.deps import ApiAuth, ClockDep, SessionDep, UpstreamsDep

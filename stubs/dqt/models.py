@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import JSON
 from sqlmodel import AutoString, Field, SQLModel
 
-from serviceline.model.fields import Trn, Ukprn
+from lines.becoming_a_teacher.identifiers import Trn, Ukprn
 from serviceline.owner.feed import Owned
 from serviceline.runtime.db import json_field, utc_field
 

@@ -8,7 +8,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import StringConstraints
 from sqlmodel import AutoString, Field, SQLModel
 
-from serviceline.model.fields import Name, Ukprn, Urn
+from lines.becoming_a_teacher.identifiers import Ukprn, Urn
+from serviceline.model.fields import Name
 from serviceline.model.topology import Reader
 from serviceline.owner.feed import Owned
 from serviceline.runtime.crud import Changes

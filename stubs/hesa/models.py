@@ -8,7 +8,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlmodel import AutoString, Field, SQLModel
 
-from serviceline.model.fields import Name, Trn, Ukprn, Urn
+from lines.becoming_a_teacher.identifiers import Trn, Ukprn, Urn
+from serviceline.model.fields import Name
 from serviceline.owner.feed import Owned
 from serviceline.runtime.db import json_field
 

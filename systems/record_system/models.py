@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import StringConstraints
 from sqlmodel import AutoString, Field, Session, SQLModel, col, select, update
 
+from lines.becoming_a_teacher.identifiers import ProviderCode, Ukprn, husid
 from serviceline.consumer.copier import Copy
-from serviceline.model.fields import Name, ProviderCode, Ukprn, husid
+from serviceline.model.fields import Name
 from serviceline.runtime.db import utc_field
 
 # Apply's application ids: ten hex digits (services/apply/models.py)

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from lines.becoming_a_teacher.identifiers import husid
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS, record_system_for
-from serviceline.model.fields import husid
 from serviceline.stack.control import LineControl
 from serviceline.testing import (
     ADMIN,
