@@ -56,11 +56,12 @@ AllEdges = Annotated[
         "--all", help="MECHANISM[@SCHEDULE]: read every edge that can be read so, e.g. feed@1m"
     ),
 ]
-ReadThrough = Annotated[
-    bool,
+ServiceSettings = Annotated[
+    list[str] | None,
     typer.Option(
-        "--read-through",
-        help="Find keeps no copy of Publish's courses and asks Publish on every search",
+        "--setting",
+        help="SERVICE.FIELD=VALUE: run a service with one of its settings changed, e.g. "
+        "find.read_through=true, Find asking Publish on every search (repeat for more)",
     ),
 ]
 AsJson = Annotated[
@@ -106,7 +107,7 @@ def run_command(
     ] = None,
     override: Overrides = None,
     all_edges: AllEdges = None,
-    read_through: ReadThrough = False,
+    setting: ServiceSettings = None,
     seed: Annotated[
         int | None, typer.Option(help="a seeded scenario's random seed, instead of its own")
     ] = None,
@@ -124,7 +125,7 @@ def run_command(
         api_token=api_token,
         auditor_token=auditor_token,
         overrides=_overrides(override, all_edges),
-        settings=_read_through(scenario) if read_through else {},
+        settings=_settings(scenario, setting),
         seed=_seed(scenario, seed),
     )
     if url is not None:
@@ -143,7 +144,7 @@ def compare_command(
     name: Name,
     override: Overrides = None,
     all_edges: AllEdges = None,
-    read_through: ReadThrough = False,
+    setting: ServiceSettings = None,
     as_json: AsJson = False,
     state_dir: StateDir = Path(".state"),
     admin_token: AdminToken = "admin-secret",
@@ -156,9 +157,9 @@ def compare_command(
     """
     scenario = _load(name)
     overrides = _overrides(override, all_edges)
-    settings = _read_through(scenario) if read_through else {}
+    settings = _settings(scenario, setting)
     if not overrides and not settings:
-        refuse("give --override, --all or --read-through: what to compare")
+        refuse("give --override, --all or --setting: what to compare")
     base = Options(
         state_dir=state_dir,
         port_offset=ctx.obj or 0,
@@ -216,10 +217,20 @@ def _overrides(override: Sequence[str] | None, all_edges: str | None) -> dict[st
     return chosen
 
 
-def _read_through(scenario: Scenario) -> dict[str, dict[str, str]]:
-    if "find" not in scenario.needed():
-        refuse(f"--read-through: {scenario.name} does not run find")
-    return {"find": {"read_through": "true"}}
+def _settings(scenario: Scenario, values: list[str] | None) -> dict[str, dict[str, str]]:
+    """Each service's changed settings, by field; its values are checked as the line starts."""
+    chosen: dict[str, dict[str, str]] = {}
+    for value in values or []:
+        target, sep, setting = value.partition("=")
+        service, dot, field = target.strip().partition(".")
+        if not sep or not dot or not field:
+            refuse(f"--setting {value!r}: give SERVICE.FIELD=VALUE")
+        if service not in scenario.needed():
+            refuse(f"--setting {value!r}: {scenario.name} does not run {service}")
+        if field not in current_line().service(service).settings.model_fields:
+            refuse(f"--setting {value!r}: {service} has no setting {field!r}")
+        chosen.setdefault(service, {})[field] = setting.strip()
+    return chosen
 
 
 def _seed(scenario: Scenario, seed: int | None) -> int | None:
@@ -238,10 +249,13 @@ def _address(url: str, port_offset: int) -> tuple[str, int]:
     return parts.hostname, parts.port - DASHBOARD.port
 
 
-def _what_if(overrides: Mapping[str, str], settings: Mapping[str, object]) -> str:
+def _what_if(overrides: Mapping[str, str], settings: Mapping[str, Mapping[str, str]]) -> str:
     parts = [f"{'every edge' if edge == '*' else edge} by {how}" for edge, how in overrides.items()]
-    if settings:
-        parts.append("Find reading Publish live")
+    parts += [
+        f"{service}.{field}={value}"
+        for service, changed in settings.items()
+        for field, value in changed.items()
+    ]
     return ", ".join(parts)
 
 

@@ -543,9 +543,15 @@ def test_the_command_refuses_bad_input_before_starting_anything(tmp_path: Path) 
     code, shown = invoke("run", "course-renamed", "--seed", "3")
     assert code == 2
     assert "takes no seed" in shown
-    code, shown = invoke("run", "partnership-conflict", "--read-through")
+    code, shown = invoke("run", "partnership-conflict", "--setting", "find.read_through=true")
     assert code == 2
     assert "does not run find" in shown
+    code, shown = invoke("run", "course-renamed", "--setting", "find.reads_live=true")
+    assert code == 2
+    assert "find has no setting 'reads_live'" in shown
+    code, shown = invoke("run", "course-renamed", "--setting", "find=true")
+    assert code == 2
+    assert "give SERVICE.FIELD=VALUE" in shown
     code, shown = invoke("compare", "course-renamed")
     assert code == 2
     assert "what to compare" in shown
