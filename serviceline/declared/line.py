@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from serviceline.consumer.copier import CopyTarget
-from serviceline.declared.records import new_record
+from serviceline.declared.records import key_of, new_record
 from serviceline.declared.routes import entity_router
 from serviceline.declared.spec import LineFileError, LineSpec, read_spec
 from serviceline.declared.tables import TableTakenError, copy_table, owned_table
@@ -111,14 +111,15 @@ class Seeder:
     async def already_seeded(
         self, clients: Mapping[str, httpx.AsyncClient], api_token: str
     ) -> bool:
+        # the seed's own first record, by its key: records a scenario wrote are not a seed
         first = self.spec.entities[0]
         response = await clients[first.owner].get(
-            f"/records/{first.name}",
-            params={"limit": 1},
-            headers={"Authorization": f"Bearer {api_token}"},
+            f"{first.path}/{key_of(first, 1)}", headers={"Authorization": f"Bearer {api_token}"}
         )
+        if response.status_code == 404:
+            return False
         response.raise_for_status()
-        return bool(response.json()["records"])
+        return True
 
 
 class DeclaredWorkloads:
