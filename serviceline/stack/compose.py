@@ -83,18 +83,19 @@ class StackSource:
         return cls(context, _relative(Path(line), folder) if is_line_file(line) else line)
 
     @property
+    def told(self) -> str:
+        """The line each container is told it runs: a line file by where it is mounted."""
+        if is_line_file(self.line):
+            return str(LINE_MOUNT / PurePosixPath(self.line).name)
+        return self.line
+
+    @property
     def mounts(self) -> list[str]:
-        return [f"{self.line}:{self._mounted}:ro"] if is_line_file(self.line) else []
+        return [f"{self.line}:{self.told}:ro"] if is_line_file(self.line) else []
 
     @property
     def identity(self) -> dict[str, str]:
-        """What tells a container which line it runs: a line file by where it is mounted."""
-        line = self._mounted if is_line_file(self.line) else self.line
-        return {"SERVICELINE_LINE": line} if line else {}
-
-    @property
-    def _mounted(self) -> str:
-        return str(LINE_MOUNT / PurePosixPath(self.line).name)
+        return {"SERVICELINE_LINE": self.told} if self.told else {}
 
 
 def _relative(path: Path, folder: Path) -> str:
@@ -211,7 +212,7 @@ def _server(
     """A service of the line: after PostgreSQL and every service it reads from or commands."""
     topology = line.topology
     needs = dict.fromkeys((POSTGRES, *topology.upstreams(service.name)), HEALTHY)
-    identity = service_identity(service, line=source.identity.get("SERVICELINE_LINE", ""))
+    identity = service_identity(service, line=source.told)
     links = line.service(service.name).settings.links
     environment = identity | service_env(config, service, topology, None, links=links)
     return _http_server(config, service, environment, needs)
