@@ -45,7 +45,7 @@ from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
 from serviceline.audit.checksum_routes import checksum_router
 from serviceline.audit.checksums import DiffResult, HashedSide, RowHash, bisect, diff_rows
 from serviceline.audit.drift import Auditor
-from serviceline.consumer.copier import Copy, CopyTarget
+from serviceline.consumer.tables import Copy, CopyTarget
 from serviceline.model.lines import Size
 from serviceline.model.topology import Edge, Entity, Mechanism, Topology
 from serviceline.owner.feed import Owned

@@ -34,13 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_copy import ADMIN_TOKEN, API, code, line
 
-from serviceline.consumer.known_walks import KnownSubtrees
-from serviceline.consumer.readers import (
+from lines.becoming_a_teacher.publish_api import (
     PUBLISH_V1_KEYS,
+    KnownSubtrees,
     Located,
     PublishV1ProviderTreeReader,
-    Walked,
 )
+from serviceline.consumer.readers import Walked
 from serviceline.runtime.upstream import Upstream
 from tests import builders
 

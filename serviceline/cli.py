@@ -578,7 +578,7 @@ def topology() -> None:
             edge.name,
             edge.mechanism.value,
             schedule,
-            edge.reader.value,
+            edge.reader.name,
             edge.policy.value,
             edge.scope.description,
         )

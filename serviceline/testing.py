@@ -301,25 +301,6 @@ class LineUnderTest:
         body: dict[str, Any] = response.json()
         return body
 
-    async def publish_provider(self, provider: dict[str, Any], *sites: dict[str, Any]) -> None:
-        """Create a provider in Publish, then each of its sites."""
-        publish = self["publish"]
-        assert (await publish.post("/providers", json=provider, headers=API)).is_success
-        for site in sites:
-            path = f"/providers/{provider['code']}/sites"
-            assert (await publish.post(path, json=site, headers=API)).is_success
-
-    async def publish_course(
-        self, provider: dict[str, Any], course: dict[str, Any], *sites: dict[str, Any]
-    ) -> str:
-        """A provider and its sites in Publish, then one of its courses; returns its UUID."""
-        await self.publish_provider(provider, *sites)
-        path = f"/providers/{provider['code']}/courses"
-        made = await self["publish"].post(path, json=course, headers=API)
-        assert made.status_code == 201, made.text
-        uuid: str = made.json()["uuid"]
-        return uuid
-
 
 def service_settings(
     name: str, state_dir: Path, *, line: Line | None = None, **overrides: Any

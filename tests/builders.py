@@ -13,7 +13,7 @@ import yaml
 from lines.becoming_a_teacher.seed import VOLUMES
 from lines.becoming_a_teacher.workload.spec import Workload, default_text, parse_workload
 from serviceline.model.lines import Size
-from serviceline.testing import API
+from serviceline.testing import API, LineUnderTest
 from stubs.gias.extract import render
 from stubs.gias.models import School
 
@@ -460,3 +460,26 @@ async def submitted(apply: httpx.AsyncClient, course_uuid: str, email: str) -> s
     assert answer.status_code == 201, answer.text
     id: str = answer.json()["id"]
     return id
+
+
+async def publish_provider(
+    line: LineUnderTest, provider: dict[str, Any], *sites: dict[str, Any]
+) -> None:
+    """Create a provider in Publish, then each of its sites."""
+    publish = line["publish"]
+    assert (await publish.post("/providers", json=provider, headers=API)).is_success
+    for site in sites:
+        path = f"/providers/{provider['code']}/sites"
+        assert (await publish.post(path, json=site, headers=API)).is_success
+
+
+async def publish_course(
+    line: LineUnderTest, provider: dict[str, Any], course: dict[str, Any], *sites: dict[str, Any]
+) -> str:
+    """A provider and its sites in Publish, then one of its courses; returns its UUID."""
+    await publish_provider(line, provider, *sites)
+    path = f"/providers/{provider['code']}/courses"
+    made = await line["publish"].post(path, json=course, headers=API)
+    assert made.status_code == 201, made.text
+    uuid: str = made.json()["uuid"]
+    return uuid

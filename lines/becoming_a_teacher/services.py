@@ -1,6 +1,6 @@
 """Every service of the line, each declared once: its settings, routers, tables, copies and jobs."""
 
-from serviceline.consumer.copier import CopyTarget
+from serviceline.consumer.tables import CopyTarget
 from serviceline.runtime.app import ServiceApp
 from services.apply import register_api, vendor_api
 from services.apply import routes as apply_routes

@@ -8,6 +8,15 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
+from lines.becoming_a_teacher.readers import (
+    APPLY_REGISTER_API,
+    APPLY_VENDOR_API,
+    DQT_TEACHERS,
+    EDUBASE_CSV,
+    HESA_COLLECTION,
+    PUBLISH_V1,
+    PUBLISH_V1_PROVIDER_TREE,
+)
 from serviceline.model.topology import (
     CommandPath,
     Edge,
@@ -18,7 +27,6 @@ from serviceline.model.topology import (
     Mechanism,
     Normal,
     Policy,
-    Reader,
     RecordCheck,
     Relationship,
     Scope,
@@ -313,7 +321,7 @@ def _mentor_service_edges(consumer: str) -> tuple[Edge, ...]:
             Mechanism.SNAPSHOT,
             "15 0 * * *",
             PROVIDER_FIELDS,
-            reader=Reader.PUBLISH_V1,
+            reader=PUBLISH_V1,
             keep_referenced=True,
             description="PublishTeacherTraining::Provider::SyncAllJob, daily 00:15",
         ),
@@ -324,7 +332,7 @@ def _mentor_service_edges(consumer: str) -> tuple[Edge, ...]:
             Mechanism.SNAPSHOT,
             "0 0 * * *",
             _frozen({"code": "code", "name": "name"}),
-            reader=Reader.PUBLISH_V1,
+            reader=PUBLISH_V1,
             description="PublishTeacherTraining::Subject::SyncAllJob, daily 00:00",
         ),
         Edge(
@@ -334,7 +342,7 @@ def _mentor_service_edges(consumer: str) -> tuple[Edge, ...]:
             Mechanism.SNAPSHOT,
             "30 23 * * *",
             MENTOR_SERVICES_SCHOOL_FROM_EDUBASE,
-            reader=Reader.EDUBASE_CSV,
+            reader=EDUBASE_CSV,
             scope=OPEN_ENGLISH_SCHOOLS,
             # a school keeps its contact details up to date here; the next import's upsert_all
             # writes every column from the CSV over them
@@ -351,7 +359,7 @@ def _mentor_service_edges(consumer: str) -> tuple[Edge, ...]:
             Mechanism.SNAPSHOT,
             "5 0 * * *",
             TEACHER_NAMES,
-            reader=Reader.DQT_TEACHERS,
+            reader=DQT_TEACHERS,
             keep_referenced=True,
             description="TeachingRecord::SyncAllMentorsJob, daily 00:05: one read per mentor's "
             "TRN, 300 a minute; overwrites the mentor's names",
@@ -368,7 +376,7 @@ def _record_system_edges() -> tuple[Edge, ...]:
             Mechanism.UPDATED_SINCE,
             RECORD_SYSTEM_POLLING[system],
             VENDOR_APPLICATION_FIELDS,
-            reader=Reader.APPLY_VENDOR_API,
+            reader=APPLY_VENDOR_API,
             description=f"{system} polls GET /api/v1/applications?since= for its providers",
         )
         for system in RECORD_SYSTEMS
@@ -383,7 +391,7 @@ EDGES = (
         Mechanism.SNAPSHOT,
         "30 2 * * *",
         SCHOOL_FROM_EDUBASE,
-        reader=Reader.EDUBASE_CSV,
+        reader=EDUBASE_CSV,
         scope=Scope(
             exclude={"TypeOfEstablishment (code)": _codes("25", "30", "37")},
             description="English establishments (no offshore, Welsh or overseas schools)",
@@ -416,7 +424,7 @@ EDGES = (
         Mechanism.UPDATED_SINCE,
         "*/10 * * * *",
         PROVIDER_FIELDS,
-        reader=Reader.PUBLISH_V1_PROVIDER_TREE,
+        reader=PUBLISH_V1_PROVIDER_TREE,
         overlap=timedelta(hours=2),
         full_sync_schedule="59 0 * * 6",
         retries=APPLY_SYNC_RETRIES,
@@ -430,7 +438,7 @@ EDGES = (
         Mechanism.UPDATED_SINCE,
         "*/10 * * * *",
         _frozen({**COURSE_FIELDS, "state": "withdrawn", "findable": "exposed_in_find"}),
-        reader=Reader.PUBLISH_V1_PROVIDER_TREE,
+        reader=PUBLISH_V1_PROVIDER_TREE,
         scope=Scope(
             exclude={"state": _codes("draft", "rolled_over")},
             description="every course but drafts and rolled-over ones, as SyncCourses skips them",
@@ -460,7 +468,7 @@ EDGES = (
         Mechanism.UPDATED_SINCE,
         "*/10 * * * *",
         SITE_FIELDS,
-        reader=Reader.PUBLISH_V1_PROVIDER_TREE,
+        reader=PUBLISH_V1_PROVIDER_TREE,
         overlap=timedelta(hours=2),
         full_sync_schedule="59 0 * * 6",
         retries=APPLY_SYNC_RETRIES,
@@ -485,7 +493,7 @@ EDGES = (
         Mechanism.SNAPSHOT,
         "0 2 * * *",
         _frozen({"code": "code", "name": "name"}),
-        reader=Reader.PUBLISH_V1,
+        reader=PUBLISH_V1,
         keep_referenced=True,
         description="TeacherTrainingApi::ImportSubjectsJob, daily 02:00",
     ),
@@ -496,7 +504,7 @@ EDGES = (
         Mechanism.SNAPSHOT,
         "0 3 * * *",
         REGISTER_COURSE_FIELDS,
-        reader=Reader.PUBLISH_V1,
+        reader=PUBLISH_V1,
         scope=Scope(
             include={"state": _codes("published", "rolled_over", "withdrawn")},
             exclude={"level": _codes("further_education")},
@@ -512,7 +520,7 @@ EDGES = (
         Mechanism.UPDATED_SINCE,
         "0 1 * * *",
         RECRUITED_APPLICATION_FIELDS,
-        reader=Reader.APPLY_REGISTER_API,
+        reader=APPLY_REGISTER_API,
         description="RecruitsApi::ImportApplicationsJob, daily 01:00, changed_since the last "
         "sync; draft trainees follow at 04:00, university courses skipped",
     ),
@@ -523,7 +531,7 @@ EDGES = (
         Mechanism.SNAPSHOT,
         "30 2 * * 0",
         REGISTER_SCHOOL_FROM_EDUBASE,
-        reader=Reader.EDUBASE_CSV,
+        reader=EDUBASE_CSV,
         scope=Scope(
             exclude={"TypeOfEstablishment (code)": _codes("29")},
             description="every establishment but higher education institutions (type 29)",
@@ -539,7 +547,7 @@ EDGES = (
         Mechanism.UPDATED_SINCE,
         "0 8-23/2 * * *",
         HESA_STUDENT_FIELDS,
-        reader=Reader.HESA_COLLECTION,
+        reader=HESA_COLLECTION,
         source_key="F_HUSID",
         description="Hesa::RetrieveCollectionJob, every 2 hours 08:00-23:00",
     ),
@@ -550,7 +558,7 @@ EDGES = (
         Mechanism.EVENT,
         None,
         _frozen({**TEACHER_NAMES, "dateOfBirth": "date_of_birth"}),
-        reader=Reader.DQT_TEACHERS,
+        reader=DQT_TEACHERS,
         description="Trs::RetrieveTrnJob: after a TRN request, polls 1 minute later, then "
         "hourly for up to 4 days, and copies the TRN",
     ),

@@ -48,7 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
-from serviceline.consumer.copier import Copy
+from serviceline.consumer.tables import Copy
 from serviceline.model.topology import Edge
 from serviceline.owner.feed import Owned
 from serviceline.runtime.db import upsert
@@ -263,7 +263,7 @@ class _Side:
             self.name,
             self.key_column.table.name,
             sorted(self.key_column.table.columns.keys()),
-            edge.reader.value,
+            edge.reader.name,
             list(edge.mapping.items()),
             {name: sorted(values) for name, values in edge.scope.include.items()},
             {name: sorted(values) for name, values in edge.scope.exclude.items()},
@@ -338,9 +338,9 @@ class OwnerSide(_Side):
 
     def __post_init__(self) -> None:
         if self.edge.reader not in self.model.readable_as:
-            readable = ", ".join(sorted(self.model.readable_as))
+            readable = ", ".join(sorted(reader.name for reader in self.model.readable_as))
             raise UnsupportedEdgeError(
-                f"{self.edge.name} reads through {self.edge.reader.value}, which "
+                f"{self.edge.name} reads through {self.edge.reader.name}, which "
                 f"{self.edge.owner} cannot project for checksums; it can: {readable}"
             )
 

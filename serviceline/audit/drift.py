@@ -16,15 +16,15 @@ import httpx
 from serviceline.audit import checksums
 from serviceline.audit.comparisons import compare, listed
 from serviceline.audit.findings import CLASSES, Comparison, Difference, KeyDrift, alike
-from serviceline.consumer.known_walks import KnownRecords, KnownSubtrees
-from serviceline.consumer.readers import KernelReader, SourceRecord, reader_for
+from serviceline.consumer.known_walks import KnownFromLog, KnownRecords
+from serviceline.consumer.readers import KernelReader, ReadContext, SourceRecord, reader_for
 from serviceline.model.credentials import AUDIT_FOR
 from serviceline.model.topology import (
+    KERNEL_READER,
     Edge,
     Listing,
     Lookup,
     Mechanism,
-    Reader,
     RecordCheck,
     Topology,
 )
@@ -271,7 +271,7 @@ class Auditor:
     remember: bool = False
     _remembered: dict[str, Audited] = field(default_factory=dict, init=False, repr=False)
     # with `remember`, what tree walks of owners read, taken again while their logs allow
-    _known: dict[str, KnownSubtrees] = field(default_factory=dict, init=False, repr=False)
+    _known: dict[str, KnownFromLog] = field(default_factory=dict, init=False, repr=False)
     # with `remember`, what owners answered of one record at a time, likewise
     _known_records: dict[str, KnownRecords] = field(default_factory=dict, init=False, repr=False)
 
@@ -351,7 +351,7 @@ class Auditor:
     ) -> tuple[list[KeyDrift], dict[str, int], Lag]:
         copies = await self._copies(edge)
         records = await self._owner_records(edge, now, sorted(copies))
-        if edge.mechanism is Mechanism.EVENT or edge.reader is Reader.DQT_TEACHERS:
+        if edge.mechanism is Mechanism.EVENT or edge.reader.by_key:
             # the consumer asks for these one by one: only the keys it asked for are its to have
             records = [
                 r for r in records if str(edge.translate(r.fields)[edge.key_field]) in copies
@@ -403,7 +403,7 @@ class Auditor:
     ) -> list[SourceRecord]:
         """The owner's records of `keys` as the edge's reader returns them."""
         wanted = set(keys)
-        if edge.reader is not Reader.KERNEL:
+        if edge.reader is not KERNEL_READER:
             # a whole-file owner (the GIAS extract) serves nothing narrower than its file
             records = await self._owner_records(edge, now, keys)
             return [r for r in records if str(edge.translate(r.fields)[edge.key_field]) in wanted]
@@ -432,33 +432,35 @@ class Auditor:
         self, edge: Edge, now: datetime, copied: list[str]
     ) -> list[SourceRecord]:
         consumer = await self._admin(edge.consumer, "/admin/clock")
-        reader = reader_for(
-            edge,
-            self._reading(edge),
-            self._source_key(edge),
-            SimulatedClock(ClockMode.MANUAL, now),
-            int(consumer["recruitment_cycle_year"]),
-            self.page_size,
-            copied,
+        context = ReadContext(
+            edge=edge,
+            upstream=self._reading(edge),
+            key_field=self._source_key(edge),
+            clock=SimulatedClock(ClockMode.MANUAL, now),
+            year=int(consumer["recruitment_cycle_year"]),
+            page_size=self.page_size,
+            wanted=copied,
             known=await self._known_walk(edge),
-            known_records=await self._known_teachers(edge),
+            known_records=await self._known_answers(edge),
         )
+        reader = reader_for(context)
         records: list[SourceRecord] = []
         async for page in reader.pages(None):
             records += page.records
         return records
 
-    async def _known_walk(self, edge: Edge) -> KnownSubtrees | None:
-        """A tree walk's remembered answers, told the owner's head now, where it vouches one."""
-        if not self.remember or edge.reader is not Reader.PUBLISH_V1_PROVIDER_TREE:
+    async def _known_walk(self, edge: Edge) -> KnownFromLog | None:
+        """What the edge's reader remembers, told the owner's head now, where it vouches one."""
+        remembers = edge.reader.remembers
+        if not self.remember or remembers is None:
             return None
-        known = self._known.setdefault(edge.walk or edge.name, KnownSubtrees())
+        known = self._known.setdefault(edge.walk or edge.name, remembers())
         known.head = await self._head(edge.owner)
         return known
 
-    async def _known_teachers(self, edge: Edge) -> KnownRecords | None:
-        """What a TRN-at-a-time reader was answered, told the owner's head and log since."""
-        if not self.remember or edge.reader is not Reader.DQT_TEACHERS:
+    async def _known_answers(self, edge: Edge) -> KnownRecords | None:
+        """What a key-at-a-time reader was answered, told the owner's head and log since."""
+        if not self.remember or not edge.reader.by_key:
             return None
         return await self._caught_up(edge.name, edge.owner, edge.entity)
 
@@ -533,7 +535,7 @@ def _said(error: UpstreamError) -> str:
 
 def _unbisectable(edge: Edge) -> str | None:
     """Why checksums cannot stand in for listing this edge, if they cannot."""
-    if edge.mechanism is Mechanism.EVENT or edge.reader is Reader.DQT_TEACHERS:
+    if edge.mechanism is Mechanism.EVENT or edge.reader.by_key:
         return "the consumer copies only the keys it asks for; checksums cover every record"
     return None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from serviceline.consumer.copier import CopyTarget
+from serviceline.consumer.tables import CopyTarget
 from serviceline.declared.records import key_of, new_record
 from serviceline.declared.routes import entity_router
 from serviceline.declared.spec import LineFileError, LineSpec, read_spec

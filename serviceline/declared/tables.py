@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, create_model
 from sqlmodel import Field, SQLModel
 
-from serviceline.consumer.copier import Copy
+from serviceline.consumer.tables import Copy
 from serviceline.declared.spec import EdgeSpec, EntitySpec, LineSpec
 from serviceline.owner.feed import Owned
 from serviceline.runtime.db import UTCDateTime

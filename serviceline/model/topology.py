@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
-from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
 from serviceline.runtime.clock import parse_duration
+
+if TYPE_CHECKING:
+    from serviceline.consumer.known_walks import KnownFromLog
+    from serviceline.consumer.readers import ReadContext, SourceReader
 
 # Sidekiq retries a failed job 25 times unless told otherwise; Register's ApplicationJob retries
 # 10 attempts 3 s apart first (ActiveJob's retry_on), then leaves the error to Sidekiq's retries
@@ -39,37 +42,34 @@ class Mechanism(StrEnum):
     EVENT = "event"
 
 
-class Reader(StrEnum):
-    """Which of the owner's APIs an edge reads through."""
+@dataclass(frozen=True, kw_only=True)
+class Reader:
+    """One of an owner's APIs an edge reads through: the kernel's own, or one its line declares."""
 
-    KERNEL = "kernel"  # /feed/{entity} and /records/{entity}, served by every owner
-    PUBLISH_V1 = "publish_v1"  # Teacher Training Courses API v1 (JSON:API)
-    # the same API walked provider by provider, course by course, as Apply's sync walks it
-    PUBLISH_V1_PROVIDER_TREE = "publish_v1_provider_tree"
-    EDUBASE_CSV = "edubase_csv"  # GIAS daily edubasealldata<YYYYMMDD>.csv
-    APPLY_REGISTER_API = "apply_register_api"  # Apply's register-api: recruited applications
-    APPLY_VENDOR_API = "apply_vendor_api"  # Apply's vendor API v1: GET /applications?since=
-    HESA_COLLECTION = "hesa_collection"  # HESA ITT census XML, <Student> records
-    DQT_TEACHERS = "dqt_teachers"  # DQT/TRS GET /v3/teachers/{trn}, one TRN at a time
+    name: str
+    description: str
+    # how it can be read: only the kernel API keeps a change feed; a whole file or one key at a
+    # time can only be listed in full
+    mechanisms: frozenset[Mechanism]
+    # a consumer's reader of it; None only for the kernel's own API, which the kernel reads itself
+    opens: Callable[[ReadContext], SourceReader] | None = None
+    # its records carry the owner's own field names: a what-if can read the same records from the
+    # owner's change feed instead, as if the owner had built one beside the API
+    feed_alike: bool = False
+    # it asks the owner one key at a time for the keys the consumer wants: only those are the
+    # consumer's to have, and no checksum over every record can stand in for asking
+    by_key: bool = False
+    # it reads the file the owner publishes each day: a run on another day reads another file
+    daily: bool = False
+    # what the simulation may keep of its answers between runs, kept up with the owner's log
+    remembers: Callable[[], KnownFromLog] | None = None
 
 
-# how each of an owner's APIs can be read: only the kernel API keeps a change feed; a whole file
-# or one key at a time can only be listed in full
-READABLE_BY: Mapping[Reader, frozenset[Mechanism]] = MappingProxyType(
-    {
-        Reader.KERNEL: frozenset({Mechanism.FEED, Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
-        Reader.PUBLISH_V1: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
-        Reader.PUBLISH_V1_PROVIDER_TREE: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
-        Reader.EDUBASE_CSV: frozenset({Mechanism.SNAPSHOT}),
-        Reader.APPLY_REGISTER_API: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
-        Reader.APPLY_VENDOR_API: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
-        Reader.HESA_COLLECTION: frozenset({Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
-        Reader.DQT_TEACHERS: frozenset({Mechanism.SNAPSHOT}),
-    }
+KERNEL_READER = Reader(
+    name="kernel",
+    description="/feed/{entity} and /records/{entity}, served by every owner",
+    mechanisms=frozenset({Mechanism.FEED, Mechanism.UPDATED_SINCE, Mechanism.SNAPSHOT}),
 )
-# APIs whose records carry the owner's own field names: a what-if can read the same records
-# from the owner's change feed instead, as if the owner had built one beside the API
-FEED_ALIKE: frozenset[Reader] = frozenset({Reader.PUBLISH_V1, Reader.PUBLISH_V1_PROVIDER_TREE})
 
 
 class Policy(StrEnum):
@@ -137,7 +137,7 @@ class Edge:
     mechanism: Mechanism
     schedule: str | None  # cron on the simulated clock; None: the consumer's own events drive it
     mapping: Mapping[str, str]
-    reader: Reader = Reader.KERNEL
+    reader: Reader = KERNEL_READER
     scope: Scope = EVERYTHING
     value_maps: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
     policy: Policy = Policy.OWNER_WINS
@@ -169,7 +169,7 @@ class Edge:
         if self.key_field in self.editable:
             raise ValueError(f"{self.name}: the key {self.key_field!r} cannot be edited locally")
         if self.follow and (
-            self.mechanism is not Mechanism.FEED or self.reader is not Reader.KERNEL
+            self.mechanism is not Mechanism.FEED or self.reader is not KERNEL_READER
         ):
             raise ValueError(f"{self.name}: only the owner's change feed can be followed")
 
@@ -568,12 +568,12 @@ def _can_read(edge: Edge, mechanism: Mechanism, fed: Collection[str]) -> str | N
         return f"{edge.name}: only {edge.consumer}'s own events could drive it, and it has none"
     if _reads_feed_instead(edge, mechanism, fed):
         return None
-    readable = READABLE_BY[edge.reader]
+    readable = edge.reader.mechanisms
     if mechanism not in readable:
         ways = " or ".join(sorted(readable))
         return (
             f"{edge.name}: cannot be read by {mechanism.value}: it reads {edge.owner} through "
-            f"{edge.reader.value}, which can only be read by {ways}"
+            f"{edge.reader.name}, which can only be read by {ways}"
         )
     return None
 
@@ -582,8 +582,8 @@ def _reads_feed_instead(edge: Edge, mechanism: Mechanism, fed: Collection[str]) 
     """A feed asked of an API without one, over records the owner's change feed carries."""
     return (
         mechanism is Mechanism.FEED
-        and Mechanism.FEED not in READABLE_BY[edge.reader]
-        and edge.reader in FEED_ALIKE
+        and Mechanism.FEED not in edge.reader.mechanisms
+        and edge.reader.feed_alike
         and edge.entity in fed
     )
 
@@ -599,7 +599,7 @@ def _overridden(
                 f"it no change feed to follow ({refused.removeprefix(edge.name + ': ')})"
             )
         raise ValueError(refused)
-    reader = Reader.KERNEL if _reads_feed_instead(edge, mechanism, fed) else edge.reader
+    reader = KERNEL_READER if _reads_feed_instead(edge, mechanism, fed) else edge.reader
     # an edge read through another API leaves its walk: the walk reads the old one
     walk = edge.walk if reader is edge.reader else None
     if schedule == FOLLOW or (schedule is None and edge.follow):

@@ -18,7 +18,7 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlmodel import JSON, Field, Session, SQLModel, col, delete, select
 from starlette.requests import Request
 
-from serviceline.model.topology import Reader
+from serviceline.model.topology import KERNEL_READER, Reader
 from serviceline.runtime.clock import SimulatedClock
 from serviceline.runtime.db import WRITERS_LOCK, read_state, stamp_field, utc_field, write_state
 from serviceline.telemetry.tracing import current_traceparent
@@ -46,7 +46,7 @@ class Owned(SQLModel):
         return self.model_dump(mode="json")
 
     # the owner's public APIs that can show this record: what a consumer reading through one sees
-    readable_as: ClassVar[frozenset[Reader]] = frozenset({Reader.KERNEL})
+    readable_as: ClassVar[frozenset[Reader]] = frozenset({KERNEL_READER})
 
     def as_read_by(self, reader: Reader) -> dict[str, Any]:
         """This record as a consumer reading through `reader` receives it."""

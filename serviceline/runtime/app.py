@@ -19,8 +19,9 @@ from swagger_ui_bundle import swagger_ui_path
 
 from serviceline.audit.checksum_routes import checksum_router
 from serviceline.audit.checksums import HashedSide, RowHash
-from serviceline.consumer.copier import COPIER_TABLES, Copier, CopyTarget
+from serviceline.consumer.copier import Copier
 from serviceline.consumer.follow import Follower
+from serviceline.consumer.tables import COPIER_TABLES, CopyTarget
 from serviceline.model.credentials import Credentials, presented
 from serviceline.model.topology import Mechanism, Topology
 from serviceline.owner.feed import ChangeLog, FeedNotifier, Owned, prune
@@ -101,12 +102,12 @@ def create_app(
         # each copy run's OpenLineage events, when the settings name an endpoint or a file
         lineage = lineage_for(settings) if copy_targets else None
         copier = Copier(
-            name,
-            topology,
-            engine,
-            clock,
-            upstreams,
-            copy_targets,
+            service=name,
+            topology=topology,
+            engine=engine,
+            clock=clock,
+            upstreams=upstreams,
+            targets=copy_targets,
             year=settings.recruitment_cycle_year,
             page_size=settings.page_size,
             notifier=notifier,

@@ -14,10 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlmodel import Session, SQLModel, col, func, select
 
-from serviceline.consumer.copier import AppliedChange, CopyCursor, CopyRun, LocalEdit, log_edit
+from serviceline.consumer.tables import AppliedChange, CopyCursor, CopyRun, LocalEdit, log_edit
 from serviceline.model.credentials import Rule
 from serviceline.model.fields import MAX_INT, UtcDateTime
-from serviceline.model.topology import Edge, Reader
+from serviceline.model.topology import KERNEL_READER, Edge
 from serviceline.owner.feed import ChangeLog, Owned, changes_since, head, prune, pruned_through
 from serviceline.runtime.bodies import UnstorableInputError, check_storable
 from serviceline.runtime.clock import ClockError, parse_duration
@@ -117,7 +117,7 @@ def guard_records(entity: str, kernel: KernelDep, request: Request, bearer: Bear
     """A personal entity's feed and records: for the consumers copying it, operator, auditor."""
     _owned(kernel, entity)
     if kernel.topology.entity(entity).personal:
-        rule = Rule(f"{kernel.name}'s {entity} records", reads=(entity, Reader.KERNEL))
+        rule = Rule(f"{kernel.name}'s {entity} records", reads=(entity, KERNEL_READER))
         authorize(kernel, request, bearer, rule)
 
 

@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serviceline.consumer.copier import CopyCursor, CopyRun
+from serviceline.consumer.tables import CopyCursor, CopyRun
 from serviceline.owner.feed import ChangeLog, head, pruned_through
 from serviceline.runtime.db import readonly
 from serviceline.runtime.deps import Kernel

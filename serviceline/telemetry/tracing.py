@@ -41,7 +41,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
-    from serviceline.consumer.copier import CopyStats
+    from serviceline.consumer.batches import CopyStats
     from serviceline.model.topology import Edge
     from serviceline.owner.feed import Owned
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import JSON, AutoString, Field, Session, SQLModel, col, select
 
 from lines.becoming_a_teacher.identifiers import SiteCode
-from serviceline.consumer.copier import Copy
+from serviceline.consumer.tables import Copy
 from serviceline.owner.feed import Owned
 from serviceline.runtime.crud import Changes
 from serviceline.runtime.db import json_field, utc_field

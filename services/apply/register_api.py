@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel
 from sqlmodel import col, func, select
 
+from lines.becoming_a_teacher.readers import APPLY_REGISTER_API
 from serviceline.model.credentials import CredentialError, Rule
 from serviceline.model.fields import most_pages
-from serviceline.model.topology import Reader
 from serviceline.runtime.deps import BearerDep, KernelDep, SessionDep, authorize
 from services.apply.models import Application, Candidate
 from services.apply.vendor_api import (
@@ -93,7 +93,7 @@ class MultipleApplicationsResponse(BaseModel):
 
 
 REGISTER_API = Rule(
-    "Apply's register API", operator=False, reads=("application", Reader.APPLY_REGISTER_API)
+    "Apply's register API", operator=False, reads=("application", APPLY_REGISTER_API)
 )
 
 

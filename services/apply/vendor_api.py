@@ -13,9 +13,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import Session, col, select
 
+from lines.becoming_a_teacher.readers import APPLY_VENDOR_API
 from lines.becoming_a_teacher.topology import RECORD_SYSTEMS, record_system_for
 from serviceline.model.credentials import CredentialError, Rule
-from serviceline.model.topology import Reader
 from serviceline.runtime.deps import BearerDep, ClockDep, KernelDep, SessionDep, authorize
 from services.apply import reference_data
 from services.apply.models import (
@@ -254,7 +254,7 @@ VENDOR_API = Rule(
     "Apply's vendor API",
     operator=False,
     commands=True,
-    reads=("application", Reader.APPLY_VENDOR_API),
+    reads=("application", APPLY_VENDOR_API),
 )
 
 

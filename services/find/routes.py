@@ -11,8 +11,8 @@ from sqlalchemy import String, cast, func, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
+from lines.becoming_a_teacher.publish_api import PublishV1Reader
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.consumer.readers import PublishV1Reader
 from serviceline.model.fields import most_pages
 from serviceline.runtime.deps import Kernel, KernelDep, SessionDep
 from serviceline.runtime.upstream import UpstreamError

@@ -10,7 +10,7 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from lines.becoming_a_teacher.identifiers import ProviderCode
-from serviceline.consumer.copier import Copy
+from serviceline.consumer.tables import Copy
 from serviceline.model.fields import Name
 from serviceline.runtime.db import utc_field
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serviceline.consumer.copier import CopyTarget, ReferencedKeys
+from serviceline.consumer.tables import CopyTarget, ReferencedKeys
 from services.mentoring.dqt import held_trns, mentor_trns, overwrite_names
 from services.mentoring.funding import assign_funding_regions
 from services.mentoring.models import MentorBase, SchoolCopyBase, TeacherCopyBase

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import status
 from sqlmodel import Session, col, select
 
-from serviceline.consumer.copier import AfterApply, Copy, ReferencedKeys, WantedKeys
+from serviceline.consumer.tables import AfterApply, Copy, ReferencedKeys, WantedKeys
 from serviceline.runtime.upstream import Upstream, UpstreamError
 from services.mentoring.models import MentorBase, MentorCreate, used_in
 

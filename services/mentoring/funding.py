@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, update
 
-from serviceline.consumer.copier import AfterApply, Copy
+from serviceline.consumer.tables import AfterApply, Copy
 from services.mentoring.models import FundingRegion, SchoolCopyBase
 
 INNER_LONDON = frozenset(

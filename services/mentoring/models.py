@@ -11,7 +11,7 @@ from sqlalchemy import String, cast
 from sqlmodel import AutoString, Field, Session, SQLModel, col, select
 
 from lines.becoming_a_teacher.identifiers import Trn, Urn
-from serviceline.consumer.copier import Copy
+from serviceline.consumer.tables import Copy
 from serviceline.runtime.db import json_field
 
 FundingRegion = Literal["Inner London", "Outer London", "Fringe", "Rest of England"]

@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlmodel import Field
 
-from serviceline.consumer.copier import Copy
+from serviceline.consumer.tables import Copy
 from serviceline.runtime.db import json_field
 
 

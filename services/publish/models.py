@@ -12,7 +12,7 @@ from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from lines.becoming_a_teacher.identifiers import CourseCode, ProviderCode, SiteCode, Ukprn, Urn
-from serviceline.consumer.copier import Copy
+from serviceline.consumer.tables import Copy
 from serviceline.model.fields import Name, UtcDateTime
 from serviceline.owner.feed import Owned
 from serviceline.runtime.crud import Changes

@@ -12,7 +12,7 @@ from pydantic import BaseModel, StringConstraints, ValidationInfo, field_validat
 from sqlmodel import AutoString, Field, Session, SQLModel, col, or_, select
 
 from lines.becoming_a_teacher.identifiers import ProviderCode, Trn, Ukprn, Urn
-from serviceline.consumer.copier import Copy
+from serviceline.consumer.tables import Copy
 from serviceline.model.fields import Name
 from serviceline.owner.feed import Owned
 from serviceline.runtime.db import json_field, utc_field

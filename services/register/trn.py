@@ -18,7 +18,7 @@ from anyio import from_thread, to_thread
 from sqlmodel import Session, col, func, select
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.consumer.copier import CopyStats
+from serviceline.consumer.batches import CopyStats
 from serviceline.runtime.db import upsert
 from serviceline.runtime.deps import Kernel
 from serviceline.runtime.scheduler import Job

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlmodel import Session, col, select
 
+from lines.becoming_a_teacher.readers import DQT_TEACHERS
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.model.credentials import Rule
-from serviceline.model.topology import Reader
 from serviceline.owner.feed import add_new, new_record
 from serviceline.runtime.crud import get_or_404
 from serviceline.runtime.deps import (
@@ -42,7 +42,7 @@ from stubs.dqt.settings import DqtSettings
 router = APIRouter(prefix="/v3", tags=["dqt"])
 # the real API wants a key for every read: here the services copying teachers hold one
 TeacherReads = Depends(
-    guard(personal("teacher", Rule("DQT's teachers", reads=("teacher", Reader.DQT_TEACHERS)), LINE))
+    guard(personal("teacher", Rule("DQT's teachers", reads=("teacher", DQT_TEACHERS)), LINE))
 )
 
 # Register sends its trainee's slug as the route's reference

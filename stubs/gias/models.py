@@ -9,8 +9,9 @@ from pydantic import StringConstraints
 from sqlmodel import AutoString, Field, SQLModel
 
 from lines.becoming_a_teacher.identifiers import Ukprn, Urn
+from lines.becoming_a_teacher.readers import EDUBASE_CSV
 from serviceline.model.fields import Name
-from serviceline.model.topology import Reader
+from serviceline.model.topology import KERNEL_READER, Reader
 from serviceline.owner.feed import Owned
 from serviceline.runtime.crud import Changes
 
@@ -165,10 +166,10 @@ class School(SchoolBase, Owned, table=True):
     __tablename__ = "gias_school"
     entity: ClassVar[str] = "school"
     key_field: ClassVar[str] = "urn"
-    readable_as: ClassVar[frozenset[Reader]] = frozenset({Reader.KERNEL, Reader.EDUBASE_CSV})
+    readable_as: ClassVar[frozenset[Reader]] = frozenset({KERNEL_READER, EDUBASE_CSV})
 
     def as_read_by(self, reader: Reader) -> dict[str, Any]:
-        if reader is not Reader.EDUBASE_CSV:
+        if reader is not EDUBASE_CSV:
             return self.feed_record()
         # as the CSV reader gives it, dates dd-mm-yyyy included, so checksums of the copies
         # made from the file agree with the owner's

@@ -9,10 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from sqlmodel import Session, col, select
 
+from lines.becoming_a_teacher.readers import HESA_COLLECTION, hesa_collection
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.consumer.readers import hesa_collection
 from serviceline.model.credentials import Rule
-from serviceline.model.topology import Reader
 from serviceline.runtime.crud import get_or_404
 from serviceline.runtime.deps import CommandAuth, Kernel, KernelDep, SessionDep, guard, personal
 from stubs.hesa.census import render, student_public
@@ -25,7 +24,7 @@ CollectionReads = Depends(
     guard(
         personal(
             "itt_record",
-            Rule("HESA's ITT collection", reads=("itt_record", Reader.HESA_COLLECTION)),
+            Rule("HESA's ITT collection", reads=("itt_record", HESA_COLLECTION)),
             LINE,
         )
     )

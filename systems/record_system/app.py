@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from serviceline.consumer.copier import CopyTarget
+from serviceline.consumer.tables import CopyTarget
 from serviceline.runtime.app import ServiceApp
 from systems.record_system.jobs import decisions, submissions
 from systems.record_system.models import ApplicationRecord, InstitutionRecord, mark_arrivals

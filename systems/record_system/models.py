@@ -10,7 +10,7 @@ from pydantic import StringConstraints
 from sqlmodel import AutoString, Field, Session, SQLModel, col, select, update
 
 from lines.becoming_a_teacher.identifiers import ProviderCode, Ukprn, husid
-from serviceline.consumer.copier import Copy
+from serviceline.consumer.tables import Copy
 from serviceline.model.fields import Name
 from serviceline.runtime.db import utc_field
 

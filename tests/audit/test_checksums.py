@@ -30,7 +30,7 @@ from serviceline.audit.checksums import (
     summed_here,
     sums,
 )
-from serviceline.consumer.copier import Copy, CopyTarget
+from serviceline.consumer.tables import Copy, CopyTarget
 from serviceline.model.topology import Edge, Entity, Mechanism, Topology
 from serviceline.owner.feed import Owned
 from serviceline.runtime.db import create_tables, make_engine, readonly, upsert

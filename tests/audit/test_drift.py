@@ -39,7 +39,9 @@ def auditor(line: LineUnderTest) -> Auditor:
 
 async def test_missing_before_the_first_sync_then_in_sync(state_dir: Path) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         before = await auditor(line).edge(APPLY_COURSES)
         assert before.counts["missing"] == 1
         assert before.counts["in_sync"] == 0
@@ -60,7 +62,9 @@ async def test_a_provider_whose_version_moved_with_no_copied_field_changed_is_in
     state_dir: Path,
 ) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         await line.control.sync()
         renamed = await line["publish"].patch(f"/courses/{uuid}", json={"name": "Art"}, headers=API)
         assert renamed.status_code == 200, renamed.text
@@ -76,7 +80,7 @@ async def test_a_provider_whose_version_moved_with_no_copied_field_changed_is_in
 
 async def test_the_last_run_and_the_last_change_applied_are_told_apart(state_dir: Path) -> None:
     async with in_process_line(["publish", "find"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         await line.control.advance(by="5m")
         await line.control.advance(by="1h")  # twelve quiet polls
         courses = await auditor(line).edge(FIND_COURSES)
@@ -87,7 +91,9 @@ async def test_the_last_run_and_the_last_change_applied_are_told_apart(state_dir
 
 async def test_a_change_is_stale_with_both_values_until_the_sync(state_dir: Path) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         await line.control.sync()
         renamed = {"name": "Art, Craft and Design"}
         patched = await line["publish"].patch(f"/courses/{uuid}", json=renamed, headers=API)
@@ -113,7 +119,9 @@ async def test_a_change_is_stale_with_both_values_until_the_sync(state_dir: Path
 
 async def test_a_hard_delete_orphans_apply_copy_but_not_find_copy(state_dir: Path) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         await line.control.sync()
         await line.control.advance(by="1h")
         deleted = await line["publish"].delete(f"/courses/{uuid}", headers=API)
@@ -130,8 +138,8 @@ async def test_a_hard_delete_orphans_apply_copy_but_not_find_copy(state_dir: Pat
 
 async def test_partnerships_held_differently_conflict(state_dir: Path) -> None:
     async with in_process_line(["publish", "manage", "apply"], state_dir) as line:
-        await line.publish_provider(builders.provider())
-        await line.publish_provider(builders.provider("1TZ", accredited_body=False))
+        await builders.publish_provider(line, builders.provider())
+        await builders.publish_provider(line, builders.provider("1TZ", accredited_body=False))
         pair = {"accredited_provider_code": "2FR", "training_provider_code": "1TZ"}
         made = await line["publish"].post("/partnerships", json=pair, headers=API)
         assert made.status_code == 201, made.text
@@ -180,7 +188,7 @@ async def report_of(line: LineUnderTest) -> DriftReport:
 
 async def test_the_json_report_follows_its_schema(state_dir: Path) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         report = await report_of(line)
         body: dict[str, Any] = report.to_json()
         jsonschema.validate(body, SCHEMA)
@@ -192,7 +200,7 @@ async def test_the_json_report_follows_its_schema(state_dir: Path) -> None:
 
 async def test_fail_on_limits_and_history(state_dir: Path) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         report = await report_of(line)
         assert exceeded(report, {"missing": 2, "stale": 0}) == []
         assert exceeded(report, {"missing": 1}) == ["missing: 2 over the limit of 1"]
@@ -217,7 +225,7 @@ async def test_fail_on_limits_and_history(state_dir: Path) -> None:
 
 async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path) -> None:
     async with in_process_line(["publish", "find"], state_dir) as line:
-        await line.publish_provider(builders.provider(), builders.site())
+        await builders.publish_provider(line, builders.provider(), builders.site())
         uuids = []
         for code in ("3GTY", "3GTZ", "3GT1"):
             made = await line["publish"].post(
@@ -258,7 +266,7 @@ async def test_a_bisect_audit_classifies_as_the_full_audit_does(state_dir: Path)
 
 async def test_a_bisect_audit_lists_an_edge_its_owner_cannot_checksum(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         report = await line.auditor(bisect=True).audit([APPLY_COURSES])
         [edge] = report.edges
         assert edge.method == "full"
@@ -437,7 +445,7 @@ async def test_a_site_added_from_a_gias_school_keeps_its_address_as_its_own(
         await line.control.run_job("gias", "gias.daily_extract")
         await line.control.run_edge("gias.school.publish")
         unaddressed = builders.site(street_address_1=None, city=None, postcode=None)
-        await line.publish_provider(builders.provider(), unaddressed)
+        await builders.publish_provider(line, builders.provider(), unaddressed)
         (site,) = (await publish.get("/records/site")).json()["records"]
         assert (site["street_address_1"], site["city"]) == ("1 Aldgate High Street", "London")
         sites = "site added from a GIAS school"
@@ -472,7 +480,7 @@ async def test_a_site_added_from_a_gias_school_keeps_its_address_as_its_own(
 
 async def test_an_edge_whose_owner_failed_shows_its_retry_until_it_works(state_dir: Path) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         publish = line["publish"]
         assert (
             await publish.post("/admin/faults", json={"kind": "fail"}, headers=ADMIN)
@@ -504,7 +512,7 @@ async def test_a_bisect_audit_says_why_each_edge_it_listed_in_full_was_listed_so
     state_dir: Path,
 ) -> None:
     async with in_process_line(["publish", "find", "apply", "placements"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         await line.control.sync()
         report = await line.auditor(bisect=True).audit()
         listed = {e.edge: e.fallback for e in report.edges if e.method == "full"}
@@ -522,8 +530,13 @@ async def test_sites_no_synced_course_lists_are_not_missing_from_apply(
 ) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         unused, drafted = builders.site("B", urn="100001"), builders.site("C", urn="100002")
-        await line.publish_course(
-            builders.provider(), builders.course(site_codes=["A"]), builders.site(), unused, drafted
+        await builders.publish_course(
+            line,
+            builders.provider(),
+            builders.course(site_codes=["A"]),
+            builders.site(),
+            unused,
+            drafted,
         )
         draft = builders.course("D100", state="draft", site_codes=["C"])
         made = await line["publish"].post("/providers/2FR/courses", json=draft, headers=API)

@@ -269,7 +269,9 @@ async def test_a_course_change_reaches_find_by_feed_and_apply_by_updated_since(
 ) -> None:
     async with in_process_line(["publish", "find", "apply"], state_dir) as line:
         publish = line["publish"]
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         for minute, name in ((7, "Art"), (12, "Fine Art")):
             await line.control.advance(to=START + timedelta(minutes=minute))
             renamed = await publish.patch(f"/courses/{uuid}", json={"name": name}, headers=API)

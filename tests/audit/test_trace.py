@@ -35,7 +35,9 @@ def arrivals(found: Trace, edge: str) -> list[tuple[int, str, datetime | None, f
 
 async def renamed_course(line: LineUnderTest) -> str:
     """A course made at 00:00 (version 1), renamed at 00:07 and 00:12 (versions 2 and 3)."""
-    uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+    uuid = await builders.publish_course(
+        line, builders.provider(), builders.course(), builders.site()
+    )
     for minute, name in ((7, "Art"), (12, "Fine Art")):
         await line.control.advance(to=at(minute))
         renamed = await line["publish"].patch(f"/courses/{uuid}", json={"name": name}, headers=API)
@@ -250,7 +252,9 @@ async def test_a_later_edit_replaces_an_earlier_one_and_local_wins_keeps_the_own
 
 async def test_the_trace_as_json_names_every_hop_and_version(state_dir: Path) -> None:
     async with in_process_line(["publish", "find"], state_dir) as line:
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         await line.control.advance(to=at(5))
         found = (await collect_trace(LagCollector(line.control), "course", uuid, AUDITOR)).to_json()
     assert [h["edge"] for h in found["hops"]] == [FIND, APPLY, REGISTER]

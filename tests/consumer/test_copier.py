@@ -13,16 +13,16 @@ import pytest
 from sqlmodel import Session, col, select
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.consumer.copier import (
+from serviceline.consumer.batches import Batches, CopyStats
+from serviceline.consumer.copier import Copier
+from serviceline.consumer.readers import Page
+from serviceline.consumer.tables import (
     COPIER_TABLES,
     AppliedChange,
-    Copier,
     CopyCursor,
     CopyRun,
-    CopyStats,
     CopyTarget,
 )
-from serviceline.consumer.readers import Page
 from serviceline.model.topology import Edge, Policy, Topology
 from serviceline.runtime.clock import SimulatedClock
 from serviceline.runtime.db import create_tables, make_engine
@@ -54,7 +54,7 @@ async def consumer(
     state_dir: Path,
     *,
     page_size: int = 500,
-    kind: type[Copier] = Copier,
+    batches: type[Batches] = Batches,
     topology: Topology = LINE,
     faults: Faults | None = None,
 ) -> AsyncIterator[Copier]:
@@ -65,17 +65,19 @@ async def consumer(
     upstream = Upstream.connect(owner, f"http://{owner}", transport=transport)
     clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)
     try:
-        yield kind(
-            service,
-            topology,
-            engine,
-            clock,
-            {owner: upstream},
-            targets,
+        copier = Copier(
+            service=service,
+            topology=topology,
+            engine=engine,
+            clock=clock,
+            upstreams={owner: upstream},
+            targets=targets,
             year=2027,
             page_size=page_size,
             faults=faults,
         )
+        copier.batches = batches(engine=engine, clock=clock, targets=targets, faults=faults)
+        yield copier
     finally:
         await upstream.aclose()
         engine.dispose()
@@ -118,7 +120,7 @@ def copy_view(copier: Copier, edge: Edge) -> dict[str, dict[str, Any]]:
 
 async def publish_courses(line: LineUnderTest, codes: list[str]) -> list[str]:
     """Provider 2FR with site A and these courses; their UUIDs."""
-    await line.publish_provider(builders.provider(), builders.site())
+    await builders.publish_provider(line, builders.provider(), builders.site())
     body = [builders.course(code) for code in codes]
     created = await line["publish"].post("/providers/2FR/courses/batch", json=body, headers=API)
     assert created.status_code == 201, created.text
@@ -203,25 +205,25 @@ async def test_a_key_deleted_and_created_again_arrives_as_the_newer_record(
         assert (copied["name"], copied["source_version"]) == ("Art, reborn", 3)
 
 
-class DiesBeforeSecondCommit(Copier):
-    """Fetches every page it is given, and is killed before it commits the second."""
+class DiesBeforeSecondCommit(Batches):
+    """Is given every page fetched, and is killed before it commits the second."""
 
     applied = 0
 
-    def _apply(
+    def apply(
         self,
         edge: Edge,
         page: Page,
-        now: datetime,
-        position: str | None,
         stats: CopyStats,
         *,
+        now: datetime,
+        position: str | None = None,
         relisting: bool = False,
     ) -> None:
         self.applied += 1
         if self.applied == 2:
             raise RuntimeError("killed between fetching the page and committing it")
-        super()._apply(edge, page, now, position, stats, relisting=relisting)
+        super().apply(edge, page, stats, now=now, position=position, relisting=relisting)
 
 
 async def test_a_crash_between_fetching_and_committing_a_page_loses_nothing(
@@ -243,7 +245,7 @@ async def test_a_crash_between_fetching_and_committing_a_page_loses_nothing(
             relay,
             state_dir,
             page_size=2,
-            kind=DiesBeforeSecondCommit,
+            batches=DiesBeforeSecondCommit,
         ) as dying:
             with pytest.raises(RuntimeError, match="killed"):
                 await dying.run(FIND_COURSES.name)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.model.topology import Mechanism, Reader
+from serviceline.model.topology import KERNEL_READER, Mechanism
 from serviceline.stack.launcher import LaunchError, LineConfig, line_topology
 from serviceline.studies.spec import StudyError, arms, parse
 from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
@@ -36,7 +36,7 @@ def test_a_followed_feed_has_no_schedule_and_keeps_everything_else() -> None:
 
 def test_an_edge_read_through_an_api_without_a_feed_follows_the_owners_feed_instead() -> None:
     edge = LINE.with_overrides({APPLY_COURSES.name: "feed@follow"}).edge(APPLY_COURSES.name)
-    assert (edge.reader, edge.walk, edge.follow) == (Reader.KERNEL, None, True)
+    assert (edge.reader, edge.walk, edge.follow) == (KERNEL_READER, None, True)
     # its weekly full sync still runs on its own cron
     assert edge.full_sync_schedule == APPLY_COURSES.full_sync_schedule
 

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.consumer.copier import CopyTarget
+from serviceline.consumer.tables import CopyTarget
 from serviceline.model.topology import Policy, Topology
 from serviceline.runtime.app import create_app
 from serviceline.stack.control import LineControl
@@ -187,7 +187,7 @@ async def test_a_local_wins_copy_keeps_its_edit_and_counts_each_owner_change_wit
     state_dir: Path,
 ) -> None:
     async with local_names_line(state_dir) as line:
-        await line.publish_provider(builders.provider(), builders.site())
+        await builders.publish_provider(line, builders.provider(), builders.site())
         created = await line["publish"].post(
             "/providers/2FR/courses", json=builders.course(), headers=API
         )

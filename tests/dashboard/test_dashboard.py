@@ -380,7 +380,9 @@ async def test_a_rename_shows_stale_with_both_values_then_in_sync_after_a_run(
         in_process_line(["publish", "apply"], state_dir) as line,
         dashboard_of(line, state_dir) as (dashboard, board),
     ):
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         moved = await dashboard.post("/clock/advance", params={"by": "1h", "edge": APPLY_COURSES})
         assert moved.status_code == 303
         assert moved.headers["location"] == "/?edge=publish.course.apply"
@@ -477,7 +479,7 @@ async def test_each_change_of_drift_is_sampled_once(state_dir: Path) -> None:
     ):
         await board.look(check=True)
         assert len(read_history(state_dir)) == 1
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         await board.look()
         samples = read_history(state_dir)
         assert len(samples) == 2
@@ -600,7 +602,7 @@ async def test_a_page_is_drawn_from_a_check_at_the_clocks_time_however_it_moved(
         in_process_line(["publish", "apply"], state_dir) as line,
         dashboard_of(line, state_dir) as (dashboard, board),
     ):
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         await line.control.advance(by="10m")  # from outside the dashboard, as the CLI does
         page = await read(dashboard, "/")
         said = page.split('id="as-of-text">', 1)[1].split("<", 1)[0]

@@ -23,7 +23,9 @@ async def test_drift_and_waiting_changes_per_edge_follow_the_line(state_dir: Pat
         in_process_line(["publish", "find", "apply"], state_dir) as line,
         dashboard_of(line, state_dir) as (dashboard, board),
     ):
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         await line.control.advance(to=START + timedelta(hours=1))
         renamed = {"name": "Art, Craft and Design"}
         assert (
@@ -62,7 +64,7 @@ async def test_the_lag_of_every_delivered_change_is_a_histogram_per_edge(state_d
         # no lag is measured until someone reads /metrics: a page alone pulls no logs
         assert board.lag is None
         await scrape(dashboard)
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         await line.control.advance(to=START + timedelta(hours=1))
         await board.look(check=True)
         assert board.lag is not None

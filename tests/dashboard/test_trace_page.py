@@ -21,7 +21,9 @@ async def test_a_differing_key_links_to_its_trace_and_the_trace_draws_each_copy(
         in_process_line(["publish", "apply"], state_dir) as line,
         dashboard_of(line, state_dir) as (dashboard, board),
     ):
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         await line.control.advance(to=START + timedelta(minutes=15))
         renamed = await line["publish"].patch(f"/courses/{uuid}", json={"name": "Art"}, headers=API)
         assert renamed.status_code == 200, renamed.text
@@ -49,7 +51,9 @@ async def test_a_delay_a_past_fault_caused_is_labelled_on_the_page(state_dir: Pa
         in_process_line(["publish", "apply"], state_dir) as line,
         dashboard_of(line, state_dir) as (dashboard, _),
     ):
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         await line.control.advance(to=START + timedelta(minutes=5))
         fail = {"kind": "fail"}
         assert (await line["publish"].post("/admin/faults", json=fail, headers=ADMIN)).is_success

@@ -41,7 +41,9 @@ async def at_once(*writes: Any) -> list[httpx.Response]:
 
 
 async def test_writers_on_one_record_lose_no_version(line: LineUnderTest) -> None:
-    uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+    uuid = await builders.publish_course(
+        line, builders.provider(), builders.course(), builders.site()
+    )
     publish = line["publish"]
 
     async def writer(number: int) -> list[httpx.Response]:
@@ -72,7 +74,7 @@ async def test_writers_on_one_provider_through_its_courses_lose_no_version(
 ) -> None:
     """Every course written moves its provider's version too: the provider is written at once."""
     provider = builders.provider()
-    await line.publish_provider(provider, builders.site())
+    await builders.publish_provider(line, provider, builders.site())
     publish = line["publish"]
     path = f"/providers/{provider['code']}/courses"
     made = await at_once(

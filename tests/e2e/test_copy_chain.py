@@ -24,7 +24,7 @@ async def line(tmp_path: Path) -> AsyncIterator[LineUnderTest]:
 
 
 async def publish_course(line: LineUnderTest) -> str:
-    await line.publish_provider(builders.provider(), builders.site())
+    await builders.publish_provider(line, builders.provider(), builders.site())
     created = await line["publish"].post(
         "/providers/2FR/courses", json=builders.course(), headers=API
     )

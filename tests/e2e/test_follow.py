@@ -56,7 +56,7 @@ async def following(line: LineUnderTest) -> None:
     ]
     assert (edge["mechanism"], edge["schedule"], edge["follow"]) == ("feed", None, True)
 
-    await line.publish_provider(builders.provider(), builders.site())
+    await builders.publish_provider(line, builders.provider(), builders.site())
     created = await publish.post("/providers/2FR/courses", json=builders.course(), headers=API)
     assert created.status_code == 201, created.text
     uuid = created.json()["uuid"]

@@ -54,7 +54,7 @@ async def test_from_a_published_course_to_a_teacher_with_qts(line: LineUnderTest
         provider_type="lead_school",
         accredited_body=False,
     )
-    await line.publish_provider(lead, builders.site())
+    await builders.publish_provider(line, lead, builders.site())
     course = builders.course(
         "G1X2",
         name="Mathematics",

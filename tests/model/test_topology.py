@@ -4,8 +4,9 @@ import dataclasses
 
 import pytest
 
+from lines.becoming_a_teacher.readers import PUBLISH_V1
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.model.topology import Kind, Mechanism, Policy, Reader
+from serviceline.model.topology import Kind, Mechanism, Policy
 
 # ../shared/seed/service-line-data-flow.md, "Data entity ownership", as written there
 OWNERSHIP = """
@@ -191,7 +192,7 @@ def test_apply_reads_providers_courses_and_sites_in_one_walk_of_one_api() -> Non
     assert walked == {f"publish.{entity}.apply" for entity in ("provider", "course", "site")}
     sites = LINE.edge("publish.site.apply")
     strays = tuple(
-        dataclasses.replace(e, reader=Reader.PUBLISH_V1) if e is sites else e for e in LINE.edges
+        dataclasses.replace(e, reader=PUBLISH_V1) if e is sites else e for e in LINE.edges
     )
     with pytest.raises(ValueError, match="apply's walk 'SyncAllProvidersAndCourses'"):
         dataclasses.replace(LINE, edges=strays)

@@ -101,7 +101,7 @@ async def test_a_request_that_fails_after_flushing_rolls_its_log_entries_back(
 ) -> None:
     async with in_process_line(["publish"], state_dir) as line:
         publish = line["publish"]
-        await line.publish_provider(builders.provider(), builders.site())
+        await builders.publish_provider(line, builders.provider(), builders.site())
         before = await read_feed(publish, "provider")
 
         # the first course's site check flushes the provider's touch; the second is refused
@@ -364,7 +364,7 @@ async def test_the_feed_pages_in_seq_order(state_dir: Path) -> None:
 async def test_an_entitys_feed_holds_only_its_own_changes(state_dir: Path) -> None:
     async with in_process_line(["publish"], state_dir) as line:
         publish = line["publish"]
-        await line.publish_provider(builders.provider(), builders.site())
+        await builders.publish_provider(line, builders.provider(), builders.site())
         created = await publish.post("/providers/2FR/courses", json=builders.course(), headers=API)
         uuid = created.json()["uuid"]
         deleted = await publish.delete(f"/courses/{uuid}", headers=API)

@@ -70,7 +70,9 @@ async def test_a_number_past_64_bits_in_a_query_is_refused_naming_it(state_dir: 
 
 async def test_an_unknown_read_only_or_null_field_in_a_patch_is_refused(state_dir: Path) -> None:
     async with in_process_line(["publish"], state_dir) as line:
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         publish = line["publish"]
         before = (await publish.get("/feed/course")).json()["changes"]
         for change, field in (

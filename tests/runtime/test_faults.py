@@ -6,8 +6,9 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from serviceline.consumer.copier import Copier
+from serviceline.runtime.clock import SimulatedClock
 from serviceline.runtime.faults import FaultKind, Faults, FaultSpec
+from serviceline.runtime.settings import CLOCK_START, ClockMode
 from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line, names_field
 from tests import builders
 from tests.consumer.test_copier import (
@@ -140,7 +141,7 @@ async def test_an_edit_mid_read_lands_before_the_answer_leaves_and_only_for_its_
 ) -> None:
     async with in_process_line(["publish"], state_dir) as line:
         publish = line["publish"]
-        await line.publish_provider(builders.provider())
+        await builders.publish_provider(line, builders.provider())
         path = "/api/public/v1/recruitment_cycles/2027/providers"
         write = {"method": "PATCH", "path": "/providers/2FR", "body": {"name": "UCL"}}
         await set_fault(publish, kind="edit_mid_read", path=path, reader="apply", write=write)
@@ -287,13 +288,11 @@ def die() -> NoReturn:
     raise Killed
 
 
-class KilledMidBatch(Copier):
-    """A copier with a die_mid_batch fault set, dying as a test can survive."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.faults = Faults(self.clock, die=die)
-        self.faults.add(FaultSpec(kind=FaultKind.DIE_MID_BATCH, edge=FIND_COURSES.name))
+def killed_mid_batch() -> Faults:
+    """A die_mid_batch fault on Find's courses, dying as a test can survive."""
+    faults = Faults(SimulatedClock(ClockMode.MANUAL, CLOCK_START), die=die)
+    faults.add(FaultSpec(kind=FaultKind.DIE_MID_BATCH, edge=FIND_COURSES.name))
+    return faults
 
 
 async def test_a_copier_killed_mid_batch_leaves_nothing_half_applied(state_dir: Path) -> None:
@@ -305,7 +304,7 @@ async def test_a_copier_killed_mid_batch_leaves_nothing_half_applied(state_dir: 
             return await forward(publish, request)
 
         async with consumer(
-            "find", FIND_TARGETS, "publish", relay, state_dir, kind=KilledMidBatch
+            "find", FIND_TARGETS, "publish", relay, state_dir, faults=killed_mid_batch()
         ) as dying:
             with pytest.raises(Killed):
                 await dying.run(FIND_COURSES.name)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.model.topology import Mechanism, Reader
+from serviceline.model.topology import KERNEL_READER, Mechanism
 from serviceline.stack.launcher import LaunchError, LineConfig, line_topology, service_env
 from serviceline.testing import (
     ADMIN,
@@ -205,7 +205,7 @@ async def test_apply_read_from_publishs_change_feed_hears_of_a_hard_delete(
 ) -> None:
     """What if Publish kept a change feed beside its API v1: Apply reads the same records."""
     overrides = {APPLY_COURSES.name: "feed@10m"}
-    assert LINE.with_overrides(overrides).edge(APPLY_COURSES.name).reader is Reader.KERNEL
+    assert LINE.with_overrides(overrides).edge(APPLY_COURSES.name).reader is KERNEL_READER
     async with in_process_line(["publish", "apply"], state_dir, edge_overrides=overrides) as line:
         art, biology = await publish_courses(line, ["AAAA", "BBBB"])
         first = (await line.control.run_edge(APPLY_COURSES))["result"]

@@ -32,7 +32,9 @@ async def pages(client: httpx.AsyncClient, path: str, rows: str, limit: int) -> 
 async def test_the_logs_page_by_id_and_say_what_each_side_did(state_dir: Path) -> None:
     async with in_process_line(["publish", "find"], state_dir) as line:
         publish, find = line["publish"], line["find"]
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         renamed = await publish.patch(f"/courses/{uuid}", json={"name": "Art"}, headers=API)
         assert renamed.status_code == 200, renamed.text
         await line.control.run_edge(FIND_COURSES)

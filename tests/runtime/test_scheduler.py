@@ -202,7 +202,7 @@ async def test_an_import_that_failed_while_its_owner_was_down_is_retried_once_it
     state_dir: Path,
 ) -> None:
     async with in_process_line(["publish", "register"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         outage = {"kind": "fail", "until": "2026-10-05T06:00:00Z"}
         assert (await line["publish"].post("/admin/faults", json=outage, headers=ADMIN)).is_success
 

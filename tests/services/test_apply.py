@@ -184,7 +184,8 @@ async def test_one_walk_copies_providers_courses_and_sites_at_the_real_jobs_cost
 ) -> None:
     async with in_process_line(["publish", "apply"], state_dir) as line:
         seeded = await seed_publish(line)
-        await line.publish_course(
+        await builders.publish_course(
+            line,
             builders.provider("1TZ", name="Bath Spa University"),
             builders.course("C101", site_codes=["M"]),
             builders.site("M", name="Mendip School", urn="100002"),

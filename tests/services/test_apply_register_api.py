@@ -34,7 +34,7 @@ def refused(response: httpx.Response, code: int, *words: str) -> Any:
 
 
 async def course_in_apply(line: LineUnderTest) -> str:
-    await line.publish_provider(builders.provider(), builders.site())
+    await builders.publish_provider(line, builders.provider(), builders.site())
     created = await line["publish"].post(
         "/providers/2FR/courses", json=builders.course(), headers=API
     )
@@ -263,8 +263,8 @@ async def test_registers_import_copies_recruited_applications_as_apply_holds_the
     async with in_process_line(["publish", "apply"], state_dir, page_size=2) as line:
         course = await course_in_apply(line)
         # a provider Register does not know: the import passes over its applications
-        unknown = await line.publish_course(
-            builders.provider("1UR"), builders.course(), builders.site()
+        unknown = await builders.publish_course(
+            line, builders.provider("1UR"), builders.course(), builders.site()
         )
         await line.control.sync()
         ids = [

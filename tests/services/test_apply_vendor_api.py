@@ -84,7 +84,9 @@ def thesis(line: LineUnderTest) -> StudentRecordSystem:
 async def universities_in_apply(line: LineUnderTest) -> dict[str, str]:
     """A course at each university, copied into Apply; their UUIDs by provider code."""
     courses = {
-        code: await line.publish_course(builders.provider(code), builders.course(), builders.site())
+        code: await builders.publish_course(
+            line, builders.provider(code), builders.course(), builders.site()
+        )
         for code in (THESIS, ELSEWHERE)
     }
     await line.control.sync()

@@ -29,8 +29,9 @@ SEARCHES: list[dict[str, Any]] = [
 async def publish_courses(line: LineUnderTest) -> dict[str, str]:
     """Two providers and courses of every kind a search tells apart; their UUIDs by code."""
     publish = line["publish"]
-    await line.publish_provider(builders.provider(), builders.site())
-    await line.publish_provider(
+    await builders.publish_provider(line, builders.provider(), builders.site())
+    await builders.publish_provider(
+        line,
         builders.provider("1TZ", name="Exeter SCITT", postcode="EX4 4QJ", region_code="south_west"),
         builders.site(),
     )

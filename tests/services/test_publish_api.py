@@ -491,7 +491,9 @@ async def test_a_course_publish_could_not_hold_is_refused_naming_the_field(
     state_dir: Path, change: dict[str, Any], field: str
 ) -> None:
     async with in_process_line(["publish"], state_dir) as line:
-        uuid = await line.publish_course(builders.provider(), builders.course(), builders.site())
+        uuid = await builders.publish_course(
+            line, builders.provider(), builders.course(), builders.site()
+        )
         publish = line["publish"]
         before = (await publish.get("/feed/course")).json()["changes"]
         made = await publish.post(

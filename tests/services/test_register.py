@@ -128,7 +128,7 @@ async def post(line: LineUnderTest, slug: str, action: str, **body: Any) -> http
 
 async def publish_courses(line: LineUnderTest) -> dict[str, str]:
     """2FR's school-led course 3GTY (chemistry) and its university course U100, copied to Apply."""
-    await line.publish_provider(builders.provider(), builders.site())
+    await builders.publish_provider(line, builders.provider(), builders.site())
     uuids = {}
     for course in (
         builders.course(program_type="scitt_programme", subject_codes=["F1"], name="Chemistry"),

@@ -63,9 +63,9 @@ async def seeded(line: LineUnderTest) -> dict[str, str]:
     schools = [builders.school(), builders.school("100001", name="Bow School")]
     answered(await line["gias"].post("/schools/batch", json=schools, headers=API), 201)
     await line.control.run_job("gias", "gias.daily_extract")
-    await line.publish_provider(builders.provider(), builders.site(), builders.site("B"))
-    uuid = await line.publish_course(
-        builders.provider("1TZ"), builders.course("X100"), builders.site()
+    await builders.publish_provider(line, builders.provider(), builders.site(), builders.site("B"))
+    uuid = await builders.publish_course(
+        line, builders.provider("1TZ"), builders.course("X100"), builders.site()
     )
     first = answered(
         await line["publish"].post("/providers/2FR/courses", json=builders.course(), headers=API),

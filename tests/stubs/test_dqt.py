@@ -13,8 +13,8 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
+from lines.becoming_a_teacher.readers import DqtTeacherReader
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.consumer.readers import DqtTeacherReader
 from serviceline.testing import (
     ADMIN,
     API,

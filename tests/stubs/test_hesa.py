@@ -9,8 +9,9 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
+from lines.becoming_a_teacher.readers import HesaCollectionReader
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.consumer.readers import HesaCollectionReader, reader_for
+from serviceline.consumer.readers import ReadContext, reader_for
 from serviceline.runtime.clock import SimulatedClock
 from serviceline.runtime.settings import CLOCK_START, ClockMode
 from serviceline.testing import API, AUDITOR, LineUnderTest, bearer, in_process_line, reference
@@ -207,7 +208,15 @@ async def test_register_copies_the_census_through_its_reader(state_dir: Path) ->
         await submit(line, builders.itt_student("1000000000002", F_TRN="1234567"))
         async with line.upstream("register", "hesa") as upstream:
             clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)
-            reader = reader_for(TO_REGISTER, upstream, "F_HUSID", clock, 2027, page_size=1)
+            context = ReadContext(
+                edge=TO_REGISTER,
+                upstream=upstream,
+                key_field="F_HUSID",
+                clock=clock,
+                year=2027,
+                page_size=1,
+            )
+            reader = reader_for(context)
             assert isinstance(reader, HesaCollectionReader)
 
             everything = [page async for page in reader.pages(None)]

@@ -146,7 +146,7 @@ async def record_line(
 
 async def course_at(line: LineUnderTest, code: str, **provider: Any) -> str:
     """A provider in Publish with site A and course 3GTY; the course's uuid."""
-    await line.publish_provider(builders.provider(code, **provider), builders.site())
+    await builders.publish_provider(line, builders.provider(code, **provider), builders.site())
     path = f"/providers/{code}/courses"
     course = answered(await line["publish"].post(path, json=builders.course(), headers=API), 201)
     uuid: str = course["uuid"]

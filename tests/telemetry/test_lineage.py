@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import inspect
 
 from lines.becoming_a_teacher.topology import LINE
-from serviceline.consumer.copier import COPIER_TABLES, Copier, CopyTarget
+from serviceline.consumer.copier import Copier
+from serviceline.consumer.tables import COPIER_TABLES, CopyTarget
 from serviceline.runtime.clock import SimulatedClock
 from serviceline.runtime.db import create_tables, make_engine
 from serviceline.runtime.settings import CLOCK_START, ClockMode, ServiceSettings
@@ -49,12 +50,12 @@ async def find_copier(state_dir: Path, handler: Handler, lineage: Lineage) -> As
     clock = SimulatedClock(ClockMode.MANUAL, CLOCK_START)
     try:
         yield Copier(
-            "find",
-            LINE,
-            engine,
-            clock,
-            {"publish": upstream},
-            FIND_TARGETS,
+            service="find",
+            topology=LINE,
+            engine=engine,
+            clock=clock,
+            upstreams={"publish": upstream},
+            targets=FIND_TARGETS,
             year=2027,
             page_size=500,
             lineage=lineage,
@@ -69,7 +70,7 @@ async def test_a_run_sends_start_then_complete_naming_the_edge_its_owner_and_its
     state_dir: Path, tmp_path: Path
 ) -> None:
     async with in_process_line(["publish"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
 
         async def forward(request: httpx.Request) -> httpx.Response:
             answer = await line["publish"].get(request.url.path, params=request.url.params)
@@ -151,7 +152,9 @@ async def test_a_poll_skipped_for_its_known_answer_sends_what_a_made_poll_sends(
         async with in_process_line(
             ["publish", "find"], state, lineage_file=path, skip_quiet_polls=skip
         ) as line:
-            await line.publish_course(builders.provider(), builders.course(), builders.site())
+            await builders.publish_course(
+                line, builders.provider(), builders.course(), builders.site()
+            )
             ran = await line.control.advance(by="30m")
         skipped = [job for job in ran if job["result"] and job["result"].get("skipped")]
         assert bool(skipped) is skip  # the quiet polls after the first were not made

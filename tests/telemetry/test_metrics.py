@@ -41,9 +41,9 @@ async def test_a_consumer_serves_each_edge_s_runs_records_and_cost_from_its_logs
     state_dir: Path,
 ) -> None:
     async with in_process_line(["publish", "find"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
-        await line.publish_course(
-            builders.provider("1AB"), builders.course("4XYZ"), builders.site()
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(
+            line, builders.provider("1AB"), builders.course("4XYZ"), builders.site()
         )
         await line.control.advance(to=START + timedelta(minutes=30))
         runs = (await line["find"].get("/admin/copy-runs", headers=ADMIN)).json()["runs"]
@@ -86,7 +86,7 @@ async def test_a_consumer_serves_each_edge_s_runs_records_and_cost_from_its_logs
 
 async def test_an_owner_serves_its_change_log_head_and_size(state_dir: Path) -> None:
     async with in_process_line(["publish"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         publish = await scrape(line["publish"])
         log = (await line["publish"].get("/admin/changelog", headers=ADMIN)).json()["changes"]
         assert value(publish, "serviceline_changelog_head") == max(c["seq"] for c in log)
@@ -102,7 +102,7 @@ async def test_failed_runs_and_their_retries_are_counted_and_survive_a_restart(
     state_dir: Path,
 ) -> None:
     async with in_process_line(["publish", "find"], state_dir) as line:
-        await line.publish_course(builders.provider(), builders.course(), builders.site())
+        await builders.publish_course(line, builders.provider(), builders.course(), builders.site())
         fault = {"kind": "fail", "until": (START + timedelta(minutes=7)).isoformat()}
         assert (await line["publish"].post("/admin/faults", json=fault, headers=ADMIN)).is_success
         # the 00:05 run fails; its retries, 15 s and more apart, fail until 00:07

@@ -7,14 +7,13 @@ from typing import Any
 import httpx
 import pytest
 
-from serviceline.consumer.known_walks import KnownSubtrees
-from serviceline.consumer.readers import (
+from lines.becoming_a_teacher.publish_api import (
     PUBLISH_V1_KEYS,
+    KnownSubtrees,
     Located,
-    Page,
     PublishV1ProviderTreeReader,
-    Walked,
 )
+from serviceline.consumer.readers import Page, Walked
 from serviceline.runtime.upstream import Traffic, Upstream
 from serviceline.testing import ADMIN, API, LineUnderTest, in_process_line
 from tests import builders
@@ -33,7 +32,9 @@ async def line(state_dir: Path) -> AsyncIterator[LineUnderTest]:
     async with in_process_line(["publish"], state_dir) as line:
         for code in ("2FR", "1TZ"):
             sites = (builders.site(), builders.site("B"))
-            await line.publish_course(builders.provider(code), builders.course("X100"), *sites)
+            await builders.publish_course(
+                line, builders.provider(code), builders.course("X100"), *sites
+            )
             second = builders.course("Y200", site_codes=["A", "B"])
             made = await line["publish"].post(
                 f"/providers/{code}/courses", json=second, headers=API
