@@ -41,6 +41,7 @@ from serviceline.model.topology import Edge, Kind, Mechanism, edge_name
 from serviceline.output import console as terminal
 from serviceline.runtime.clock import ClockError, parse_duration
 from serviceline.runtime.settings import ClockMode
+from serviceline.runtime.upstream import bearer
 from serviceline.scenarios.cli import scenario_app
 from serviceline.scenarios.spec import format_duration
 from serviceline.stack.compose import COMPOSE_FILE, StackSource
@@ -828,7 +829,7 @@ def trace_record(
     entities = [e.name for e in current_line().topology.entities]
     if entity not in entities:
         fail(f"entity: no entity {entity!r}; entities: {', '.join(entities)}")
-    reading = {"Authorization": f"Bearer {auditor_token}"}
+    reading = bearer(auditor_token)
 
     async def work() -> Trace:
         async with connect(host, admin_token, ctx.obj) as (_, control):

@@ -29,16 +29,16 @@ from serviceline.dashboard.process import RunningDashboard, start_dashboard
 from serviceline.model.credentials import credential
 from serviceline.model.lines import Line, current_line
 from serviceline.runtime.settings import ServiceSettings, sqlite_url
-from serviceline.runtime.upstream import Upstream
+from serviceline.runtime.upstream import Upstream, bearer
 from serviceline.stack.control import LineControl
 from serviceline.stack.launcher import LineConfig, RunningLine, alive, free_port_offset, start_line
 
 ADMIN_TOKEN = "test-admin"
 API_TOKEN = "test-api"
 AUDITOR_TOKEN = "test-auditor"
-API = {"Authorization": f"Bearer {API_TOKEN}"}
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-AUDITOR = {"Authorization": f"Bearer {AUDITOR_TOKEN}"}
+API = bearer(API_TOKEN)
+ADMIN = bearer(ADMIN_TOKEN)
+AUDITOR = bearer(AUDITOR_TOKEN)
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 # a browser that stays on this machine: no updates, no sync, no QUIC probes
@@ -54,9 +54,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-def bearer(holder: str, target: str) -> dict[str, str]:
+def headers_of(holder: str, target: str) -> dict[str, str]:
     """The headers service `holder` calls `target` with: the credential the topology gives it."""
-    return {"Authorization": f"Bearer {credential(holder, target)}"}
+    return bearer(credential(holder, target))
 
 
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

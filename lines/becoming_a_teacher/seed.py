@@ -16,6 +16,7 @@ import httpx
 from lines.becoming_a_teacher.identifiers import husid
 from lines.becoming_a_teacher.topology import LINE, RECORD_SYSTEMS, record_system_for
 from serviceline.model.lines import Progress, Size
+from serviceline.runtime.upstream import bearer
 from serviceline.stack.control import LineControl
 
 MENTORING = ("placements", "claims")
@@ -687,7 +688,7 @@ async def seed_line(
     """Seed every owner through its API, then run each copy once so the line starts in sync."""
     rng = random.Random(seed)
     volumes = VOLUMES[size]
-    headers = {"Authorization": f"Bearer {api_token}"}
+    headers = bearer(api_token)
     report = progress or (lambda _task, _done, _total: None)
     counts: dict[str, int] = {}
 

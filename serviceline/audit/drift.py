@@ -30,7 +30,7 @@ from serviceline.model.topology import (
 )
 from serviceline.runtime.clock import SimulatedClock
 from serviceline.runtime.settings import ClockMode
-from serviceline.runtime.upstream import Upstream, UpstreamError
+from serviceline.runtime.upstream import Upstream, UpstreamError, bearer
 
 # where an owner's record says when it last changed, in the shapes its readers return
 CHANGED_AT = ("updated_at", "changed_at", "attributes.updated_at", "LastChangedDate")
@@ -140,7 +140,7 @@ class ReadingUpstream(Upstream):
     ) -> None:
         super().__init__(name, client)
         # the owner grants and scopes the read as the consumer's; the auditor's token writes none
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.headers = bearer(token)
         if consumer is not None:
             self.headers[AUDIT_FOR] = consumer
 
@@ -515,7 +515,7 @@ class Auditor:
         return await self._get(service, path)
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        return bearer(self.token)
 
     async def _get(self, service: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
         response = await self.clients[service].get(path, params=params, headers=self._headers())

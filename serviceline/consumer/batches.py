@@ -37,7 +37,7 @@ from serviceline.consumer.tables import (
 from serviceline.model.topology import Edge, Policy
 from serviceline.owner.feed import FeedNotifier, attach
 from serviceline.runtime.clock import SimulatedClock
-from serviceline.runtime.db import readonly, upsert
+from serviceline.runtime.db import in_chunks, readonly, upsert
 from serviceline.runtime.faults import Faults
 from serviceline.runtime.upstream import Traffic
 from serviceline.telemetry.tracing import Tracing
@@ -260,15 +260,15 @@ class Batches:
         removed = [k for k in keys if k not in kept]
         # a copy flagged already is not flagged again: nothing changes in it
         flagged: list[str] = []
-        for chunk in _chunks([k for k in keys if k in kept]):
+        for chunk in in_chunks([k for k in keys if k in kept]):
             flagged += session.exec(
                 select(key_column).where(
                     key_column.in_(chunk), col(model.source_deleted_at).is_(None)
                 )
             )
-        for chunk in _chunks(removed):
+        for chunk in in_chunks(removed):
             session.exec(delete(model).where(key_column.in_(chunk)))
-        for chunk in _chunks(flagged):
+        for chunk in in_chunks(flagged):
             session.exec(update(model).where(key_column.in_(chunk)).values(source_deleted_at=now))
         logged = [(k, keys[k], "delete") for k in removed] + [(k, keys[k], "flag") for k in flagged]
         _log_applied(session, edge, logged, now, applied_at)
@@ -365,10 +365,6 @@ class Batches:
 
 
 _NOTHING = object()
-
-
-def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
-    return [keys[start : start + size] for start in range(0, len(keys), size)]
 
 
 def _log_applied(

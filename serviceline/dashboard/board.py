@@ -34,7 +34,7 @@ from serviceline.dashboard.layout import Layout, layout
 from serviceline.dashboard.settings import DashboardSettings
 from serviceline.model.topology import Topology
 from serviceline.runtime.clock import ClockError
-from serviceline.runtime.upstream import UpstreamError
+from serviceline.runtime.upstream import UpstreamError, bearer
 from serviceline.stack.control import ControlError, LineControl
 from serviceline.stack.supervision import ServiceState, SupervisionError, Supervisor
 
@@ -142,7 +142,7 @@ class Board:
 
     def _reading(self) -> dict[str, str]:
         """The dashboard reads with the auditor's token; only its buttons use the admin's."""
-        return {"Authorization": f"Bearer {self.settings.auditor_token}"}
+        return bearer(self.settings.auditor_token)
 
     def watched(self) -> None:
         self._watched = time.monotonic()

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from serviceline.audit.lag import LagCollector, Outcome
 from serviceline.audit.trace import Hop, Trace, collect_trace
 from serviceline.dashboard.board import FAILURES, Board
+from serviceline.runtime.upstream import bearer
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Tracer:
             if self.collector is None:
                 self.collector = LagCollector(board.control())
             self.collector.control = board.control()  # the services answering now
-            reading = {"Authorization": f"Bearer {board.settings.auditor_token}"}
+            reading = bearer(board.settings.auditor_token)
             return await collect_trace(self.collector, entity, key, reading)
 
 

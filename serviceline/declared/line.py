@@ -18,6 +18,7 @@ from serviceline.declared.workload import Changes, ChangeWorkload
 from serviceline.model.lines import Line, Progress, Size
 from serviceline.model.topology import Edge, Entity, Scope, Service, Topology
 from serviceline.runtime.app import ServiceApp
+from serviceline.runtime.upstream import bearer
 from serviceline.stack.control import LineControl
 
 # how many records a seed writes at each size, per record an entity declares for `small`
@@ -88,7 +89,7 @@ class Seeder:
         progress: Progress | None = None,
     ) -> dict[str, int]:
         rng = random.Random(seed)
-        headers = {"Authorization": f"Bearer {api_token}"}
+        headers = bearer(api_token)
         counts: dict[str, int] = {}
         for entity in self.spec.entities:
             total = entity.seed * SCALES[size]
@@ -114,7 +115,7 @@ class Seeder:
         # the seed's own first record, by its key: records a scenario wrote are not a seed
         first = self.spec.entities[0]
         response = await clients[first.owner].get(
-            f"{first.path}/{key_of(first, 1)}", headers={"Authorization": f"Bearer {api_token}"}
+            f"{first.path}/{key_of(first, 1)}", headers=bearer(api_token)
         )
         if response.status_code == 404:
             return False

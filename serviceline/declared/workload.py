@@ -14,6 +14,7 @@ import httpx
 
 from serviceline.declared.records import change, key_of, new_record
 from serviceline.declared.spec import EntitySpec, LineSpec
+from serviceline.runtime.upstream import bearer
 
 SCALED = re.compile(r"^x(\d+(\.\d+)?)$")
 
@@ -60,7 +61,7 @@ class Changes:
     ) -> None:
         self.spec, self.workload, self.clients = spec, workload, clients
         self.start, self.end = start, end
-        self.headers = {"Authorization": f"Bearer {api_token}"}
+        self.headers = bearer(api_token)
         self.seed = seed
         self.rng = random.Random(f"changes of {seed}")
         self.keys: dict[str, list[str]] = {}

@@ -20,7 +20,14 @@ from starlette.requests import Request
 
 from serviceline.model.topology import KERNEL_READER, Reader
 from serviceline.runtime.clock import SimulatedClock
-from serviceline.runtime.db import WRITERS_LOCK, read_state, stamp_field, utc_field, write_state
+from serviceline.runtime.db import (
+    WRITERS_LOCK,
+    in_chunks,
+    read_state,
+    stamp_field,
+    utc_field,
+    write_state,
+)
 from serviceline.telemetry.tracing import current_traceparent
 
 PRUNED_THROUGH = "feed.pruned_through"
@@ -168,13 +175,10 @@ def _carry_on_versions(session: OrmSession, created: list[Owned]) -> None:
     for obj in created:
         by_entity[obj.entity][obj.key] = obj
     for entity, objs in by_entity.items():
-        keys = list(objs)
-        for start in range(0, len(keys), 500):
+        for chunk in in_chunks(list(objs)):
             last = session.execute(
                 select(ChangeLog.key, func.max(ChangeLog.version))
-                .where(
-                    ChangeLog.entity == entity, col(ChangeLog.key).in_(keys[start : start + 500])
-                )
+                .where(ChangeLog.entity == entity, col(ChangeLog.key).in_(chunk))
                 .group_by(col(ChangeLog.key))
             )
             for key, version in last:

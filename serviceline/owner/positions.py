@@ -21,13 +21,12 @@ from sqlalchemy import Engine, null
 from sqlmodel import Session, col, select
 
 from serviceline.owner.feed import ChangeLog, Owned, head, pruned_through
-from serviceline.runtime.db import readonly
+from serviceline.runtime.db import IN_CHUNK, in_chunks, readonly
 
 Row = TypeVar("Row", bound=Owned)
 # where a record stands: whether it has a time (a record without one sorts first), the time, the key
 Place = tuple[bool, datetime, str]
 NO_TIME = datetime.min.replace(tzinfo=UTC)
-IN_CHUNK = 500
 
 
 class Behind:
@@ -166,10 +165,8 @@ class Positions(Generic[Row]):
         self._parts = {part: SortedList(places) for part, places in parts.items()}
 
     def _refresh(self, session: Session, keys: set[str]) -> None:
-        ordered = sorted(keys)
         key = col(getattr(self.model, self.model.key_field))
-        for start in range(0, len(ordered), IN_CHUNK):
-            chunk = ordered[start : start + IN_CHUNK]
+        for chunk in in_chunks(sorted(keys)):
             standing = session.execute(self._standing().where(key.in_(chunk)))
             present = set()
             for found, updated_at, part in standing:

@@ -10,16 +10,16 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import inspect
 from sqlmodel import Session, SQLModel, select
 
+from serviceline.runtime.db import in_chunks
+
 Record = TypeVar("Record", bound=SQLModel)
 
 
 def by_key(session: Session, model: type[Record], keys: Collection[str]) -> dict[str, Record]:
-    """The rows of `model` with these primary keys: one query for each 500 keys."""
+    """The rows of `model` with these primary keys: one query for each chunk of keys."""
     key = inspect(model).primary_key[0]
-    wanted = list(set(keys))
     found: dict[str, Record] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in in_chunks(list(set(keys))):
         found.update(session.exec(select(key, model).where(key.in_(chunk))).all())
     return found
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -252,3 +252,14 @@ def upsert(
     # executemany: one statement made for all the rows, where a VALUES list is made per chunk
     session.execute(statement, rows)
     session.flush()
+
+
+Keyed = TypeVar("Keyed")
+# keys in one `IN (...)`: far inside SQLite's bound-parameter limit, and a plan either engine reuses
+IN_CHUNK = 500
+
+
+def in_chunks(keys: Sequence[Keyed]) -> Iterator[Sequence[Keyed]]:
+    """`keys` in slices small enough for one `IN (...)` each."""
+    for start in range(0, len(keys), IN_CHUNK):
+        yield keys[start : start + IN_CHUNK]

@@ -26,6 +26,7 @@ from serviceline.runtime.faults import (
     close_windows,
     open_window,
 )
+from serviceline.runtime.upstream import bearer
 
 log = logging.getLogger("serviceline.runtime.faults")
 fault_router = APIRouter(prefix="/admin/faults", tags=["admin"], dependencies=[AdminAuth])
@@ -134,7 +135,7 @@ async def _edit_before_answering(
         held.append(message)
 
     await app(scope, receive, hold)
-    operator = {"Authorization": f"Bearer {kernel.settings.api_token}"}
+    operator = bearer(kernel.settings.api_token)
     transport = httpx.ASGITransport(app=scope["app"])
     async with httpx.AsyncClient(transport=transport, base_url="http://self") as client:
         for fault in edits:

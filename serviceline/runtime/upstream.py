@@ -51,6 +51,11 @@ def charge(spent: Traffic) -> None:
         traffic.bytes += spent.bytes
 
 
+def bearer(token: str | None) -> dict[str, str]:
+    """The headers that present `token`: none without one."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class Upstream:
     """Another service of the line, reached over HTTP with this service's credentials for it."""
 
@@ -70,9 +75,8 @@ class Upstream:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 60.0,
     ) -> Upstream:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         client = httpx.AsyncClient(
-            base_url=base_url, headers=headers, transport=transport, timeout=timeout
+            base_url=base_url, headers=bearer(token), transport=transport, timeout=timeout
         )
         return cls(name, client)
 

@@ -14,6 +14,7 @@ import httpx
 from anyio import to_thread
 
 from serviceline.model.topology import Topology
+from serviceline.runtime.upstream import bearer
 from serviceline.scenarios.errors import RunError, StepError
 from serviceline.scenarios.jobs import first_line, summarise
 from serviceline.stack.control import ControlError, LineControl
@@ -165,7 +166,7 @@ class Line:
         if service not in self.running:
             raise StepError(f"{service} is not running")
         secret = self.tokens.get(token)
-        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        headers = bearer(secret)
         return await self.running[service].request(
             method,
             path,

@@ -12,6 +12,7 @@ import httpx
 
 from serviceline.model.topology import Edge, Mechanism, Topology
 from serviceline.runtime.clock import parse_duration
+from serviceline.runtime.upstream import bearer
 
 
 class ControlError(RuntimeError):
@@ -40,7 +41,7 @@ class LineControl:
     _heads: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.admin_token}"}
+        return bearer(self.admin_token)
 
     async def _call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
         self.calls += 1

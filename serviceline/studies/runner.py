@@ -21,7 +21,7 @@ from serviceline.audit.drift import Auditor
 from serviceline.model.lines import current_line
 from serviceline.model.topology import Topology
 from serviceline.runtime.clock import parse_duration
-from serviceline.runtime.upstream import UpstreamError
+from serviceline.runtime.upstream import UpstreamError, bearer
 from serviceline.scenarios.runner import LineOptions
 from serviceline.stack.control import LineControl
 from serviceline.stack.launcher import START_TIMEOUT, LineConfig, RunningLine, start_line
@@ -260,7 +260,7 @@ class StudyRunner:
         self._tally([{"service": name, **job} for job in answer.json()["ran"]])
 
     def _admin(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.admin_token}"}
+        return bearer(self.admin_token)
 
     def _tally(self, ran: Sequence[Mapping[str, Any]]) -> None:
         for job in ran:

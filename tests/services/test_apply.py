@@ -18,8 +18,8 @@ from serviceline.testing import (
     API,
     AUDITOR,
     LineUnderTest,
-    bearer,
     database_url,
+    headers_of,
     in_process_line,
     names_field,
     refusal,
@@ -31,7 +31,7 @@ from tests.spec_schemas import ok
 
 pytestmark = pytest.mark.anyio
 
-VENDOR = bearer("manage", "apply")
+VENDOR = headers_of("manage", "apply")
 conforms = functools.partial(spec_schemas.conforms, "apply-vendor-api-v1.0.yml")
 
 

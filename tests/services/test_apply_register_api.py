@@ -13,14 +13,14 @@ import httpx
 import pytest
 from jsonschema import ValidationError
 
-from serviceline.testing import API, LineUnderTest, bearer, in_process_line
+from serviceline.testing import API, LineUnderTest, headers_of, in_process_line
 from tests import builders, spec_schemas
 from tests.spec_schemas import ok
 
 pytestmark = pytest.mark.anyio
 
-REGISTER = bearer("register", "apply")
-VENDOR = bearer("manage", "apply")
+REGISTER = headers_of("register", "apply")
+VENDOR = headers_of("manage", "apply")
 APPLICATIONS = "/register-api/applications"
 CYCLE = {"recruitment_cycle_year": "2027"}
 conforms = functools.partial(spec_schemas.conforms, "apply-register-api-v1-2021.yml")

@@ -15,7 +15,7 @@ from jsonschema import ValidationError
 
 from lines.becoming_a_teacher.topology import LINE, record_system_for
 from serviceline.stack.launcher import LineConfig, service_env
-from serviceline.testing import API, LineUnderTest, bearer, in_process_line
+from serviceline.testing import API, LineUnderTest, headers_of, in_process_line
 from services.apply.settings import ApplySettings
 from services.apply.vendor_api import PREFIX, VENDOR_STATUS
 from tests import builders, spec_schemas
@@ -78,7 +78,7 @@ class StudentRecordSystem:
 def thesis(line: LineUnderTest) -> StudentRecordSystem:
     assert record_system_for(THESIS) == "thesis"
     assert record_system_for(ELSEWHERE) == "sits"
-    return StudentRecordSystem(line["apply"], bearer("thesis", "apply"))
+    return StudentRecordSystem(line["apply"], headers_of("thesis", "apply"))
 
 
 async def universities_in_apply(line: LineUnderTest) -> dict[str, str]:
@@ -269,7 +269,7 @@ async def test_every_decision_refuses_a_body_without_a_field_the_spec_requires(
     async with in_process_line(["publish", "apply"], state_dir) as line:
         courses = await universities_in_apply(line)
         id = await builders.submitted(line["apply"], courses[THESIS], "c@example.com")
-        headers = bearer("thesis", "apply")
+        headers = headers_of("thesis", "apply")
         posts = sorted(p for m, p in spec_schemas.operations(SPEC) if m == "POST" and "{" in p)
         checked = set()
         for path in posts:

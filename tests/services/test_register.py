@@ -21,7 +21,7 @@ from serviceline.testing import (
     API,
     AUDITOR,
     LineUnderTest,
-    bearer,
+    headers_of,
     in_process_line,
     names_field,
     reference,
@@ -34,8 +34,8 @@ pytestmark = pytest.mark.anyio
 # every service Register reads or commands: a line without one would reach for a real port
 NAMES = ["gias", "publish", "apply", "register", "dqt", "hesa"]
 START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday: the clock's start
-VENDOR = bearer("manage", "apply")
-SITS = bearer("sits", "register")
+VENDOR = headers_of("manage", "apply")
+SITS = headers_of("sits", "register")
 TRAINEES = "/api/v2026.1/trainees"
 
 
@@ -768,7 +768,7 @@ async def test_hesa_records_become_trainees_daily_at_five(state_dir: Path) -> No
 async def test_a_record_system_sees_and_changes_only_its_own_providers_trainees(
     state_dir: Path,
 ) -> None:
-    banner = bearer("banner", "register")
+    banner = headers_of("banner", "register")
     async with in_process_line(["register", "dqt"], state_dir) as line:
         register = line["register"]
         # U05 runs Banner, U01 SITS: each system pushes its own university's trainee

@@ -20,7 +20,7 @@ from serviceline.testing import (
     API,
     AUDITOR,
     LineUnderTest,
-    bearer,
+    headers_of,
     in_process_line,
     names_field,
     reference,
@@ -31,7 +31,7 @@ from tests import builders
 pytestmark = pytest.mark.anyio
 
 SPEC = reference("specs", "dqt-api-v3-2023-05.json")
-REGISTER = bearer("register", "dqt")
+REGISTER = headers_of("register", "dqt")
 REQUEST = "2fa3e0c4-0d55-4d5c-9f0e-3b1c1f0e6a01"
 ROUTE = "/v3/persons/{trn}/routes-to-professional-statuses/{reference}"
 # the 2023 spec's induction statuses were DQT's; TRS has served these since

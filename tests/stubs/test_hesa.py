@@ -14,7 +14,7 @@ from lines.becoming_a_teacher.topology import LINE
 from serviceline.consumer.readers import ReadContext, reader_for
 from serviceline.runtime.clock import SimulatedClock
 from serviceline.runtime.settings import CLOCK_START, ClockMode
-from serviceline.testing import API, AUDITOR, LineUnderTest, bearer, in_process_line, reference
+from serviceline.testing import API, AUDITOR, LineUnderTest, headers_of, in_process_line, reference
 from tests import builders
 
 pytestmark = pytest.mark.anyio
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.anyio
 SAMPLE = reference("data", "hesa-itt-record-sample.xml")
 STUDENTS = "/apis/itt/1.1/students"
 CENSUS = "/apis/itt/1.1/CensusData"
-SITS = bearer("sits", "hesa")
-REGISTER = bearer("register", "hesa")
+SITS = headers_of("sits", "hesa")
+REGISTER = headers_of("register", "hesa")
 TO_REGISTER = LINE.edge("hesa.itt_record.register")
 
 

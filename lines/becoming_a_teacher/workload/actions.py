@@ -20,6 +20,7 @@ from lines.becoming_a_teacher.seed import (
     schools,
 )
 from lines.becoming_a_teacher.workload.state import Course, LineState, Person, Pool
+from serviceline.runtime.upstream import bearer
 
 REGISTER_API = "/api/v2026.1"
 SITE_CODES = "-" + string.ascii_uppercase + string.digits
@@ -35,7 +36,7 @@ class Sender:
 
     def __init__(self, clients: Mapping[str, httpx.AsyncClient], api_token: str) -> None:
         self.clients = clients
-        self.headers = {"Authorization": f"Bearer {api_token}"}
+        self.headers = bearer(api_token)
         self.counts: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
 
