@@ -23,9 +23,6 @@ RUN useradd --system --no-create-home serviceline \
 COPY README.md ./
 COPY serviceline serviceline
 COPY lines lines
-COPY services services
-COPY stubs stubs
-COPY systems systems
 RUN pip install --no-deps --no-build-isolation --editable .
 
 USER serviceline

@@ -42,7 +42,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 
 typecheck: $(INSTALLED)
-	$(BIN)/mypy serviceline lines services stubs systems tests bench
+	$(BIN)/mypy serviceline lines tests bench
 
 # the whole suite on SQLite, then the PostgreSQL part; the compose smoke test runs on its own
 test: lint typecheck $(CHROMIUM) $(PROMETHEUS)

@@ -11,11 +11,11 @@ import httpx
 import yaml
 
 from lines.becoming_a_teacher.seed import VOLUMES
+from lines.becoming_a_teacher.stubs.gias.extract import render
+from lines.becoming_a_teacher.stubs.gias.models import School
 from lines.becoming_a_teacher.workload.spec import Workload, default_text, parse_workload
 from serviceline.model.lines import Size
 from serviceline.testing import API, LineUnderTest
-from stubs.gias.extract import render
-from stubs.gias.models import School
 
 
 def school(urn: str = "100000", **overrides: Any) -> dict[str, Any]:

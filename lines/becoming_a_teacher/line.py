@@ -8,8 +8,8 @@ from datetime import datetime
 
 import httpx
 
+from lines.becoming_a_teacher.apps import SERVICES
 from lines.becoming_a_teacher.seed import already_seeded, seed_line
-from lines.becoming_a_teacher.services import SERVICES
 from lines.becoming_a_teacher.topology import LINE
 from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
 from serviceline.model.lines import Line

@@ -12,6 +12,9 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
+from lines.becoming_a_teacher.services.apply.models import CourseCopy as ApplyCourseCopy
+from lines.becoming_a_teacher.services.find.models import CourseCopy, ProviderCopy
+from lines.becoming_a_teacher.services.publish.models import GiasSchool
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.consumer.batches import Batches, CopyStats
 from serviceline.consumer.copier import Copier
@@ -30,9 +33,6 @@ from serviceline.runtime.faults import Faults, FaultSpec
 from serviceline.runtime.settings import CLOCK_START, ClockMode
 from serviceline.runtime.upstream import Upstream, UpstreamError
 from serviceline.testing import ADMIN, API, LineUnderTest, database_url, in_process_line
-from services.apply.models import CourseCopy as ApplyCourseCopy
-from services.find.models import CourseCopy, ProviderCopy
-from services.publish.models import GiasSchool
 from tests import builders
 
 pytestmark = pytest.mark.anyio

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from lines.becoming_a_teacher.services.find.models import CourseCopy, ProviderCopy
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.consumer.tables import CopyTarget
 from serviceline.model.topology import Policy, Topology
@@ -28,7 +29,6 @@ from serviceline.testing import (
     service_app,
     service_settings,
 )
-from services.find.models import CourseCopy, ProviderCopy
 from tests import builders
 
 pytestmark = pytest.mark.anyio

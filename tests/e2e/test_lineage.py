@@ -15,14 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import SQLModel
 
 from lines.becoming_a_teacher.seed import seed_line
+from lines.becoming_a_teacher.services.apply import models as apply
+from lines.becoming_a_teacher.services.find import models as find
+from lines.becoming_a_teacher.services.publish.models import GiasSchool
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.runtime.settings import CLOCK_START
 from serviceline.stack.control import LineControl
 from serviceline.stack.launcher import LineConfig, RunningLine, start_line
 from serviceline.testing import ADMIN_TOKEN, API, API_TOKEN, AUDITOR_TOKEN
-from services.apply import models as apply
-from services.find import models as find
-from services.publish.models import GiasSchool
 from tests import builders
 from tests.openlineage_spec import events_in
 

@@ -27,7 +27,7 @@ from serviceline.model.topology import Kind
 from serviceline.testing import ROOT
 
 KERNEL = Path(ROOT) / "serviceline"
-THE_LINE = ("lines", "services", "stubs", "systems")
+THE_LINE = ("lines",)
 KERNEL_MODULES = sorted(
     str(path.relative_to(KERNEL)) for path in KERNEL.rglob("*.py") if path.name != "__init__.py"
 )

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import inspect, text
 from sqlmodel import Session, col, select
 
+from lines.becoming_a_teacher.stubs.gias.models import School
 from serviceline.owner.feed import ChangeLog, FeedNotifier, add_new, attach, head, new_record
 from serviceline.runtime.clock import SimulatedClock
 from serviceline.runtime.db import create_tables, make_engine
@@ -30,7 +31,6 @@ from serviceline.testing import (
     service_app,
     service_settings,
 )
-from stubs.gias.models import School
 from tests import builders
 
 pytestmark = pytest.mark.anyio

@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
+from lines.becoming_a_teacher.stubs.gias.models import School
 from serviceline.owner.feed import ChangeLog, attach, prune
 from serviceline.owner.positions import Positions, positions_for
 from serviceline.runtime.clock import SimulatedClock
 from serviceline.runtime.db import create_tables, make_engine, readonly
 from serviceline.runtime.settings import CLOCK_START, ClockMode
 from serviceline.testing import database_url
-from stubs.gias.models import School
 from tests import builders
 
 AREAS = ("201", "202", "203")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import inspect
 
+from lines.becoming_a_teacher.services.find.models import CourseCopy, ProviderCopy
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.consumer.copier import Copier
 from serviceline.consumer.tables import COPIER_TABLES, CopyTarget
@@ -30,7 +31,6 @@ from serviceline.telemetry.lineage import (
     lineage_for,
 )
 from serviceline.testing import database_url, in_process_line
-from services.find.models import CourseCopy, ProviderCopy
 from tests import builders
 from tests.openlineage_spec import NotInSpecError, conforms, events_in
 
