@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypeVar
 import anyio
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Index, event, func, insert, text
+from sqlalchemy import Index, Row, event, func, insert, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction
 from sqlalchemy.orm.instrumentation import manager_of_class
@@ -307,13 +307,18 @@ def pruned_through(session: Session) -> int:
 
 
 def changes_since(
-    session: Session, entity: str, since: int, limit: int
-) -> tuple[list[ChangeLog], int, bool]:
-    """Changes to `entity` after `since`: the page, the cursor to resume from, whether more wait."""
+    session: Session, entity: str, since: int, limit: int, columns: Sequence[str]
+) -> tuple[list[Row[Any]], int, bool]:
+    """Changes to `entity` after `since`: the page (these columns of the log, `seq` first), the
+    cursor to resume from, whether more wait."""
     top = head(session)
+    # plain rows, not mapped instances: the log is only read here, and loading each change into
+    # the session cost as much as the rest of a feed page
+    table = ChangeLog.__table__  # type: ignore[attr-defined]
+    wanted = [table.c[name] for name in dict.fromkeys(("seq", *columns))]
     rows = list(
-        session.exec(
-            select(ChangeLog)
+        session.execute(
+            select(*wanted)
             .where(
                 ChangeLog.entity == entity, col(ChangeLog.seq) > since, col(ChangeLog.seq) <= top
             )
@@ -323,7 +328,7 @@ def changes_since(
     )
     has_more = len(rows) > limit
     rows = rows[:limit]
-    cursor = rows[-1].seq if has_more and rows[-1].seq is not None else max(top, since)
+    cursor = rows[-1].seq if has_more else max(top, since)
     return rows, cursor, has_more
 
 

@@ -103,13 +103,10 @@ def _feed_page(kernel: Kernel, entity: str, since: int, limit: int) -> FeedPage:
                 f"cursor {since} is older than the retained feed (pruned through {oldest}): "
                 f"relist /records/{entity} and resume from its head",
             )
-        rows, cursor, has_more = changes_since(session, entity, since, limit)
+        rows, cursor, has_more = changes_since(session, entity, since, limit, CHANGE_FIELDS)
         # the log's columns are typed already: validating each record's fields again cost as
         # much as reading them
-        changes = [
-            Change.model_construct(**{name: getattr(row, name) for name in CHANGE_FIELDS})
-            for row in rows
-        ]
+        changes = [Change.model_construct(**row._mapping) for row in rows]
         return FeedPage(entity=entity, changes=changes, next=cursor, has_more=has_more)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 
 class UpstreamError(RuntimeError):
@@ -51,6 +52,11 @@ def charge(spent: Traffic) -> None:
         traffic.bytes += spent.bytes
 
 
+def decoded(response: httpx.Response) -> Any:
+    """A JSON answer's body, parsed by orjson: a big feed page parses in a fraction of the time."""
+    return orjson.loads(response.content)
+
+
 def bearer(token: str | None) -> dict[str, str]:
     """The headers that present `token`: none without one."""
     return {"Authorization": f"Bearer {token}"} if token else {}
@@ -84,7 +90,7 @@ class Upstream:
         return await self._request("GET", path, params=params)
 
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return (await self.get(path, params)).json()
+        return decoded(await self.get(path, params))
 
     async def post_json(self, path: str, body: Mapping[str, Any] | list[Any]) -> Any:
         """POST `body`: one record, or a batch endpoint's list of them."""
@@ -96,7 +102,7 @@ class Upstream:
 
     async def _send(self, method: str, path: str, body: Mapping[str, Any] | list[Any]) -> Any:
         response = await self._request(method, path, json=body)
-        return response.json() if response.content else None
+        return decoded(response) if response.content else None
 
     async def _request(self, method: str, path: str, **options: Any) -> httpx.Response:
         """The one place a request is made: counted, and an error answer raised."""
