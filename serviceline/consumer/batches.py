@@ -388,7 +388,8 @@ def _log_applied(
         }
         for key, version, op in changes
     ]
-    session.execute(insert(AppliedChange), rows)
+    # the table's own insert: an entity's would go through the ORM's bulk path, row by row
+    session.execute(insert(AppliedChange.__table__), rows)  # type: ignore[attr-defined]
 
 
 def _validated(model: type[Copy], values: dict[str, Any]) -> dict[str, Any]:
