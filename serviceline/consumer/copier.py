@@ -90,7 +90,6 @@ class Copier:
         self.year = year
         self.page_size = page_size
         self.faults = faults
-        self.skip_quiet_polls = skip_quiet_polls
         self.tracing = tracing
         self.lineage = lineage
         self.edges = {edge.name: edge for edge in topology.edges_into(service)}
@@ -352,7 +351,7 @@ class Copier:
     def _known_walk(self, edge: Edge) -> KnownFromLog | None:
         """What the edge's reader remembers, told the owner's head when the control vouches it."""
         remembers = edge.reader.remembers
-        if remembers is None or not self.skip_quiet_polls:
+        if remembers is None or not self.quiet.enabled:
             return None
         known = self._known.setdefault(edge.walk or edge.name, remembers())
         faulted = self.faults is not None and bool(self.faults.listed())
