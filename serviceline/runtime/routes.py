@@ -347,8 +347,11 @@ class ClockView(BaseModel):
     next_job: str | None
     next_visible_due: datetime | None
     # this service's change-log head: a consumer whose last run saw it has nothing new to read;
-    # None while faults are set here or its own copies may change its records unseen
+    # None while faults are set here
     head: int | None
+    # its copies may change its own records (an after_apply), so its head may move while it
+    # advances: whoever reads it is told its head only once it has advanced
+    copies_change_records: bool
     # moves with every write to this service's records and copies (WriteMark); None while
     # faults are set here, since they change what a read answers without any write
     written: str | None
@@ -400,6 +403,7 @@ def _clock_view(kernel: Kernel) -> ClockView:
         next_job=upcoming[1].name if upcoming else None,
         next_visible_due=visible[0] if visible else None,
         head=_head(kernel),
+        copies_change_records=kernel.copier.changes_own_records,
         written=None if kernel.faults.listed() else kernel.writes.mark,
         work_seconds=kernel.scheduler.work_seconds,
         requests=sum(upstream.requests for upstream in kernel.upstreams.values()),
@@ -407,7 +411,7 @@ def _clock_view(kernel: Kernel) -> ClockView:
 
 
 def _head(kernel: Kernel) -> int | None:
-    if kernel.faults.listed() or kernel.copier.changes_own_records:
+    if kernel.faults.listed():
         return None
     with kernel.session(writes=False) as session:
         return head(session)

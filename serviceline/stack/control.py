@@ -39,6 +39,8 @@ class LineControl:
     _now: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
     # the owners' change-log heads known to hold until something writes to them
     _heads: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    # the services whose copies change their own records: their heads move as they advance
+    _rewriting: set[str] = field(default_factory=set, init=False, repr=False)
 
     def _headers(self) -> dict[str, str]:
         return bearer(self.admin_token)
@@ -75,6 +77,8 @@ class LineControl:
         self._due[name] = _moment(view["next_due"])
         self._visible[name] = _moment(view["next_visible_due"])
         self._now[name] = datetime.fromisoformat(view["now"])
+        if view.get("copies_change_records"):
+            self._rewriting.add(name)
         if view.get("head") is None:
             self._heads.pop(name, None)
         else:
@@ -142,12 +146,15 @@ class LineControl:
                 for n in order
                 if n in reached or (final and n in keep) or (self._due[n] == step and n in readers)
             ]
+            # the services a mover's commands reached after they last said where they stand: a
+            # command may have given an owner new work (a TRN request to complete) or records
+            commanded: set[str] = set()
             for name in movers:
                 self._result(name, await self._advance_one(name, step, stop_short=False), ran)
-                for commanded in self._commanded({name}) - {name}:
-                    self._heads.pop(commanded, None)
-            # a command may have given an owner new work (a TRN request to complete)
-            for name in self._commanded(acting) - acting:
+                commanded = (commanded | self._commanded({name})) - {name}
+                for owner in commanded:
+                    self._heads.pop(owner, None)
+            for name in (n for n in order if n in commanded):
                 self._note(name, await self._call(name, "GET", "/admin/clock"))
             if final:
                 ran.sort(key=lambda job: job["due_at"])
@@ -162,11 +169,19 @@ class LineControl:
         return any(edge.owner in owners for edge in self.topology.edges_into(consumer))
 
     async def _early(self, names: list[str], step: datetime, ran: list[dict[str, Any]]) -> None:
-        results = await asyncio.gather(
-            *(self._advance_one(name, step, stop_short=True) for name in names)
-        )
-        for name, result in zip(names, results, strict=True):
-            self._result(name, result, ran)
+        """Advance `names` side by side, each after the owners it reads whose heads move then."""
+        waiting = list(names)
+        while waiting:
+            moving = self._rewriting & set(waiting)
+            wave = [n for n in waiting if not self._reads_from(n, moving - {n})] or waiting
+            # owners that read each other advance together, and none is told the others' heads
+            unknown = moving & set(wave)
+            results = await asyncio.gather(
+                *(self._advance_one(n, step, stop_short=True, unknown=unknown) for n in wave)
+            )
+            for name, result in zip(wave, results, strict=True):
+                self._result(name, result, ran)
+            waiting = [n for n in waiting if n not in wave]
 
     def _result(self, name: str, result: Mapping[str, Any], ran: list[dict[str, Any]]) -> None:
         self._note(name, result)
@@ -183,8 +198,10 @@ class LineControl:
                 return reached
             reached |= more
 
-    async def _advance_one(self, name: str, step: datetime, *, stop_short: bool) -> Any:
-        owners = {edge.owner for edge in self.topology.edges_into(name)}
+    async def _advance_one(
+        self, name: str, step: datetime, *, stop_short: bool, unknown: Collection[str] = ()
+    ) -> Any:
+        owners = {edge.owner for edge in self.topology.edges_into(name)} - set(unknown)
         heads = {owner: self._heads[owner] for owner in owners if owner in self._heads}
         body = {"to": step.isoformat(), "stop_short": stop_short, "heads": heads}
         return await self._call(name, "POST", "/admin/clock/advance", json=body)

@@ -102,6 +102,11 @@ def changes(keys: dict[str, str]) -> list[tuple[timedelta, Change]]:
         deleted = await line["publish"].delete(f"/sites/{site['uuid']}", headers=API)
         assert deleted.status_code == 204, deleted.text
 
+    async def move_start(line: LineUnderTest) -> None:
+        # Apply's copy of the course touches the application to it: Apply's own feed moves
+        path = f"/courses/{keys['other']}"
+        answered(await line["publish"].patch(path, json={"start_date": "2027-10-01"}, headers=API))
+
     async def apply_for(line: LineUnderTest) -> None:
         body = builders.application(keys["candidate"], keys["other"])
         answered(await line["apply"].post("/applications", json=body, headers=API), 201)
@@ -117,6 +122,7 @@ def changes(keys: dict[str, str]) -> list[tuple[timedelta, Change]]:
         (timedelta(days=1, hours=2, minutes=41), delete_site),
         (timedelta(days=1, hours=11), apply_for),
         (timedelta(days=1, hours=11, minutes=1), rename("Physics")),
+        (timedelta(days=1, hours=15, minutes=3), move_start),
     ]
 
 
