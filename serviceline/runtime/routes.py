@@ -368,6 +368,11 @@ class Advance(BaseModel):
     to: UtcDateTime | None = None
     by: str | None = None
     stop_short: bool = Field(False, description="leave the jobs due at `to` itself for later")
+    until_visible: bool = Field(
+        False,
+        description="end before a job that would change what other services see, if one "
+        "falls due first; the clock waits at the last job run",
+    )
     heads: dict[str, int] = Field(
         default_factory=dict,
         description="owners' change-log heads known to hold until this advance ends",
@@ -446,7 +451,9 @@ async def advance_clock(body: Advance, kernel: KernelDep, clock: ClockDep) -> Ad
             f"{field}: one advance covers at most {LONGEST_ADVANCE.days} days; move in steps",
         )
     with kernel.copier.knowing(body.heads):
-        ran = await kernel.scheduler.advance(target, stop_short=body.stop_short)
+        ran = await kernel.scheduler.advance(
+            target, stop_short=body.stop_short, until_visible=body.until_visible
+        )
     view = await to_thread.run_sync(_clock_view, kernel)
     return Advanced(
         now=view.now,

@@ -173,15 +173,16 @@ class Scheduler:
         first_due, first = min(upcoming)
         job = self.jobs[first]
         visible = [(due, index) for due, index in upcoming if self.jobs[index].visible]
-        if (
-            job.visible
-            and job.idle is not None
-            and job.schedule is not None
-            and job.idle(first_due)
-        ):
+        if job.visible and self._idle(job, first_due):
+            assert job.schedule is not None
             visible.remove((first_due, first))
             visible.append((next_fire(job.schedule, first_due), first))
         return visible
+
+    @staticmethod
+    def _idle(job: Job, due: datetime) -> bool:
+        """Whether the job, next in line at `due`, would change nothing others see."""
+        return job.idle is not None and job.schedule is not None and job.idle(due)
 
     def job(self, name: str) -> Job:
         for job in self.jobs:
@@ -189,11 +190,15 @@ class Scheduler:
                 return job
         raise UnknownJobError(name)
 
-    async def advance(self, moment: datetime, *, stop_short: bool = False) -> list[JobResult]:
+    async def advance(
+        self, moment: datetime, *, stop_short: bool = False, until_visible: bool = False
+    ) -> list[JobResult]:
         """Run, in time order, exactly the jobs that fall due up to `moment`.
 
         With `stop_short` the jobs due at `moment` itself wait, and so does the clock: another
-        service may have to run its own jobs of that moment first.
+        service may have to run its own jobs of that moment first. With `until_visible` the
+        advance also ends before the first job that would change what others see, and the
+        clock waits at the last job run: the others have to be at that job's moment first.
         """
         async with self._lock:
             for job in self.jobs:
@@ -201,17 +206,22 @@ class Scheduler:
                 if job.prepare is not None and (waiting is None or waiting.due is None):
                     job.prepare()
             results: list[JobResult] = []
+            reached = True
             while (upcoming := self.next_due()) is not None and (
                 upcoming[0] < moment or (upcoming[0] == moment and not stop_short)
             ):
                 due, job = upcoming
+                if until_visible and job.visible and not self._idle(job, due):
+                    reached = False
+                    break
                 if self.clock.mode is ClockMode.MANUAL and due > self.clock.now():
                     self.clock.set(due)
                 outcome = await self._execute(job, due)
                 results.append(outcome)
                 self.last_run[job.name] = due
                 self._note(job, outcome)
-            if self.clock.mode is ClockMode.MANUAL and moment > self.clock.now() and not stop_short:
+            manual = self.clock.mode is ClockMode.MANUAL
+            if manual and reached and moment > self.clock.now() and not stop_short:
                 self.clock.set(moment)
             beside, self._beside = self._beside, []
             await to_thread.run_sync(self._save, [*beside, *results], True)

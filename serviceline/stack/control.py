@@ -126,7 +126,9 @@ class LineControl:
             # find it has nothing to do, and the moment is no step after all
             first = [n for n in order if n in acting and self._before(n, step)]
             if first:
-                await self._early(first, step, ran)
+                # and then, while its jobs change nothing others see, up to the others' next
+                later = (d for n in order if n not in first and (d := self._visible[n]) is not None)
+                await self._early(first, min([*later, target]), ran, until_visible=True)
                 continue
             final = step >= target
             reached = self._commanded(acting)
@@ -168,7 +170,14 @@ class LineControl:
     def _reads_from(self, consumer: str, owners: set[str]) -> bool:
         return any(edge.owner in owners for edge in self.topology.edges_into(consumer))
 
-    async def _early(self, names: list[str], step: datetime, ran: list[dict[str, Any]]) -> None:
+    async def _early(
+        self,
+        names: list[str],
+        step: datetime,
+        ran: list[dict[str, Any]],
+        *,
+        until_visible: bool = False,
+    ) -> None:
         """Advance `names` side by side, each after the owners it reads whose heads move then."""
         waiting = list(names)
         while waiting:
@@ -177,7 +186,12 @@ class LineControl:
             # owners that read each other advance together, and none is told the others' heads
             unknown = moving & set(wave)
             results = await asyncio.gather(
-                *(self._advance_one(n, step, stop_short=True, unknown=unknown) for n in wave)
+                *(
+                    self._advance_one(
+                        n, step, stop_short=True, unknown=unknown, until_visible=until_visible
+                    )
+                    for n in wave
+                )
             )
             for name, result in zip(wave, results, strict=True):
                 self._result(name, result, ran)
@@ -199,11 +213,19 @@ class LineControl:
             reached |= more
 
     async def _advance_one(
-        self, name: str, step: datetime, *, stop_short: bool, unknown: Collection[str] = ()
+        self,
+        name: str,
+        step: datetime,
+        *,
+        stop_short: bool,
+        unknown: Collection[str] = (),
+        until_visible: bool = False,
     ) -> Any:
         owners = {edge.owner for edge in self.topology.edges_into(name)} - set(unknown)
         heads = {owner: self._heads[owner] for owner in owners if owner in self._heads}
         body = {"to": step.isoformat(), "stop_short": stop_short, "heads": heads}
+        if until_visible:
+            body["until_visible"] = True
         return await self._call(name, "POST", "/admin/clock/advance", json=body)
 
     def _order(self) -> list[str]:

@@ -264,3 +264,43 @@ async def test_retries_give_up_after_the_configured_count(tmp_path: Path) -> Non
     reloaded.load()
     assert reloaded.retries == scheduler.retries
     assert reloaded.retried == {"copy": 2}
+
+
+async def test_an_advance_until_visible_ends_before_a_job_others_would_see(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path, "visible"))
+    create_tables(engine, [])
+    start = datetime(2026, 10, 5, tzinfo=UTC)
+    clock = SimulatedClock(ClockMode.MANUAL, start)
+    busy_from = datetime(2026, 10, 5, 1, tzinfo=UTC)
+
+    async def work() -> None:
+        return None
+
+    jobs = [
+        Job("copy", "*/10 * * * *", work, visible=False),
+        # a decision job with nothing to decide before one o'clock
+        Job("decide", "5,35 * * * *", work, idle=lambda moment: moment < busy_from),
+    ]
+    scheduler = Scheduler(engine, clock, jobs, start)
+    target = datetime(2026, 10, 5, 3, tzinfo=UTC)
+    ran = await scheduler.advance(target, stop_short=True, until_visible=True)
+    # the idle decisions ran as they fell due; the first that decides waits, and so does the clock
+    assert [(r.job, r.due_at.strftime("%H:%M")) for r in ran] == [
+        ("decide", "00:05"),
+        ("copy", "00:10"),
+        ("copy", "00:20"),
+        ("copy", "00:30"),
+        ("decide", "00:35"),
+        ("copy", "00:40"),
+        ("copy", "00:50"),
+        ("copy", "01:00"),
+    ]
+    assert clock.now() == datetime(2026, 10, 5, 1, tzinfo=UTC)
+    assert scheduler.next_due(visible_only=True) == (
+        datetime(2026, 10, 5, 1, 5, tzinfo=UTC),
+        jobs[1],
+    )
+    # without it the same advance runs every job due before the target
+    rest = await scheduler.advance(target, stop_short=True)
+    assert rest[0].job == "decide"
+    assert rest[-1].due_at == datetime(2026, 10, 5, 2, 50, tzinfo=UTC)
