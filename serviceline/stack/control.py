@@ -223,9 +223,12 @@ class LineControl:
     ) -> Any:
         owners = {edge.owner for edge in self.topology.edges_into(name)} - set(unknown)
         heads = {owner: self._heads[owner] for owner in owners if owner in self._heads}
-        body = {"to": step.isoformat(), "stop_short": stop_short, "heads": heads}
-        if until_visible:
-            body["until_visible"] = True
+        body = {
+            "to": step.isoformat(),
+            "stop_short": stop_short,
+            "until_visible": until_visible,
+            "heads": heads,
+        }
         return await self._call(name, "POST", "/admin/clock/advance", json=body)
 
     def _order(self) -> list[str]:
