@@ -96,6 +96,18 @@ class CopyStats:
         return not (changed or self.lost_local_edits or self.withheld_owner_changes)
 
 
+@dataclass(frozen=True)
+class SkippedRun:
+    """A poll the simulation did not make, logged as the real one it repeats would be."""
+
+    edge: Edge
+    stats: CopyStats
+    # where the cursor moves, or None where it stays; a full run moves the last full sync
+    position: str | None
+    full: bool
+    finished_at: datetime
+
+
 class Batches:
     """Writes an edge's pages into the consumer's tables, one transaction each."""
 
@@ -306,25 +318,40 @@ class Batches:
         """Write the run's figures so far into the transaction committing its latest work."""
         run = None if stats.run_id is None else session.get(CopyRun, stats.run_id)
         if run is None:
-            run = CopyRun(
-                edge=stats.edge,
-                mechanism=stats.mechanism,
-                full=stats.full,
-                started_at=stats.started_at,
-            )
-        stats.requests, stats.bytes = stats.traffic.requests, stats.traffic.bytes
-        run.full = stats.full
-        run.requests, run.bytes = stats.requests, stats.bytes
-        run.fetched, run.upserted = stats.fetched, stats.upserted
-        run.deleted, run.flagged = stats.deleted, stats.flagged
-        run.found_nothing = not (stats.upserted or stats.deleted or stats.flagged)
-        run.skipped = stats.skipped
-        run.seen = sorted(stats.seen) or None
+            run = CopyRun(edge=stats.edge, mechanism=stats.mechanism, started_at=stats.started_at)
+        for column, value in _figures(stats).items():
+            setattr(run, column, value)
         if finished:
             run.finished_at = max(stats.started_at or self.clock.now(), self.clock.now())
         session.add(run)
         session.flush()
         stats.run_id = run.id
+
+    def log_skipped(self, runs: list[SkippedRun]) -> None:
+        """Log polls not made, in one transaction: each moves its cursor and counts its run."""
+        with Session(self.engine) as session:
+            for run in runs:
+                if run.position is None:
+                    continue
+                cursor = session.get(CopyCursor, run.edge.name) or CopyCursor(edge=run.edge.name)
+                cursor.position = run.position
+                cursor.last_sync_at = run.stats.started_at
+                if run.full:
+                    cursor.last_full_sync_at = run.stats.started_at
+                session.add(cursor)
+            rows = [
+                {
+                    "edge": run.stats.edge,
+                    "mechanism": run.stats.mechanism,
+                    "started_at": run.stats.started_at,
+                    "finished_at": run.finished_at,
+                    **_figures(run.stats),
+                }
+                for run in runs
+            ]
+            # the table's own insert: one statement for the runs of a whole advance
+            session.execute(insert(CopyRun.__table__), rows)  # type: ignore[attr-defined]
+            session.commit()
 
     def close(self, stats: CopyStats, *, finished: bool) -> None:
         """The run's last figures: what it spent after its last commit, and whether it finished."""
@@ -365,6 +392,23 @@ class Batches:
 
 
 _NOTHING = object()
+
+
+def _figures(stats: CopyStats) -> dict[str, Any]:
+    """A run's counts as its CopyRun row holds them; its traffic so far becomes its cost."""
+    stats.requests, stats.bytes = stats.traffic.requests, stats.traffic.bytes
+    return {
+        "full": stats.full,
+        "requests": stats.requests,
+        "bytes": stats.bytes,
+        "fetched": stats.fetched,
+        "upserted": stats.upserted,
+        "deleted": stats.deleted,
+        "flagged": stats.flagged,
+        "found_nothing": not (stats.upserted or stats.deleted or stats.flagged),
+        "skipped": stats.skipped,
+        "seen": sorted(stats.seen) or None,
+    }
 
 
 def _log_applied(

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -18,7 +19,7 @@ from anyio import to_thread
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from serviceline.consumer.batches import Batches, CopyStats
+from serviceline.consumer.batches import Batches, CopyStats, SkippedRun
 from serviceline.consumer.known_walks import KnownFromLog
 from serviceline.consumer.quiet import QuietPolls
 from serviceline.consumer.readers import (
@@ -42,6 +43,7 @@ from serviceline.telemetry.lineage import Lineage
 from serviceline.telemetry.tracing import Tracing
 
 AnyPage = TypeVar("AnyPage", Page, FeedPage)
+log = logging.getLogger("serviceline.consumer.copier")
 
 
 @dataclass(frozen=True)
@@ -116,15 +118,18 @@ class Copier:
         self._locks = {name: asyncio.Lock() for name in self.edges}
         # the edges with a run under way, whose latest run may not have finished yet
         self.running: set[str] = set()
+        # polls skipped and not logged yet: a skip costs no transaction of its own
+        self._skipped: list[SkippedRun] = []
         # runs of each edge so far: a cursor read between two equal counts is still current
         self._runs: Counter[str] = Counter()
         missing = {edge.entity for edge in self.edges.values()} - set(targets)
         if missing:
             raise ValueError(f"{service} copies {sorted(missing)} but declares no copy table")
 
-    @contextlib.contextmanager
-    def knowing(self, heads: Mapping[str, int]) -> Iterator[None]:
-        """Runs within hold these owners' heads as current, and share their walks."""
+    @contextlib.asynccontextmanager
+    async def knowing(self, heads: Mapping[str, int]) -> AsyncIterator[None]:
+        """Runs within hold these owners' heads as current, and share their walks; the polls
+        they skip are logged as it ends, if no real run logged them before."""
         self.heads = heads
         self.walks = Walks(self.clock)
         try:
@@ -132,6 +137,21 @@ class Copier:
         finally:
             self.heads = {}
             self.walks = None
+            try:
+                await self._log_skipped()
+            except DBAPIError as error:
+                log.warning("could not log %d skipped polls: %s", len(self._skipped), error)
+
+    async def _log_skipped(self) -> None:
+        """Log the polls skipped so far, before a real run logs anything after them."""
+        if not self._skipped:
+            return
+        runs, self._skipped = self._skipped, []
+        try:
+            await to_thread.run_sync(self.batches.log_skipped, runs)
+        except BaseException:
+            self._skipped[:0] = runs
+            raise
 
     def edited(self, edge_name: str) -> None:
         """A copy of the edge was edited here: its next snapshot may overwrite the edit."""
@@ -212,7 +232,7 @@ class Copier:
             faulted = self.faults is not None and bool(self.faults.listed())
             # a run cut at a moment leaves changes behind: it is no poll that found nothing
             if until is None and self.quiet.repeated(edge, full=full, look=look, faulted=faulted):
-                return await self.skip(edge.name, full=full)
+                return self.skip(edge.name, full=full)
             self.quiet.forget(edge, full=full)
             stats = await self._run(edge, full, FeedStart(until=until))
             if until is None:
@@ -231,6 +251,7 @@ class Copier:
         never read by feed before lists everything first, as its first scheduled run would.
         """
         edge = self.edges[edge_name]
+        await self._log_skipped()
         runs = self._runs[edge.name]
         position = await to_thread.run_sync(self.batches.position, edge)
         if position is None or not position.isdigit():
@@ -263,10 +284,12 @@ class Copier:
             stats = await self._observed(edge, False, work)
             return Followed(stats, stats.next_change_at)
 
-    async def skip(self, edge_name: str, *, full: bool) -> CopyStats:
+    def skip(self, edge_name: str, *, full: bool) -> CopyStats:
         """Leave what a run that finds nothing leaves, without asking the owner.
 
-        Only for an edge whose last real run found nothing and read what a run now would.
+        Only for an edge whose last real run found nothing and read what a run now would. Its
+        log waits for the next real run or the end of the advance (`knowing`), which no reader
+        of the log sees before.
         """
         edge = self.edges[edge_name]
         quiet = self.quiet.last(edge, full=full)
@@ -283,22 +306,14 @@ class Copier:
             seen=set(),
         )
         self._runs[edge.name] += 1
-        # nothing new on the feed: the cursor stays where it is
-        if quiet.look.path == "follow":
-            await to_thread.run_sync(partial(self.batches.close, stats, finished=True))
-            return stats
         snapshot = quiet.look.path == "snapshot"
-        position = quiet.stats.cursor if snapshot and edge.mechanism is Mechanism.FEED else None
-        finish = partial(
-            self.batches.finish,
-            edge,
-            stats,
-            started=now,
-            position=position,
-            full=snapshot,
-            finished=True,
-        )
-        await to_thread.run_sync(finish)
+        position = None  # nothing new on the feed: the cursor stays where it is
+        if snapshot and edge.mechanism is Mechanism.FEED:
+            position = quiet.stats.cursor  # the head the snapshot listed, as before
+        if quiet.look.path != "follow":
+            position = position or now.isoformat()
+        stats.cursor = position
+        self._skipped.append(SkippedRun(edge, stats, position, snapshot, now))
         return stats
 
     def _reader(self, edge: Edge, wanted: list[str] | None) -> SourceReader | KernelReader:
@@ -322,6 +337,7 @@ class Copier:
         *,
         spent: Traffic | None = None,
     ) -> CopyStats:
+        await self._log_skipped()
         target = self.targets[edge.entity]
         wanted = None
         if target.wanted is not None:

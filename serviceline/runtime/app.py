@@ -278,7 +278,7 @@ def _edge_jobs(kernel: Kernel, followers: Mapping[str, Follower]) -> list[Job]:
 
 async def _run_realtime(kernel: Kernel) -> None:
     # the clock's own advances, as one long advance: jobs of one moment share their walks
-    with kernel.copier.knowing({}):
+    async with kernel.copier.knowing({}):
         await kernel.scheduler.run_realtime()
 
 

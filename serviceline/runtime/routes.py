@@ -450,7 +450,7 @@ async def advance_clock(body: Advance, kernel: KernelDep, clock: ClockDep) -> Ad
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"{field}: one advance covers at most {LONGEST_ADVANCE.days} days; move in steps",
         )
-    with kernel.copier.knowing(body.heads):
+    async with kernel.copier.knowing(body.heads):
         ran = await kernel.scheduler.advance(
             target, stop_short=body.stop_short, until_visible=body.until_visible
         )

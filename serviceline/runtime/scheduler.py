@@ -317,8 +317,10 @@ class Scheduler:
         self._unsaved.extend((outcome, scheduled) for outcome in outcomes)
         try:
             with Session(self.engine) as session:
+                # one read of every job's row: an advance may record a thousand runs
+                runs = {run.name: run for run in session.exec(select(JobRun))}
                 for outcome, on_clock in self._unsaved:
-                    run = session.get(JobRun, outcome.job) or JobRun(name=outcome.job)
+                    run = runs.setdefault(outcome.job, JobRun(name=outcome.job))
                     _record(run, outcome, scheduled=on_clock)
                     session.add(run)
                 write_state(session, CLOCK_STATE, self.clock.now().isoformat())

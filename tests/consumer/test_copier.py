@@ -569,7 +569,7 @@ async def test_a_snapshot_of_an_owner_that_has_not_moved_is_skipped_until_a_copy
             copier.clock.set(datetime(2026, 10, 5, moment, tzinfo=UTC))
             if edited:
                 copier.edited(FIND_COURSES.name)
-            with copier.knowing(heads):
+            async with copier.knowing(heads):
                 runs.append((await copier.run(FIND_COURSES.name, full=True)).skipped)
             with Session(copier.engine) as session:
                 last = session.get_one(CopyCursor, FIND_COURSES.name).last_full_sync_at
