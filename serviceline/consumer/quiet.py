@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
 
 from serviceline.consumer.batches import CopyStats
 from serviceline.consumer.tables import CopyCursor, CopyTarget
@@ -84,30 +84,33 @@ class QuietPolls:
 
     def look(self, edge: Edge, *, full: bool, owner_head: int | None) -> Look:
         """What a run of the edge now would read."""
-        with Session(readonly(self.engine)) as session:
-            cursor = session.get(CopyCursor, edge.name)
-            position = None if cursor is None else cursor.position
-            target = self.targets[edge.entity]
-            if edge.mechanism is Mechanism.FEED and edge.reader is KERNEL_READER and not full:
-                path = "follow" if position is None or position.isdigit() else "snapshot"
-            elif edge.mechanism is Mechanism.UPDATED_SINCE and not full:
-                path = "since" if position is not None and not position.isdigit() else "snapshot"
-            else:
-                path = "snapshot"
-            if path == "follow" and position is None:
-                path = "first"  # a first follow reads from 0: nothing to compare with
-            own = target.wanted is not None or (edge.keep_referenced and target.referenced)
-            day = None
-            if edge.reader.daily:
-                day = (self.clock.now() - timedelta(days=1)).strftime("%Y%m%d")
-            return Look(
-                path,
-                position,
-                owner_head,
-                head(session) if own and path == "snapshot" else None,
-                day,
-                self._edits[edge.name],
-            )
+        position = self._position(edge)
+        target = self.targets[edge.entity]
+        if edge.mechanism is Mechanism.FEED and edge.reader is KERNEL_READER and not full:
+            path = "follow" if position is None or position.isdigit() else "snapshot"
+        elif edge.mechanism is Mechanism.UPDATED_SINCE and not full:
+            path = "since" if position is not None and not position.isdigit() else "snapshot"
+        else:
+            path = "snapshot"
+        if path == "follow" and position is None:
+            path = "first"  # a first follow reads from 0: nothing to compare with
+        own_head = None
+        if path == "snapshot" and (
+            target.wanted is not None or (edge.keep_referenced and target.referenced)
+        ):
+            with Session(readonly(self.engine)) as session:
+                own_head = head(session)
+        day = None
+        if edge.reader.daily:
+            day = (self.clock.now() - timedelta(days=1)).strftime("%Y%m%d")
+        return Look(path, position, owner_head, own_head, day, self._edits[edge.name])
+
+    def _position(self, edge: Edge) -> str | None:
+        # read without the ORM, whose session costs more than the row: asked at every poll
+        query = select(col(CopyCursor.position)).where(col(CopyCursor.edge) == edge.name)
+        with readonly(self.engine).connect() as connection:
+            position: str | None = connection.execute(query).scalar_one_or_none()
+            return position
 
     def repeated(self, edge: Edge, *, full: bool, look: Look, faulted: bool) -> QuietRun | None:
         """The quiet run a run now would repeat, where the simulation may skip it."""
