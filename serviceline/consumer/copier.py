@@ -120,6 +120,8 @@ class Copier:
         self.running: set[str] = set()
         # polls skipped and not logged yet: a skip costs no transaction of its own
         self._skipped: list[SkippedRun] = []
+        # within an advance: whether a run of an edge would find nothing, by what it depends on
+        self._forecasts: dict[tuple[str, bool, str | None, int, int], bool] = {}
         # runs of each edge so far: a cursor read between two equal counts is still current
         self._runs: Counter[str] = Counter()
         missing = {edge.entity for edge in self.edges.values()} - set(targets)
@@ -137,6 +139,7 @@ class Copier:
         finally:
             self.heads = {}
             self.walks = None
+            self._forecasts.clear()
             try:
                 await self._log_skipped()
             except DBAPIError as error:
@@ -156,6 +159,23 @@ class Copier:
     def edited(self, edge_name: str) -> None:
         """A copy of the edge was edited here: its next snapshot may overwrite the edit."""
         self.quiet.edited(edge_name)
+        self._forecasts.clear()
+
+    def finds_nothing(self, edge_name: str, full: bool, at: datetime) -> bool:
+        """Whether a run at `at`, if no other run of the edge comes first, would be skipped:
+        it would repeat a run that found nothing, the owners' heads of this advance holding."""
+        edge = self.edges[edge_name]
+        owner_head = self.heads.get(edge.owner)
+        faulted = self.faults is not None and bool(self.faults.listed())
+        if owner_head is None or faulted or not self.quiet.enabled:
+            return False
+        day = at.date().isoformat() if edge.reader.daily else None
+        key = (edge.name, full, day, self._runs[edge.name], owner_head)
+        if key not in self._forecasts:
+            look = self.quiet.look(edge, full=full, owner_head=owner_head, at=at)
+            quiet = self.quiet.repeated(edge, full=full, look=look, faulted=False)
+            self._forecasts[key] = quiet is not None
+        return self._forecasts[key]
 
     async def run(
         self, edge_name: str, *, full: bool = False, until: datetime | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
@@ -82,8 +82,10 @@ class QuietPolls:
         """A copy of the edge was edited here: its next snapshot may overwrite the edit."""
         self._edits[edge_name] += 1
 
-    def look(self, edge: Edge, *, full: bool, owner_head: int | None) -> Look:
-        """What a run of the edge now would read."""
+    def look(
+        self, edge: Edge, *, full: bool, owner_head: int | None, at: datetime | None = None
+    ) -> Look:
+        """What a run of the edge now, or at `at` if nothing runs before, would read."""
         position = self._position(edge)
         target = self.targets[edge.entity]
         if edge.mechanism is Mechanism.FEED and edge.reader is KERNEL_READER and not full:
@@ -102,7 +104,7 @@ class QuietPolls:
                 own_head = head(session)
         day = None
         if edge.reader.daily:
-            day = (self.clock.now() - timedelta(days=1)).strftime("%Y%m%d")
+            day = ((at or self.clock.now()) - timedelta(days=1)).strftime("%Y%m%d")
         return Look(path, position, owner_head, own_head, day, self._edits[edge.name])
 
     def _position(self, edge: Edge) -> str | None:

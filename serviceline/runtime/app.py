@@ -272,7 +272,8 @@ def _edge_jobs(kernel: Kernel, followers: Mapping[str, Follower]) -> list[Job]:
             # invisible even where a follow-up writes what others copy (Apply's course copy
             # touching applications): within one advance a reader may take such a write up at a
             # run after its moment; a step at each of Apply's runs would cost every advance more
-            jobs.append(Job(name, schedule, run, visible=False, retry=retry))
+            quiet = partial(kernel.copier.finds_nothing, edge.name, full)
+            jobs.append(Job(name, schedule, run, visible=False, retry=retry, quiet=quiet))
     return jobs
 
 

@@ -346,6 +346,10 @@ class ClockView(BaseModel):
     next_due: datetime | None
     next_job: str | None
     next_visible_due: datetime | None
+    # later, where copies known to find nothing come first: it holds while the owners stay at
+    # `unmoved_heads`, the heads told to the advance it answers
+    next_visible_if_unmoved: datetime | None
+    unmoved_heads: dict[str, int]
     # this service's change-log head: a consumer whose last run saw it has nothing new to read;
     # None while faults are set here
     head: int | None
@@ -389,6 +393,8 @@ class Advanced(BaseModel):
     now: datetime
     next_due: datetime | None
     next_visible_due: datetime | None
+    next_visible_if_unmoved: datetime | None
+    unmoved_heads: dict[str, int]
     ran: list[dict[str, Any]]
     head: int | None
     work_seconds: float
@@ -397,7 +403,7 @@ class Advanced(BaseModel):
 
 def _clock_view(kernel: Kernel) -> ClockView:
     upcoming = kernel.scheduler.next_due()
-    visible = kernel.scheduler.next_due(visible_only=True)
+    heads = dict(kernel.copier.heads)
     return ClockView(
         service=kernel.name,
         now=kernel.clock.now(),
@@ -406,7 +412,9 @@ def _clock_view(kernel: Kernel) -> ClockView:
         recruitment_cycle_year=kernel.settings.recruitment_cycle_year,
         next_due=upcoming[0] if upcoming else None,
         next_job=upcoming[1].name if upcoming else None,
-        next_visible_due=visible[0] if visible else None,
+        next_visible_due=kernel.scheduler.next_visible(),
+        next_visible_if_unmoved=kernel.scheduler.next_visible(quiet=True) if heads else None,
+        unmoved_heads=heads,
         head=_head(kernel),
         copies_change_records=kernel.copier.changes_own_records,
         written=None if kernel.faults.listed() else kernel.writes.mark,
@@ -454,11 +462,14 @@ async def advance_clock(body: Advance, kernel: KernelDep, clock: ClockDep) -> Ad
         ran = await kernel.scheduler.advance(
             target, stop_short=body.stop_short, until_visible=body.until_visible
         )
-    view = await to_thread.run_sync(_clock_view, kernel)
+        # while the heads are known: which of the copies due next would find nothing
+        view = await to_thread.run_sync(_clock_view, kernel)
     return Advanced(
         now=view.now,
         next_due=view.next_due,
         next_visible_due=view.next_visible_due,
+        next_visible_if_unmoved=view.next_visible_if_unmoved,
+        unmoved_heads=view.unmoved_heads,
         ran=[_result(r) for r in ran],
         head=view.head,
         work_seconds=view.work_seconds,

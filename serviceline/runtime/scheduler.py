@@ -29,6 +29,8 @@ CLOCK_STATE = "clock.now"
 RETRIES_STATE = "scheduler.retries"
 RETRIED_STATE = "scheduler.retried"
 RETRY = timedelta(minutes=1)
+# how many runs a walk for the next visible moment looks through: a day of a busy service
+LOOK_AHEAD = 2000
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,13 @@ class Job:
     visible: bool = True
     # a failed run is tried again with back-off, before its next schedule if that comes later
     retry: RetryPolicy | None = None
-    # whether a run at this moment would change nothing others see (a decision job with
-    # nothing to decide); asked only when the job is next in line, so nothing runs before it
-    idle: Callable[[datetime], bool] | None = None
+    # as this service's records stand, the first moment a run would change what others see (a
+    # decision job's first decision due), None if never; asked only while nothing that could
+    # change those records runs before the job
+    busy_from: Callable[[], datetime | None] | None = None
+    # whether a run at this moment would change none of this service's records: a copy known
+    # to find nothing, given the owners' heads the advance under way holds
+    quiet: Callable[[datetime], bool] | None = None
     # told at the start of every advance, unless a retry of the job waits: a followed feed
     # learns there that its owner may have written since (serviceline.consumer.follow)
     prepare: Callable[[], None] | None = None
@@ -153,7 +159,7 @@ class Scheduler:
             return None
         return next_fire(job.schedule, last or self.origin)
 
-    def next_due(self, *, visible_only: bool = False) -> tuple[datetime, Job] | None:
+    def next_due(self) -> tuple[datetime, Job] | None:
         upcoming = [
             (due, index)
             for index, job in enumerate(self.jobs)
@@ -161,28 +167,47 @@ class Scheduler:
         ]
         if not upcoming:
             return None
-        if visible_only:
-            upcoming = self._visible(upcoming)
-            if not upcoming:
-                return None
         moment, index = min(upcoming)
         return moment, self.jobs[index]
 
-    def _visible(self, upcoming: list[tuple[datetime, int]]) -> list[tuple[datetime, int]]:
-        """The visible jobs' moments; the job next in line, when idle then, counts from its next."""
-        first_due, first = min(upcoming)
-        job = self.jobs[first]
-        visible = [(due, index) for due, index in upcoming if self.jobs[index].visible]
-        if job.visible and self._idle(job, first_due):
+    def next_visible(self, *, quiet: bool = False) -> datetime | None:
+        """The first moment a job would change what others see, as far as can be told now.
+
+        The jobs are walked in time order, each over its schedule: a visible job that would be
+        idle at its moment is passed, and with `quiet` so is a job known to change none of this
+        service's records then. The first other job ends the walk: from its moment on the
+        records may differ, so the first visible job due from then on counts.
+        """
+        fires = {i: due for i, job in enumerate(self.jobs) if (due := self.due_at(job)) is not None}
+        busy: dict[int, datetime | None] = {}
+        for _ in range(LOOK_AHEAD):
+            if not fires:
+                return None
+            due, index = min((due, index) for index, due in fires.items())
+            job = self.jobs[index]
+            if job.visible:
+                if index not in busy:  # the records stand while the walk goes on
+                    busy[index] = _busy_from(job)
+                passed = self._idle(job, due, busy[index])
+            else:
+                passed = quiet and job.quiet is not None and job.quiet(due)
+            if not passed or not self._regular(job):
+                break
             assert job.schedule is not None
-            visible.remove((first_due, first))
-            visible.append((next_fire(job.schedule, first_due), first))
-        return visible
+            fires[index] = next_fire(job.schedule, due)
+        return min((due for i, due in fires.items() if self.jobs[i].visible), default=None)
+
+    def _regular(self, job: Job) -> bool:
+        """Whether the job's next runs are its schedule's: no work of its own, no retry waiting."""
+        waiting = self.retries.get(job.name)
+        return job.schedule is not None and job.due is None and (waiting is None or not waiting.due)
 
     @staticmethod
-    def _idle(job: Job, due: datetime) -> bool:
-        """Whether the job, next in line at `due`, would change nothing others see."""
-        return job.idle is not None and job.schedule is not None and job.idle(due)
+    def _idle(job: Job, due: datetime, busy_from: datetime | None) -> bool:
+        """Whether the job at `due` would change nothing others see, its work due at `busy_from`."""
+        if job.busy_from is None or job.schedule is None:
+            return False
+        return busy_from is None or due < busy_from
 
     def job(self, name: str) -> Job:
         for job in self.jobs:
@@ -211,7 +236,7 @@ class Scheduler:
                 upcoming[0] < moment or (upcoming[0] == moment and not stop_short)
             ):
                 due, job = upcoming
-                if until_visible and job.visible and not self._idle(job, due):
+                if until_visible and job.visible and not self._idle(job, due, _busy_from(job)):
                     reached = False
                     break
                 if self.clock.mode is ClockMode.MANUAL and due > self.clock.now():
@@ -343,6 +368,10 @@ class Scheduler:
         for outcome, scheduled in waiting:
             _record(runs.setdefault(outcome.job, JobRun(name=outcome.job)), outcome, scheduled)
         return runs
+
+
+def _busy_from(job: Job) -> datetime | None:
+    return None if job.busy_from is None else job.busy_from()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -36,6 +36,10 @@ class LineControl:
     calls: int = 0
     _due: dict[str, datetime | None] = field(default_factory=dict, init=False, repr=False)
     _visible: dict[str, datetime | None] = field(default_factory=dict, init=False, repr=False)
+    # a later next visible moment, and the owners' heads it holds for
+    _forecast: dict[str, tuple[datetime | None, dict[str, int]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
     _now: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
     # the owners' change-log heads known to hold until something writes to them
     _heads: dict[str, int] = field(default_factory=dict, init=False, repr=False)
@@ -70,12 +74,17 @@ class LineControl:
             self._forget(name)
 
     def _forget(self, name: str) -> None:
-        for known in (self._due, self._visible, self._now, self._heads):
+        for known in (self._due, self._visible, self._forecast, self._now, self._heads):
             known.pop(name, None)
 
     def _note(self, name: str, view: Mapping[str, Any]) -> None:
         self._due[name] = _moment(view["next_due"])
         self._visible[name] = _moment(view["next_visible_due"])
+        if view.get("unmoved_heads"):
+            forecast = _moment(view["next_visible_if_unmoved"])
+            self._forecast[name] = (forecast, dict(view["unmoved_heads"]))
+        else:
+            self._forecast.pop(name, None)
         self._now[name] = datetime.fromisoformat(view["now"])
         if view.get("copies_change_records"):
             self._rewriting.add(name)
@@ -117,17 +126,17 @@ class LineControl:
         keep = set(order) if only is None else self._commanded(set(only)) & set(order)
         ran: list[dict[str, Any]] = []
         while True:
+            visible = {n: self._visible_at(n) for n in order}
             step = min(
-                (d for n in order if (d := self._visible[n]) is not None and d <= target),
-                default=target,
+                (d for d in visible.values() if d is not None and d <= target), default=target
             )
-            acting = {n for n in order if self._visible[n] == step}
+            acting = {n for n in order if visible[n] == step}
             # an acting service first runs its own jobs before the moment: its job due then may
             # find it has nothing to do, and the moment is no step after all
             first = [n for n in order if n in acting and self._before(n, step)]
             if first:
                 # and then, while its jobs change nothing others see, up to the others' next
-                later = (d for n in order if n not in first and (d := self._visible[n]) is not None)
+                later = (d for n in order if n not in first and (d := visible[n]) is not None)
                 await self._early(first, min([*later, target]), ran, until_visible=True)
                 continue
             final = step >= target
@@ -162,6 +171,16 @@ class LineControl:
                 ran.sort(key=lambda job: job["due_at"])
                 self.log.extend(ran)
                 return ran
+
+    def _visible_at(self, name: str) -> datetime | None:
+        """When the service next changes what others see: later while the owners it read stand
+        where its copies found nothing."""
+        forecast = self._forecast.get(name)
+        if forecast is not None and all(
+            self._heads.get(owner) == head for owner, head in forecast[1].items()
+        ):
+            return forecast[0]
+        return self._visible[name]
 
     def _before(self, name: str, step: datetime) -> bool:
         due = self._due[name]

@@ -279,7 +279,7 @@ async def test_an_advance_until_visible_ends_before_a_job_others_would_see(tmp_p
     jobs = [
         Job("copy", "*/10 * * * *", work, visible=False),
         # a decision job with nothing to decide before one o'clock
-        Job("decide", "5,35 * * * *", work, idle=lambda moment: moment < busy_from),
+        Job("decide", "5,35 * * * *", work, busy_from=lambda: busy_from),
     ]
     scheduler = Scheduler(engine, clock, jobs, start)
     target = datetime(2026, 10, 5, 3, tzinfo=UTC)
@@ -296,11 +296,46 @@ async def test_an_advance_until_visible_ends_before_a_job_others_would_see(tmp_p
         ("copy", "01:00"),
     ]
     assert clock.now() == datetime(2026, 10, 5, 1, tzinfo=UTC)
-    assert scheduler.next_due(visible_only=True) == (
-        datetime(2026, 10, 5, 1, 5, tzinfo=UTC),
-        jobs[1],
-    )
+    assert scheduler.next_visible() == datetime(2026, 10, 5, 1, 5, tzinfo=UTC)
     # without it the same advance runs every job due before the target
     rest = await scheduler.advance(target, stop_short=True)
     assert rest[0].job == "decide"
     assert rest[-1].due_at == datetime(2026, 10, 5, 2, 50, tzinfo=UTC)
+
+
+async def test_the_next_visible_moment_passes_idle_jobs_and_copies_known_to_find_nothing(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(sqlite_url(tmp_path, "ahead"))
+    create_tables(engine, [])
+    start = datetime(2026, 10, 5, tzinfo=UTC)
+    clock = SimulatedClock(ClockMode.MANUAL, start)
+    busy_from = datetime(2026, 10, 5, 3, tzinfo=UTC)
+    changes_from = datetime(2026, 10, 5, 1, 30, tzinfo=UTC)
+
+    async def work() -> None:
+        return None
+
+    jobs = [
+        # a copy that finds nothing until half past one
+        Job("copy", "20 * * * *", work, visible=False, quiet=lambda at: at < changes_from),
+        Job("decide", "5,35 * * * *", work, busy_from=lambda: busy_from),
+    ]
+    scheduler = Scheduler(engine, clock, jobs, start)
+
+    def at(hour: int, minute: int) -> datetime:
+        return datetime(2026, 10, 5, hour, minute, tzinfo=UTC)
+
+    # without knowing what the copies find, the first copy may change the records: the first
+    # decision after it counts, though it would be idle as things stand
+    assert scheduler.next_visible() == at(0, 35)
+    # copies known to find nothing until the one at 02:20, whose first decision after counts
+    assert scheduler.next_visible(quiet=True) == at(2, 35)
+    # with nothing in the way, the first decision due as the records stand
+    jobs[0] = Job("copy", "20 * * * *", work, visible=False, quiet=lambda at: True)
+    assert scheduler.next_visible(quiet=True) == at(3, 5)
+    busy_from = at(1, 50)
+    assert scheduler.next_visible(quiet=True) == at(2, 5)
+    # a job run at its own moments, whose next runs no schedule gives, ends the walk
+    jobs.append(Job("poll", None, work, due=lambda: at(0, 50), visible=False))
+    assert scheduler.next_visible(quiet=True) == at(1, 5)

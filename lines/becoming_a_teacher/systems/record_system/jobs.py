@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 from anyio import to_thread
-from sqlmodel import col, or_, select, update
+from sqlmodel import col, func, or_, select, update
 
 from lines.becoming_a_teacher.systems.record_system.models import (
     ApplicationRecord,
@@ -111,6 +111,14 @@ def confirmation(
     )
 
 
+def _undecided(model: type[ApplicationRecord]) -> tuple[Any, ...]:
+    return (model.status == "awaiting_provider_decision", col(model.decided_at).is_(None))
+
+
+def _accepted(model: type[ApplicationRecord]) -> tuple[Any, ...]:
+    return (model.status == "pending_conditions", col(model.conditions_met_at).is_(None))
+
+
 def decisions_due(
     kernel: Kernel, model: type[ApplicationRecord], settings: RecordSystemSettings, now: datetime
 ) -> list[Command]:
@@ -118,24 +126,35 @@ def decisions_due(
     with kernel.session(writes=False) as session:
         undecided = session.exec(
             select(model)
-            .where(
-                model.status == "awaiting_provider_decision",
-                col(model.decided_at).is_(None),
-                col(model.arrived_at) <= now - settings.decide_after,
-            )
+            .where(*_undecided(model), col(model.arrived_at) <= now - settings.decide_after)
             .order_by(col(model.arrived_at), col(model.id))
         )
         commands = [decision(application, settings, now) for application in undecided]
         accepted = session.exec(
             select(model)
             .where(
-                model.status == "pending_conditions",
-                col(model.conditions_met_at).is_(None),
+                *_accepted(model),
                 col(model.application_updated_at) <= now - settings.confirm_after,
             )
             .order_by(col(model.application_updated_at), col(model.id))
         )
         return commands + [confirmation(application, settings, now) for application in accepted]
+
+
+def first_decision_at(
+    kernel: Kernel, model: type[ApplicationRecord], settings: RecordSystemSettings
+) -> datetime | None:
+    """As the records stand, the first moment `decisions_due` names anything; None if never."""
+    with kernel.session(writes=False) as session:
+        arrived = session.exec(select(func.min(model.arrived_at)).where(*_undecided(model))).one()
+        updated = session.exec(
+            select(func.min(model.application_updated_at)).where(*_accepted(model))
+        ).one()
+    moments = [
+        *([] if arrived is None else [arrived + settings.decide_after]),
+        *([] if updated is None else [updated + settings.confirm_after]),
+    ]
+    return min(moments, default=None)
 
 
 def course_dates(year: int, study_mode: str) -> tuple[date, date]:
@@ -348,13 +367,6 @@ async def submit_trainees(
     return await carry_out(kernel, model, commands, outcome)
 
 
-def nothing_to_decide(
-    kernel: Kernel, model: type[ApplicationRecord], settings: RecordSystemSettings, now: datetime
-) -> bool:
-    """Whether a decision run at `now` would send Apply nothing: no command, no change."""
-    return not decisions_due(kernel, model, settings, now)
-
-
 def decisions(model: type[ApplicationRecord]) -> JobFactory:
     """`<system>.decide`: offers, rejections and conditions met, sent to Apply's vendor API."""
 
@@ -364,7 +376,7 @@ def decisions(model: type[ApplicationRecord]) -> JobFactory:
             f"{kernel.name}.decide",
             settings.decide_schedule,
             partial(decide, kernel, model),
-            idle=partial(nothing_to_decide, kernel, model, settings),
+            busy_from=partial(first_decision_at, kernel, model, settings),
         )
 
     return job

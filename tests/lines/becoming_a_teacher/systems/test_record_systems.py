@@ -542,3 +542,45 @@ async def test_universities_set_themselves_up_in_their_system(state_dir: Path) -
         missing = await oracle.get("/institutions/XYZ")
         assert missing.status_code == 404
         assert names_field(missing, "provider_code")
+
+
+async def test_the_fast_clock_moves_record_systems_as_asking_every_time_does(
+    tmp_path: Path,
+) -> None:
+    """Between decisions due days apart, the fast clock passes over the idle decision runs and
+    the copies known to find nothing, and every job still runs as polling every time runs it."""
+    names = ["publish", "apply", "sits", "banner"]
+    outcomes = []
+    for skip in (False, True):
+        state_dir = tmp_path / ("fast" if skip else "slow")
+        state_dir.mkdir()
+        settings = {name: {"skip_quiet_polls": skip} for name in names}
+        async with record_line(state_dir, names, settings) as line:
+            courses = await courses_in_apply(line, UNIVERSITY["sits"], UNIVERSITY["banner"])
+            ids = ids_drawn(4)
+            for id, code in zip(ids, ("1UR", "1UR", "1AB", "1AB"), strict=True):
+                await apply_to(line, courses[code], id=id)
+            calls = line.control.calls
+            ran = await line.control.advance(to=START + timedelta(days=3))
+            # each service's runs in the order it ran them
+            runs = sorted(
+                ((job["service"], job["job"], job["due_at"], _told(job["result"])) for job in ran),
+                key=lambda run: run[0],
+            )
+            applications = [await in_apply(line, id) for id in ids]
+            outcomes.append((runs, applications, line.control.calls - calls))
+    (slow_runs, slow_applications, slow_calls), (fast_runs, fast_applications, fast_calls) = (
+        outcomes
+    )
+    assert [status["status"] for status in fast_applications].count("offer") >= 2
+    assert fast_runs == slow_runs
+    assert fast_applications == slow_applications
+    # each system's clock moved on from one decision to the next, not a quarter hour at a time
+    assert fast_calls < slow_calls / 2, (fast_calls, slow_calls)
+
+
+def _told(result: Any) -> Any:
+    """A job's result, less what only a skip changes: that it was skipped, its log's id."""
+    if not isinstance(result, dict):
+        return result
+    return {key: value for key, value in result.items() if key not in {"skipped", "run_id"}}
