@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 import anyio
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Index, Row, event, func, insert, text
+from sqlalchemy import Index, Row, Text, cast, event, func, insert, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction
 from sqlalchemy.orm.instrumentation import manager_of_class
@@ -307,15 +307,24 @@ def pruned_through(session: Session) -> int:
 
 
 def changes_since(
-    session: Session, entity: str, since: int, limit: int, columns: Sequence[str]
+    session: Session,
+    entity: str,
+    since: int,
+    limit: int,
+    columns: Sequence[str],
+    *,
+    as_stored: Collection[str] = (),
 ) -> tuple[list[Row[Any]], int, bool]:
     """Changes to `entity` after `since`: the page (these columns of the log, `seq` first), the
-    cursor to resume from, whether more wait."""
+    cursor to resume from, whether more wait. The `as_stored` JSON columns come as their text."""
     top = head(session)
     # plain rows, not mapped instances: the log is only read here, and loading each change into
     # the session cost as much as the rest of a feed page
     table = ChangeLog.__table__  # type: ignore[attr-defined]
-    wanted = [table.c[name] for name in dict.fromkeys(("seq", *columns))]
+    wanted = [
+        cast(table.c[name], Text).label(name) if name in as_stored else table.c[name]
+        for name in dict.fromkeys(("seq", *columns))
+    ]
     rows = list(
         session.execute(
             select(*wanted)
