@@ -1,7 +1,8 @@
 """Simulated days per wall minute of a seeded line of real processes, and what the clock costs.
 
 Each configuration starts its own line (the ten services, or with the four student record
-systems), seeds it, then advances its clock a day at a time, nothing changing (quiet). Counted
+systems), seeds it, lives the first day after the seed (both timed), then advances its clock a
+day at a time, nothing changing (quiet). Counted
 per simulated day: the jobs run, the copy polls that found nothing (and how many of them were
 not made at all: skipped), the requests the services sent each other, the control's calls to
 the services' clocks, and the wall seconds the jobs worked. The overhead ratio is the wall time
@@ -9,6 +10,7 @@ beyond that work over the work itself. Then the same line lives as many days und
 workload (the seed's first days of the cycle, October's rates), stepped as a study steps it
 without its drift samples: simulated days per wall minute, and the events a day.
 Run: .venv/bin/python bench/bench_clock.py [--sizes small medium large] [--days N]
+[--services ten|all|both]
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class Day:
     work: float
     busy_wall: float
     events: int
+    # wall seconds of the seed, and of the first day after it, which settles what the seed left due
+    seed_wall: float
+    first_day_wall: float
 
     def per_day(self, value: float) -> float:
         return value / self.days
@@ -139,9 +144,12 @@ async def measure(folder: Path, size: Size, names: list[str], skip: bool, days: 
             for name, url in running.urls().items()
         }
         control = LineControl(clients, ADMIN_TOKEN, LINE)
+        started = time.perf_counter()
         await seed_line(clients, control, API_TOKEN, size)
+        seeded = time.perf_counter()
         # a first day settles what the seed left due (TRN requests, first full syncs)
         await control.advance(by="1d")
+        settled = time.perf_counter()
         work, requests = await totals(control)
         wall, ran, calls = await quiet_days(control, days)
         work_after, requests_after = await totals(control)
@@ -162,6 +170,8 @@ async def measure(folder: Path, size: Size, names: list[str], skip: bool, days: 
             work_after - work,
             busy_wall,
             events,
+            seeded - started,
+            settled - seeded,
         )
     finally:
         running.stop()
@@ -172,6 +182,8 @@ def table(found: list[Day]) -> Table:
     for column in (
         "size",
         "services",
+        "seed s",
+        "first day s",
         "skip quiet",
         "days/min",
         "wall s/day",
@@ -190,6 +202,8 @@ def table(found: list[Day]) -> Table:
         out.add_row(
             day.size,
             str(day.services),
+            f"{day.seed_wall:.0f}",
+            f"{day.first_day_wall:.1f}",
             "yes" if day.skip else "no",
             f"{day.days_per_minute:.1f}",
             f"{day.per_day(day.wall):.2f}",
@@ -206,10 +220,12 @@ def table(found: list[Day]) -> Table:
     return out
 
 
-async def run_all(sizes: list[Size], days: int, skips: list[bool]) -> list[Day]:
+async def run_all(
+    sizes: list[Size], days: int, skips: list[bool], lines: list[list[str]]
+) -> list[Day]:
     found = []
     for size in sizes:
-        for names in (TEN, [s.name for s in LINE.services]):
+        for names in lines:
             for skip in skips:
                 with tempfile.TemporaryDirectory() as tmp:
                     found.append(await measure(Path(tmp), size, names, skip, days))
@@ -225,9 +241,18 @@ def main() -> None:
     parser.add_argument(
         "--skip", choices=["both", "on", "off"], default="both", help="skip_quiet_polls"
     )
+    parser.add_argument(
+        "--services",
+        choices=["ten", "all", "both"],
+        default="both",
+        help="the ten services, all fourteen (with the record systems), or each in turn",
+    )
     args = parser.parse_args()
     skips = {"both": [False, True], "on": [True], "off": [False]}[args.skip]
-    found = asyncio.run(run_all([Size(s) for s in args.sizes], args.days, skips))
+    every = [s.name for s in LINE.services]
+    lines = {"ten": [TEN], "all": [every], "both": [TEN, every]}[args.services]
+    sizes = [Size(s) for s in args.sizes]
+    found = asyncio.run(run_all(sizes, args.days, skips, lines))
     console = Console(width=200)
     console.print(table(found))
     console.print(
