@@ -1,30 +1,30 @@
-"""YAML files a package ships in its builtin/ folder, or a user's own, parsed one way."""
+"""YAML files a line ships as its built-in ones of a kind, or a user's own, parsed one way."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import yaml
+
+from serviceline.model.lines import Line, current_line
 
 Parsed = TypeVar("Parsed")
 
 
 @dataclass(frozen=True)
 class BuiltinFiles(Generic[Parsed]):
-    package: str
     kind: str  # what one file holds, as its errors name it: "scenario", "study"
+    # the folder of the running line's built-in files of this kind, if it ships any
+    folder_of: Callable[[Line], Path | None]
     parse: Callable[[Any, str, str], Parsed]  # raw YAML, its source, its default name
     error: Callable[[str, list[str]], Exception]  # source and problems
 
-    def folder(self) -> Path:
-        return Path(str(resources.files(self.package) / "builtin"))
-
     def names(self) -> list[str]:
-        return sorted(path.stem for path in self.folder().glob("*.yaml"))
+        folder = self.folder_of(current_line())
+        return [] if folder is None else sorted(path.stem for path in folder.glob("*.yaml"))
 
     def load_file(self, path: Path) -> Parsed:
         source = str(path)
@@ -41,9 +41,10 @@ class BuiltinFiles(Generic[Parsed]):
         path = Path(name_or_file)
         if path.suffix in (".yaml", ".yml") or path.exists():
             return self.load_file(path)
-        if name_or_file in self.names():
-            return self.load_file(self.folder() / f"{name_or_file}.yaml")
-        built_in = ", ".join(self.names())
+        folder = self.folder_of(current_line())
+        if folder is not None and name_or_file in self.names():
+            return self.load_file(folder / f"{name_or_file}.yaml")
+        built_in = ", ".join(self.names()) or "none"
         raise self.error(
             name_or_file,
             [f"no built-in {self.kind} or file of that name; built-in: {built_in}"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
@@ -13,6 +14,8 @@ from lines.becoming_a_teacher.seed import already_seeded, seed_line
 from lines.becoming_a_teacher.topology import LINE
 from lines.becoming_a_teacher.workload import WorkloadDriver, load_workload
 from serviceline.model.lines import Line
+
+HERE = Path(__file__).parent
 
 
 class CycleWorkloads:
@@ -43,4 +46,6 @@ BECOMING_A_TEACHER = Line(
     already_seeded=already_seeded,
     workloads=CycleWorkloads(),
     seeded=("gias", "publish", "apply", "manage", "dqt", "placements", "claims"),
+    scenarios=HERE / "scenarios",
+    studies=HERE / "studies",
 )

@@ -85,6 +85,9 @@ class Line:
     workloads: Workloads
     # the services the seed writes to: a study's line always runs them
     seeded: Sequence[str] = ()
+    # the folders of the line's built-in scenarios and studies, by name in `scenario list`
+    scenarios: Path | None = None
+    studies: Path | None = None
 
     def __post_init__(self) -> None:
         declared = [service.name for service in self.services]

@@ -724,8 +724,7 @@ def _parse_file(raw: Any, source: str, name: str) -> Scenario:
     return parse(raw, source, default_name=name)
 
 
-BUILTINS = BuiltinFiles("serviceline.scenarios", "scenario", _parse_file, ScenarioError)
-builtin_dir = BUILTINS.folder
+BUILTINS = BuiltinFiles("scenario", lambda line: line.scenarios, _parse_file, ScenarioError)
 builtin_names = BUILTINS.names
 load_file = BUILTINS.load_file
 load = BUILTINS.load

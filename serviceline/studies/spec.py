@@ -305,8 +305,7 @@ def _parse_file(raw: Any, source: str, name: str) -> Study:
     return parse(raw, source, default_name=name)
 
 
-BUILTINS = BuiltinFiles("serviceline.studies", "study", _parse_file, StudyError)
-builtin_dir = BUILTINS.folder
+BUILTINS = BuiltinFiles("study", lambda line: line.studies, _parse_file, StudyError)
 builtin_names = BUILTINS.names
 load_file = BUILTINS.load_file
 load = BUILTINS.load

@@ -151,6 +151,20 @@ def test_a_package_registers_a_line_of_its_own(tmp_path: Path) -> None:
     assert "publish" not in shown.stdout
 
 
+def test_the_scenarios_and_studies_built_in_are_the_lines_not_the_kernels() -> None:
+    assert sorted(str(p) for p in KERNEL.rglob("*.yaml")) == []
+    runner = CliRunner()
+    shop = str(Path(ROOT) / "examples" / "shop" / "line.yaml")
+    for command, own in (("scenario", "journey"), ("study", "updated-since-vs-feed")):
+        assert own in runner.invoke(app, [command, "list"]).output
+        listed = runner.invoke(app, [command, "list"], env={"SERVICELINE_LINE": shop})
+        assert listed.exit_code == 0, listed.output
+        assert own not in listed.output
+    refused = runner.invoke(app, ["study", "run", "cycle"], env={"SERVICELINE_LINE": shop})
+    assert refused.exit_code != 0
+    assert "no built-in study or file of that name; built-in: none" in refused.output
+
+
 def test_a_line_declares_each_service_its_topology_names_and_no_other() -> None:
     line = current_line()
     with pytest.raises(ValueError, match=r"^services: the line declares \['gias'\]"):
