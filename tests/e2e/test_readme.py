@@ -74,7 +74,7 @@ SKIPPED = {
         "four simulated weeks under the workload"
     ),
     ".venv/bin/serviceline study compare updated-since-vs-feed": (
-        "a whole cycle for each variant of the study"
+        "four simulated weeks of the medium line for each variant"
     ),
     ".venv/bin/serviceline study compare a.yaml b.yaml:feed": (
         "two studies of the user's own, a whole span each"
