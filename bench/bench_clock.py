@@ -1,14 +1,14 @@
 """Simulated days per wall minute of a seeded line of real processes, and what the clock costs.
 
-Each configuration starts its own line (the ten services, or with the four student record
-systems), seeds it, lives the first day after the seed (both timed), then advances its clock a
-day at a time, nothing changing (quiet). Counted
-per simulated day: the jobs run, the copy polls that found nothing (and how many of them were
-not made at all: skipped), the requests the services sent each other, the control's calls to
-the services' clocks, and the wall seconds the jobs worked. The overhead ratio is the wall time
-beyond that work over the work itself. Then the same line lives as many days under the default
-workload (the seed's first days of the cycle, October's rates), stepped as a study steps it
-without its drift samples: simulated days per wall minute, and the events a day.
+Each configuration starts its own line (the ten services, or with the four student record systems),
+seeds it, lives the first day after the seed (both timed), then advances its clock a day at a time,
+nothing changing (quiet). Counted per simulated day: the jobs run, the copy polls that found
+nothing (and how many of them were not made at all: skipped), the requests the services sent each
+other, the control's calls to the services' clocks, and the wall seconds the jobs worked. The
+overhead ratio is the wall time beyond that work over the work itself. Then the same line lives as
+many days under the default workload (the seed's first days of the cycle, October's rates), stepped
+as a study steps it without its drift samples: simulated days per wall minute, and the events a
+day.
 Run: .venv/bin/python bench/bench_clock.py [--sizes small medium large] [--days N]
 [--services ten|all|both]
 """

@@ -22,8 +22,11 @@ class BuiltinFiles(Generic[Parsed]):
     parse: Callable[[Any, str, str], Parsed]  # raw YAML, its source, its default name
     error: Callable[[str, list[str]], Exception]  # source and problems
 
+    def folder(self) -> Path | None:
+        return self.folder_of(current_line())
+
     def names(self) -> list[str]:
-        folder = self.folder_of(current_line())
+        folder = self.folder()
         return [] if folder is None else sorted(path.stem for path in folder.glob("*.yaml"))
 
     def load_file(self, path: Path) -> Parsed:
@@ -41,7 +44,7 @@ class BuiltinFiles(Generic[Parsed]):
         path = Path(name_or_file)
         if path.suffix in (".yaml", ".yml") or path.exists():
             return self.load_file(path)
-        folder = self.folder_of(current_line())
+        folder = self.folder()
         if folder is not None and name_or_file in self.names():
             return self.load_file(folder / f"{name_or_file}.yaml")
         built_in = ", ".join(self.names()) or "none"

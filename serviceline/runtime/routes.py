@@ -107,16 +107,18 @@ class _Changes:
     def body(self, entity: str) -> bytes:
         """The page as FeedPage's JSON: a record is passed on as stored, not parsed and dumped
         again, which cost as much as reading the page."""
-        changes = [
-            {
-                **{name: row._mapping[name] for name in CHANGE_FIELDS if name != "traceparent"},
-                "record": None if row.record is None else orjson.Fragment(row.record),
-                **({} if row.traceparent is None else {"traceparent": row.traceparent}),
-            }
-            for row in self.rows
-        ]
+        changes = [_change(dict(row._mapping)) for row in self.rows]
         page = {"entity": entity, "changes": changes, "next": self.cursor}
         return orjson.dumps({**page, "has_more": self.has_more}, option=orjson.OPT_UTC_Z)
+
+
+def _change(change: dict[str, Any]) -> dict[str, Any]:
+    """One change as Change serializes it: its record passed on as stored."""
+    if change["record"] is not None:
+        change["record"] = orjson.Fragment(change["record"])
+    if change["traceparent"] is None:
+        del change["traceparent"]
+    return change
 
 
 def _feed_page(kernel: Kernel, entity: str, since: int, limit: int) -> _Changes:
