@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from lines.becoming_a_teacher.line import BECOMING_A_TEACHER
 from lines.becoming_a_teacher.topology import LINE
 from serviceline.dashboard.process import start_dashboard
 from serviceline.model.topology import Kind
@@ -41,7 +42,6 @@ from serviceline.stack.launcher import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 README = Path(__file__).parents[2] / "README.md"
-BUILTIN = Path(__file__).parents[2] / "serviceline" / "scenarios" / "builtin"
 VARIABLES = "variables.sh"
 
 # each with why it cannot run here; every other command must
@@ -175,7 +175,8 @@ def moved(command: str, offset: int) -> str:
 def workdir(tmp_path: Path) -> Path:
     """A user's checkout as bash sees it after `make install`: `.venv` and their own files."""
     (tmp_path / ".venv").symlink_to(sys.prefix)
-    shutil.copy(BUILTIN / "course-renamed.yaml", tmp_path / "my-story.yaml")
+    assert BECOMING_A_TEACHER.scenarios is not None
+    shutil.copy(BECOMING_A_TEACHER.scenarios / "course-renamed.yaml", tmp_path / "my-story.yaml")
     shutil.copytree(README.parent / "examples", tmp_path / "examples")
     (tmp_path / VARIABLES).touch()
     return tmp_path
