@@ -30,6 +30,8 @@ from sqlalchemy.schema import CreateIndex
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, Session, SQLModel, create_engine
 
+from serviceline.runtime.sqlite_turns import TurnTakingConnection
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
@@ -110,7 +112,11 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": 30,
+                "factory": TurnTakingConnection,
+            },
             pool_size=10,
             **JSON_CODEC,
         )
@@ -178,8 +184,17 @@ def _sqlite_pragmas(connection: DBAPIConnection, _record: ConnectionPoolEntry) -
 
 def _sqlite_begin(connection: Connection) -> None:
     """A writer holds SQLite's write lock from its first read: what it read cannot change."""
-    writes = connection.get_execution_options().get(WRITES, True)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+    if not connection.get_execution_options().get(WRITES, True):
+        connection.exec_driver_sql("BEGIN")
+        return
+    driver = connection.connection.dbapi_connection
+    assert isinstance(driver, TurnTakingConnection), driver
+    driver.take_turn()
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        driver.end_turn()
+        raise
 
 
 def _postgresql_begin(connection: Connection) -> None:
