@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _turns: dict[str, threading.Lock] = {}
@@ -42,20 +44,22 @@ class TurnTakingConnection(sqlite3.Connection):
         self._holding = self._turn.acquire(timeout=self._patience)
 
     def commit(self) -> None:
-        try:
+        with self._ending_turn():
             super().commit()
-        finally:
-            self.end_turn()
 
     def rollback(self) -> None:
-        try:
+        with self._ending_turn():
             super().rollback()
-        finally:
-            self.end_turn()
 
     def close(self) -> None:
-        try:
+        with self._ending_turn():
             super().close()
+
+    @contextmanager
+    def _ending_turn(self) -> Iterator[None]:
+        """What ends the transaction ends the turn, even when it fails."""
+        try:
+            yield
         finally:
             self.end_turn()
 
